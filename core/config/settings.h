@@ -1,0 +1,65 @@
+// Core settings, read from Haraka's files where Haraka has one (me, smtp.ini,
+// connection.ini, log.ini, plugin_timeout, queue_dir) and from kasi.ini for what Haraka
+// lacks. Every key is documented in docs/config.md. Values are validated here so that a
+// bad value stops start-up (and --check-config) with "file:line: what is wrong".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config/config_dir.h"
+#include "core/log/log.h"
+#include "core/util/ip.h"
+
+namespace kasi {
+
+struct ListenAddr {
+    std::string host;  // numeric IPv4 or IPv6 (without brackets)
+    int port = 25;
+    bool implicit_tls = false;  // the smtps port
+    std::string str() const;
+};
+
+struct Settings {
+    std::string config_root;  // DIR/config
+    std::string me;
+    // smtp.ini
+    std::vector<ListenAddr> listen;
+    int smtps_port = 465;
+    int workers = 0;  // 0 = one per core
+    int inactivity_timeout_s = 300;
+    int shutdown_timeout_s = 30;
+    // connection.ini
+    bool smtputf8 = true;
+    bool strict_rfc1869 = false;
+    bool haproxy_enabled = true;
+    CidrList haproxy_hosts;
+    bool add_received = true;
+    bool show_version = true;
+    int max_received = 100;
+    uint64_t max_bytes = 26214400;
+    int max_line_length = 512;
+    int max_data_line_length = 992;
+    std::vector<std::string> greeting;
+    std::string helo_message = "Kasi is at your service.";
+    std::string close_message = "closing connection. Have a jolly good day.";
+    int banner_chars = 6;
+    // kasi.ini
+    int max_connections = 10000;
+    int max_connections_per_ip = 0;  // 0 = no limit
+    int max_recipients = 1000;
+    bool chunking = true;
+    bool enhanced_status_codes = true;
+    int proxy_timeout_s = 30;
+    uint64_t spool_segment_bytes = 64ull << 20;
+    // queue_dir, plugin_timeout, log.ini
+    std::string queue_dir;
+    uint32_t plugin_timeout_ms = 30000;
+    log::Level log_level = log::Level::info;
+    std::string log_file;
+};
+
+Settings load_settings(const ConfigDir& cfg, const std::string& base_dir, Diagnostics& d);
+
+}  // namespace kasi

@@ -1,0 +1,117 @@
+// kasictl: inspect a spool, safely while kasi runs (read-only: segments are append-only and
+// an unfinished tail is ignored).
+//   kasictl -c DIR count | list [--limit N] | show ID [--body]
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "core/config/config_dir.h"
+#include "core/config/settings.h"
+#include "core/spool/spool_reader.h"
+#include "core/util/clock.h"
+
+namespace {
+
+void usage(FILE* f) {
+    std::fprintf(f,
+                 "usage: kasictl -c DIR count\n"
+                 "       kasictl -c DIR list [--limit N]\n"
+                 "       kasictl -c DIR show ID [--body]\n"
+                 "       kasictl --spool PATH ...   (a spool directory instead of -c)\n");
+}
+
+std::string when(int64_t ms) {
+    if (ms <= 0) return "-";
+    return kasi::rfc5322_date(ms / 1000);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string dir, spool, cmd, id;
+    long limit = -1;
+    bool body = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "-c" && i + 1 < argc) dir = argv[++i];
+        else if (a == "--spool" && i + 1 < argc) spool = argv[++i];
+        else if (a == "--limit" && i + 1 < argc) limit = std::atol(argv[++i]);
+        else if (a == "--body") body = true;
+        else if (a == "-h" || a == "--help") { usage(stdout); return 0; }
+        else if (cmd.empty()) cmd = a;
+        else if (id.empty()) id = a;
+        else { usage(stderr); return 2; }
+    }
+    if (cmd.empty() || (dir.empty() && spool.empty())) {
+        usage(stderr);
+        return 2;
+    }
+    if (spool.empty()) {
+        kasi::Diagnostics d;
+        kasi::ConfigDir cfg(dir + "/config");
+        spool = kasi::load_settings(cfg, dir, d).queue_dir;
+    }
+    kasi::SpoolSnapshot snap;
+    std::string err;
+    if (!kasi::read_spool(spool, snap, err)) {
+        std::fprintf(stderr, "kasictl: %s\n", err.c_str());
+        return 1;
+    }
+    if (cmd == "count") {
+        size_t rcpts = 0;
+        for (const auto& m : snap.messages) rcpts += m.env.rcpts.size();
+        std::printf("messages %zu\nrecipients %zu\n", snap.messages.size(), rcpts);
+        return 0;
+    }
+    if (cmd == "list") {
+        long n = 0;
+        for (const auto& m : snap.messages) {
+            if (limit >= 0 && n++ >= limit) break;
+            std::printf("%s\t%s\t<%s>\t%zu rcpt\t%llu bytes\tattempts=%d\n", m.env.id.c_str(),
+                        when(m.env.received_ms).c_str(), m.env.mail_from.c_str(), m.env.rcpts.size(),
+                        (unsigned long long)m.body_size, m.state.attempts);
+        }
+        return 0;
+    }
+    if (cmd == "show") {
+        for (const auto& m : snap.messages) {
+            if (m.env.id != id) continue;
+            const auto& e = m.env;
+            std::printf("id: %s\nreceived: %s\nfrom: <%s>\nclient: %s helo=%s tls=%s relaying=%s%s\n",
+                        e.id.c_str(), when(e.received_ms).c_str(), e.mail_from.c_str(),
+                        e.client_ip.c_str(), e.helo.c_str(), e.tls ? "yes" : "no",
+                        e.relaying ? "yes" : "no",
+                        e.auth_user.empty() ? "" : (" auth=" + e.auth_user).c_str());
+            if (!e.tenant.empty()) std::printf("tenant: %s\n", e.tenant.c_str());
+            if (!e.campaign.empty()) std::printf("campaign: %s\n", e.campaign.c_str());
+            std::printf("size: %llu\nattempts: %d\nnext due: %s\nrecipients:\n",
+                        (unsigned long long)m.body_size, m.state.attempts,
+                        when(m.state.next_due_ms).c_str());
+            for (size_t i = 0; i < e.rcpts.size(); ++i) {
+                const auto& rs = m.state.rcpts[i];
+                std::printf("  <%s> %s%s%s\n", e.rcpts[i].c_str(),
+                            std::string(kasi::rcpt_status_name(rs.status)).c_str(),
+                            rs.last_reply.empty() ? "" : " ", rs.last_reply.c_str());
+            }
+            for (const auto& [k, v] : e.notes) std::printf("note %s: %s\n", k.c_str(), v.c_str());
+            if (!m.state.history.empty()) std::printf("history:\n");
+            for (const auto& h : m.state.history) std::printf("  %s\n", h.c_str());
+            if (body) {
+                std::string b;
+                if (!kasi::read_message_body(spool, m, b, err)) {
+                    std::fprintf(stderr, "kasictl: %s\n", err.c_str());
+                    return 1;
+                }
+                std::printf("\n");
+                std::fwrite(b.data(), 1, b.size(), stdout);
+            }
+            return 0;
+        }
+        std::fprintf(stderr, "kasictl: no queued message with id %s\n", id.c_str());
+        return 1;
+    }
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,72 @@
+// Hook names and return codes, exactly Haraka's (haraka-constants), so that plugin authors'
+// Haraka knowledge carries over. A handler answers a Result; what each code means for the
+// client is decided per hook by the SMTP session (core/smtp/server/responder.cpp).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace kasi {
+
+enum class Code : int {
+    cont = 900,
+    stop = 901,
+    deny = 902,
+    denysoft = 903,
+    denydisconnect = 904,
+    disconnect = 905,
+    ok = 906,
+    hook_next = 907,
+    delay = 908,
+    denysoftdisconnect = 909,
+};
+
+std::string_view code_name(Code c);
+std::optional<Code> code_from_name(std::string_view name);  // "DENYSOFT", case-insensitive
+bool is_deny(Code c);  // DENY, DENYSOFT, DENYDISCONNECT, DENYSOFTDISCONNECT
+
+enum class Hook : int {
+    connect_init,
+    lookup_rdns,
+    connect,
+    helo,
+    ehlo,
+    capabilities,
+    unrecognized_command,
+    vrfy,
+    noop,
+    rset,
+    mail,
+    rcpt,
+    rcpt_ok,
+    data,
+    data_post,
+    max_data_exceeded,
+    queue,
+    queue_outbound,
+    queue_ok,
+    reset_transaction,
+    quit,
+    disconnect,
+    deny,
+    count_
+};
+
+constexpr int hook_count = int(Hook::count_);
+std::string_view hook_name(Hook h);
+std::optional<Hook> hook_from_name(std::string_view name);
+// connect_init and disconnect run every plugin and ignore codes; so do capabilities,
+// reset_transaction and queue_ok, whose outcome is fixed.
+bool hook_runs_all(Hook h);
+
+struct Result {
+    Code code = Code::cont;
+    std::string msg;  // reply text without the numeric code; empty = the hook's default
+    static Result cont() { return {}; }
+    static Result ok(std::string m = {}) { return {Code::ok, std::move(m)}; }
+    static Result deny(std::string m = {}) { return {Code::deny, std::move(m)}; }
+    static Result denysoft(std::string m = {}) { return {Code::denysoft, std::move(m)}; }
+};
+
+}  // namespace kasi

@@ -1,0 +1,82 @@
+// The narrow, typed interface between the hook runner and plugins (native now, Lua later).
+// A plugin registers handlers for hooks; a handler receives a HookCall and either answers at
+// once (returns a Result) or suspends (calls suspend(), returns nullopt) and answers later on
+// the same loop through the PendingHook it was given. The runner owns the timeout.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/hooks/hook.h"
+
+namespace kasi {
+
+class Session;
+struct Address;
+class HookRunner;
+
+// Token for an asynchronous answer. resume() after the hook timed out, or after the session
+// went away, is ignored (and logged at debug), as Haraka ignores a second next().
+class PendingHook {
+public:
+    PendingHook() = default;
+    PendingHook(std::weak_ptr<HookRunner> r, uint64_t seq) : runner_(std::move(r)), seq_(seq) {}
+    void resume(Result r) const;
+
+private:
+    std::weak_ptr<HookRunner> runner_;
+    uint64_t seq_ = 0;
+};
+
+struct HookCall {
+    Hook hook;
+    Session& session;
+    std::string_view arg;              // helo/ehlo host; the raw line for unrecognized_command
+    const Address* address = nullptr;  // mail, rcpt, rcpt_ok
+    // deny hook only: what was denied, by whom, in which hook
+    const Result* denial = nullptr;
+    std::string_view denied_by;
+    Hook denied_hook = Hook::count_;
+
+    PendingHook suspend();  // call before returning nullopt
+    HookRunner* runner = nullptr;
+};
+
+using HookHandler = std::function<std::optional<Result>(HookCall&)>;
+
+class Plugin {
+public:
+    virtual ~Plugin() = default;
+    virtual std::string name() const = 0;
+};
+
+struct HookRegistration {
+    Hook hook;
+    int priority = 0;
+    size_t order = 0;
+    std::string plugin;
+    HookHandler fn;
+    uint32_t timeout_ms = 30000;  // 0 = none
+};
+
+// All handlers of one config generation, sorted by (priority, registration order).
+// Immutable once built and shared read-only by every loop.
+class HookTable {
+public:
+    void add(Hook h, std::string plugin, HookHandler fn, int priority = 0, uint32_t timeout_ms = 30000);
+    void finalize();
+    const std::vector<HookRegistration>& at(Hook h) const { return by_hook_[int(h)]; }
+    void keep(std::shared_ptr<Plugin> p) { plugins_.push_back(std::move(p)); }
+    const std::vector<std::shared_ptr<Plugin>>& plugins() const { return plugins_; }
+
+private:
+    std::vector<HookRegistration> by_hook_[hook_count];
+    std::vector<std::shared_ptr<Plugin>> plugins_;
+    size_t next_order_ = 0;
+};
+
+}  // namespace kasi

@@ -1,0 +1,121 @@
+#include "core/server/server.h"
+
+#include <csignal>
+#include <cstring>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/log/log.h"
+#include "core/server/listen_socket.h"
+#include "core/util/clock.h"
+
+namespace kasi {
+
+bool apply_log_settings(const Settings& s, std::string& err) {
+    log::set_level(s.log_level);
+    if (!log::set_file(s.log_file)) {
+        err = fmt::format("cannot open log file {}: {}", s.log_file, std::strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+int Server::run(std::shared_ptr<const ServerConfig> cfg) {
+    cfg_ = std::move(cfg);
+    const auto& s = cfg_->settings;
+    std::string err;
+    if (!spool_.open(s.queue_dir, err)) {
+        log::crit("spool: {}", err);
+        return 1;
+    }
+    std::vector<int> fds;
+    std::vector<bool> tls;
+    for (const auto& a : s.listen) {
+        int fd = open_listen_socket(a, err);
+        if (fd < 0) {
+            log::crit("{}", err);
+            return 1;
+        }
+        fds.push_back(fd);
+        tls.push_back(a.implicit_tls);
+        log::notice("listening on {}{}", a.str(), a.implicit_tls ? " (implicit TLS)" : "");
+    }
+    int n = s.workers > 0 ? s.workers : int(std::max(1u, std::thread::hardware_concurrency()));
+    for (int i = 0; i < n; ++i) {
+        std::vector<Worker::Listen> ls;
+        for (size_t k = 0; k < fds.size(); ++k) ls.push_back({::dup(fds[k]), tls[k]});
+        workers_.push_back(std::make_unique<Worker>(i, cfg_, spool_, limits_));
+        workers_.back()->start(std::move(ls));
+    }
+    for (int fd : fds) ::close(fd);
+    log::notice("kasi {} started: {} workers, spool {}", KASI_VERSION, n, s.queue_dir);
+
+    uv_loop_init(&loop_);
+    loop_.data = this;
+    UvHandle<uv_signal_t> sigterm, sigint, sighup;
+    UvHandle<uv_timer_t> poll;
+    for (auto* h : {&sigterm, &sigint, &sighup}) uv_signal_init(&loop_, h->get());
+    uv_timer_init(&loop_, poll.get());
+    poll->data = this;
+    sigterm->data = sigint->data = sighup->data = this;
+    auto on_stop = [](uv_signal_t* h, int sig) {
+        auto* self = static_cast<Server*>(h->data);
+        log::notice("received {}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        self->begin_shutdown();
+    };
+    uv_signal_start(sigterm.get(), on_stop, SIGTERM);
+    uv_signal_start(sigint.get(), on_stop, SIGINT);
+    uv_signal_start(sighup.get(), [](uv_signal_t* h, int) { static_cast<Server*>(h->data)->reload(); },
+                    SIGHUP);
+    uv_timer_start(poll.get(), [](uv_timer_t* t) { static_cast<Server*>(t->data)->check_drained(); },
+                   100, 100);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    for (auto* h : {&sigterm, &sigint, &sighup}) h->close();
+    poll.close();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    for (auto& w : workers_) w->join();
+    workers_.clear();
+    auto st = spool_.stats();
+    spool_.close();
+    log::notice("stopped; spool wrote {} records in {} batches", st.records, st.batches);
+    return 0;
+}
+
+void Server::reload() {
+    log::notice("received SIGHUP: reloading the configuration");
+    Diagnostics d;
+    auto cfg = load_server_config(base_dir_, d);
+    for (const auto& w : d.warnings) log::warn("config: {}", w);
+    if (!cfg) {
+        for (const auto& e : d.errors) log::error("config: {}", e);
+        log::error("reload refused: the running configuration stays in effect");
+        return;
+    }
+    std::string err;
+    if (!apply_log_settings(cfg->settings, err)) log::error("{}", err);
+    if (cfg->settings.listen.size() != cfg_->settings.listen.size())
+        log::warn("reload: listen addresses changed; they take effect at the next restart");
+    cfg_ = cfg;
+    for (auto& w : workers_) w->set_config(cfg);
+    log::notice("configuration generation {} in effect for new connections", cfg->generation);
+}
+
+void Server::begin_shutdown() {
+    if (stopping_) return;
+    stopping_ = true;
+    deadline_ms_ = now_ms() + int64_t(cfg_->settings.shutdown_timeout_s) * 1000;
+    for (auto& w : workers_) w->begin_shutdown();
+}
+
+void Server::check_drained() {
+    if (!stopping_) return;
+    int open = 0;
+    for (auto& w : workers_) open += w->session_count();
+    if (open > 0 && now_ms() < deadline_ms_) return;
+    for (auto& w : workers_) w->force_close();
+    uv_stop(&loop_);
+}
+
+}  // namespace kasi

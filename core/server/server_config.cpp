@@ -1,0 +1,23 @@
+#include "core/server/server_config.h"
+
+#include <atomic>
+
+#include "plugins/registry.h"
+
+namespace kasi {
+
+std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_dir, Diagnostics& d) {
+    static std::atomic<uint64_t> generation{0};
+    auto cfg = std::make_shared<ServerConfig>();
+    cfg->base_dir = base_dir;
+    ConfigDir dir(base_dir + "/config");
+    cfg->settings = load_settings(dir, base_dir, d);
+    auto table = std::make_shared<HookTable>();
+    build_plugins(dir, cfg->settings, d, *table);
+    cfg->hooks = table;
+    cfg->generation = ++generation;
+    if (!d.ok()) return nullptr;
+    return cfg;
+}
+
+}  // namespace kasi

@@ -1,0 +1,25 @@
+// One generation of configuration: core settings plus the hook table built from
+// config/plugins. Immutable and shared by every loop through shared_ptr; a reload builds a
+// new generation and loops pick it up for new connections.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/config/diagnostics.h"
+#include "core/config/settings.h"
+#include "core/hooks/plugin.h"
+
+namespace kasi {
+
+struct ServerConfig {
+    std::string base_dir;  // the -c DIR
+    Settings settings;
+    std::shared_ptr<const HookTable> hooks;
+    uint64_t generation = 0;
+};
+
+// Reads DIR/config completely; errors and warnings go to `d`. Returns null on errors.
+std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_dir, Diagnostics& d);
+
+}  // namespace kasi

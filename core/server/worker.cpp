@@ -1,0 +1,131 @@
+#include "core/server/worker.h"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "core/log/log.h"
+
+namespace kasi {
+
+Worker::Worker(int index, std::shared_ptr<const ServerConfig> cfg, Spool& spool, ConnLimits& limits)
+    : index_(index), cfg_(std::move(cfg)), spool_(spool), limits_(limits) {
+    uv_loop_init(&loop_);
+    inbox_ = std::make_unique<LoopInbox>(&loop_);
+}
+
+Worker::~Worker() {
+    join();
+    uv_loop_close(&loop_);
+}
+
+void Worker::start(std::vector<Listen> listens) {
+    thread_ = std::thread([this, l = std::move(listens)]() mutable { run(std::move(l)); });
+}
+
+void Worker::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+void Worker::run(std::vector<Listen> listens) {
+    for (const auto& l : listens) {
+        auto h = std::make_unique<UvHandle<uv_tcp_t>>();
+        uv_tcp_init(&loop_, h->get());
+        if (int rc = uv_tcp_open(h->get(), l.fd); rc != 0) {
+            log::error("worker {}: uv_tcp_open: {}", index_, uv_strerror(rc));
+            ::close(l.fd);
+            continue;
+        }
+        (*h)->data = this;
+        auto cb = l.implicit_tls ? [](uv_stream_t* s, int st) {
+            if (st == 0) static_cast<Worker*>(s->data)->on_connection(s, true);
+        } : [](uv_stream_t* s, int st) {
+            if (st == 0) static_cast<Worker*>(s->data)->on_connection(s, false);
+        };
+        if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(h->get()), 1024, cb); rc != 0)
+            log::error("worker {}: listen: {}", index_, uv_strerror(rc));
+        listeners_.push_back(std::move(h));
+    }
+    ready_ = true;
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    // Drain close callbacks of everything closed above.
+    uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+void Worker::on_connection(uv_stream_t* server, bool implicit_tls) {
+    if (shutting_down_) return;
+    auto s = std::make_shared<Session>(*this, cfg_, implicit_tls);
+    uv_tcp_init(&loop_, s->tcp());
+    if (uv_accept(server, reinterpret_cast<uv_stream_t*>(s->tcp())) != 0) return;  // lost race
+    sockaddr_storage ss;
+    int len = sizeof ss;
+    std::string ip = "?";
+    if (uv_tcp_getpeername(s->tcp(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+        ip = IpAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss)).str();
+    const auto& st = cfg_->settings;
+    auto verdict = limits_.acquire(ip, st.max_connections, st.max_connections_per_ip);
+    if (verdict != ConnLimits::Verdict::ok) {
+        std::string msg = verdict == ConnLimits::Verdict::total
+                              ? "421 4.7.0 Too many connections, try again later\r\n"
+                              : "421 4.7.0 Too many connections from your address\r\n";
+        uv_buf_t b = uv_buf_init(msg.data(), unsigned(msg.size()));
+        uv_try_write(reinterpret_cast<uv_stream_t*>(s->tcp()), &b, 1);
+        log::notice("refused connection from {}: {}", ip,
+                    verdict == ConnLimits::Verdict::total ? "max_connections reached"
+                                                          : "max_connections_per_ip reached");
+        return;  // the session's destructor closes the socket
+    }
+    sessions_[s.get()] = s;
+    sessions_count_++;
+    s->start(s->tcp());
+}
+
+void Worker::session_closed(Session* s) {
+    auto it = sessions_.find(s);
+    if (it == sessions_.end()) return;
+    limits_.release(s->remote_ip().str());
+    auto keep = std::move(it->second);
+    sessions_.erase(it);
+    sessions_count_--;
+    maybe_stop();
+}
+
+void Worker::set_config(std::shared_ptr<const ServerConfig> cfg) {
+    inbox_->post([this, cfg = std::move(cfg)] { cfg_ = cfg; });
+}
+
+void Worker::begin_shutdown() {
+    inbox_->post([this] {
+        shutting_down_ = true;
+        for (auto& l : listeners_) l->close();
+        listeners_.clear();
+        std::vector<std::shared_ptr<Session>> all;
+        for (auto& [_, s] : sessions_) all.push_back(s);
+        for (auto& s : all) s->shutdown_notice();
+    });
+}
+
+void Worker::force_close() {
+    inbox_->post([this] {
+        stopping_ = true;
+        shutting_down_ = true;
+        for (auto& l : listeners_) l->close();
+        listeners_.clear();
+        if (!sessions_.empty())
+            log::warn("worker {}: closing {} connections still open at the shutdown deadline",
+                      index_, sessions_.size());
+        std::vector<std::shared_ptr<Session>> all;
+        for (auto& [_, s] : sessions_) all.push_back(s);
+        for (auto& s : all) s->force_close();
+        maybe_stop();
+    });
+}
+
+void Worker::maybe_stop() {
+    if (stopping_ && sessions_.empty()) {
+        inbox_->close();
+        uv_stop(&loop_);
+    }
+}
+
+}  // namespace kasi

@@ -1,0 +1,67 @@
+// A worker: one thread, one libuv loop, its share of the connections. It accepts on its
+// copies of the listening sockets, owns its sessions, and is reached from other threads
+// only through its LoopInbox.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/server/conn_limits.h"
+#include "core/server/loop_inbox.h"
+#include "core/server/server_config.h"
+#include "core/smtp/server/session.h"
+
+namespace kasi {
+
+class Worker : public SessionHost {
+public:
+    struct Listen {
+        int fd;  // owned by the worker (a dup)
+        bool implicit_tls;
+    };
+
+    Worker(int index, std::shared_ptr<const ServerConfig> cfg, Spool& spool, ConnLimits& limits);
+    ~Worker() override;
+
+    void start(std::vector<Listen> listens);
+    void join();
+    // Thread-safe requests:
+    void set_config(std::shared_ptr<const ServerConfig> cfg);
+    void begin_shutdown();  // stop accepting; idle sessions get 421; others finish
+    void force_close();     // close whatever is left, then stop the loop
+    int session_count() const { return sessions_count_.load(); }
+
+    // SessionHost
+    uv_loop_t* loop() override { return &loop_; }
+    std::shared_ptr<const ServerConfig> config() override { return cfg_; }
+    Spool& spool() override { return spool_; }
+    LoopInbox& inbox() override { return *inbox_; }
+    void session_closed(Session* s) override;
+
+private:
+    void run(std::vector<Listen> listens);
+    void on_connection(uv_stream_t* server, bool implicit_tls);
+    void maybe_stop();
+
+    int index_;
+    std::shared_ptr<const ServerConfig> cfg_;
+    Spool& spool_;
+    ConnLimits& limits_;
+    uv_loop_t loop_{};
+    std::unique_ptr<LoopInbox> inbox_;
+    std::thread thread_;
+    std::vector<std::unique_ptr<UvHandle<uv_tcp_t>>> listeners_;
+    std::vector<bool> listener_tls_;
+    std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
+    std::atomic<int> sessions_count_{0};
+    bool shutting_down_ = false;
+    bool stopping_ = false;
+    std::atomic<bool> ready_{false};
+};
+
+}  // namespace kasi

@@ -1,0 +1,75 @@
+#include "core/smtp/data_reader.h"
+
+#include <cstring>
+
+namespace kasi {
+
+namespace {
+constexpr size_t partial_chunk = 64 * 1024;  // consume a newline-less run at this size
+}
+
+void DataReader::reset(uint64_t max_bytes, size_t max_line) {
+    *this = DataReader{};
+    max_bytes_ = max_bytes;
+    max_line_ = max_line;
+}
+
+void DataReader::append(std::string& body, std::string_view s) {
+    seen_ += s.size();
+    if (too_big_) return;
+    // Wrap over-long lines: CRLF SP every max_line_ octets of a line.
+    while (line_len_ + s.size() > max_line_) {
+        size_t take = max_line_ > line_len_ ? max_line_ - line_len_ : 0;
+        body.append(s.data(), take);
+        body.append("\r\n ");
+        s.remove_prefix(take);
+        line_len_ = 1;
+        wrapped_ = true;
+    }
+    body.append(s.data(), s.size());
+    line_len_ += s.size();
+    if (body.size() > max_bytes_) {
+        too_big_ = true;
+        body.clear();
+        body.shrink_to_fit();
+    }
+}
+
+DataReader::Status DataReader::feed(std::string_view in, size_t& pos, std::string& body) {
+    while (pos < in.size()) {
+        const char* start = in.data() + pos;
+        size_t avail = in.size() - pos;
+        auto* nl = static_cast<const char*>(std::memchr(start, '\n', avail));
+        if (!nl) {
+            if (avail < partial_chunk) return Status::more;
+            // An over-long line with no end in sight: take what we have (keep one byte
+            // back in case it is the CR of a CRLF split across reads).
+            size_t take = avail - 1;
+            if (!mid_line_ && start[0] == '.') {
+                ++start;
+                --take;
+                ++pos;
+            }
+            append(body, std::string_view(start, take));
+            pos += take;
+            mid_line_ = true;
+            return Status::more;
+        }
+        size_t len = size_t(nl - start);  // without the LF
+        if (len == 0 || start[len - 1] != '\r') return Status::bare_lf;
+        std::string_view line(start, len - 1);  // without CRLF
+        pos += len + 1;
+        if (!mid_line_) {
+            if (line == ".") return Status::done;
+            if (!line.empty() && line[0] == '.') line.remove_prefix(1);
+        }
+        mid_line_ = false;
+        append(body, line);
+        if (!too_big_) body.append("\r\n");
+        seen_ += 2;
+        line_len_ = 0;
+    }
+    return Status::more;
+}
+
+}  // namespace kasi

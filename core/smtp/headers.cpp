@@ -1,0 +1,45 @@
+#include "core/smtp/headers.h"
+
+#include <fmt/format.h>
+
+#include "core/util/clock.h"
+#include "core/util/strings.h"
+
+namespace kasi {
+
+HeaderFacts scan_headers(std::string_view m) {
+    HeaderFacts f;
+    size_t pos = 0;
+    while (pos < m.size()) {
+        size_t eol = m.find("\r\n", pos);
+        if (eol == std::string_view::npos) eol = m.size();
+        auto line = m.substr(pos, eol - pos);
+        pos = eol + 2;
+        if (line.empty()) break;  // end of the header block
+        if (line[0] == ' ' || line[0] == '\t') continue;  // folded continuation
+        auto colon = line.find(':');
+        if (colon == std::string_view::npos) break;  // not a header: body starts here
+        auto name = trim(line.substr(0, colon));
+        if (iequals(name, "Received")) ++f.received;
+        else if (iequals(name, "Message-ID")) f.has_message_id = true;
+        else if (iequals(name, "Date")) f.has_date = true;
+    }
+    f.header_bytes = std::min(pos, m.size());
+    return f;
+}
+
+std::string build_received(const ReceivedInfo& r) {
+    std::string with = r.esmtp ? "ESMTP" : "SMTP";
+    if (r.esmtp && r.tls) with += "S";
+    if (r.esmtp && r.auth) with += "A";
+    std::string from = fmt::format("from {} ({}[{}])", r.helo.empty() ? r.ip : r.helo,
+                                   r.rdns.empty() ? "" : r.rdns + " ", r.ip);
+    std::string s = fmt::format("Received: {}\r\n\tby {}{} with {} id {}\r\n\tenvelope-from <{}>",
+                                from, r.me, r.version.empty() ? "" : " (" + r.version + ")", with,
+                                r.id, r.envelope_from);
+    if (r.tls && !r.tls_cipher.empty()) s += fmt::format("\r\n\ttls {}", r.tls_cipher);
+    s += fmt::format(";\r\n\t{}\r\n", rfc5322_date(r.epoch_s));
+    return s;
+}
+
+}  // namespace kasi

@@ -1,0 +1,28 @@
+// What the server needs to know about a received message's header block, and the headers
+// it adds: the trace header (Received, RFC 5321 §4.4) and, when missing, Message-ID and
+// Date (RFC 5322 §3.6; the submission server's duty per RFC 6409 §8).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace kasi {
+
+struct HeaderFacts {
+    int received = 0;
+    bool has_message_id = false;
+    bool has_date = false;
+    size_t header_bytes = 0;  // up to and including the blank line (or the whole message)
+};
+
+HeaderFacts scan_headers(std::string_view message);
+
+struct ReceivedInfo {
+    std::string helo, rdns, ip, me, version, id, envelope_from, tls_cipher;
+    bool esmtp = true, tls = false, auth = false;
+    int64_t epoch_s = 0;
+};
+
+std::string build_received(const ReceivedInfo& r);
+
+}  // namespace kasi

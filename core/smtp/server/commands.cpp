@@ -1,0 +1,325 @@
+// SMTP verbs: syntax and sequence checks, then the verb's hook. The reply is given by the
+// hook's respond function (responder.cpp) unless the command fails a check here first.
+#include <fmt/format.h>
+
+#include "core/log/log.h"
+#include "core/server/server_config.h"
+#include "core/smtp/command.h"
+#include "core/smtp/headers.h"
+#include "core/smtp/server/session.h"
+#include "core/spool/spool.h"
+#include "core/server/loop_inbox.h"
+#include "core/util/clock.h"
+#include "core/util/strings.h"
+
+namespace kasi {
+
+void Session::dispatch(std::string_view line) {
+    auto cmd = split_command(line);
+    const auto& v = cmd.verb;
+    if (shutting_down_ && v != "QUIT") {
+        reply(421, fmt::format("{} Service shutting down, try again later", settings().me), "4.3.2");
+        disconnect_after_reply();
+        return;
+    }
+    if (v == "EHLO") return cmd_helo(cmd.arg, true);
+    if (v == "HELO") return cmd_helo(cmd.arg, false);
+    if (v == "MAIL") return cmd_mail(cmd.arg);
+    if (v == "RCPT") return cmd_rcpt(cmd.arg);
+    if (v == "DATA") return cmd_data(cmd.arg);
+    if (v == "BDAT" && settings().chunking) return cmd_bdat(cmd.arg);
+    if (v == "RSET") return cmd_rset(cmd.arg);
+    if (v == "QUIT") return cmd_quit(cmd.arg);
+    if (v == "NOOP") return reply(250, "OK");
+    if (v == "VRFY") return reply(252, "Just try sending a mail and we'll see how it turns out...");
+    if (v == "HELP") return reply(250, "Not implemented");
+    cmd_unknown(line);
+}
+
+void Session::cmd_helo(const std::string& arg, bool extended) {
+    auto host = trim(arg);
+    if (host.empty()) {
+        ++errors_;
+        return reply(501, fmt::format("{} requires domain/address - see RFC-2821 4.1.1.1",
+                                      extended ? "EHLO" : "HELO"));
+    }
+    for (unsigned char c : host)
+        if (c < 0x20 || c == 0x7f) {
+            ++errors_;
+            return reply(501, fmt::format("{} syntax error - see RFC-2821 4.1.1.1",
+                                          extended ? "EHLO" : "HELO"));
+        }
+    reset_transaction();
+    hello_host_ = std::string(host);
+    esmtp_ = extended;
+    pending_arg_ = hello_host_;
+    run_hook(extended ? Hook::ehlo : Hook::helo, pending_arg_);
+}
+
+void Session::send_capabilities() {
+    const auto& s = settings();
+    caps_.clear();
+    caps_.push_back("PIPELINING");
+    caps_.push_back("8BITMIME");
+    if (s.smtputf8) caps_.push_back("SMTPUTF8");
+    caps_.push_back(fmt::format("SIZE {}", s.max_bytes));
+    if (s.enhanced_status_codes) caps_.push_back("ENHANCEDSTATUSCODES");
+    if (s.chunking) caps_.push_back("CHUNKING");
+    run_hook(Hook::capabilities);
+}
+
+void Session::cmd_mail(const std::string& arg) {
+    if (hello_host_.empty()) {
+        ++errors_;
+        return reply(503, "Use EHLO/HELO before MAIL");
+    }
+    auto rest = strip_path_prefix(arg, "FROM");
+    if (!rest) {
+        ++errors_;
+        return reply(501, "Command parsing failed", "5.5.4");
+    }
+    auto p = parse_path(*rest, /*allow_null=*/true, /*allow_utf8=*/settings().smtputf8);
+    if (!p.address) {
+        ++errors_;
+        return reply(501, fmt::format("Invalid MAIL FROM address {}: {}", *rest, p.error), "5.1.7");
+    }
+    std::vector<EsmtpParam> params;
+    std::string perr;
+    if (!parse_esmtp_params(p.rest, params, perr)) {
+        ++errors_;
+        return reply(501, fmt::format("Command parsing failed: {}", perr), "5.5.4");
+    }
+    if (!params.empty() && !esmtp_) return reply(555, "Invalid command parameters");
+    auto txn = std::make_unique<Transaction>();
+    for (const auto& prm : params) {
+        if (prm.key == "SIZE") {
+            unsigned long long n;
+            if (!prm.value || !parse_u64(*prm.value, n)) return reply(501, "Bad SIZE parameter", "5.5.4");
+            if (n > settings().max_bytes) {
+                ++msg_reject_;
+                return reply(552, "Message too big!", "5.3.4");
+            }
+            txn->declared_size = n;
+        } else if (prm.key == "BODY") {
+            if (!prm.value || !(iequals(*prm.value, "7BIT") || iequals(*prm.value, "8BITMIME")))
+                return reply(501, "Unsupported BODY type", "5.5.4");
+            txn->body_8bit = iequals(*prm.value, "8BITMIME");
+        } else if (prm.key == "SMTPUTF8" && settings().smtputf8 && !prm.value) {
+            txn->smtputf8 = true;
+        } else if (prm.key == "AUTH") {
+            // RFC 4954 §5: accepted and not trusted.
+        } else {
+            return reply(555, fmt::format("Unsupported parameter {}", prm.key), "5.5.4");
+        }
+    }
+    if (p.address->utf8 && !txn->smtputf8)
+        return reply(553, "Non-ASCII address requires the SMTPUTF8 parameter", "5.6.7");
+    // A second MAIL inside a transaction starts a new one, as in Haraka.
+    reset_transaction();
+    ++txn_count_;
+    txn->uuid = fmt::format("{}.{}", uuid_, txn_count_);
+    txn->mail_from = *p.address;
+    txn_ = std::move(txn);
+    pending_addr_ = *p.address;
+    run_hook(Hook::mail, {}, &pending_addr_);
+}
+
+void Session::cmd_rcpt(const std::string& arg) {
+    if (!txn_) {
+        ++errors_;
+        return reply(503, "Use MAIL before RCPT");
+    }
+    auto rest = strip_path_prefix(arg, "TO");
+    if (!rest) {
+        ++errors_;
+        return reply(501, "Command parsing failed", "5.5.4");
+    }
+    auto p = parse_path(*rest, /*allow_null=*/false, /*allow_utf8=*/txn_->smtputf8);
+    if (!p.address) {
+        ++errors_;
+        ++rcpt_reject_;
+        return reply(501, fmt::format("Invalid RCPT TO address {}: {}", *rest, p.error), "5.1.3");
+    }
+    std::vector<EsmtpParam> params;
+    std::string perr;
+    if (!parse_esmtp_params(p.rest, params, perr)) return reply(501, "Command parsing failed", "5.5.4");
+    if (!params.empty()) {
+        if (!esmtp_) return reply(555, "Invalid command parameters");
+        return reply(555, fmt::format("Unsupported parameter {}", params[0].key), "5.5.4");
+    }
+    if (int(txn_->rcpts.size()) >= settings().max_recipients) {
+        ++rcpt_tempfail_;
+        return reply(452, "Too many recipients", "4.5.3");
+    }
+    pending_addr_ = *p.address;
+    run_hook(Hook::rcpt, {}, &pending_addr_);
+}
+
+void Session::cmd_data(const std::string& arg) {
+    if (!arg.empty()) return reply(501, "Syntax error", "5.5.4");
+    if (!txn_) {
+        ++errors_;
+        return reply(503, "MAIL required first");
+    }
+    if (txn_->rcpts.empty()) {
+        ++errors_;
+        return reply(503, "RCPT required first");
+    }
+    if (txn_->data_started) return reply(503, "Bad sequence of commands: BDAT in progress");
+    run_hook(Hook::data);
+}
+
+void Session::cmd_bdat(const std::string& arg) {
+    auto parts = split_list(arg, " ");
+    unsigned long long n = 0;
+    bool last = parts.size() == 2 && iequals(parts[1], "LAST");
+    if (parts.empty() || parts.size() > 2 || (parts.size() == 2 && !last) || !parse_u64(parts[0], n)) {
+        // The chunk size is unknown, so the byte stream cannot be followed any further.
+        reply(501, "Syntax error in BDAT parameters", "5.5.4");
+        disconnect_after_reply();
+        return;
+    }
+    bdat_left_ = n;
+    bdat_last_ = last;
+    bdat_bare_lf_ = bdat_bare_lf_ && txn_ && txn_->data_started;
+    phase_ = Phase::bdat;
+    bdat_discard_ = false;
+    if (!txn_ || txn_->rcpts.empty() || txn_->bdat_failed) {
+        bdat_discard_ = true;
+        pending_arg_ = !txn_ ? "MAIL required first"
+                             : txn_->rcpts.empty() ? "RCPT required first"
+                                                   : "BDAT refused earlier; send RSET";
+        if (!txn_ || txn_->rcpts.empty()) ++errors_;
+        return;
+    }
+    if (!txn_->data_started) {
+        txn_->data_started = true;
+        bdat_prev_ = 0;
+        bdat_bare_lf_ = false;
+        run_hook(Hook::data);  // its respond function decides whether the chunk is kept
+    }
+}
+
+void Session::bdat_chunk_done() {
+    phase_ = Phase::command;
+    if (bdat_discard_) {
+        if (txn_) txn_->bdat_failed = true;
+        if (pending_arg_.starts_with("MAIL") || pending_arg_.starts_with("RCPT") ||
+            pending_arg_.starts_with("BDAT"))
+            return reply(503, pending_arg_, "5.5.1");
+        return reply(554, pending_arg_.empty() ? "Message denied" : pending_arg_, "5.7.1");
+    }
+    if (!bdat_last_) return reply(250, fmt::format("{} octets received", txn_->body.size()));
+    if (bdat_bare_lf_) {
+        reply(451, "Bare line-feed; see https://haraka.github.io/barelf/", "4.5.0");
+        ++msg_tempfail_;
+        disconnect_after_reply();
+        return;
+    }
+    data_finished();
+}
+
+void Session::data_finished() {
+    bool was_data = phase_ == Phase::data;
+    phase_ = Phase::command;
+    bytes_ += txn_->body.size();
+    if (was_data && data_.too_big()) txn_->too_big = true;
+    if (was_data && data_.wrapped()) {
+        txn_->wrapped_lines = true;
+        txn_->notes["data_line_length_exceeded"] = "1";
+    }
+    if (txn_->too_big) {
+        run_hook(Hook::max_data_exceeded);
+        return;
+    }
+    finish_message();
+}
+
+void Session::finish_message() {
+    const auto& s = settings();
+    HeaderFacts f = scan_headers(txn_->body);
+    if (f.received > s.max_received) {
+        ++msg_reject_;
+        reply(554, "Too many received headers - possible mail loop", "5.4.6");
+        reset_transaction();
+        return;
+    }
+    std::string prefix;
+    int64_t now = now_ms();
+    if (s.add_received) {
+        ReceivedInfo ri;
+        ri.helo = hello_host_;
+        ri.rdns = remote_host_;
+        ri.ip = remote_ip_.str();
+        ri.me = s.me;
+        ri.version = s.show_version ? "Kasi/" KASI_VERSION : "";
+        ri.id = txn_->uuid;
+        ri.envelope_from = txn_->mail_from.str();
+        ri.esmtp = esmtp_;
+        ri.tls = tls_;
+        ri.auth = !auth_user_.empty();
+        ri.epoch_s = now / 1000;
+        prefix = build_received(ri);
+    }
+    if (!f.has_message_id) prefix += fmt::format("Message-ID: <{}@{}>\r\n", txn_->uuid, s.me);
+    if (!f.has_date) prefix += fmt::format("Date: {}\r\n", rfc5322_date(now / 1000));
+    txn_->body.insert(0, prefix);
+    run_hook(Hook::data_post);
+}
+
+void Session::queue_message() {
+    Envelope env;
+    env.id = txn_->uuid;
+    env.received_ms = now_ms();
+    env.mail_from = txn_->mail_from.str();
+    for (const auto& r : txn_->rcpts) env.rcpts.push_back(r.str());
+    env.client_ip = remote_ip_.str();
+    env.helo = hello_host_;
+    env.auth_user = auth_user_;
+    env.tls = tls_;
+    env.relaying = relaying_;
+    env.notes = txn_->notes;
+    if (auto it = env.notes.find("tenant"); it != env.notes.end()) env.tenant = it->second;
+    if (auto it = env.notes.find("campaign"); it != env.notes.end()) env.campaign = it->second;
+    busy_ = true;
+    std::weak_ptr<Session> weak = weak_from_this();
+    LoopInbox* inbox = &host_.inbox();
+    host_.spool().submit_message(env, std::move(txn_->body), [weak, inbox](const SpoolResult& r) {
+        inbox->post([weak, r] {
+            if (auto s = weak.lock()) s->spool_done(r);
+        });
+    });
+}
+
+void Session::spool_done(const SpoolResult& r) {
+    busy_ = false;
+    if (closed_ || !txn_) return;
+    if (r.err != 0) {
+        ++msg_tempfail_;
+        reply(452, "Insufficient system storage, try again later", "4.3.1");
+        reset_transaction();
+    } else {
+        pending_arg_ = fmt::format("Message Queued ({})", txn_->uuid);
+        run_hook(Hook::queue_ok, pending_arg_);
+        return;
+    }
+    process_input();
+}
+
+void Session::cmd_rset(const std::string& arg) {
+    if (!arg.empty()) return reply(501, "Syntax error", "5.5.4");
+    reset_transaction();
+    reply(250, "OK");
+}
+
+void Session::cmd_quit(const std::string&) {
+    reply(221, fmt::format("{} {}", settings().me, settings().close_message));
+    disconnect_after_reply();
+}
+
+void Session::cmd_unknown(std::string_view line) {
+    pending_arg_ = std::string(line);
+    run_hook(Hook::unrecognized_command, pending_arg_);
+}
+
+}  // namespace kasi

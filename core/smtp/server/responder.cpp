@@ -1,0 +1,268 @@
+// What each hook's outcome means for the client: one respond function per hook, following
+// Haraka's connection.js *_respond() tables (reference §1.3), with the RFC-correct choice
+// where Haraka is inconsistent (docs/haraka-compat.md lists each one).
+#include <fmt/format.h>
+
+#include "core/log/log.h"
+#include "core/server/server_config.h"
+#include "core/smtp/server/session.h"
+
+namespace kasi {
+
+namespace {
+std::string text_or(const Result& r, std::string_view def) {
+    return r.msg.empty() ? std::string(def) : r.msg;
+}
+}  // namespace
+
+bool Session::respond_deny(Result& r, int deny_code, int soft_code, std::string_view deny_text,
+                           std::string_view soft_text, std::string_view enh5,
+                           std::string_view enh4) {
+    switch (r.code) {
+        case Code::deny:
+            reply(deny_code, text_or(r, deny_text), enh5);
+            return true;
+        case Code::denysoft:
+            reply(soft_code, text_or(r, soft_text), enh4);
+            return true;
+        case Code::denydisconnect:
+        case Code::disconnect:
+            reply(deny_code, text_or(r, deny_text), enh5);
+            disconnect_after_reply();
+            return true;
+        case Code::denysoftdisconnect:
+            reply(soft_code, text_or(r, soft_text), enh4);
+            disconnect_after_reply();
+            return true;
+        default:
+            return false;
+    }
+}
+
+void Session::hook_done(Hook h, Result r) {
+    busy_ = false;
+    if (h == Hook::disconnect) {  // the end: let pending writes finish, then close
+        closed_ = true;
+        uv_timer_stop(idle_timer_.get());
+        auto self = shared_from_this();
+        auto* stream = reinterpret_cast<uv_stream_t*>(tcp_.get());
+        auto req = std::make_unique<uv_shutdown_t>();
+        req->data = this;
+        auto finish = [self] { self->tcp_.close([self] { self->on_closed(); }); };
+        if (uv_shutdown(req.get(), stream, [](uv_shutdown_t* rq, int) {
+                std::unique_ptr<uv_shutdown_t> own(rq);
+                auto* s = static_cast<Session*>(rq->data);
+                auto keep = s->shared_from_this();
+                s->tcp_.close([keep] { keep->on_closed(); });
+            }) == 0) {
+            req.release();
+        } else {
+            finish();
+        }
+        return;
+    }
+    if (closed_ || phase_ == Phase::closing) return;
+    switch (h) {
+        case Hook::connect_init: run_hook(Hook::lookup_rdns); return;
+        case Hook::lookup_rdns:
+            if (r.code == Code::ok) remote_host_ = r.msg;
+            run_hook(Hook::connect);
+            return;
+        case Hook::connect: respond_connect(r); break;
+        case Hook::helo: respond_helo(r, false); break;
+        case Hook::ehlo: respond_helo(r, true); return;
+        case Hook::capabilities: {
+            std::string text = fmt::format("{} Hello {}[{}], {}", settings().me,
+                                           remote_host_.empty() ? "" : remote_host_ + " ",
+                                           remote_ip_.str(), settings().helo_message);
+            for (const auto& c : caps_) text += "\n" + c;
+            reply(250, text, "-");
+            break;
+        }
+        case Hook::mail: respond_mail(r); break;
+        case Hook::rcpt: respond_rcpt(r); if (busy_) return; break;
+        case Hook::rcpt_ok: respond_rcpt_ok(r); break;
+        case Hook::data: respond_data(r); break;
+        case Hook::max_data_exceeded:
+            ++msg_reject_;
+            if (r.code == Code::denysoft) reply(450, text_or(r, "Message too big!"), "4.3.4");
+            else reply(552, text_or(r, "Message too big!"), "5.3.4");
+            reset_transaction();
+            break;
+        case Hook::data_post: respond_data_post(r); if (busy_) return; break;
+        case Hook::queue: respond_queue(r, false); if (busy_) return; break;
+        case Hook::queue_outbound: respond_queue(r, true); if (busy_) return; break;
+        case Hook::queue_ok:
+            ++msg_ok_;
+            reply(250, pending_arg_, "2.0.0");
+            reset_transaction();
+            break;
+        case Hook::unrecognized_command: respond_unrecognized(r); break;
+        default: respond_simple(h, r); break;
+    }
+    if (!processing_) process_input();
+}
+
+void Session::respond_connect(Result& r) {
+    if (respond_deny(r, 554, 421, "Your mail is not welcome here", "Come back later")) {
+        disconnect_after_reply();
+        return;
+    }
+    if (r.code == Code::ok && !r.msg.empty()) {
+        phase_ = Phase::command;
+        reply(220, r.msg);
+        return;
+    }
+    send_banner();
+}
+
+void Session::respond_helo(Result& r, bool extended) {
+    std::string verb = extended ? "EHLO" : "HELO";
+    if (respond_deny(r, 550, 450, verb + " denied", verb + " denied")) {
+        hello_host_.clear();
+        if (!processing_) process_input();
+        return;
+    }
+    if (extended) {
+        send_capabilities();
+        return;
+    }
+    reply(250, fmt::format("{} Hello {}[{}], {}", settings().me,
+                           remote_host_.empty() ? "" : remote_host_ + " ", remote_ip_.str(),
+                           settings().helo_message),
+          "-");
+}
+
+void Session::respond_mail(Result& r) {
+    std::string addr = "<" + pending_addr_.str() + ">";
+    if (respond_deny(r, 550, 450, "sender " + addr + " denied", "sender " + addr + " denied",
+                     "5.7.1", "4.7.1")) {
+        ++msg_reject_;
+        reset_transaction();
+        return;
+    }
+    reply(250, text_or(r, "sender " + addr + " OK"), "2.1.0");
+}
+
+void Session::respond_rcpt(Result& r) {
+    std::string addr = "<" + pending_addr_.str() + ">";
+    if (r.code == Code::ok || (r.code == Code::cont && relaying_)) {
+        pending_arg_ = r.msg;
+        run_hook(Hook::rcpt_ok, {}, &pending_addr_);
+        return;
+    }
+    if (r.code == Code::cont) {  // nobody accepted it and the client may not relay
+        ++rcpt_reject_;
+        reply(550, fmt::format("I cannot deliver mail for {}", addr), "5.7.1");
+        return;
+    }
+    bool soft = r.code == Code::denysoft || r.code == Code::denysoftdisconnect;
+    if (respond_deny(r, 550, 450, "recipient " + addr + " denied", "recipient " + addr + " denied",
+                     "5.7.1", "4.7.1")) {
+        ++(soft ? rcpt_tempfail_ : rcpt_reject_);
+        return;
+    }
+    // STOP or another code that means nothing here: like CONT for a non-relaying client
+    ++rcpt_reject_;
+    reply(550, fmt::format("I cannot deliver mail for {}", addr), "5.7.1");
+}
+
+void Session::respond_rcpt_ok(Result& r) {
+    std::string addr = "<" + pending_addr_.str() + ">";
+    bool soft = r.code == Code::denysoft || r.code == Code::denysoftdisconnect;
+    if (respond_deny(r, 550, 450, "recipient " + addr + " denied", "recipient " + addr + " denied",
+                     "5.7.1", "4.7.1")) {
+        ++(soft ? rcpt_tempfail_ : rcpt_reject_);
+        return;
+    }
+    ++rcpt_ok_;
+    if (txn_) txn_->rcpts.push_back(pending_addr_);
+    std::string text = !r.msg.empty() ? r.msg : !pending_arg_.empty() ? pending_arg_
+                                                : "recipient " + addr + " OK";
+    reply(250, text, "2.1.5");
+}
+
+void Session::respond_data(Result& r) {
+    bool bdat = phase_ == Phase::bdat;
+    if (bdat) {
+        if (is_deny(r.code) || r.code == Code::disconnect) {
+            bdat_discard_ = true;
+            pending_arg_ = text_or(r, "Message denied");
+            ++msg_reject_;
+            if (r.code == Code::denydisconnect || r.code == Code::denysoftdisconnect ||
+                r.code == Code::disconnect)
+                disconnect_after_reply();
+        }
+        return;  // the chunk is read (kept or discarded) by process_input
+    }
+    if (respond_deny(r, 554, 451, "Message denied", "Message denied", "5.7.1", "4.7.1")) {
+        ++msg_reject_;
+        reset_transaction();
+        return;
+    }
+    txn_->data_started = true;
+    phase_ = Phase::data;
+    data_.reset(settings().max_bytes, size_t(settings().max_data_line_length));
+    reply(354, "go ahead, make my day");
+}
+
+void Session::respond_data_post(Result& r) {
+    if (respond_deny(r, 550, 450, "Message denied", "Message denied temporarily", "5.7.1",
+                     "4.7.1")) {
+        ++msg_reject_;
+        reset_transaction();
+        return;
+    }
+    run_hook(relaying_ ? Hook::queue_outbound : Hook::queue);
+}
+
+void Session::respond_queue(Result& r, bool outbound) {
+    std::string id = txn_->uuid;
+    if (r.code == Code::ok) {
+        pending_arg_ = r.msg.empty() ? fmt::format("Message Queued ({})", id)
+                                     : fmt::format("{} ({})", r.msg, id);
+        run_hook(Hook::queue_ok, pending_arg_);
+        return;
+    }
+    if (r.code == Code::cont || r.code == Code::stop) {
+        if (outbound) {
+            queue_message();  // the spool answers through spool_done()
+            return;
+        }
+        ++msg_tempfail_;
+        reply(451, fmt::format("Queuing declined or disabled, try later ({})", id), "4.3.0");
+        reset_transaction();
+        return;
+    }
+    bool soft = r.code == Code::denysoft || r.code == Code::denysoftdisconnect;
+    std::string text = fmt::format("{} ({})", text_or(r, soft ? "Message denied temporarily"
+                                                               : "Message denied"), id);
+    r.msg = text;
+    respond_deny(r, 550, 450, text, text, "5.7.1", "4.7.1");
+    ++(soft ? msg_tempfail_ : msg_reject_);
+    reset_transaction();
+}
+
+void Session::respond_unrecognized(Result& r) {
+    if (r.code == Code::ok) return;  // the plugin handled the command and replied
+    ++errors_;
+    switch (r.code) {
+        case Code::denydisconnect:
+        case Code::disconnect:
+            reply(521, text_or(r, "Unrecognized command"), "5.5.1");
+            disconnect_after_reply();
+            return;
+        case Code::denysoftdisconnect:
+            reply(421, text_or(r, "Unrecognized command"), "4.5.1");
+            disconnect_after_reply();
+            return;
+        default:
+            reply(500, text_or(r, "Unrecognized command"), "5.5.1");
+    }
+}
+
+void Session::respond_simple(Hook h, Result& r) {
+    log::debug("[{}] hook {} answered {}", uuid_, hook_name(h), code_name(r.code));
+}
+
+}  // namespace kasi

@@ -1,0 +1,288 @@
+#include "core/smtp/server/session.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/log/log.h"
+#include "core/server/server_config.h"
+#include "core/smtp/reply.h"
+#include "core/util/clock.h"
+#include "core/util/ids.h"
+
+namespace kasi {
+
+namespace {
+
+struct WriteReq {
+    uv_write_t req;
+    std::string data;
+    std::shared_ptr<Session> keep;
+};
+
+constexpr size_t read_chunk = 64 * 1024;
+
+}  // namespace
+
+Session::Session(SessionHost& host, std::shared_ptr<const ServerConfig> cfg, bool implicit_tls)
+    : host_(host), cfg_(std::move(cfg)), call_{Hook::connect_init, *this},
+      implicit_tls_(implicit_tls) {
+    uuid_ = new_uuid();
+    start_ms_ = now_ms();
+}
+
+Session::~Session() = default;
+
+const Settings& Session::settings() const { return cfg_->settings; }
+
+void Session::start(uv_tcp_t*) {
+    runner_ = std::make_shared<HookRunner>(host_.loop(), *this);
+    tcp_->data = this;
+    sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(tcp_.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+        remote_ip_ = IpAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+        remote_port_ = ntohs(ss.ss_family == AF_INET6
+                                 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                 : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    }
+    len = sizeof ss;
+    if (uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+        local_ip_ = IpAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss)).str();
+        local_port_ = ntohs(ss.ss_family == AF_INET6
+                                ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    }
+    uv_tcp_nodelay(tcp_.get(), 1);
+    uv_timer_init(host_.loop(), idle_timer_.get());
+    idle_timer_->data = this;
+    touch();
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(tcp_.get()),
+        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+            auto* s = static_cast<Session*>(h->data);
+            s->read_buf_.resize(read_chunk);
+            buf->base = s->read_buf_.data();
+            buf->len = s->read_buf_.size();
+        },
+        [](uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
+            static_cast<Session*>(st->data)->on_read(n, buf);
+        });
+    log::debug("[{}] connect ip={} port={} local_ip={} local_port={}", uuid_, remote_ip_.str(),
+               remote_port_, local_ip_, local_port_);
+    run_hook(Hook::connect_init);
+}
+
+void Session::touch() {
+    if (closed_) return;
+    uv_timer_start(
+        idle_timer_.get(),
+        [](uv_timer_t* t) {
+            auto* s = static_cast<Session*>(t->data);
+            if (!s || s->closed_) return;
+            s->reply(421, "timeout", "4.4.2");
+            s->close();
+        },
+        uint64_t(settings().inactivity_timeout_s) * 1000, 0);
+}
+
+void Session::on_read(ssize_t n, const uv_buf_t* buf) {
+    if (n < 0) {
+        if (n != UV_EOF) log::debug("[{}] read error: {}", uuid_, uv_strerror(int(n)));
+        uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_.get()));
+        // The client is gone: nothing more can be answered.
+        out_.clear();
+        close(false);
+        return;
+    }
+    if (n == 0 || closed_) return;
+    touch();
+    if (phase_ == Phase::connecting) early_talker_ = true;
+    in_.append(buf->base, size_t(n));
+    process_input();
+}
+
+bool Session::take_line(std::string_view& line) {
+    std::string_view avail(in_.data() + in_pos_, in_.size() - in_pos_);
+    size_t nl = avail.find('\n');
+    if (nl == std::string_view::npos) return false;
+    line = avail.substr(0, nl);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    in_pos_ += nl + 1;
+    return true;
+}
+
+void Session::process_input() {
+    if (processing_ || closed_) return;
+    processing_ = true;
+    auto keep = shared_from_this();
+    while (!busy_ && !closed_ && !disconnect_) {
+        if (phase_ == Phase::data) {
+            auto st = data_.feed(in_, in_pos_, txn_->body);
+            if (st == DataReader::Status::more) break;
+            if (st == DataReader::Status::bare_lf) {
+                reply(451, "Bare line-feed; see https://haraka.github.io/barelf/", "4.5.0");
+                ++msg_tempfail_;
+                disconnect_after_reply();
+                break;
+            }
+            data_finished();
+            continue;
+        }
+        if (phase_ == Phase::bdat) {
+            size_t take = size_t(std::min<uint64_t>(bdat_left_, in_.size() - in_pos_));
+            std::string_view chunk(in_.data() + in_pos_, take);
+            for (size_t i = 0; i < chunk.size(); ++i) {
+                if (chunk[i] == '\n' && (i ? chunk[i - 1] : bdat_prev_) != '\r') bdat_bare_lf_ = true;
+            }
+            if (take) bdat_prev_ = chunk.back();
+            if (!bdat_discard_ && txn_) {
+                if (txn_->body.size() + take > settings().max_bytes) {
+                    txn_->too_big = true;
+                    txn_->body.clear();
+                }
+                if (!txn_->too_big) txn_->body.append(chunk);
+            }
+            in_pos_ += take;
+            bdat_left_ -= take;
+            if (bdat_left_ > 0) break;
+            bdat_chunk_done();
+            continue;
+        }
+        if (phase_ != Phase::command) break;
+        std::string_view line;
+        if (!take_line(line)) {
+            if (in_.size() - in_pos_ > size_t(settings().max_line_length)) {
+                reply(521, "Command line too long", "5.5.2");
+                disconnect_after_reply();
+            }
+            break;
+        }
+        if (line.size() > size_t(settings().max_line_length)) {
+            reply(521, "Command line too long", "5.5.2");
+            disconnect_after_reply();
+            break;
+        }
+        dispatch(line);
+    }
+    if (in_pos_ == in_.size()) {
+        in_.clear();
+        in_pos_ = 0;
+    } else if (in_pos_ > 65536) {
+        in_.erase(0, in_pos_);
+        in_pos_ = 0;
+    }
+    processing_ = false;
+    flush();
+    if (disconnect_ && !busy_) close();
+}
+
+void Session::reply(int code, std::string_view text, std::string_view enhanced) {
+    if (closed_) return;
+    bool enh = settings().enhanced_status_codes && code != 220 && code != 354 && code != 334 &&
+               enhanced != "-";
+    std::string_view e = enh ? (enhanced.empty() ? default_enhanced(code) : enhanced) : "";
+    format_reply(out_, code, e, text);
+    if (code >= 400) last_reject_ = fmt::format("{} {}", code, text.substr(0, text.find('\n')));
+}
+
+void Session::flush() {
+    if (out_.empty() || !tcp_.get() || closed_) return;
+    uv_buf_t b = uv_buf_init(out_.data(), unsigned(out_.size()));
+    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_.get()), &b, 1);
+    if (n == int(out_.size())) {
+        out_.clear();
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        out_.clear();
+        close(false);
+        return;
+    }
+    auto w = std::make_unique<WriteReq>();
+    w->data = out_.substr(n > 0 ? size_t(n) : 0);
+    w->keep = shared_from_this();
+    out_.clear();
+    uv_buf_t wb = uv_buf_init(w->data.data(), unsigned(w->data.size()));
+    auto* raw = w.release();
+    raw->req.data = raw;
+    int rc = uv_write(&raw->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), &wb, 1,
+                      [](uv_write_t* req, int) { std::unique_ptr<WriteReq> own(static_cast<WriteReq*>(req->data)); });
+    if (rc != 0) std::unique_ptr<WriteReq> own(raw);
+}
+
+void Session::run_hook(Hook h, std::string_view arg, const Address* a) {
+    busy_ = true;
+    call_.hook = h;
+    call_.arg = arg;
+    call_.address = a;
+    call_.denial = nullptr;
+    call_.denied_by = {};
+    call_.denied_hook = Hook::count_;
+    runner_->run(cfg_->hooks, call_);
+}
+
+void Session::send_banner() {
+    const auto& s = settings();
+    phase_ = Phase::command;
+    std::string tag = uuid_.substr(0, size_t(s.banner_chars));
+    if (!s.greeting.empty()) {
+        std::string text;
+        for (size_t i = 0; i < s.greeting.size(); ++i) text += (i ? "\n" : "") + s.greeting[i];
+        reply(220, text);
+    } else {
+        reply(220, fmt::format("{} ESMTP Kasi{} ready{}", s.me,
+                               s.show_version ? "/" KASI_VERSION : "",
+                               tag.empty() ? "" : " (" + tag + ")"));
+    }
+}
+
+void Session::reset_transaction() {
+    if (txn_) {
+        HookCall c{Hook::reset_transaction, *this};
+        for (const auto& reg : cfg_->hooks->at(Hook::reset_transaction)) reg.fn(c);
+    }
+    txn_.reset();
+}
+
+void Session::shutdown_notice() {
+    shutting_down_ = true;
+    if (closed_ || busy_ || phase_ != Phase::command || in_transaction()) return;
+    reply(421, fmt::format("{} Service shutting down, try again later", settings().me), "4.3.2");
+    flush();
+    close();
+}
+
+void Session::force_close() {
+    if (closed_ || phase_ == Phase::closing) return;
+    out_.clear();
+    close(false);
+}
+
+void Session::close(bool after_flush) {
+    if (closed_ || phase_ == Phase::closing) return;
+    if (after_flush) flush();
+    phase_ = Phase::closing;
+    runner_->cancel();
+    busy_ = true;
+    reset_transaction();
+    log_disconnect();
+    run_hook(Hook::disconnect);
+}
+
+void Session::on_closed() { host_.session_closed(this); }
+
+void Session::log_disconnect() {
+    double secs = double(now_ms() - start_ms_) / 1000.0;
+    log::info(
+        "[{}] [core] disconnect ip={} rdns={} helo={} relay={} early={} esmtp={} tls={} pipe={} "
+        "errors={} txns={} rcpts={}/{}/{} msgs={}/{}/{} bytes={} lr=\"{}\" time={:.3f}",
+        uuid_, remote_ip_.str(), remote_host_, hello_host_, relaying_ ? 'Y' : 'N',
+        early_talker_ ? 'Y' : 'N', esmtp_ ? 'Y' : 'N', tls_ ? 'Y' : 'N',
+        pipelined_data_ ? 'Y' : 'N', errors_, txn_count_, rcpt_ok_, rcpt_tempfail_,
+        rcpt_reject_, msg_ok_, msg_tempfail_, msg_reject_, bytes_, last_reject_, secs);
+}
+
+}  // namespace kasi

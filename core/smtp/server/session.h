@@ -1,0 +1,190 @@
+// One SMTP server connection: the RFC 5321 state machine, driven by the hook runner.
+//
+// Input is processed one command at a time (pipelined commands wait in the buffer while a
+// hook or the spool is busy), replies are collected and written once per pass over the
+// input, so a pipelined batch gets one write. Each hook's outcome is turned into a reply by
+// that hook's respond function (responder.cpp), following Haraka's tables; commands live in
+// commands.cpp, I/O and lifetime here.
+//
+// Lifetime: the worker owns sessions through shared_ptr; anything that answers later (a
+// suspended hook, the spool writer) holds a weak_ptr and finds the session gone if the
+// client left.
+#pragma once
+
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/hooks/runner.h"
+#include "core/smtp/data_reader.h"
+#include "core/smtp/server/transaction.h"
+#include "core/util/ip.h"
+#include "core/util/uv_handle.h"
+
+namespace kasi {
+
+struct ServerConfig;
+struct Settings;
+class Spool;
+class LoopInbox;
+struct SpoolResult;
+class Session;
+
+// What a session needs from the loop that owns it.
+class SessionHost {
+public:
+    virtual ~SessionHost() = default;
+    virtual uv_loop_t* loop() = 0;
+    virtual std::shared_ptr<const ServerConfig> config() = 0;
+    virtual Spool& spool() = 0;
+    virtual LoopInbox& inbox() = 0;
+    virtual void session_closed(Session* s) = 0;
+};
+
+class Session : public HookRunner::Sink, public std::enable_shared_from_this<Session> {
+public:
+    Session(SessionHost& host, std::shared_ptr<const ServerConfig> cfg, bool implicit_tls);
+    ~Session() override;
+
+    // Takes over an accepted connection and starts the connect hooks.
+    void start(uv_tcp_t* accepted_into_this);
+    uv_tcp_t* tcp() { return tcp_.get(); }
+    // Graceful stop: finish the current transaction if one is in flight, else say 421.
+    void shutdown_notice();
+    void force_close();  // the shutdown deadline passed
+    bool in_transaction() const { return txn_ != nullptr && txn_->data_started; }
+
+    // ---- what plugins see ----
+    const std::string& uuid() const { return uuid_; }
+    const IpAddr& remote_ip() const { return remote_ip_; }
+    int remote_port() const { return remote_port_; }
+    const std::string& local_ip() const { return local_ip_; }
+    int local_port() const { return local_port_; }
+    const std::string& remote_host() const { return remote_host_; }
+    const std::string& hello_host() const { return hello_host_; }
+    bool relaying() const { return relaying_; }
+    void set_relaying(bool r) { relaying_ = r; }
+    bool using_tls() const { return tls_; }
+    const std::string& auth_user() const { return auth_user_; }
+    bool early_talker() const { return early_talker_; }
+    std::map<std::string, std::string>& notes() { return notes_; }
+    Transaction* transaction() { return txn_.get(); }
+    std::vector<std::string>& capabilities() { return caps_; }
+    const Settings& settings() const;
+    uv_loop_t* loop() { return host_.loop(); }
+    // A reply written by a plugin that handled a command itself. `enhanced`: the RFC 2034
+    // code, empty for the default one of `code`, "-" for none.
+    void reply(int code, std::string_view text, std::string_view enhanced = {});
+
+    // HookRunner::Sink
+    void hook_done(Hook h, Result r) override;
+
+private:
+    enum class Phase { connecting, command, data, bdat, closing };
+
+    // session.cpp: I/O and lifetime
+    void on_read(ssize_t n, const uv_buf_t* buf);
+    void process_input();
+    bool take_line(std::string_view& line);
+    void flush();
+    void close(bool after_flush = true);
+    void on_closed();
+    void touch();
+    void run_hook(Hook h, std::string_view arg = {}, const Address* a = nullptr);
+    void log_disconnect();
+    void send_banner();
+    void reset_transaction();
+    void disconnect_after_reply() { disconnect_ = true; }
+
+    // commands.cpp
+    void dispatch(std::string_view line);
+    void cmd_helo(const std::string& arg, bool extended);
+    void cmd_mail(const std::string& arg);
+    void cmd_rcpt(const std::string& arg);
+    void cmd_data(const std::string& arg);
+    void cmd_bdat(const std::string& arg);
+    void cmd_rset(const std::string& arg);
+    void cmd_quit(const std::string& arg);
+    void cmd_unknown(std::string_view line);
+    void data_finished();
+    void bdat_chunk_done();
+    void finish_message();
+    void queue_message();
+    void spool_done(const SpoolResult& r);
+    void send_capabilities();
+
+    // responder.cpp: one respond function per hook
+    void respond_connect(Result& r);
+    void respond_helo(Result& r, bool extended);
+    void respond_mail(Result& r);
+    void respond_rcpt(Result& r);
+    void respond_rcpt_ok(Result& r);
+    void respond_data(Result& r);
+    void respond_data_post(Result& r);
+    void respond_queue(Result& r, bool outbound);
+    void respond_unrecognized(Result& r);
+    void respond_simple(Hook h, Result& r);
+    // Applies DENY*/DISCONNECT codes with the hook's codes; true if it replied.
+    bool respond_deny(Result& r, int deny_code, int soft_code, std::string_view deny_text,
+                      std::string_view soft_text, std::string_view enh5 = "5.7.1",
+                      std::string_view enh4 = "4.7.1");
+
+    SessionHost& host_;
+    std::shared_ptr<const ServerConfig> cfg_;
+    std::shared_ptr<HookRunner> runner_;
+    UvHandle<uv_tcp_t> tcp_;
+    UvHandle<uv_timer_t> idle_timer_;
+    HookCall call_;
+
+    std::string uuid_;
+    int txn_count_ = 0;
+    IpAddr remote_ip_;
+    int remote_port_ = 0;
+    std::string local_ip_;
+    int local_port_ = 0;
+    std::string remote_host_;
+    std::string hello_host_;
+    bool esmtp_ = false;
+    bool relaying_ = false;
+    bool tls_ = false;
+    bool implicit_tls_ = false;
+    std::string auth_user_;
+    bool early_talker_ = false;
+    std::map<std::string, std::string> notes_;
+    std::vector<std::string> caps_;
+    std::unique_ptr<Transaction> txn_;
+    Address pending_addr_;  // the address of the MAIL/RCPT whose hook is running
+    std::string pending_arg_;
+
+    Phase phase_ = Phase::connecting;
+    bool busy_ = false;        // a hook or the spool owes an answer
+    bool processing_ = false;  // inside process_input()
+    bool disconnect_ = false;  // close once the pending replies are written
+    bool closed_ = false;
+    bool shutting_down_ = false;
+    bool pipelined_data_ = false;
+    std::string in_;
+    size_t in_pos_ = 0;
+    std::string out_;
+    DataReader data_;
+    uint64_t bdat_left_ = 0;
+    bool bdat_last_ = false;
+    bool bdat_discard_ = false;
+    bool bdat_bare_lf_ = false;
+    char bdat_prev_ = 0;
+    std::string read_buf_;
+
+    // counters for the disconnect line
+    int64_t start_ms_ = 0;
+    int errors_ = 0;
+    int rcpt_ok_ = 0, rcpt_tempfail_ = 0, rcpt_reject_ = 0;
+    int msg_ok_ = 0, msg_tempfail_ = 0, msg_reject_ = 0;
+    uint64_t bytes_ = 0;
+    std::string last_reject_;
+    int unrecognized_ = 0;
+};
+
+}  // namespace kasi

@@ -1,0 +1,119 @@
+#include "core/spool/spool.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+
+#include <fmt/format.h>
+
+#include "core/log/log.h"
+
+namespace kasi {
+
+Spool::~Spool() { close(); }
+
+static bool mkdir_p(const std::string& dir, std::string& err) {
+    std::string cur;
+    for (size_t i = 0; i <= dir.size(); ++i) {
+        if (i == dir.size() || (dir[i] == '/' && i > 0)) {
+            cur = dir.substr(0, i);
+            if (::mkdir(cur.c_str(), 0750) != 0 && errno != EEXIST) {
+                err = fmt::format("{}: {}", cur, std::strerror(errno));
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+bool Spool::open(const std::string& dir, std::string& err) {
+    dir_ = dir;
+    if (!mkdir_p(dir, err)) return false;
+    std::string lock = dir + "/lock";
+    lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (lock_fd_ < 0) {
+        err = fmt::format("{}: {}", lock, std::strerror(errno));
+        return false;
+    }
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        err = fmt::format("{}: the spool is in use by another kasi process", dir);
+        return false;
+    }
+    if (!recover(err)) return false;
+    writer_ = std::make_unique<SpoolWriter>(dir, SpoolWriterOptions{});
+    if (!writer_->start(recovered_.max_msg_seq + 1, recovered_.max_meta_seq + 1, err)) return false;
+    // Compact: the live state goes into the new journal segment, then the old ones go.
+    std::vector<std::future<int>> waits;
+    // A finished message whose segment survives (it shares it with live ones) needs its
+    // "done" mark carried over too, or it would come back to life at the next start.
+    for (const auto& m : recovered_.messages) {
+        bool segment_lives = recovered_.live_per_segment.count(m.segment) > 0;
+        if (m.done ? !segment_lives : (m.state.attempts == 0 && m.state.history.empty()))
+            continue;
+        StateUpdate u;
+        u.id = m.env.id;
+        u.done = m.done;
+        u.at_ms = 0;
+        u.attempts = m.state.attempts;
+        u.next_due_ms = m.state.next_due_ms;
+        for (size_t i = 0; i < m.state.rcpts.size(); ++i) u.rcpts.push_back({i, m.state.rcpts[i]});
+        auto p = std::make_shared<std::promise<int>>();
+        waits.push_back(p->get_future());
+        writer_->submit(SpoolRequest{RecordType::state, u.serialize(), {},
+                                     [p](const SpoolResult& r) { p->set_value(r.err); }});
+    }
+    for (auto& w : waits)
+        if (int e = w.get()) {
+            err = fmt::format("{}: compacting the journal: {}", dir, std::strerror(e));
+            return false;
+        }
+    std::vector<SegmentFile> metas, msgs;
+    std::string lerr;
+    if (list_segments(dir, SegmentKind::meta, metas, lerr))
+        for (const auto& s : metas)
+            if (s.seq <= recovered_.max_meta_seq) ::unlink(s.path.c_str());
+    if (list_segments(dir, SegmentKind::msg, msgs, lerr))
+        for (const auto& s : msgs)
+            if (s.seq <= recovered_.max_msg_seq && !recovered_.live_per_segment.count(s.seq))
+                ::unlink(s.path.c_str());
+    std::erase_if(recovered_.messages, [](const SpooledMessage& m) { return m.done; });
+    if (!recovered_.messages.empty())
+        log::info("spool: recovered {} queued messages from {}", recovered_.messages.size(), dir_);
+    return true;
+}
+
+bool Spool::recover(std::string& err) {
+    if (!read_spool(dir_, recovered_, err, /*keep_done=*/true)) return false;
+    for (const auto& t : recovered_.torn) {
+        log::notice("spool: {}: discarding {} bytes of an unfinished write at offset {} ({}); "
+                    "it was never acknowledged",
+                    t.path, t.file_size - t.valid_end, t.valid_end, t.problem);
+        if (::truncate(t.path.c_str(), off_t(t.valid_end)) != 0)
+            log::warn("spool: {}: truncate: {}", t.path, std::strerror(errno));
+    }
+    for (const auto& p : recovered_.problems) log::error("spool: {}", p);
+    return true;
+}
+
+void Spool::close() {
+    if (writer_) writer_->stop();
+    writer_.reset();
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+    lock_fd_ = -1;
+}
+
+void Spool::submit_message(const Envelope& env, std::string body,
+                           std::function<void(const SpoolResult&)> done) {
+    writer_->submit(SpoolRequest{RecordType::message, env.serialize(), std::move(body), std::move(done)});
+}
+
+void Spool::submit_state(const StateUpdate& u, std::function<void(const SpoolResult&)> done) {
+    writer_->submit(SpoolRequest{RecordType::state, u.serialize(), {}, std::move(done)});
+}
+
+}  // namespace kasi

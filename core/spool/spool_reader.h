@@ -1,0 +1,47 @@
+// Reads a spool directory: every message record, with the journal's state updates applied.
+// Used at start-up for recovery and by kasictl against a live spool: records are immutable
+// and appended, so a reader sees a consistent prefix and ignores an unfinished tail.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/spool/envelope.h"
+
+namespace kasi {
+
+struct SpooledMessage {
+    Envelope env;
+    MessageState state;
+    uint64_t segment = 0;
+    uint64_t offset = 0;       // record offset within the segment
+    uint64_t body_size = 0;
+    bool done = false;
+};
+
+struct TornTail {
+    std::string path;
+    uint64_t valid_end;
+    uint64_t file_size;
+    std::string problem;
+};
+
+struct SpoolSnapshot {
+    std::vector<SpooledMessage> messages;  // in arrival (segment, offset) order, live only
+    std::map<uint64_t, size_t> live_per_segment;
+    std::vector<TornTail> torn;
+    std::vector<std::string> problems;  // bad envelopes, unknown ids in the journal
+    uint64_t max_msg_seq = 0, max_meta_seq = 0;
+    size_t done_count = 0;
+};
+
+bool read_spool(const std::string& dir, SpoolSnapshot& out, std::string& err,
+                bool keep_done = false);
+
+// The message bytes of one spooled message (reads its segment).
+bool read_message_body(const std::string& dir, const SpooledMessage& m, std::string& body,
+                       std::string& err);
+
+}  // namespace kasi

@@ -1,0 +1,231 @@
+#include "core/spool/writer.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/log/log.h"
+
+namespace kasi {
+
+SpoolWriter::~SpoolWriter() { stop(); }
+
+bool SpoolWriter::open_segment(Active& seg, uint64_t seq, std::string& err) {
+    std::string path = dir_ + "/" + segment_name(seg.kind, seq);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        err = fmt::format("{}: {}", path, std::strerror(errno));
+        return false;
+    }
+    // The directory entry must be durable before any record in the file is acknowledged.
+    if (::fsync(dir_fd_) != 0) {
+        err = fmt::format("{}: fsync of the directory: {}", dir_, std::strerror(errno));
+        ::close(fd);
+        ::unlink(path.c_str());
+        return false;
+    }
+    seg.fd = fd;
+    seg.seq = seq;
+    seg.size = 0;
+    return true;
+}
+
+void SpoolWriter::close_segment(Active& seg) {
+    if (seg.fd >= 0) ::close(seg.fd);
+    seg.fd = -1;
+}
+
+bool SpoolWriter::start(uint64_t next_msg_seq, uint64_t next_meta_seq, std::string& err) {
+    dir_fd_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd_ < 0) {
+        err = fmt::format("{}: {}", dir_, std::strerror(errno));
+        return false;
+    }
+    if (!open_segment(msg_, next_msg_seq, err) || !open_segment(meta_, next_meta_seq, err))
+        return false;
+    thread_ = std::thread([this] { run(); });
+    return true;
+}
+
+void SpoolWriter::submit(SpoolRequest r) {
+    bool refused = false;
+    {
+        std::lock_guard lk(mu_);
+        if (stopping_) {
+            refused = true;
+        } else {
+            pending_.push_back(std::move(r));
+        }
+    }
+    if (refused) {
+        SpoolResult res{ESHUTDOWN};
+        if (r.done) r.done(res);
+        return;
+    }
+    cv_.notify_one();
+}
+
+void SpoolWriter::stop() {
+    {
+        std::lock_guard lk(mu_);
+        if (stopping_ && !thread_.joinable()) return;
+        stopping_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+    close_segment(msg_);
+    close_segment(meta_);
+    if (dir_fd_ >= 0) ::close(dir_fd_);
+    dir_fd_ = -1;
+}
+
+SpoolWriter::Stats SpoolWriter::stats() {
+    std::lock_guard lk(mu_);
+    return stats_;
+}
+
+void SpoolWriter::run() {
+    std::vector<SpoolRequest> batch;
+    for (;;) {
+        {
+            std::unique_lock lk(mu_);
+            cv_.wait(lk, [&] { return stopping_ || !pending_.empty(); });
+            if (pending_.empty() && stopping_) return;
+            // Take everything pending, up to batch_bytes (at least one record).
+            uint64_t bytes = 0;
+            size_t n = 0;
+            while (n < pending_.size() && (n == 0 || bytes < opts_.batch_bytes)) {
+                bytes += pending_[n].head.size() + pending_[n].body.size();
+                ++n;
+            }
+            if (n == pending_.size()) {
+                batch.swap(pending_);
+            } else {
+                batch.assign(std::make_move_iterator(pending_.begin()),
+                             std::make_move_iterator(pending_.begin() + long(n)));
+                pending_.erase(pending_.begin(), pending_.begin() + long(n));
+            }
+        }
+        write_batch(batch);
+        batch.clear();
+    }
+}
+
+// Appends the records to one segment with writev; returns 0 or an errno. On failure the
+// segment is truncated back to its size before the call.
+int SpoolWriter::append(Active& seg, std::vector<SpoolRequest*>& reqs,
+                        std::vector<uint8_t>& headers, std::vector<std::string>& lens) {
+    if (reqs.empty()) return 0;
+    headers.resize(reqs.size() * record_header_size);
+    lens.resize(reqs.size());
+    std::vector<iovec> iov;
+    iov.reserve(reqs.size() * 4);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+        auto* r = reqs[i];
+        uint8_t* h = headers.data() + i * record_header_size;
+        if (r->type == RecordType::message) {
+            uint32_t n = uint32_t(r->head.size());
+            lens[i] = std::string{char(n), char(n >> 8), char(n >> 16), char(n >> 24)};
+            encode_record_header(h, r->type, lens[i], r->head, r->body);
+        } else {
+            lens[i].clear();
+            encode_record_header(h, r->type, r->head);
+        }
+        iov.push_back({h, record_header_size});
+        for (std::string* s : {&lens[i], &r->head, &r->body})
+            if (!s->empty()) iov.push_back({s->data(), s->size()});
+    }
+    uint64_t start = seg.size;
+    size_t idx = 0;
+    uint64_t written = 0;
+    while (idx < iov.size()) {
+        int cnt = int(std::min<size_t>(iov.size() - idx, IOV_MAX));
+        ssize_t w = ::pwritev(seg.fd, iov.data() + idx, cnt, off_t(start + written));
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            if (::ftruncate(seg.fd, off_t(start)) != 0) {}
+            return e;
+        }
+        if (w == 0) {
+            if (::ftruncate(seg.fd, off_t(start)) != 0) {}
+            return ENOSPC;
+        }
+        written += uint64_t(w);
+        size_t left = size_t(w);
+        while (left > 0 && idx < iov.size()) {  // advance past what was written
+            if (left >= iov[idx].iov_len) {
+                left -= iov[idx].iov_len;
+                ++idx;
+            } else {
+                iov[idx].iov_base = static_cast<char*>(iov[idx].iov_base) + left;
+                iov[idx].iov_len -= left;
+                left = 0;
+            }
+        }
+    }
+    seg.size = start + written;
+    return 0;
+}
+
+void SpoolWriter::write_batch(std::vector<SpoolRequest>& batch) {
+    std::vector<SpoolRequest*> msgs, metas;
+    for (auto& r : batch) (r.type == RecordType::message ? msgs : metas).push_back(&r);
+    std::vector<uint8_t> headers;
+    std::vector<std::string> lens;
+    uint64_t msg_start = msg_.size, meta_start = meta_.size;
+    int err = 0;
+    if (msg_.fd < 0 || meta_.fd < 0) err = EIO;
+    if (!err) err = append(msg_, msgs, headers, lens);
+    if (!err) err = append(meta_, metas, headers, lens);
+    bool sync_failed = false;
+    if (!err && !msgs.empty() && ::fdatasync(msg_.fd) != 0) err = errno, sync_failed = true;
+    if (!err && !metas.empty() && ::fdatasync(meta_.fd) != 0) err = errno, sync_failed = true;
+    if (err) {
+        if (msg_.fd >= 0 && ::ftruncate(msg_.fd, off_t(msg_start)) == 0) msg_.size = msg_start;
+        if (meta_.fd >= 0 && ::ftruncate(meta_.fd, off_t(meta_start)) == 0) meta_.size = meta_start;
+        if (sync_failed || msg_.fd < 0 || meta_.fd < 0) {
+            std::string e;
+            for (Active* seg : {&msg_, &meta_}) {
+                close_segment(*seg);
+                if (!open_segment(*seg, seg->seq + 1, e)) log::error("spool: {}", e);
+            }
+        }
+        if (!failing_)
+            log::error("spool: write to {} failed: {}; refusing messages with 452 until it "
+                       "succeeds", dir_, std::strerror(err));
+        failing_ = true;
+    } else if (failing_) {
+        log::notice("spool: writes to {} succeed again", dir_);
+        failing_ = false;
+    }
+    {
+        std::lock_guard lk(mu_);
+        stats_.batches++;
+        stats_.records += batch.size();
+        stats_.syncs += (!msgs.empty()) + (!metas.empty());
+        if (err) stats_.failures++;
+    }
+    // Report in submission order. Offsets are not needed by callers yet.
+    for (auto& r : batch) {
+        SpoolResult res{err, r.type == RecordType::message ? msg_.seq : meta_.seq, 0};
+        if (r.done) r.done(res);
+    }
+    for (Active* seg : {&msg_, &meta_}) {
+        if (!err && seg->size >= opts_.segment_bytes) {
+            uint64_t old = seg->seq;
+            std::string e;
+            close_segment(*seg);
+            if (!open_segment(*seg, old + 1, e)) log::error("spool: {}", e);
+            if (seg->kind == SegmentKind::msg && on_rotate) on_rotate(old);
+        }
+    }
+}
+
+}  // namespace kasi

@@ -1,0 +1,93 @@
+// The spool writer: one thread that owns the open segment files and makes records durable
+// with group commit. Loops submit records; the thread appends everything pending with one
+// writev per file, then one fdatasync per file touched, then reports each record's outcome
+// through its callback (called on the writer thread: callers post it to their own loop).
+// While one batch syncs the next accumulates, so N concurrent messages cost one sync.
+//
+// Failure handling: a failed write (ENOSPC, EIO) or sync truncates the segment back to the
+// last durable offset and fails the whole batch; a failed sync also abandons the segment
+// (its page-cache state is unknown after a failed fsync) and opens a new one. Nothing in a
+// failed batch was acknowledged, and later batches succeed again once space returns.
+#pragma once
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/spool/record.h"
+#include "core/spool/segment_files.h"
+
+namespace kasi {
+
+struct SpoolResult {
+    int err = 0;  // errno; 0 = durable
+    uint64_t segment = 0;
+    uint64_t offset = 0;
+};
+
+struct SpoolRequest {
+    RecordType type = RecordType::message;
+    std::string head;  // message: envelope text; state: StateUpdate text
+    std::string body;  // message bytes (message records only)
+    std::function<void(const SpoolResult&)> done;
+};
+
+struct SpoolWriterOptions {
+    uint64_t segment_bytes = 64ull << 20;
+    uint64_t batch_bytes = 16ull << 20;
+};
+
+class SpoolWriter {
+public:
+    SpoolWriter(std::string dir, SpoolWriterOptions opts) : dir_(std::move(dir)), opts_(opts) {}
+    ~SpoolWriter();
+
+    // Opens fresh segments after the highest existing sequence numbers and starts the thread.
+    bool start(uint64_t next_msg_seq, uint64_t next_meta_seq, std::string& err);
+    void submit(SpoolRequest r);  // any thread
+    void stop();                  // writes what is pending, then joins
+
+    struct Stats {
+        uint64_t records = 0, batches = 0, syncs = 0, failures = 0;
+    };
+    Stats stats();
+    // Called on the writer thread when a message segment is retired (rotated).
+    std::function<void(uint64_t seq)> on_rotate;
+
+private:
+    struct Active {
+        SegmentKind kind;
+        int fd = -1;
+        uint64_t seq = 0;
+        uint64_t size = 0;
+    };
+
+    void run();
+    void write_batch(std::vector<SpoolRequest>& batch);
+    int append(Active& seg, std::vector<SpoolRequest*>& reqs, std::vector<uint8_t>& headers,
+               std::vector<std::string>& lens);
+    bool open_segment(Active& seg, uint64_t seq, std::string& err);
+    void close_segment(Active& seg);
+
+    std::string dir_;
+    SpoolWriterOptions opts_;
+    Active msg_{SegmentKind::msg};
+    Active meta_{SegmentKind::meta};
+    int dir_fd_ = -1;
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<SpoolRequest> pending_;
+    bool stopping_ = false;
+    std::thread thread_;
+    Stats stats_;
+    bool failing_ = false;  // for the one-line "recovered" message
+};
+
+}  // namespace kasi

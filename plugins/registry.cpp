@@ -1,0 +1,74 @@
+#include "plugins/registry.h"
+
+#include <fmt/format.h>
+
+#include "core/util/strings.h"
+#include "plugins/rcpt_to.in_host_list/in_host_list.h"
+#include "plugins/relay/relay.h"
+
+namespace kasi {
+
+namespace {
+
+struct Factory {
+    const char* name;
+    std::shared_ptr<Plugin> (*make)(const ConfigDir&, const Settings&, Diagnostics&, HookTable&,
+                                    uint32_t timeout_ms);
+};
+
+const Factory factories[] = {
+    {"relay", &make_relay_plugin},
+    {"rcpt_to.in_host_list", &make_in_host_list_plugin},
+};
+
+}  // namespace
+
+std::string canonical_plugin_name(const std::string& raw) {
+    std::string name = raw;
+    if (name.starts_with("haraka-plugin-")) name = name.substr(14);
+    // As listed in Haraka's plugins.js (reference/haraka.md §1.2).
+    static const std::pair<const char*, const char*> deprecated[] = {
+        {"rate_limit", "limit"},        {"max_unrecognized_commands", "limit"},
+        {"rcpt_to.max_count", "limit"}, {"relay_acl", "relay"},
+        {"relay_all", "relay"},         {"relay_force_routing", "relay"},
+        {"dkim_sign", "dkim"},          {"dkim_verify", "dkim"},
+        {"dnsbl", "dns-list"},
+    };
+    for (auto& [from, to] : deprecated)
+        if (name == from) return to;
+    return name;
+}
+
+bool build_plugins(const ConfigDir& cfg, const Settings& s, Diagnostics& d, HookTable& table) {
+    std::vector<std::string> loaded;
+    for (const auto& line : cfg.list("plugins", d)) {
+        std::string name = canonical_plugin_name(line.text);
+        bool dup = false;
+        for (const auto& l : loaded) dup |= l == name;
+        if (dup) {
+            d.warn(cfg.root() + "/plugins", line.line,
+                   fmt::format("plugin '{}' listed twice; the second is ignored", line.text));
+            continue;
+        }
+        const Factory* f = nullptr;
+        for (const auto& fac : factories)
+            if (name == fac.name) f = &fac;
+        if (!f) {
+            d.error(cfg.root() + "/plugins", line.line,
+                    fmt::format("unknown plugin '{}'", line.text));
+            continue;
+        }
+        uint32_t timeout = s.plugin_timeout_ms;
+        if (auto t = cfg.value(name + ".timeout", d)) {
+            unsigned long long v;
+            if (parse_u64(t->text, v)) timeout = uint32_t(v * 1000);
+            else d.error(cfg.root() + "/" + name + ".timeout", t->line, "not a number of seconds");
+        }
+        if (auto p = f->make(cfg, s, d, table, timeout)) table.keep(std::move(p));
+        loaded.push_back(name);
+    }
+    table.finalize();
+    return d.ok();
+}
+
+}  // namespace kasi
