@@ -39,12 +39,11 @@ public:
         if (!dest_domains || c.session.relaying() || !c.address) return Result::cont();
         auto it = domains.find(c.address->domain);
         if (it == domains.end()) return Result::deny("You are not allowed to relay");
-        if (it->second.action == "accept") {
-            c.session.set_relaying(true);
-            return Result::ok();
-        }
+        // Relaying is allowed for this recipient only, never for the whole connection
+        // (a later recipient in another domain must be judged on its own).
+        if (it->second.action == "accept") return Result::ok();
         if (it->second.action == "continue") {
-            c.session.set_relaying(true);
+            c.session.allow_relay_for_this_rcpt();
             return Result::cont();
         }
         return Result::deny("You are not allowed to relay");

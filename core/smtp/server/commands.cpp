@@ -152,6 +152,7 @@ void Session::cmd_rcpt(const std::string& arg) {
         return reply(452, "Too many recipients", "4.5.3");
     }
     pending_addr_ = *p.address;
+    rcpt_relay_ok_ = false;
     run_hook(Hook::rcpt, {}, &pending_addr_);
 }
 

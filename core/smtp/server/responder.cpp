@@ -146,7 +146,7 @@ void Session::respond_mail(Result& r) {
 
 void Session::respond_rcpt(Result& r) {
     std::string addr = "<" + pending_addr_.str() + ">";
-    if (r.code == Code::ok || (r.code == Code::cont && relaying_)) {
+    if (r.code == Code::ok || (r.code == Code::cont && (relaying_ || rcpt_relay_ok_))) {
         pending_arg_ = r.msg;
         run_hook(Hook::rcpt_ok, {}, &pending_addr_);
         return;

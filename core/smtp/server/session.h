@@ -67,6 +67,8 @@ public:
     const std::string& hello_host() const { return hello_host_; }
     bool relaying() const { return relaying_; }
     void set_relaying(bool r) { relaying_ = r; }
+    // rcpt hook: a CONT for the current recipient counts as a relaying client's CONT.
+    void allow_relay_for_this_rcpt() { rcpt_relay_ok_ = true; }
     bool using_tls() const { return tls_; }
     const std::string& auth_user() const { return auth_user_; }
     bool early_talker() const { return early_talker_; }
@@ -149,6 +151,7 @@ private:
     std::string hello_host_;
     bool esmtp_ = false;
     bool relaying_ = false;
+    bool rcpt_relay_ok_ = false;
     bool tls_ = false;
     bool implicit_tls_ = false;
     std::string auth_user_;

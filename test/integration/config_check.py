@@ -1,0 +1,88 @@
+"""kasi --check-config and start-up refusal with precise file:line messages."""
+import os
+import shutil
+import subprocess
+import tempfile
+from harness import KASI, ROOT, Kasi, run
+
+
+def check(files):
+    d = tempfile.mkdtemp(prefix="kasi-cc-")
+    try:
+        shutil.copytree(os.path.join(ROOT, "configs", "basic"), os.path.join(d, "config"))
+        for name, text in files.items():
+            with open(os.path.join(d, "config", name), "w") as f:
+                f.write(text)
+        r = subprocess.run([KASI, "-c", d, "--check-config"], capture_output=True, text=True)
+        return r.returncode, r.stdout + r.stderr
+    finally:
+        shutil.rmtree(d)
+
+
+def test_valid_config():
+    rc, out = check({})
+    assert rc == 0 and "configuration OK" in out, out
+
+
+def test_example_quickstart_is_valid():
+    r = subprocess.run([KASI, "-c", os.path.join(ROOT, "..", "examples", "quickstart"), "--check-config"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_unknown_plugin_names_the_line():
+    rc, out = check({"plugins": "relay\n\n# c\nno_such_plugin\n"})
+    assert rc == 1 and "config/plugins:4: unknown plugin 'no_such_plugin'" in out, out
+
+
+def test_bad_values_name_file_and_line():
+    rc, out = check({"smtp.ini": "inactivity_timeout=soon\nlisten=127.0.0.1:99999\n",
+                     "relay_acl_allow": "127.0.0.1\nnot-an-ip\n",
+                     "connection.ini": "[max]\nbytes=-5\n",
+                     "log.ini": "[main]\nlevel=loud\n"})
+    assert rc == 1, out
+    for needle in ["smtp.ini:1: [main] inactivity_timeout: expected an integer",
+                   "smtp.ini:2: [main] listen: '127.0.0.1:99999'",
+                   "relay_acl_allow:2: 'not-an-ip'",
+                   "connection.ini:2: [max] bytes: -5 is out of range",
+                   "log.ini:2: [main] level: unknown level 'loud'"]:
+        assert needle in out, (needle, out)
+
+
+def test_unknown_keys_warn_but_pass():
+    rc, out = check({"relay.ini": "[relay]\nacl=true\nacls=true\n"})
+    assert rc == 0, out
+    assert "relay.ini:3: [relay] unknown key 'acls'" in out, out
+
+
+def test_start_refuses_bad_config():
+    d = tempfile.mkdtemp(prefix="kasi-cc-")
+    try:
+        shutil.copytree(os.path.join(ROOT, "configs", "basic"), os.path.join(d, "config"))
+        with open(os.path.join(d, "config", "plugins"), "w") as f:
+            f.write("bogus\n")
+        r = subprocess.run([KASI, "-c", d], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 1 and "unknown plugin 'bogus'" in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(d)
+
+
+def test_version_and_usage():
+    r = subprocess.run([KASI, "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("kasi "), r.stdout
+    r = subprocess.run([KASI], capture_output=True, text=True)
+    assert r.returncode == 2 and "usage" in r.stderr
+
+
+def test_port_in_use_is_a_clear_error():
+    with Kasi() as k:
+        d = tempfile.mkdtemp(prefix="kasi-cc-")
+        try:
+            shutil.copytree(os.path.join(k.dir, "config"), os.path.join(d, "config"))
+            r = subprocess.run([KASI, "-c", d], capture_output=True, text=True, timeout=10)
+            assert r.returncode == 1 and "cannot listen on 127.0.0.1:%d" % k.port in r.stderr, r.stderr
+        finally:
+            shutil.rmtree(d)
+
+
+run(globals())
