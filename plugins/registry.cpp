@@ -61,8 +61,10 @@ bool build_plugins(const ConfigDir& cfg, const Settings& s, Diagnostics& d, Hook
         uint32_t timeout = s.plugin_timeout_ms;
         if (auto t = cfg.value(name + ".timeout", d)) {
             unsigned long long v;
-            if (parse_u64(t->text, v)) timeout = uint32_t(v * 1000);
-            else d.error(cfg.root() + "/" + name + ".timeout", t->line, "not a number of seconds");
+            if (parse_u64(t->text, v))
+                timeout = uint32_t(v * 1000);
+            else
+                d.error(cfg.root() + "/" + name + ".timeout", t->line, "not a number of seconds");
         }
         if (auto p = f->make(cfg, s, d, table, timeout)) table.keep(std::move(p));
         loaded.push_back(name);

@@ -85,7 +85,7 @@ std::optional<ListLine> ConfigDir::value(const std::string& name, Diagnostics& d
 }
 
 std::optional<std::vector<std::string>> ConfigDir::data(const std::string& name,
-                                                         Diagnostics& d) const {
+                                                        Diagnostics& d) const {
     std::string text;
     if (!read_file(name, text, d)) return std::nullopt;
     std::vector<std::string> out;

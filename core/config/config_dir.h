@@ -21,7 +21,7 @@ struct ListLine {
 };
 
 class ConfigDir {
-public:
+  public:
     explicit ConfigDir(std::string root) : root_(std::move(root)) {}
 
     const std::string& root() const { return root_; }
@@ -37,14 +37,14 @@ public:
     // Reads a whole file; false if missing. Errors other than ENOENT go to `d`.
     bool read_file(const std::string& name, std::string& out, Diagnostics& d) const;
 
-private:
+  private:
     std::string root_;
 };
 
 // Typed access to one INI file for one consumer. Booleans are declared here, by the
 // consumer, as haraka-config's `booleans` option does. Invalid values are errors.
 class IniReader {
-public:
+  public:
     IniReader(const Ini& ini, Diagnostics& d) : ini_(ini), d_(d) {}
 
     bool get_bool(std::string_view sect, std::string_view key, bool def) const;
@@ -58,7 +58,7 @@ public:
     void check_sections(std::initializer_list<std::string_view> known) const;
     const Ini& ini() const { return ini_; }
 
-private:
+  private:
     const Ini& ini_;
     Diagnostics& d_;
 };

@@ -9,12 +9,14 @@ namespace kasi {
 namespace {
 
 bool is_key_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '@' || c == ':' || c == '.' || c == '+' || c == '-' || c == '/' ||
-           c == '[' || c == ']';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '@' || c == ':' || c == '.' || c == '+' || c == '-' || c == '/' || c == '[' ||
+           c == ']';
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\f' || c == '\v'; }
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\f' || c == '\v';
+}
 
 bool is_forbidden(std::string_view k) {
     return k == "__proto__" || k == "constructor" || k == "prototype";
@@ -129,14 +131,15 @@ Ini Ini::parse(std::string_view text, std::string path) {
         if (match_section(raw, sect)) {
             discarding = is_forbidden(sect);
             if (discarding) {
-                ini.problems.push_back(
-                    fmt::format("{}:{}: ignoring unsafe section name [{}]", ini.path, lineno, sect));
+                ini.problems.push_back(fmt::format("{}:{}: ignoring unsafe section name [{}]",
+                                                   ini.path, lineno, sect));
                 continue;
             }
             current = ini.sections.size();
             for (size_t s = 0; s < ini.sections.size(); ++s)
                 if (ini.sections[s].name == sect) current = s;
-            if (current == ini.sections.size()) ini.sections.push_back(IniSection{sect, lineno, {}});
+            if (current == ini.sections.size())
+                ini.sections.push_back(IniSection{sect, lineno, {}});
             continue;
         }
         std::string_view body;
@@ -158,7 +161,8 @@ Ini Ini::parse(std::string_view text, std::string path) {
         bool is_array = key.size() > 2 && key.ends_with("[]");
         std::string base = is_array ? key.substr(0, key.size() - 2) : key;
         if (is_forbidden(base)) {
-            ini.problems.push_back(fmt::format("{}:{}: ignoring unsafe key '{}'", ini.path, at, key));
+            ini.problems.push_back(
+                fmt::format("{}:{}: ignoring unsafe key '{}'", ini.path, at, key));
             continue;
         }
         auto& entries = ini.sections[current].entries;

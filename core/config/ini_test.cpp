@@ -32,10 +32,18 @@ std::string dump(const Ini& ini) {
                 for (size_t i = 0; i < e.array.size(); ++i) value += (i ? "," : "") + e.array[i];
             } else {
                 switch (ini_infer_type(e.value)) {
-                    case IniType::none: type = "none"; break;
-                    case IniType::integer: type = "int"; break;
-                    case IniType::floating: type = "float"; break;
-                    case IniType::string: type = "string"; break;
+                    case IniType::none:
+                        type = "none";
+                        break;
+                    case IniType::integer:
+                        type = "int";
+                        break;
+                    case IniType::floating:
+                        type = "float";
+                        break;
+                    case IniType::string:
+                        type = "string";
+                        break;
                 }
                 value = e.value.value_or("");
             }
@@ -76,7 +84,7 @@ TEST_CASE("booleans are declared by the consumer") {
     CHECK(r.get_bool("main", "a", false));
     CHECK_FALSE(r.get_bool("main", "b", true));
     CHECK_FALSE(r.get_bool("main", "c", true));  // valueless: false, as haraka-config
-    CHECK(r.get_bool("main", "missing", true));   // default when absent
+    CHECK(r.get_bool("main", "missing", true));  // default when absent
     CHECK_FALSE(r.get_bool("main", "d", true));
     CHECK(d.warnings.size() == 1);  // "maybe" is not a boolean
     CHECK(r.get_bool("s", "e", false));

@@ -43,10 +43,10 @@ void load_smtp_ini(const ConfigDir& cfg, Settings& s, Diagnostics& d) {
     Ini ini = cfg.ini("smtp.ini", d);
     IniReader r(ini, d);
     r.check_sections({"main"});
-    r.check_known("main", {"listen", "port", "listen_host", "smtps_port", "inactivity_timeout",
-                           "nodes", "workers", "user", "group", "ignore_bad_plugins", "daemonize",
-                           "daemon_log_file", "daemon_pid_file", "graceful_shutdown",
-                           "force_shutdown_timeout", "public_ip"});
+    r.check_known("main",
+                  {"listen", "port", "listen_host", "smtps_port", "inactivity_timeout", "nodes",
+                   "workers", "user", "group", "ignore_bad_plugins", "daemonize", "daemon_log_file",
+                   "daemon_pid_file", "graceful_shutdown", "force_shutdown_timeout", "public_ip"});
     std::string listen = r.get_str("main", "listen", "[::0]:25");
     int line = 0;
     if (auto* e = ini.find("main", "listen")) line = e->line;

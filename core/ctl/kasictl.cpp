@@ -35,14 +35,25 @@ int main(int argc, char** argv) {
     bool body = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
-        if (a == "-c" && i + 1 < argc) dir = argv[++i];
-        else if (a == "--spool" && i + 1 < argc) spool = argv[++i];
-        else if (a == "--limit" && i + 1 < argc) limit = std::atol(argv[++i]);
-        else if (a == "--body") body = true;
-        else if (a == "-h" || a == "--help") { usage(stdout); return 0; }
-        else if (cmd.empty()) cmd = a;
-        else if (id.empty()) id = a;
-        else { usage(stderr); return 2; }
+        if (a == "-c" && i + 1 < argc)
+            dir = argv[++i];
+        else if (a == "--spool" && i + 1 < argc)
+            spool = argv[++i];
+        else if (a == "--limit" && i + 1 < argc)
+            limit = std::atol(argv[++i]);
+        else if (a == "--body")
+            body = true;
+        else if (a == "-h" || a == "--help") {
+            usage(stdout);
+            return 0;
+        } else if (cmd.empty())
+            cmd = a;
+        else if (id.empty())
+            id = a;
+        else {
+            usage(stderr);
+            return 2;
+        }
     }
     if (cmd.empty() || (dir.empty() && spool.empty())) {
         usage(stderr);
@@ -70,8 +81,8 @@ int main(int argc, char** argv) {
         for (const auto& m : snap.messages) {
             if (limit >= 0 && n++ >= limit) break;
             std::printf("%s\t%s\t<%s>\t%zu rcpt\t%llu bytes\tattempts=%d\n", m.env.id.c_str(),
-                        when(m.env.received_ms).c_str(), m.env.mail_from.c_str(), m.env.rcpts.size(),
-                        (unsigned long long)m.body_size, m.state.attempts);
+                        when(m.env.received_ms).c_str(), m.env.mail_from.c_str(),
+                        m.env.rcpts.size(), (unsigned long long)m.body_size, m.state.attempts);
         }
         return 0;
     }
@@ -79,11 +90,11 @@ int main(int argc, char** argv) {
         for (const auto& m : snap.messages) {
             if (m.env.id != id) continue;
             const auto& e = m.env;
-            std::printf("id: %s\nreceived: %s\nfrom: <%s>\nclient: %s helo=%s tls=%s relaying=%s%s\n",
-                        e.id.c_str(), when(e.received_ms).c_str(), e.mail_from.c_str(),
-                        e.client_ip.c_str(), e.helo.c_str(), e.tls ? "yes" : "no",
-                        e.relaying ? "yes" : "no",
-                        e.auth_user.empty() ? "" : (" auth=" + e.auth_user).c_str());
+            std::printf(
+                "id: %s\nreceived: %s\nfrom: <%s>\nclient: %s helo=%s tls=%s relaying=%s%s\n",
+                e.id.c_str(), when(e.received_ms).c_str(), e.mail_from.c_str(), e.client_ip.c_str(),
+                e.helo.c_str(), e.tls ? "yes" : "no", e.relaying ? "yes" : "no",
+                e.auth_user.empty() ? "" : (" auth=" + e.auth_user).c_str());
             if (!e.tenant.empty()) std::printf("tenant: %s\n", e.tenant.c_str());
             if (!e.campaign.empty()) std::printf("campaign: %s\n", e.campaign.c_str());
             std::printf("size: %llu\nattempts: %d\nnext due: %s\nrecipients:\n",

@@ -6,13 +6,31 @@ namespace kasi {
 
 namespace {
 constexpr std::string_view code_names[] = {
-    "CONT", "STOP", "DENY", "DENYSOFT", "DENYDISCONNECT", "DISCONNECT",
-    "OK",   "HOOK_NEXT", "DELAY", "DENYSOFTDISCONNECT"};
-constexpr std::string_view hook_names[] = {
-    "connect_init", "lookup_rdns", "connect", "helo", "ehlo", "capabilities",
-    "unrecognized_command", "vrfy", "noop", "rset", "mail", "rcpt", "rcpt_ok", "data",
-    "data_post", "max_data_exceeded", "queue", "queue_outbound", "queue_ok",
-    "reset_transaction", "quit", "disconnect", "deny"};
+    "CONT",       "STOP", "DENY",      "DENYSOFT", "DENYDISCONNECT",
+    "DISCONNECT", "OK",   "HOOK_NEXT", "DELAY",    "DENYSOFTDISCONNECT"};
+constexpr std::string_view hook_names[] = {"connect_init",
+                                           "lookup_rdns",
+                                           "connect",
+                                           "helo",
+                                           "ehlo",
+                                           "capabilities",
+                                           "unrecognized_command",
+                                           "vrfy",
+                                           "noop",
+                                           "rset",
+                                           "mail",
+                                           "rcpt",
+                                           "rcpt_ok",
+                                           "data",
+                                           "data_post",
+                                           "max_data_exceeded",
+                                           "queue",
+                                           "queue_outbound",
+                                           "queue_ok",
+                                           "reset_transaction",
+                                           "quit",
+                                           "disconnect",
+                                           "deny"};
 static_assert(std::size(hook_names) == hook_count);
 }  // namespace
 
@@ -32,7 +50,9 @@ bool is_deny(Code c) {
            c == Code::denysoftdisconnect;
 }
 
-std::string_view hook_name(Hook h) { return hook_names[int(h)]; }
+std::string_view hook_name(Hook h) {
+    return hook_names[int(h)];
+}
 
 std::optional<Hook> hook_from_name(std::string_view name) {
     for (int i = 0; i < hook_count; ++i)

@@ -22,12 +22,12 @@ class HookRunner;
 // Token for an asynchronous answer. resume() after the hook timed out, or after the session
 // went away, is ignored (and logged at debug), as Haraka ignores a second next().
 class PendingHook {
-public:
+  public:
     PendingHook() = default;
     PendingHook(std::weak_ptr<HookRunner> r, uint64_t seq) : runner_(std::move(r)), seq_(seq) {}
     void resume(Result r) const;
 
-private:
+  private:
     std::weak_ptr<HookRunner> runner_;
     uint64_t seq_ = 0;
 };
@@ -49,7 +49,7 @@ struct HookCall {
 using HookHandler = std::function<std::optional<Result>(HookCall&)>;
 
 class Plugin {
-public:
+  public:
     virtual ~Plugin() = default;
     virtual std::string name() const = 0;
 };
@@ -66,14 +66,15 @@ struct HookRegistration {
 // All handlers of one config generation, sorted by (priority, registration order).
 // Immutable once built and shared read-only by every loop.
 class HookTable {
-public:
-    void add(Hook h, std::string plugin, HookHandler fn, int priority = 0, uint32_t timeout_ms = 30000);
+  public:
+    void add(Hook h, std::string plugin, HookHandler fn, int priority = 0,
+             uint32_t timeout_ms = 30000);
     void finalize();
     const std::vector<HookRegistration>& at(Hook h) const { return by_hook_[int(h)]; }
     void keep(std::shared_ptr<Plugin> p) { plugins_.push_back(std::move(p)); }
     const std::vector<std::shared_ptr<Plugin>>& plugins() const { return plugins_; }
 
-private:
+  private:
     std::vector<HookRegistration> by_hook_[hook_count];
     std::vector<std::shared_ptr<Plugin>> plugins_;
     size_t next_order_ = 0;

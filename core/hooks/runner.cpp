@@ -11,7 +11,9 @@ void PendingHook::resume(Result r) const {
     if (auto rn = runner_.lock()) rn->resume(seq_, std::move(r));
 }
 
-PendingHook HookCall::suspend() { return runner->suspend(); }
+PendingHook HookCall::suspend() {
+    return runner->suspend();
+}
 
 void HookTable::add(Hook h, std::string plugin, HookHandler fn, int priority, uint32_t timeout_ms) {
     by_hook_[int(h)].push_back(
@@ -153,7 +155,7 @@ void HookRunner::step() {
         }
         if (!answer) {
             if (seq_ != seq_before) continue;  // suspended and already resumed inside the call
-            if (!waiting_) {  // returned nullopt without suspending: a plugin bug
+            if (!waiting_) {                   // returned nullopt without suspending: a plugin bug
                 log::error("plugin {} returned no answer from hook {} without suspending",
                            reg.plugin, hook_name(h));
                 answer = Result::cont();

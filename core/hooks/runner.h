@@ -18,7 +18,7 @@
 namespace kasi {
 
 class HookRunner : public std::enable_shared_from_this<HookRunner> {
-public:
+  public:
     struct Sink {
         virtual ~Sink() = default;
         virtual void hook_done(Hook h, Result r) = 0;
@@ -35,7 +35,7 @@ public:
     PendingHook suspend();
     void resume(uint64_t seq, Result r);
 
-private:
+  private:
     void step();
     void finish(Result r);
     void on_answer(Result r);
@@ -51,7 +51,7 @@ private:
     size_t orig_index_ = 0;  // resume point of the denied chain
     Result denial_;
     std::string denied_by_;
-    Result last_;            // runs-all hooks: the last non-CONT answer (informational)
+    Result last_;  // runs-all hooks: the last non-CONT answer (informational)
     uint64_t seq_ = 0;
     bool waiting_ = false;
     bool stepping_ = false;

@@ -19,7 +19,7 @@ const char* names[] = {"DEBUG", "INFO", "NOTICE", "WARN", "ERROR", "CRIT"};
 
 bool parse_level(std::string_view name, Level& out) {
     static const std::pair<const char*, Level> table[] = {
-        {"debug", Level::debug}, {"data", Level::debug},     {"protocol", Level::debug},
+        {"debug", Level::debug}, {"data", Level::debug},    {"protocol", Level::debug},
         {"info", Level::info},   {"notice", Level::notice}, {"warn", Level::warn},
         {"error", Level::error}, {"crit", Level::crit},     {"alert", Level::crit},
         {"emerg", Level::crit}};
@@ -38,8 +38,12 @@ bool parse_level(std::string_view name, Level& out) {
     return false;
 }
 
-void set_level(Level l) { g_level.store(l, std::memory_order_relaxed); }
-Level level() { return g_level.load(std::memory_order_relaxed); }
+void set_level(Level l) {
+    g_level.store(l, std::memory_order_relaxed);
+}
+Level level() {
+    return g_level.load(std::memory_order_relaxed);
+}
 
 bool set_file(const std::string& path) {
     int fd = 2;

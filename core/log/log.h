@@ -26,16 +26,28 @@ void at(Level l, fmt::format_string<Args...> f, Args&&... args) {
 }
 
 template <class... Args>
-void debug(fmt::format_string<Args...> f, Args&&... a) { at(Level::debug, f, std::forward<Args>(a)...); }
+void debug(fmt::format_string<Args...> f, Args&&... a) {
+    at(Level::debug, f, std::forward<Args>(a)...);
+}
 template <class... Args>
-void info(fmt::format_string<Args...> f, Args&&... a) { at(Level::info, f, std::forward<Args>(a)...); }
+void info(fmt::format_string<Args...> f, Args&&... a) {
+    at(Level::info, f, std::forward<Args>(a)...);
+}
 template <class... Args>
-void notice(fmt::format_string<Args...> f, Args&&... a) { at(Level::notice, f, std::forward<Args>(a)...); }
+void notice(fmt::format_string<Args...> f, Args&&... a) {
+    at(Level::notice, f, std::forward<Args>(a)...);
+}
 template <class... Args>
-void warn(fmt::format_string<Args...> f, Args&&... a) { at(Level::warn, f, std::forward<Args>(a)...); }
+void warn(fmt::format_string<Args...> f, Args&&... a) {
+    at(Level::warn, f, std::forward<Args>(a)...);
+}
 template <class... Args>
-void error(fmt::format_string<Args...> f, Args&&... a) { at(Level::error, f, std::forward<Args>(a)...); }
+void error(fmt::format_string<Args...> f, Args&&... a) {
+    at(Level::error, f, std::forward<Args>(a)...);
+}
 template <class... Args>
-void crit(fmt::format_string<Args...> f, Args&&... a) { at(Level::crit, f, std::forward<Args>(a)...); }
+void crit(fmt::format_string<Args...> f, Args&&... a) {
+    at(Level::crit, f, std::forward<Args>(a)...);
+}
 
 }  // namespace kasi::log

@@ -9,13 +9,13 @@
 namespace kasi {
 
 class ConnLimits {
-public:
+  public:
     enum class Verdict { ok, total, per_ip };
     Verdict acquire(const std::string& ip, int max_total, int max_per_ip);
     void release(const std::string& ip);
     int total() const;
 
-private:
+  private:
     mutable std::mutex mu_;
     int total_ = 0;
     std::unordered_map<std::string, int> per_ip_;

@@ -9,7 +9,9 @@ LoopInbox::LoopInbox(uv_loop_t* loop) {
     async_->data = this;
 }
 
-LoopInbox::~LoopInbox() { close(); }
+LoopInbox::~LoopInbox() {
+    close();
+}
 
 void LoopInbox::post(std::function<void()> task) {
     {

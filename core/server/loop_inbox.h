@@ -14,16 +14,16 @@
 namespace kasi {
 
 class LoopInbox {
-public:
+  public:
     explicit LoopInbox(uv_loop_t* loop);
     ~LoopInbox();
     LoopInbox(const LoopInbox&) = delete;
     LoopInbox& operator=(const LoopInbox&) = delete;
 
     void post(std::function<void()> task);  // any thread
-    void close();                            // loop thread; drops unrun tasks
+    void close();                           // loop thread; drops unrun tasks
 
-private:
+  private:
     void drain();
 
     std::mutex mu_;

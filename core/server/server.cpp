@@ -66,10 +66,11 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     };
     uv_signal_start(sigterm.get(), on_stop, SIGTERM);
     uv_signal_start(sigint.get(), on_stop, SIGINT);
-    uv_signal_start(sighup.get(), [](uv_signal_t* h, int) { static_cast<Server*>(h->data)->reload(); },
-                    SIGHUP);
-    uv_timer_start(poll.get(), [](uv_timer_t* t) { static_cast<Server*>(t->data)->check_drained(); },
-                   100, 100);
+    uv_signal_start(
+        sighup.get(), [](uv_signal_t* h, int) { static_cast<Server*>(h->data)->reload(); }, SIGHUP);
+    uv_timer_start(
+        poll.get(), [](uv_timer_t* t) { static_cast<Server*>(t->data)->check_drained(); }, 100,
+        100);
     uv_run(&loop_, UV_RUN_DEFAULT);
     for (auto* h : {&sigterm, &sigint, &sighup}) h->close();
     poll.close();

@@ -19,11 +19,11 @@
 namespace kasi {
 
 class Server {
-public:
+  public:
     explicit Server(std::string base_dir) : base_dir_(std::move(base_dir)) {}
     int run(std::shared_ptr<const ServerConfig> cfg);  // returns the exit status
 
-private:
+  private:
     void reload();
     void begin_shutdown();
     void check_drained();

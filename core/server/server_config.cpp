@@ -6,7 +6,8 @@
 
 namespace kasi {
 
-std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_dir, Diagnostics& d) {
+std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_dir,
+                                                       Diagnostics& d) {
     static std::atomic<uint64_t> generation{0};
     auto cfg = std::make_shared<ServerConfig>();
     cfg->base_dir = base_dir;

@@ -19,7 +19,7 @@
 namespace kasi {
 
 class Worker : public SessionHost {
-public:
+  public:
     struct Listen {
         int fd;  // owned by the worker (a dup)
         bool implicit_tls;
@@ -43,7 +43,7 @@ public:
     LoopInbox& inbox() override { return *inbox_; }
     void session_closed(Session* s) override;
 
-private:
+  private:
     void run(std::vector<Listen> listens);
     void on_connection(uv_stream_t* server, bool implicit_tls);
     void maybe_stop();

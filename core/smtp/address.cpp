@@ -97,7 +97,9 @@ bool has_non_ascii(std::string_view s) {
 
 }  // namespace
 
-std::string Address::str() const { return null ? std::string() : local + "@" + domain; }
+std::string Address::str() const {
+    return null ? std::string() : local + "@" + domain;
+}
 
 AddressParse parse_path(std::string_view arg, bool allow_null, bool allow_utf8) {
     AddressParse r;

@@ -30,24 +30,31 @@ TEST_CASE("paths: source routes are ignored, the final mailbox counts") {
 }
 
 TEST_CASE("paths: routing characters in the local part are flagged") {
-    CHECK(parse_path("<victim%remote.example@local.test>", false, false).address->has_routing_chars);
-    CHECK(parse_path("<remote.example!victim@local.test>", false, false).address->has_routing_chars);
+    CHECK(
+        parse_path("<victim%remote.example@local.test>", false, false).address->has_routing_chars);
+    CHECK(
+        parse_path("<remote.example!victim@local.test>", false, false).address->has_routing_chars);
     CHECK(parse_path("<\"victim@remote.example\"@local.test>", false, false)
               .address->has_routing_chars);
     CHECK_FALSE(parse_path("<plain@local.test>", false, false).address->has_routing_chars);
 }
 
 TEST_CASE("paths: malformed input is refused") {
-    for (const char* bad : {"user@example.com", "<user@example.com", "<user>", "<@example.com>",
-                            "<user@>", "<a..b@example.com>", "<.a@example.com>",
-                            "<u@exa mple.com>", "<u@-bad.com>", "<u@[1.2.3]>", "<u@[IPv6:zz]>",
-                            "<u@example.com>x", "<\"unterminated@example.com>",
-                            "<u@b\xc3\xa4" "d.example>"}) {
+    for (const char* bad :
+         {"user@example.com", "<user@example.com", "<user>", "<@example.com>", "<user@>",
+          "<a..b@example.com>", "<.a@example.com>", "<u@exa mple.com>", "<u@-bad.com>",
+          "<u@[1.2.3]>", "<u@[IPv6:zz]>", "<u@example.com>x", "<\"unterminated@example.com>",
+          "<u@b\xc3\xa4"
+          "d.example>"}) {
         INFO(bad);
         CHECK_FALSE(parse_path(bad, true, false).address);
     }
     // UTF-8 only with SMTPUTF8
-    CHECK(parse_path("<j\xc3\xb6" "rg@b\xc3\xa4" "d.example>", false, true).address);
+    CHECK(parse_path("<j\xc3\xb6"
+                     "rg@b\xc3\xa4"
+                     "d.example>",
+                     false, true)
+              .address);
 }
 
 TEST_CASE("commands and parameters") {

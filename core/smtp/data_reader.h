@@ -15,7 +15,7 @@
 namespace kasi {
 
 class DataReader {
-public:
+  public:
     enum class Status { more, done, bare_lf };
 
     void reset(uint64_t max_bytes, size_t max_line);
@@ -26,7 +26,7 @@ public:
     bool wrapped() const { return wrapped_; }
     uint64_t bytes_seen() const { return seen_; }
 
-private:
+  private:
     void append(std::string& body, std::string_view s);
 
     uint64_t max_bytes_ = 0;

@@ -59,11 +59,12 @@ TEST_CASE("DATA: long lines are wrapped") {
     CHECK(r.feed(in, pos, body) == DataReader::Status::done);
     CHECK(r.wrapped());
     CHECK(body == std::string(10, 'x') + "\r\n " + std::string(9, 'x') + "\r\n " +
-                       std::string(6, 'x') + "\r\n");
+                      std::string(6, 'x') + "\r\n");
 }
 
 TEST_CASE("headers: facts") {
-    auto f = scan_headers("Received: a\r\n\tb\r\nreceived: c\r\nMessage-Id: <x>\r\n\r\nDate: no\r\n");
+    auto f =
+        scan_headers("Received: a\r\n\tb\r\nreceived: c\r\nMessage-Id: <x>\r\n\r\nDate: no\r\n");
     CHECK(f.received == 2);
     CHECK(f.has_message_id);
     CHECK_FALSE(f.has_date);

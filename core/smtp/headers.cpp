@@ -15,14 +15,17 @@ HeaderFacts scan_headers(std::string_view m) {
         if (eol == std::string_view::npos) eol = m.size();
         auto line = m.substr(pos, eol - pos);
         pos = eol + 2;
-        if (line.empty()) break;  // end of the header block
+        if (line.empty()) break;                          // end of the header block
         if (line[0] == ' ' || line[0] == '\t') continue;  // folded continuation
         auto colon = line.find(':');
         if (colon == std::string_view::npos) break;  // not a header: body starts here
         auto name = trim(line.substr(0, colon));
-        if (iequals(name, "Received")) ++f.received;
-        else if (iequals(name, "Message-ID")) f.has_message_id = true;
-        else if (iequals(name, "Date")) f.has_date = true;
+        if (iequals(name, "Received"))
+            ++f.received;
+        else if (iequals(name, "Message-ID"))
+            f.has_message_id = true;
+        else if (iequals(name, "Date"))
+            f.has_date = true;
     }
     f.header_bytes = std::min(pos, m.size());
     return f;
@@ -34,9 +37,9 @@ std::string build_received(const ReceivedInfo& r) {
     if (r.esmtp && r.auth) with += "A";
     std::string from = fmt::format("from {} ({}[{}])", r.helo.empty() ? r.ip : r.helo,
                                    r.rdns.empty() ? "" : r.rdns + " ", r.ip);
-    std::string s = fmt::format("Received: {}\r\n\tby {}{} with {} id {}\r\n\tenvelope-from <{}>",
-                                from, r.me, r.version.empty() ? "" : " (" + r.version + ")", with,
-                                r.id, r.envelope_from);
+    std::string s =
+        fmt::format("Received: {}\r\n\tby {}{} with {} id {}\r\n\tenvelope-from <{}>", from, r.me,
+                    r.version.empty() ? "" : " (" + r.version + ")", with, r.id, r.envelope_from);
     if (r.tls && !r.tls_cipher.empty()) s += fmt::format("\r\n\ttls {}", r.tls_cipher);
     s += fmt::format(";\r\n\t{}\r\n", rfc5322_date(r.epoch_s));
     return s;

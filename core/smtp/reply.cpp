@@ -23,21 +23,43 @@ bool starts_with_enhanced(std::string_view t) {
 
 std::string_view default_enhanced(int code) {
     switch (code) {
-        case 211: case 214: case 250: case 221: return "2.0.0";
-        case 251: case 252: return "2.1.5";
-        case 421: return "4.3.2";
-        case 450: case 451: return "4.3.0";
-        case 452: return "4.3.1";
-        case 500: case 501: return "5.5.2";
-        case 502: case 504: return "5.5.1";
-        case 503: return "5.5.1";
-        case 530: return "5.7.0";
-        case 550: return "5.7.1";
-        case 552: return "5.3.4";
-        case 553: return "5.1.3";
-        case 554: return "5.0.0";
-        case 555: return "5.5.4";
-        default: return code >= 500 ? "5.0.0" : code >= 400 ? "4.0.0" : "";
+        case 211:
+        case 214:
+        case 250:
+        case 221:
+            return "2.0.0";
+        case 251:
+        case 252:
+            return "2.1.5";
+        case 421:
+            return "4.3.2";
+        case 450:
+        case 451:
+            return "4.3.0";
+        case 452:
+            return "4.3.1";
+        case 500:
+        case 501:
+            return "5.5.2";
+        case 502:
+        case 504:
+            return "5.5.1";
+        case 503:
+            return "5.5.1";
+        case 530:
+            return "5.7.0";
+        case 550:
+            return "5.7.1";
+        case 552:
+            return "5.3.4";
+        case 553:
+            return "5.1.3";
+        case 554:
+            return "5.0.0";
+        case 555:
+            return "5.5.4";
+        default:
+            return code >= 500 ? "5.0.0" : code >= 400 ? "4.0.0" : "";
     }
 }
 

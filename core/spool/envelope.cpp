@@ -71,19 +71,32 @@ std::string Envelope::serialize() const {
 bool Envelope::parse(std::string_view text, Envelope& e, std::string& err) {
     e = Envelope{};
     bool ok = each_line(text, err, [&](std::string_view k, const std::string& v) {
-        if (k == "id") e.id = v;
-        else if (k == "received") return to_i64(v, e.received_ms);
-        else if (k == "from") e.mail_from = v;
-        else if (k == "rcpt") e.rcpts.push_back(v);
-        else if (k == "client_ip") e.client_ip = v;
-        else if (k == "helo") e.helo = v;
-        else if (k == "auth_user") e.auth_user = v;
-        else if (k == "tls") e.tls = v == "1";
-        else if (k == "relaying") e.relaying = v == "1";
-        else if (k == "tenant") e.tenant = v;
-        else if (k == "campaign") e.campaign = v;
-        else if (k.starts_with("note.")) e.notes[std::string(k.substr(5))] = v;
-        else e.extra[std::string(k)] = v;
+        if (k == "id")
+            e.id = v;
+        else if (k == "received")
+            return to_i64(v, e.received_ms);
+        else if (k == "from")
+            e.mail_from = v;
+        else if (k == "rcpt")
+            e.rcpts.push_back(v);
+        else if (k == "client_ip")
+            e.client_ip = v;
+        else if (k == "helo")
+            e.helo = v;
+        else if (k == "auth_user")
+            e.auth_user = v;
+        else if (k == "tls")
+            e.tls = v == "1";
+        else if (k == "relaying")
+            e.relaying = v == "1";
+        else if (k == "tenant")
+            e.tenant = v;
+        else if (k == "campaign")
+            e.campaign = v;
+        else if (k.starts_with("note."))
+            e.notes[std::string(k.substr(5))] = v;
+        else
+            e.extra[std::string(k)] = v;
         return true;
     });
     if (ok && (e.id.empty() || e.rcpts.empty())) {
@@ -95,10 +108,14 @@ bool Envelope::parse(std::string_view text, Envelope& e, std::string& err) {
 
 std::string_view rcpt_status_name(RcptStatus s) {
     switch (s) {
-        case RcptStatus::queued: return "queued";
-        case RcptStatus::delivered: return "delivered";
-        case RcptStatus::deferred: return "deferred";
-        case RcptStatus::failed: return "failed";
+        case RcptStatus::queued:
+            return "queued";
+        case RcptStatus::delivered:
+            return "delivered";
+        case RcptStatus::deferred:
+            return "deferred";
+        case RcptStatus::failed:
+            return "failed";
     }
     return "?";
 }
@@ -120,13 +137,17 @@ bool StateUpdate::parse(std::string_view text, StateUpdate& u, std::string& err)
     u = StateUpdate{};
     bool ok = each_line(text, err, [&](std::string_view k, const std::string& v) {
         int64_t n = 0;
-        if (k == "id") u.id = v;
-        else if (k == "done") u.done = v == "1";
-        else if (k == "at") return to_i64(v, u.at_ms);
+        if (k == "id")
+            u.id = v;
+        else if (k == "done")
+            u.done = v == "1";
+        else if (k == "at")
+            return to_i64(v, u.at_ms);
         else if (k == "attempts") {
             if (!to_i64(v, n)) return false;
             u.attempts = int(n);
-        } else if (k == "next_due") return to_i64(v, u.next_due_ms);
+        } else if (k == "next_due")
+            return to_i64(v, u.next_due_ms);
         else if (k == "rcpt") {
             size_t a = v.find(' '), b = a == std::string::npos ? a : v.find(' ', a + 1);
             unsigned long long idx, st;
@@ -134,7 +155,8 @@ bool StateUpdate::parse(std::string_view text, StateUpdate& u, std::string& err)
                 !parse_u64(std::string_view(v).substr(a + 1, b - a - 1), st) || st > 3)
                 return false;
             u.rcpts.push_back({size_t(idx), RcptState{RcptStatus(st), v.substr(b + 1)}});
-        } else if (k == "event") u.event = v;
+        } else if (k == "event")
+            u.event = v;
         return true;
     });
     if (ok && u.id.empty()) {

@@ -45,8 +45,8 @@ struct RcptState {
 struct MessageState {
     int attempts = 0;
     int64_t next_due_ms = 0;
-    std::vector<RcptState> rcpts;        // parallel to Envelope::rcpts
-    std::vector<std::string> history;    // "<ms> <event>"
+    std::vector<RcptState> rcpts;      // parallel to Envelope::rcpts
+    std::vector<std::string> history;  // "<ms> <event>"
 };
 
 // A journal record: a change of state for one message, or the message being finished.

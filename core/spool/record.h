@@ -29,8 +29,8 @@ constexpr size_t record_header_size = 20;
 constexpr uint32_t record_max_payload = 1u << 30;
 
 // Fills `hdr` (record_header_size bytes) for a payload given in up to three pieces.
-void encode_record_header(uint8_t* hdr, RecordType type, std::string_view a, std::string_view b = {},
-                          std::string_view c = {});
+void encode_record_header(uint8_t* hdr, RecordType type, std::string_view a,
+                          std::string_view b = {}, std::string_view c = {});
 
 struct RecordView {
     RecordType type;
@@ -39,9 +39,9 @@ struct RecordView {
 };
 
 struct ScanResult {
-    uint64_t valid_end = 0;   // offset just past the last good record
-    bool torn = false;        // bytes after valid_end that are not a whole, valid record
-    std::string problem;      // what was wrong at valid_end, if anything
+    uint64_t valid_end = 0;  // offset just past the last good record
+    bool torn = false;       // bytes after valid_end that are not a whole, valid record
+    std::string problem;     // what was wrong at valid_end, if anything
 };
 
 // Scans a whole segment held in memory; calls fn for each valid record in order.

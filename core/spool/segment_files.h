@@ -25,7 +25,7 @@ bool list_segments(const std::string& dir, SegmentKind kind, std::vector<Segment
 
 // A read-only memory map of a file; empty for an empty file.
 class MappedFile {
-public:
+  public:
     MappedFile() = default;
     ~MappedFile();
     MappedFile(MappedFile&& o) noexcept;
@@ -35,7 +35,7 @@ public:
     bool open(const std::string& path, std::string& err);
     std::string_view data() const { return {static_cast<const char*>(addr_), size_}; }
 
-private:
+  private:
     void* addr_ = nullptr;
     size_t size_ = 0;
 };

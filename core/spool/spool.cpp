@@ -15,7 +15,9 @@
 
 namespace kasi {
 
-Spool::~Spool() { close(); }
+Spool::~Spool() {
+    close();
+}
 
 static bool mkdir_p(const std::string& dir, std::string& err) {
     std::string cur;
@@ -53,8 +55,7 @@ bool Spool::open(const std::string& dir, std::string& err) {
     // "done" mark carried over too, or it would come back to life at the next start.
     for (const auto& m : recovered_.messages) {
         bool segment_lives = recovered_.live_per_segment.count(m.segment) > 0;
-        if (m.done ? !segment_lives : (m.state.attempts == 0 && m.state.history.empty()))
-            continue;
+        if (m.done ? !segment_lives : (m.state.attempts == 0 && m.state.history.empty())) continue;
         StateUpdate u;
         u.id = m.env.id;
         u.done = m.done;
@@ -64,8 +65,10 @@ bool Spool::open(const std::string& dir, std::string& err) {
         for (size_t i = 0; i < m.state.rcpts.size(); ++i) u.rcpts.push_back({i, m.state.rcpts[i]});
         auto p = std::make_shared<std::promise<int>>();
         waits.push_back(p->get_future());
-        writer_->submit(SpoolRequest{RecordType::state, u.serialize(), {},
-                                     [p](const SpoolResult& r) { p->set_value(r.err); }});
+        writer_->submit(
+            SpoolRequest{RecordType::state, u.serialize(), {}, [p](const SpoolResult& r) {
+                             p->set_value(r.err);
+                         }});
     }
     for (auto& w : waits)
         if (int e = w.get()) {
@@ -90,9 +93,10 @@ bool Spool::open(const std::string& dir, std::string& err) {
 bool Spool::recover(std::string& err) {
     if (!read_spool(dir_, recovered_, err, /*keep_done=*/true)) return false;
     for (const auto& t : recovered_.torn) {
-        log::notice("spool: {}: discarding {} bytes of an unfinished write at offset {} ({}); "
-                    "it was never acknowledged",
-                    t.path, t.file_size - t.valid_end, t.valid_end, t.problem);
+        log::notice(
+            "spool: {}: discarding {} bytes of an unfinished write at offset {} ({}); "
+            "it was never acknowledged",
+            t.path, t.file_size - t.valid_end, t.valid_end, t.problem);
         if (::truncate(t.path.c_str(), off_t(t.valid_end)) != 0)
             log::warn("spool: {}: truncate: {}", t.path, std::strerror(errno));
     }
@@ -109,7 +113,8 @@ void Spool::close() {
 
 void Spool::submit_message(const Envelope& env, std::string body,
                            std::function<void(const SpoolResult&)> done) {
-    writer_->submit(SpoolRequest{RecordType::message, env.serialize(), std::move(body), std::move(done)});
+    writer_->submit(
+        SpoolRequest{RecordType::message, env.serialize(), std::move(body), std::move(done)});
 }
 
 void Spool::submit_state(const StateUpdate& u, std::function<void(const SpoolResult&)> done) {

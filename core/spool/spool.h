@@ -16,7 +16,7 @@
 namespace kasi {
 
 class Spool {
-public:
+  public:
     ~Spool();
 
     bool open(const std::string& dir, std::string& err);
@@ -30,7 +30,7 @@ public:
     void submit_state(const StateUpdate& u, std::function<void(const SpoolResult&)> done);
     SpoolWriter::Stats stats() { return writer_ ? writer_->stats() : SpoolWriter::Stats{}; }
 
-private:
+  private:
     bool recover(std::string& err);
 
     std::string dir_;

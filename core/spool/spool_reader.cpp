@@ -24,10 +24,11 @@ bool read_spool(const std::string& dir, SpoolSnapshot& out, std::string& err, bo
             std::string_view env_text, body;
             Envelope env;
             std::string perr;
-            if (rv.type != RecordType::message || !split_message_payload(rv.payload, env_text, body) ||
+            if (rv.type != RecordType::message ||
+                !split_message_payload(rv.payload, env_text, body) ||
                 !Envelope::parse(env_text, env, perr)) {
-                out.problems.push_back(fmt::format("{}@{}: unreadable message record: {}", seg.path,
-                                                   rv.offset, perr));
+                out.problems.push_back(
+                    fmt::format("{}@{}: unreadable message record: {}", seg.path, rv.offset, perr));
                 return;
             }
             SpooledMessage m;

@@ -16,7 +16,7 @@ struct SpooledMessage {
     Envelope env;
     MessageState state;
     uint64_t segment = 0;
-    uint64_t offset = 0;       // record offset within the segment
+    uint64_t offset = 0;  // record offset within the segment
     uint64_t body_size = 0;
     bool done = false;
 };

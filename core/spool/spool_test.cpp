@@ -100,7 +100,8 @@ TEST_CASE("spool: messages survive a restart; done ones do not come back") {
         std::string err;
         REQUIRE(s.open(t.path, err));
         for (int i = 0; i < 5; ++i)
-            REQUIRE(submit_wait(s, env("M." + std::to_string(i), 2), "body " + std::to_string(i)) == 0);
+            REQUIRE(submit_wait(s, env("M." + std::to_string(i), 2), "body " + std::to_string(i)) ==
+                    0);
         StateUpdate u;
         u.id = "M.1";
         u.done = true;

@@ -14,7 +14,9 @@
 
 namespace kasi {
 
-SpoolWriter::~SpoolWriter() { stop(); }
+SpoolWriter::~SpoolWriter() {
+    stop();
+}
 
 bool SpoolWriter::open_segment(Active& seg, uint64_t seq, std::string& err) {
     std::string path = dir_ + "/" + segment_name(seg.kind, seq);
@@ -150,11 +152,13 @@ int SpoolWriter::append(Active& seg, std::vector<SpoolRequest*>& reqs,
         if (w < 0) {
             if (errno == EINTR) continue;
             int e = errno;
-            if (::ftruncate(seg.fd, off_t(start)) != 0) {}
+            if (::ftruncate(seg.fd, off_t(start)) != 0) {
+            }
             return e;
         }
         if (w == 0) {
-            if (::ftruncate(seg.fd, off_t(start)) != 0) {}
+            if (::ftruncate(seg.fd, off_t(start)) != 0) {
+            }
             return ENOSPC;
         }
         written += uint64_t(w);
@@ -198,8 +202,10 @@ void SpoolWriter::write_batch(std::vector<SpoolRequest>& batch) {
             }
         }
         if (!failing_)
-            log::error("spool: write to {} failed: {}; refusing messages with 452 until it "
-                       "succeeds", dir_, std::strerror(err));
+            log::error(
+                "spool: write to {} failed: {}; refusing messages with 452 until it "
+                "succeeds",
+                dir_, std::strerror(err));
         failing_ = true;
     } else if (failing_) {
         log::notice("spool: writes to {} succeed again", dir_);

@@ -44,7 +44,7 @@ struct SpoolWriterOptions {
 };
 
 class SpoolWriter {
-public:
+  public:
     SpoolWriter(std::string dir, SpoolWriterOptions opts) : dir_(std::move(dir)), opts_(opts) {}
     ~SpoolWriter();
 
@@ -60,7 +60,7 @@ public:
     // Called on the writer thread when a message segment is retired (rotated).
     std::function<void(uint64_t seq)> on_rotate;
 
-private:
+  private:
     struct Active {
         SegmentKind kind;
         int fd = -1;

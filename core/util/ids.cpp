@@ -8,7 +8,7 @@ std::string new_uuid() {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     static const char* hex = "0123456789ABCDEF";
     uint64_t a = rng(), b = rng();
-    a = (a & ~0xF000ull) | 0x4000ull;                          // version 4
+    a = (a & ~0xF000ull) | 0x4000ull;                         // version 4
     b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;  // variant 10
     std::string out;
     out.reserve(36);

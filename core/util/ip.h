@@ -36,12 +36,12 @@ struct Cidr {
 };
 
 class CidrList {
-public:
+  public:
     void add(const Cidr& c) { list_.push_back(c); }
     bool contains(const IpAddr& ip) const;
     bool empty() const { return list_.empty(); }
 
-private:
+  private:
     std::vector<Cidr> list_;
 };
 

@@ -13,7 +13,7 @@ namespace kasi {
 
 template <class T>
 class UvHandle {
-public:
+  public:
     UvHandle() : h_(std::make_unique<T>()) { h_->loop = nullptr; }
     ~UvHandle() { close(); }
     UvHandle(const UvHandle&) = delete;
@@ -43,7 +43,7 @@ public:
         });
     }
 
-private:
+  private:
     struct Box {
         std::unique_ptr<T> h;
         std::function<void()> then;

@@ -14,7 +14,7 @@ namespace kasi {
 namespace {
 
 class InHostList : public Plugin {
-public:
+  public:
     std::string name() const override { return "rcpt_to.in_host_list"; }
 
     std::unordered_set<std::string> hosts;
@@ -54,8 +54,9 @@ std::shared_ptr<Plugin> make_in_host_list_plugin(const ConfigDir& cfg, const Set
     if (!alt.empty())
         p->re.emplace("^(?:" + alt + ")$", std::regex::ECMAScript | std::regex::icase);
     InHostList* self = p.get();
-    table.add(Hook::rcpt, "rcpt_to.in_host_list", [self](HookCall& c) { return self->rcpt(c); }, 0,
-              timeout_ms);
+    table.add(
+        Hook::rcpt, "rcpt_to.in_host_list", [self](HookCall& c) { return self->rcpt(c); }, 0,
+        timeout_ms);
     return p;
 }
 

@@ -19,7 +19,7 @@ struct DestDomain {
 };
 
 class RelayPlugin : public Plugin {
-public:
+  public:
     std::string name() const override { return "relay"; }
 
     bool acl = true, force_routing = true, dest_domains = false, all = false;
@@ -101,20 +101,24 @@ std::shared_ptr<Plugin> make_relay_plugin(const ConfigDir& cfg, const Settings&,
             DestDomain dest;
             if (!e.value || !parse_dest(*e.value, dest) ||
                 (dest.action != "accept" && dest.action != "continue" && dest.action != "deny")) {
-                d.error(dd.path, e.line,
-                        fmt::format("[domains] {}: expected {{\"action\": \"accept|continue|deny\", "
-                                    "\"nexthop\": \"host:port\"}}",
-                                    e.key));
+                d.error(
+                    dd.path, e.line,
+                    fmt::format("[domains] {}: expected {{\"action\": \"accept|continue|deny\", "
+                                "\"nexthop\": \"host:port\"}}",
+                                e.key));
                 continue;
             }
             p->domains[to_lower(e.key)] = dest;
         }
     }
     RelayPlugin* self = p.get();
-    table.add(Hook::connect_init, "relay", [self](HookCall& c) { return self->connect_init(c); }, 0,
-              timeout_ms);
-    table.add(Hook::connect, "relay", [self](HookCall& c) { return self->connect(c); }, 0, timeout_ms);
-    table.add(Hook::rcpt, "relay", [self](HookCall& c) { return self->rcpt(c); }, 0, timeout_ms);
+    table.add(
+        Hook::connect_init, "relay", [self](HookCall& c) { return self->connect_init(c); }, 0,
+        timeout_ms);
+    table.add(
+        Hook::connect, "relay", [self](HookCall& c) { return self->connect(c); }, 0, timeout_ms);
+    table.add(
+        Hook::rcpt, "relay", [self](HookCall& c) { return self->rcpt(c); }, 0, timeout_ms);
     return p;
 }
 

@@ -3,12 +3,12 @@
 #include <fmt/format.h>
 
 #include "core/log/log.h"
+#include "core/server/loop_inbox.h"
 #include "core/server/server_config.h"
 #include "core/smtp/command.h"
 #include "core/smtp/headers.h"
 #include "core/smtp/server/session.h"
 #include "core/spool/spool.h"
-#include "core/server/loop_inbox.h"
 #include "core/util/clock.h"
 #include "core/util/strings.h"
 
@@ -18,7 +18,8 @@ void Session::dispatch(std::string_view line) {
     auto cmd = split_command(line);
     const auto& v = cmd.verb;
     if (shutting_down_ && v != "QUIT") {
-        reply(421, fmt::format("{} Service shutting down, try again later", settings().me), "4.3.2");
+        reply(421, fmt::format("{} Service shutting down, try again later", settings().me),
+              "4.3.2");
         disconnect_after_reply();
         return;
     }
@@ -94,7 +95,8 @@ void Session::cmd_mail(const std::string& arg) {
     for (const auto& prm : params) {
         if (prm.key == "SIZE") {
             unsigned long long n;
-            if (!prm.value || !parse_u64(*prm.value, n)) return reply(501, "Bad SIZE parameter", "5.5.4");
+            if (!prm.value || !parse_u64(*prm.value, n))
+                return reply(501, "Bad SIZE parameter", "5.5.4");
             if (n > settings().max_bytes) {
                 ++msg_reject_;
                 return reply(552, "Message too big!", "5.3.4");
@@ -142,7 +144,8 @@ void Session::cmd_rcpt(const std::string& arg) {
     }
     std::vector<EsmtpParam> params;
     std::string perr;
-    if (!parse_esmtp_params(p.rest, params, perr)) return reply(501, "Command parsing failed", "5.5.4");
+    if (!parse_esmtp_params(p.rest, params, perr))
+        return reply(501, "Command parsing failed", "5.5.4");
     if (!params.empty()) {
         if (!esmtp_) return reply(555, "Invalid command parameters");
         return reply(555, fmt::format("Unsupported parameter {}", params[0].key), "5.5.4");
@@ -174,7 +177,8 @@ void Session::cmd_bdat(const std::string& arg) {
     auto parts = split_list(arg, " ");
     unsigned long long n = 0;
     bool last = parts.size() == 2 && iequals(parts[1], "LAST");
-    if (parts.empty() || parts.size() > 2 || (parts.size() == 2 && !last) || !parse_u64(parts[0], n)) {
+    if (parts.empty() || parts.size() > 2 || (parts.size() == 2 && !last) ||
+        !parse_u64(parts[0], n)) {
         // The chunk size is unknown, so the byte stream cannot be followed any further.
         reply(501, "Syntax error in BDAT parameters", "5.5.4");
         disconnect_after_reply();
@@ -187,9 +191,9 @@ void Session::cmd_bdat(const std::string& arg) {
     bdat_discard_ = false;
     if (!txn_ || txn_->rcpts.empty() || txn_->bdat_failed) {
         bdat_discard_ = true;
-        pending_arg_ = !txn_ ? "MAIL required first"
-                             : txn_->rcpts.empty() ? "RCPT required first"
-                                                   : "BDAT refused earlier; send RSET";
+        pending_arg_ = !txn_                 ? "MAIL required first"
+                       : txn_->rcpts.empty() ? "RCPT required first"
+                                             : "BDAT refused earlier; send RSET";
         if (!txn_ || txn_->rcpts.empty()) ++errors_;
         return;
     }

@@ -63,14 +63,22 @@ void Session::hook_done(Hook h, Result r) {
     }
     if (closed_ || phase_ == Phase::closing) return;
     switch (h) {
-        case Hook::connect_init: run_hook(Hook::lookup_rdns); return;
+        case Hook::connect_init:
+            run_hook(Hook::lookup_rdns);
+            return;
         case Hook::lookup_rdns:
             if (r.code == Code::ok) remote_host_ = r.msg;
             run_hook(Hook::connect);
             return;
-        case Hook::connect: respond_connect(r); break;
-        case Hook::helo: respond_helo(r, false); break;
-        case Hook::ehlo: respond_helo(r, true); return;
+        case Hook::connect:
+            respond_connect(r);
+            break;
+        case Hook::helo:
+            respond_helo(r, false);
+            break;
+        case Hook::ehlo:
+            respond_helo(r, true);
+            return;
         case Hook::capabilities: {
             std::string text = fmt::format("{} Hello {}[{}], {}", settings().me,
                                            remote_host_.empty() ? "" : remote_host_ + " ",
@@ -79,26 +87,50 @@ void Session::hook_done(Hook h, Result r) {
             reply(250, text, "-");
             break;
         }
-        case Hook::mail: respond_mail(r); break;
-        case Hook::rcpt: respond_rcpt(r); if (busy_) return; break;
-        case Hook::rcpt_ok: respond_rcpt_ok(r); break;
-        case Hook::data: respond_data(r); break;
+        case Hook::mail:
+            respond_mail(r);
+            break;
+        case Hook::rcpt:
+            respond_rcpt(r);
+            if (busy_) return;
+            break;
+        case Hook::rcpt_ok:
+            respond_rcpt_ok(r);
+            break;
+        case Hook::data:
+            respond_data(r);
+            break;
         case Hook::max_data_exceeded:
             ++msg_reject_;
-            if (r.code == Code::denysoft) reply(450, text_or(r, "Message too big!"), "4.3.4");
-            else reply(552, text_or(r, "Message too big!"), "5.3.4");
+            if (r.code == Code::denysoft)
+                reply(450, text_or(r, "Message too big!"), "4.3.4");
+            else
+                reply(552, text_or(r, "Message too big!"), "5.3.4");
             reset_transaction();
             break;
-        case Hook::data_post: respond_data_post(r); if (busy_) return; break;
-        case Hook::queue: respond_queue(r, false); if (busy_) return; break;
-        case Hook::queue_outbound: respond_queue(r, true); if (busy_) return; break;
+        case Hook::data_post:
+            respond_data_post(r);
+            if (busy_) return;
+            break;
+        case Hook::queue:
+            respond_queue(r, false);
+            if (busy_) return;
+            break;
+        case Hook::queue_outbound:
+            respond_queue(r, true);
+            if (busy_) return;
+            break;
         case Hook::queue_ok:
             ++msg_ok_;
             reply(250, pending_arg_, "2.0.0");
             reset_transaction();
             break;
-        case Hook::unrecognized_command: respond_unrecognized(r); break;
-        default: respond_simple(h, r); break;
+        case Hook::unrecognized_command:
+            respond_unrecognized(r);
+            break;
+        default:
+            respond_simple(h, r);
+            break;
     }
     if (!processing_) process_input();
 }
@@ -127,9 +159,10 @@ void Session::respond_helo(Result& r, bool extended) {
         send_capabilities();
         return;
     }
-    reply(250, fmt::format("{} Hello {}[{}], {}", settings().me,
-                           remote_host_.empty() ? "" : remote_host_ + " ", remote_ip_.str(),
-                           settings().helo_message),
+    reply(250,
+          fmt::format("{} Hello {}[{}], {}", settings().me,
+                      remote_host_.empty() ? "" : remote_host_ + " ", remote_ip_.str(),
+                      settings().helo_message),
           "-");
 }
 
@@ -177,8 +210,9 @@ void Session::respond_rcpt_ok(Result& r) {
     }
     ++rcpt_ok_;
     if (txn_) txn_->rcpts.push_back(pending_addr_);
-    std::string text = !r.msg.empty() ? r.msg : !pending_arg_.empty() ? pending_arg_
-                                                : "recipient " + addr + " OK";
+    std::string text = !r.msg.empty()          ? r.msg
+                       : !pending_arg_.empty() ? pending_arg_
+                                               : "recipient " + addr + " OK";
     reply(250, text, "2.1.5");
 }
 
@@ -235,8 +269,8 @@ void Session::respond_queue(Result& r, bool outbound) {
         return;
     }
     bool soft = r.code == Code::denysoft || r.code == Code::denysoftdisconnect;
-    std::string text = fmt::format("{} ({})", text_or(r, soft ? "Message denied temporarily"
-                                                               : "Message denied"), id);
+    std::string text = fmt::format(
+        "{} ({})", text_or(r, soft ? "Message denied temporarily" : "Message denied"), id);
     r.msg = text;
     respond_deny(r, 550, 450, text, text, "5.7.1", "4.7.1");
     ++(soft ? msg_tempfail_ : msg_reject_);

@@ -27,7 +27,9 @@ constexpr size_t read_chunk = 64 * 1024;
 }  // namespace
 
 Session::Session(SessionHost& host, std::shared_ptr<const ServerConfig> cfg, bool implicit_tls)
-    : host_(host), cfg_(std::move(cfg)), call_{Hook::connect_init, *this},
+    : host_(host),
+      cfg_(std::move(cfg)),
+      call_{Hook::connect_init, *this},
       implicit_tls_(implicit_tls) {
     uuid_ = new_uuid();
     start_ms_ = now_ms();
@@ -35,7 +37,9 @@ Session::Session(SessionHost& host, std::shared_ptr<const ServerConfig> cfg, boo
 
 Session::~Session() = default;
 
-const Settings& Session::settings() const { return cfg_->settings; }
+const Settings& Session::settings() const {
+    return cfg_->settings;
+}
 
 void Session::start(uv_tcp_t*) {
     runner_ = std::make_shared<HookRunner>(host_.loop(), *this);
@@ -44,16 +48,16 @@ void Session::start(uv_tcp_t*) {
     int len = sizeof ss;
     if (uv_tcp_getpeername(tcp_.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
         remote_ip_ = IpAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
-        remote_port_ = ntohs(ss.ss_family == AF_INET6
-                                 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                 : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+        remote_port_ =
+            ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                           : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     }
     len = sizeof ss;
     if (uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
         local_ip_ = IpAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss)).str();
-        local_port_ = ntohs(ss.ss_family == AF_INET6
-                                ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+        local_port_ =
+            ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                           : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     }
     uv_tcp_nodelay(tcp_.get(), 1);
     uv_timer_init(host_.loop(), idle_timer_.get());
@@ -135,7 +139,8 @@ void Session::process_input() {
             size_t take = size_t(std::min<uint64_t>(bdat_left_, in_.size() - in_pos_));
             std::string_view chunk(in_.data() + in_pos_, take);
             for (size_t i = 0; i < chunk.size(); ++i) {
-                if (chunk[i] == '\n' && (i ? chunk[i - 1] : bdat_prev_) != '\r') bdat_bare_lf_ = true;
+                if (chunk[i] == '\n' && (i ? chunk[i - 1] : bdat_prev_) != '\r')
+                    bdat_bare_lf_ = true;
             }
             if (take) bdat_prev_ = chunk.back();
             if (!bdat_discard_ && txn_) {
@@ -209,7 +214,9 @@ void Session::flush() {
     auto* raw = w.release();
     raw->req.data = raw;
     int rc = uv_write(&raw->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), &wb, 1,
-                      [](uv_write_t* req, int) { std::unique_ptr<WriteReq> own(static_cast<WriteReq*>(req->data)); });
+                      [](uv_write_t* req, int) {
+                          std::unique_ptr<WriteReq> own(static_cast<WriteReq*>(req->data));
+                      });
     if (rc != 0) std::unique_ptr<WriteReq> own(raw);
 }
 
@@ -233,9 +240,9 @@ void Session::send_banner() {
         for (size_t i = 0; i < s.greeting.size(); ++i) text += (i ? "\n" : "") + s.greeting[i];
         reply(220, text);
     } else {
-        reply(220, fmt::format("{} ESMTP Kasi{} ready{}", s.me,
-                               s.show_version ? "/" KASI_VERSION : "",
-                               tag.empty() ? "" : " (" + tag + ")"));
+        reply(220,
+              fmt::format("{} ESMTP Kasi{} ready{}", s.me, s.show_version ? "/" KASI_VERSION : "",
+                          tag.empty() ? "" : " (" + tag + ")"));
     }
 }
 
@@ -272,7 +279,9 @@ void Session::close(bool after_flush) {
     run_hook(Hook::disconnect);
 }
 
-void Session::on_closed() { host_.session_closed(this); }
+void Session::on_closed() {
+    host_.session_closed(this);
+}
 
 void Session::log_disconnect() {
     double secs = double(now_ms() - start_ms_) / 1000.0;
@@ -281,8 +290,8 @@ void Session::log_disconnect() {
         "errors={} txns={} rcpts={}/{}/{} msgs={}/{}/{} bytes={} lr=\"{}\" time={:.3f}",
         uuid_, remote_ip_.str(), remote_host_, hello_host_, relaying_ ? 'Y' : 'N',
         early_talker_ ? 'Y' : 'N', esmtp_ ? 'Y' : 'N', tls_ ? 'Y' : 'N',
-        pipelined_data_ ? 'Y' : 'N', errors_, txn_count_, rcpt_ok_, rcpt_tempfail_,
-        rcpt_reject_, msg_ok_, msg_tempfail_, msg_reject_, bytes_, last_reject_, secs);
+        pipelined_data_ ? 'Y' : 'N', errors_, txn_count_, rcpt_ok_, rcpt_tempfail_, rcpt_reject_,
+        msg_ok_, msg_tempfail_, msg_reject_, bytes_, last_reject_, secs);
 }
 
 }  // namespace kasi

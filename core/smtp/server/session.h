@@ -35,7 +35,7 @@ class Session;
 
 // What a session needs from the loop that owns it.
 class SessionHost {
-public:
+  public:
     virtual ~SessionHost() = default;
     virtual uv_loop_t* loop() = 0;
     virtual std::shared_ptr<const ServerConfig> config() = 0;
@@ -45,7 +45,7 @@ public:
 };
 
 class Session : public HookRunner::Sink, public std::enable_shared_from_this<Session> {
-public:
+  public:
     Session(SessionHost& host, std::shared_ptr<const ServerConfig> cfg, bool implicit_tls);
     ~Session() override;
 
@@ -84,7 +84,7 @@ public:
     // HookRunner::Sink
     void hook_done(Hook h, Result r) override;
 
-private:
+  private:
     enum class Phase { connecting, command, data, bdat, closing };
 
     // session.cpp: I/O and lifetime

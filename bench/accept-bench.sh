@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Acceptance benchmark: smtp-source -> kasi accepting into its durable spool, with, in the
+# same invocation, smtp-source -> smtp-sink directly (the loopback ceiling) and
+# smtp-source -> a private Postfix relay accepting into its own queue.
+#   bench/accept-bench.sh [-m MSGS] [-s SESSIONS] [-l BYTES] [-r RUNS] [--no-postfix]
+# Defaults: -m 20000 -s 20 -l 4096 -r 3. Needs root for Postfix. Loopback only. Prints one
+# line per run and target, then medians: msg/s, kasi CPU per message, kasi peak RSS, and
+# kasi's rate as a fraction of the ceiling.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+SB=${SHARED_BENCH:-$top/../shared/bench}
+MSGS=20000; SESS=20; LEN=4096; RUNS=3; POSTFIX=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -m) MSGS=$2; shift 2;; -s) SESS=$2; shift 2;; -l) LEN=$2; shift 2;; -r) RUNS=$2; shift 2;;
+    --no-postfix) POSTFIX=0; shift;;
+    *) echo "unknown arg $1" >&2; exit 2;;
+  esac
+done
+[ -x "$top/build/kasi" ] || { meson setup "$top/build" --buildtype=release -Dtests=false >/dev/null; }
+ninja -C "$top/build" kasi kasictl >/dev/null
+P_SINK=${P_SINK:-2626}; P_KASI=${P_KASI:-2625}; P_PF=${P_PF:-2627}
+CLK=$(getconf CLK_TCK)
+rate_of() { sed -n 's/.* rate=\([0-9]*\).*/\1/p'; }
+median() { sort -n | awk '{a[NR]=$1} END{if(NR==0){print "-"} else {print a[int((NR+1)/2)]}}'; }
+res=$(mktemp -d /tmp/kasi-bench.XXXXXX)
+cleanup() {
+  [ -n "${KPID:-}" ] && kill -9 "$KPID" 2>/dev/null || true
+  "$SB/sink.sh" stop "$P_SINK" >/dev/null 2>&1 || true
+  "$SB/postfix-relay.sh" stop --port "$P_PF" >/dev/null 2>&1 || true
+  rm -rf "$res"
+}
+trap cleanup EXIT
+
+kasi_run() {
+  local d=$res/kasi-$1
+  mkdir -p "$d/config"
+  cp -r "$top/examples/quickstart/config/." "$d/config/"
+  printf 'listen=127.0.0.1:%s\nnodes=cpus\n' "$P_KASI" > "$d/config/smtp.ini"
+  printf '[main]\nlevel=warn\n' > "$d/config/log.ini"
+  rm -f "$d/config/queue_dir"
+  "$top/build/kasi" -c "$d" > "$d/kasi.log" 2>&1 &
+  KPID=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$P_KASI) 2>/dev/null && break; sleep 0.05; done
+  local c0; c0=$(awk '{print $14+$15}' /proc/$KPID/stat)
+  local line; line=$("$SB/source.sh" -p "$P_KASI" -m "$MSGS" -s "$SESS" -l "$LEN")
+  local c1; c1=$(awk '{print $14+$15}' /proc/$KPID/stat)
+  local rss; rss=$(awk '/VmHWM/{print $2}' /proc/$KPID/status)
+  kill -TERM "$KPID"; wait "$KPID" || true; KPID=
+  local queued; queued=$("$top/build/kasictl" -c "$d" count | awk '/^messages/{print $2}')
+  local r; r=$(echo "$line" | rate_of)
+  local cpu_us; cpu_us=$(awk -v c=$((c1 - c0)) -v t="$CLK" -v m="$MSGS" 'BEGIN{printf "%.1f", c/t*1e6/m}')
+  echo "kasi run=$1 rate=$r cpu_us_per_msg=$cpu_us peak_rss_kb=$rss queued=$queued"
+  [ "$queued" = "$MSGS" ] || echo "WARNING: $queued of $MSGS messages in the spool" >&2
+  rm -rf "$d"
+}
+
+for i in $(seq "$RUNS"); do
+  "$SB/sink.sh" start "$P_SINK" >/dev/null
+  echo "sink run=$i rate=$("$SB/source.sh" -p "$P_SINK" -m "$MSGS" -s "$SESS" -l "$LEN" | rate_of)" | tee -a "$res/lines"
+  kasi_run "$i" | tee -a "$res/lines"
+  if [ "$POSTFIX" = 1 ]; then
+    "$SB/postfix-relay.sh" start --port "$P_PF" --sink-port "$P_SINK" --no-log >/dev/null
+    echo "postfix run=$i rate=$("$SB/source.sh" -p "$P_PF" -m "$MSGS" -s "$SESS" -l "$LEN" | rate_of)" | tee -a "$res/lines"
+    "$SB/postfix-relay.sh" stop --port "$P_PF" >/dev/null
+  fi
+  "$SB/sink.sh" stop "$P_SINK" >/dev/null
+done
+sink=$(awk '/^sink/{sub("rate=","",$3); print $3}' "$res/lines" | median)
+kasi=$(awk '/^kasi/{sub("rate=","",$3); print $3}' "$res/lines" | median)
+cpu=$(awk '/^kasi/{sub("cpu_us_per_msg=","",$4); print $4}' "$res/lines" | median)
+rss=$(awk '/^kasi/{sub("peak_rss_kb=","",$5); print $5}' "$res/lines" | median)
+pf=$(awk '/^postfix/{sub("rate=","",$3); print $3}' "$res/lines" | median)
+echo "median: ceiling(smtp-sink)=$sink msg/s  kasi=$kasi msg/s (durable spool)  postfix=$pf msg/s"
+echo "median: kasi cpu=${cpu} us/msg  peak_rss=${rss} kB  kasi/ceiling=$(awk -v a="$kasi" -v b="$sink" 'BEGIN{printf "%.2f", a/b}')"
+echo "params: msgs=$MSGS sessions=$SESS len=$LEN runs=$RUNS"
