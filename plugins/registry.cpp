@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/util/strings.h"
+#include "plugins/early_talker/early_talker.h"
 #include "plugins/rcpt_to.in_host_list/in_host_list.h"
 #include "plugins/relay/relay.h"
 
@@ -19,6 +20,7 @@ struct Factory {
 const Factory factories[] = {
     {"relay", &make_relay_plugin},
     {"rcpt_to.in_host_list", &make_in_host_list_plugin},
+    {"early_talker", &make_early_talker_plugin},
 };
 
 }  // namespace

@@ -48,8 +48,9 @@ void Worker::run(std::vector<Listen> listens) {
     }
     ready_ = true;
     uv_run(&loop_, UV_RUN_DEFAULT);
-    // Drain close callbacks of everything closed above.
-    uv_run(&loop_, UV_RUN_DEFAULT);
+    // Run the close callbacks of what was closed above, without waiting for timers that
+    // plugins may still have pending (an early_talker pause, say).
+    for (int i = 0; i < 4; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
 }
 
 void Worker::on_connection(uv_stream_t* server, bool implicit_tls) {
