@@ -1,7 +1,7 @@
 // RAII ownership of libuv handles. A uv handle may only be freed after its close callback
-// runs, so UvHandle<T> hands the memory to uv_close() on destruction and frees it in the
-// callback. The owner must outlive nothing: callbacks reach it through handle->data, which
-// the owner clears (via reset) before it goes away.
+// runs, so UvHandle<T> hands the memory to uv_close() on destruction (or close()) and frees
+// it in the callback. At close, handle->data is taken over by the close bookkeeping, so a
+// callback that still fires sees no owner; owners must not rely on data after close().
 #pragma once
 
 #include <uv.h>
