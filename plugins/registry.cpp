@@ -6,6 +6,7 @@
 #include "plugins/early_talker/early_talker.h"
 #include "plugins/rcpt_to.in_host_list/in_host_list.h"
 #include "plugins/relay/relay.h"
+#include "plugins/tls/tls.h"
 
 namespace kasi {
 
@@ -21,6 +22,7 @@ const Factory factories[] = {
     {"relay", &make_relay_plugin},
     {"rcpt_to.in_host_list", &make_in_host_list_plugin},
     {"early_talker", &make_early_talker_plugin},
+    {"tls", &make_tls_plugin},
 };
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <atomic>
 
+#include <fmt/format.h>
+
 #include "plugins/registry.h"
 
 namespace kasi {
@@ -16,6 +18,14 @@ std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_d
     auto table = std::make_shared<HookTable>();
     build_plugins(dir, cfg->settings, d, *table);
     cfg->hooks = table;
+    bool has_tls = false;
+    for (const auto& p : table->plugins()) has_tls |= p->name() == "tls";
+    for (const auto& l : cfg->settings.listen)
+        if (l.implicit_tls && !has_tls)
+            d.error(dir.root() + "/smtp.ini", 0,
+                    fmt::format("listener {} is the smtps port (implicit TLS) but the tls plugin "
+                                "is not in config/plugins",
+                                l.str()));
     cfg->generation = ++generation;
     if (!d.ok()) return nullptr;
     return cfg;

@@ -81,8 +81,23 @@ class Kasi:
         return self.proc.returncode if self.proc else None
 
     def cleanup(self):
-        self.stop(signal.SIGKILL)
+        # A graceful stop, so that a sanitizer build runs its leak check at exit.
+        self.stop(signal.SIGTERM, timeout=15)
+        report = self.sanitizer_report()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if report:
+            raise AssertionError("sanitizer report in kasi's log:\n" + report)
+
+    def sanitizer_report(self):
+        """The first sanitizer finding in the log (ASan, LSan, UBSan), or ''."""
+        if not os.path.exists(self.log):
+            return ""
+        text = self.read_log()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            i = text.find(marker)
+            if i >= 0:
+                return text[max(0, i - 200):i + 3000]
+        return ""
 
     def ctl(self, *args):
         r = subprocess.run([KASICTL, "-c", self.dir, *args], capture_output=True)

@@ -262,6 +262,7 @@ void Session::finish_message() {
         ri.envelope_from = txn_->mail_from.str();
         ri.esmtp = esmtp_;
         ri.tls = tls_;
+        ri.tls_cipher = tls_version_.empty() ? "" : tls_version_ + " cipher " + tls_cipher_;
         ri.auth = !auth_user_.empty();
         ri.epoch_s = now / 1000;
         prefix = build_received(ri);

@@ -44,6 +44,11 @@ void Session::hook_done(Hook h, Result r) {
     if (h == Hook::disconnect) {  // the end: let pending writes finish, then close
         closed_ = true;
         uv_timer_stop(idle_timer_.get());
+        uv_timer_stop(pause_timer_.get());
+        if (tls_conn_ && tls_) {  // close_notify, so the client sees a clean end
+            tls_conn_->shutdown();
+            write_raw(tls_conn_->take_output());
+        }
         auto self = shared_from_this();
         auto* stream = reinterpret_cast<uv_stream_t*>(tcp_.get());
         auto req = std::make_unique<uv_shutdown_t>();
@@ -64,6 +69,13 @@ void Session::hook_done(Hook h, Result r) {
     if (closed_ || phase_ == Phase::closing) return;
     switch (h) {
         case Hook::connect_init:
+            if (implicit_tls_ && !tls_conn_) {
+                log::error("[{}] connection on the smtps port {} but no TLS: list the tls "
+                           "plugin in config/plugins",
+                           uuid_, local_port_);
+                close(false);
+                return;
+            }
             run_hook(Hook::lookup_rdns);
             return;
         case Hook::lookup_rdns:

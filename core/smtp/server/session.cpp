@@ -9,6 +9,7 @@
 #include "core/log/log.h"
 #include "core/server/server_config.h"
 #include "core/smtp/reply.h"
+#include "core/tls/tls_context.h"
 #include "core/util/clock.h"
 #include "core/util/ids.h"
 
@@ -62,6 +63,8 @@ void Session::start(uv_tcp_t*) {
     uv_tcp_nodelay(tcp_.get(), 1);
     uv_timer_init(host_.loop(), idle_timer_.get());
     idle_timer_->data = this;
+    uv_timer_init(host_.loop(), pause_timer_.get());
+    pause_timer_->data = this;
     touch();
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(tcp_.get()),
@@ -81,15 +84,24 @@ void Session::start(uv_tcp_t*) {
 
 void Session::touch() {
     if (closed_) return;
+    bool handshaking = tls_conn_ && !tls_;
+    uint64_t ms = handshaking && tls_handshake_timeout_ms_ ? tls_handshake_timeout_ms_
+                                                           : uint64_t(settings().inactivity_timeout_s) * 1000;
     uv_timer_start(
         idle_timer_.get(),
         [](uv_timer_t* t) {
             auto* s = static_cast<Session*>(t->data);
             if (!s || s->closed_) return;
+            if (s->tls_conn_ && !s->tls_) {  // nothing can be said outside the handshake
+                log::info("[{}] TLS handshake timeout from {}", s->uuid_, s->remote_ip_.str());
+                s->out_.clear();
+                s->close(false);
+                return;
+            }
             s->reply(421, "timeout", "4.4.2");
             s->close();
         },
-        uint64_t(settings().inactivity_timeout_s) * 1000, 0);
+        ms, 0);
 }
 
 void Session::on_read(ssize_t n, const uv_buf_t* buf) {
@@ -103,9 +115,81 @@ void Session::on_read(ssize_t n, const uv_buf_t* buf) {
     }
     if (n == 0 || closed_) return;
     touch();
+    if (tls_conn_) {
+        if (tls_input(buf->base, size_t(n))) process_input();
+        return;
+    }
+    if (implicit_tls_) {  // the tls plugin starts TLS at connect_init; keep the ClientHello
+        raw_pending_.append(buf->base, size_t(n));
+        return;
+    }
+    if (in_pos_ == in_.size() && n >= 3 && buf->base[0] == 0x16 && buf->base[1] == 0x03) {
+        // A TLS ClientHello on a clear-text port
+        log::info("[{}] TLS attempted on the plain-text port {} by {}", uuid_, local_port_,
+                  remote_ip_.str());
+        reply(501, "SSL attempted over a non-SSL socket", "5.5.0");
+        close();
+        return;
+    }
     if (phase_ == Phase::connecting) early_talker_ = true;
     in_.append(buf->base, size_t(n));
     process_input();
+}
+
+bool Session::tls_input(const char* data, size_t n) {
+    std::string plain;
+    bool ok = tls_conn_->feed(data, n, plain);
+    write_raw(tls_conn_->take_output());
+    if (!ok) {
+        log::info("[{}] TLS error with {}: {}", uuid_, remote_ip_.str(), tls_conn_->error());
+        out_.clear();
+        close(false);
+        return false;
+    }
+    if (!tls_ && tls_conn_->handshake_done()) {
+        tls_ = true;
+        tls_cipher_ = tls_conn_->cipher();
+        tls_version_ = tls_conn_->version();
+        std::string sni = tls_conn_->server_name();
+        log::info("[{}] TLS established with {}: {} {}{}", uuid_, remote_ip_.str(), tls_version_,
+                  tls_cipher_, sni.empty() ? "" : " sni=" + sni);
+        touch();
+        flush();  // a reply written during the handshake (the implicit-TLS banner)
+    }
+    if (tls_conn_->peer_closed()) {  // close_notify: the client is done
+        out_.clear();
+        close(false);
+        return false;
+    }
+    if (plain.empty()) return false;
+    if (phase_ == Phase::connecting) early_talker_ = true;
+    in_.append(plain);
+    return true;
+}
+
+bool Session::start_tls(std::shared_ptr<const TlsServerContext> ctx,
+                        uint32_t handshake_timeout_ms) {
+    if (tls_conn_ || closed_ || !ctx) return false;
+    flush();               // the 220 goes out before the switch
+    in_pos_ = in_.size();  // RFC 3207 §4.2: nothing pipelined after STARTTLS counts
+    hello_host_.clear();
+    esmtp_ = false;
+    reset_transaction();
+    caps_.clear();
+    if (!auth_user_.empty()) {
+        auth_user_.clear();
+        relaying_ = relaying_before_auth_;
+    }
+    tls_ctx_ = std::move(ctx);
+    tls_handshake_timeout_ms_ = handshake_timeout_ms;
+    tls_conn_ = std::make_unique<TlsConn>(tls_ctx_->default_ctx(), TlsConn::Role::server);
+    touch();
+    if (!raw_pending_.empty()) {
+        std::string early;
+        early.swap(raw_pending_);
+        tls_input(early.data(), early.size());
+    }
+    return true;
 }
 
 bool Session::take_line(std::string_view& line) {
@@ -170,6 +254,12 @@ void Session::process_input() {
             disconnect_after_reply();
             break;
         }
+        if (line_handler_) {
+            auto h = std::move(line_handler_);
+            line_handler_ = nullptr;
+            h(line);
+            continue;
+        }
         dispatch(line);
     }
     if (in_pos_ == in_.size()) {
@@ -195,21 +285,30 @@ void Session::reply(int code, std::string_view text, std::string_view enhanced) 
 
 void Session::flush() {
     if (out_.empty() || !tcp_.get() || closed_) return;
-    uv_buf_t b = uv_buf_init(out_.data(), unsigned(out_.size()));
-    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_.get()), &b, 1);
-    if (n == int(out_.size())) {
+    if (tls_conn_) {
+        bool ok = tls_conn_->write(out_);
         out_.clear();
+        write_raw(tls_conn_->take_output());
+        if (!ok) close(false);
         return;
     }
+    std::string data;
+    data.swap(out_);
+    write_raw(std::move(data));
+}
+
+void Session::write_raw(std::string data) {
+    if (data.empty() || !tcp_.get() || !tcp_.initialized()) return;
+    uv_buf_t b = uv_buf_init(data.data(), unsigned(data.size()));
+    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_.get()), &b, 1);
+    if (n == int(data.size())) return;
     if (n < 0 && n != UV_EAGAIN) {
-        out_.clear();
-        close(false);
+        if (!closed_) close(false);
         return;
     }
     auto w = std::make_unique<WriteReq>();
-    w->data = out_.substr(n > 0 ? size_t(n) : 0);
+    w->data = data.substr(n > 0 ? size_t(n) : 0);
     w->keep = shared_from_this();
-    out_.clear();
     uv_buf_t wb = uv_buf_init(w->data.data(), unsigned(w->data.size()));
     auto* raw = w.release();
     raw->req.data = raw;
@@ -218,6 +317,30 @@ void Session::flush() {
                           std::unique_ptr<WriteReq> own(static_cast<WriteReq*>(req->data));
                       });
     if (rc != 0) std::unique_ptr<WriteReq> own(raw);
+}
+
+void Session::set_auth_user(std::string user) {
+    if (auth_user_.empty()) relaying_before_auth_ = relaying_;
+    auth_user_ = std::move(user);
+    relaying_ = true;
+}
+
+void Session::pause_then(uint64_t ms, std::function<void()> then) {
+    busy_ = true;
+    after_pause_ = std::move(then);
+    uv_timer_start(
+        pause_timer_.get(),
+        [](uv_timer_t* t) {
+            auto* s = static_cast<Session*>(t->data);
+            if (!s || s->closed_ || s->phase_ == Phase::closing) return;
+            auto keep = s->shared_from_this();
+            s->busy_ = false;
+            auto fn = std::move(s->after_pause_);
+            s->after_pause_ = nullptr;
+            if (fn) fn();
+            if (!s->processing_) s->process_input();
+        },
+        ms, 0);
 }
 
 void Session::run_hook(Hook h, std::string_view arg, const Address* a) {

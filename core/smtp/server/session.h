@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -21,6 +22,7 @@
 #include "core/hooks/runner.h"
 #include "core/smtp/data_reader.h"
 #include "core/smtp/server/transaction.h"
+#include "core/tls/tls_conn.h"
 #include "core/util/ip.h"
 #include "core/util/uv_handle.h"
 
@@ -32,6 +34,7 @@ class Spool;
 class LoopInbox;
 struct SpoolResult;
 class Session;
+class TlsServerContext;
 
 // What a session needs from the loop that owns it.
 class SessionHost {
@@ -69,8 +72,29 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     void set_relaying(bool r) { relaying_ = r; }
     // rcpt hook: a CONT for the current recipient counts as a relaying client's CONT.
     void allow_relay_for_this_rcpt() { rcpt_relay_ok_ = true; }
-    bool using_tls() const { return tls_; }
+    // TLS: true once STARTTLS or implicit TLS has begun (the handshake may be running).
+    bool using_tls() const { return tls_conn_ != nullptr; }
+    bool tls_established() const { return tls_; }
+    bool implicit_tls() const { return implicit_tls_; }
+    const std::string& tls_cipher() const { return tls_cipher_; }
+    const std::string& tls_version() const { return tls_version_; }
+    TlsConn* tls_conn() { return tls_conn_.get(); }
+    // Starts the server side of TLS now: whatever replies are pending go out in clear text
+    // first, input pipelined after the command is discarded and what the client said
+    // before (EHLO, transaction, AUTH) is forgotten (RFC 3207 §4.2). False if TLS is
+    // already running.
+    bool start_tls(std::shared_ptr<const TlsServerContext> ctx, uint32_t handshake_timeout_ms);
     const std::string& auth_user() const { return auth_user_; }
+    // A successful AUTH: the client may relay from now on.
+    void set_auth_user(std::string user);
+    int errors() const { return errors_; }
+    void count_error() { ++errors_; }
+    // The next command line goes to `h` instead of the command dispatcher (SASL exchanges).
+    using LineHandler = std::function<void(std::string_view line)>;
+    void take_next_line(LineHandler h) { line_handler_ = std::move(h); }
+    // Holds the session (no input processed) for `ms`, then runs `then` (a tarpit, an AUTH
+    // failure delay).
+    void pause_then(uint64_t ms, std::function<void()> then);
     bool early_talker() const { return early_talker_; }
     std::map<std::string, std::string>& notes() { return notes_; }
     Transaction* transaction() { return txn_.get(); }
@@ -89,6 +113,8 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
 
     // session.cpp: I/O and lifetime
     void on_read(ssize_t n, const uv_buf_t* buf);
+    bool tls_input(const char* data, size_t n);  // false: the TLS session failed
+    void write_raw(std::string data);
     void process_input();
     bool take_line(std::string_view& line);
     void flush();
@@ -151,9 +177,15 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     std::string hello_host_;
     bool esmtp_ = false;
     bool relaying_ = false;
+    bool relaying_before_auth_ = false;
     bool rcpt_relay_ok_ = false;
     bool tls_ = false;
     bool implicit_tls_ = false;
+    std::shared_ptr<const TlsServerContext> tls_ctx_;  // keeps the SSL_CTX alive
+    std::unique_ptr<TlsConn> tls_conn_;
+    std::string raw_pending_;  // implicit TLS: bytes that came before the TLS session
+    std::string tls_cipher_, tls_version_;
+    uint32_t tls_handshake_timeout_ms_ = 0;
     std::string auth_user_;
     bool early_talker_ = false;
     std::map<std::string, std::string> notes_;
@@ -179,6 +211,9 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     bool bdat_bare_lf_ = false;
     char bdat_prev_ = 0;
     std::string read_buf_;
+    LineHandler line_handler_;
+    UvHandle<uv_timer_t> pause_timer_;
+    std::function<void()> after_pause_;
 
     // counters for the disconnect line
     int64_t start_ms_ = 0;
