@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/util/strings.h"
+#include "plugins/auth/flat_file/flat_file.h"
 #include "plugins/early_talker/early_talker.h"
 #include "plugins/rcpt_to.in_host_list/in_host_list.h"
 #include "plugins/relay/relay.h"
@@ -23,6 +24,7 @@ const Factory factories[] = {
     {"rcpt_to.in_host_list", &make_in_host_list_plugin},
     {"early_talker", &make_early_talker_plugin},
     {"tls", &make_tls_plugin},
+    {"auth/flat_file", &make_auth_flat_file_plugin},
 };
 
 }  // namespace

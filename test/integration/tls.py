@@ -243,6 +243,23 @@ def test_swaks_delivers_over_starttls():
         assert len(k.queued_ids()) == 1
 
 
+def test_starttls_forgets_auth():
+    extra = {"auth_flat_file.ini": "[users]\nbob=hunter2\n"}
+    k = tls_kasi(extra=extra)
+    with open(os.path.join(k.dir, "config", "plugins"), "a") as f:
+        f.write("auth/flat_file\n")
+    with k:
+        import base64
+        c = k.client(source="127.0.0.2")
+        ehlo_caps(c)
+        assert c.cmd("AUTH PLAIN " + base64.b64encode(b"\0bob\0hunter2").decode())[0] == 235
+        starttls(c)
+        caps = ehlo_caps(c)
+        assert "AUTH PLAIN LOGIN CRAM-MD5" in caps, caps
+        c.cmd("MAIL FROM:<a@example.org>")
+        assert c.cmd("RCPT TO:<x@elsewhere.example>")[0] == 550  # no longer relaying
+
+
 def check_config(k):
     r = subprocess.run([KASI, "-c", k.dir, "--check-config"], capture_output=True, text=True)
     return r.returncode, r.stdout + r.stderr

@@ -206,7 +206,7 @@ void Session::process_input() {
     if (processing_ || closed_) return;
     processing_ = true;
     auto keep = shared_from_this();
-    while (!busy_ && !closed_ && !disconnect_) {
+    while (!busy_ && !paused_ && !closed_ && !disconnect_) {
         if (phase_ == Phase::data) {
             auto st = data_.feed(in_, in_pos_, txn_->body);
             if (st == DataReader::Status::more) break;
@@ -271,7 +271,7 @@ void Session::process_input() {
     }
     processing_ = false;
     flush();
-    if (disconnect_ && !busy_) close();
+    if (disconnect_ && !busy_ && !paused_) close();
 }
 
 void Session::reply(int code, std::string_view text, std::string_view enhanced) {
@@ -326,7 +326,7 @@ void Session::set_auth_user(std::string user) {
 }
 
 void Session::pause_then(uint64_t ms, std::function<void()> then) {
-    busy_ = true;
+    paused_ = true;
     after_pause_ = std::move(then);
     uv_timer_start(
         pause_timer_.get(),
@@ -334,7 +334,7 @@ void Session::pause_then(uint64_t ms, std::function<void()> then) {
             auto* s = static_cast<Session*>(t->data);
             if (!s || s->closed_ || s->phase_ == Phase::closing) return;
             auto keep = s->shared_from_this();
-            s->busy_ = false;
+            s->paused_ = false;
             auto fn = std::move(s->after_pause_);
             s->after_pause_ = nullptr;
             if (fn) fn();

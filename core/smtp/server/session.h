@@ -196,6 +196,7 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
 
     Phase phase_ = Phase::connecting;
     bool busy_ = false;        // a hook or the spool owes an answer
+    bool paused_ = false;      // pause_then() is running
     bool processing_ = false;  // inside process_input()
     bool disconnect_ = false;  // close once the pending replies are written
     bool closed_ = false;
