@@ -5,6 +5,7 @@
 #include "core/util/strings.h"
 #include "plugins/auth/flat_file/flat_file.h"
 #include "plugins/early_talker/early_talker.h"
+#include "plugins/limit/limit.h"
 #include "plugins/rcpt_to.in_host_list/in_host_list.h"
 #include "plugins/relay/relay.h"
 #include "plugins/tls/tls.h"
@@ -25,6 +26,7 @@ const Factory factories[] = {
     {"early_talker", &make_early_talker_plugin},
     {"tls", &make_tls_plugin},
     {"auth/flat_file", &make_auth_flat_file_plugin},
+    {"limit", &make_limit_plugin},
 };
 
 }  // namespace

@@ -88,6 +88,7 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     // A successful AUTH: the client may relay from now on.
     void set_auth_user(std::string user);
     int errors() const { return errors_; }
+    int rcpt_attempts() const { return rcpt_ok_ + rcpt_tempfail_ + rcpt_reject_; }
     void count_error() { ++errors_; }
     // The next command line goes to `h` instead of the command dispatcher (SASL exchanges).
     using LineHandler = std::function<void(std::string_view line)>;
