@@ -260,6 +260,41 @@ def test_starttls_forgets_auth():
         assert c.cmd("RCPT TO:<x@elsewhere.example>")[0] == 550  # no longer relaying
 
 
+def test_proxy_before_implicit_tls_and_auth_needs_tls_for_public_clients():
+    extra = {"auth_flat_file.ini": "[users]\nbob=hunter2\n",
+             "connection.ini": "\n[haproxy]\nhosts[]=127.0.0.5\n"}
+    k = tls_kasi(extra=extra)
+    smtps = free_port()
+    with open(os.path.join(k.dir, "config", "smtp.ini"), "a") as f:
+        f.write(f"\nlisten=127.0.0.1:{k.port},127.0.0.1:{smtps}\nsmtps_port={smtps}\n")
+    with open(os.path.join(k.dir, "config", "plugins"), "a") as f:
+        f.write("auth/flat_file\n")
+    with k:
+        import base64
+        auth = "AUTH PLAIN " + base64.b64encode(b"\0bob\0hunter2").decode()
+        # A public client through the proxy, in clear text: no AUTH
+        c = k.client(source="127.0.0.5", banner=False)
+        c.send("PROXY TCP4 203.0.113.9 192.0.2.1 40000 25\r\n")
+        assert c.reply()[0] == 220
+        caps = ehlo_caps(c)
+        assert not any(x.startswith("AUTH") for x in caps), caps
+        code, lines = c.cmd(auth)
+        assert code == 538 and "5.7.11" in lines[0], lines
+        starttls(c)
+        assert "AUTH PLAIN LOGIN CRAM-MD5" in ehlo_caps(c)
+        assert c.cmd(auth)[0] == 235
+        # PROXY header in clear, then TLS, on the smtps port
+        raw = socket.create_connection(("127.0.0.1", smtps), timeout=10,
+                                       source_address=("127.0.0.5", 0))
+        raw.sendall(b"PROXY TCP4 203.0.113.10 192.0.2.1 40001 465\r\n")
+        s = client_ctx().wrap_socket(raw, server_hostname="mx.kasi.test")
+        c = Client.__new__(Client)
+        c.sock, c.buf = s, b""
+        assert c.reply()[0] == 220
+        code, lines = c.cmd("EHLO x.test")
+        assert "[203.0.113.10]" in lines[0] and lines[-1] == "250 AUTH PLAIN LOGIN CRAM-MD5", lines
+
+
 def check_config(k):
     r = subprocess.run([KASI, "-c", k.dir, "--check-config"], capture_output=True, text=True)
     return r.returncode, r.stdout + r.stderr

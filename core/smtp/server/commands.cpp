@@ -32,6 +32,13 @@ void Session::dispatch(std::string_view line) {
     if (v == "RSET") return cmd_rset(cmd.arg);
     if (v == "QUIT") return cmd_quit(cmd.arg);
     if (v == "NOOP") return reply(250, "OK");
+    if (v == "PROXY") {  // a PROXY header from a host not in [haproxy] hosts
+        log::notice("[{}] PROXY header from {}, which is not in connection.ini [haproxy] hosts",
+                    uuid_, remote_ip_.str());
+        reply(421, fmt::format("PROXY not allowed from {}", remote_ip_.str()), "5.7.1");
+        disconnect_after_reply();
+        return;
+    }
     if (v == "VRFY") return reply(252, "Just try sending a mail and we'll see how it turns out...");
     if (v == "HELP") return reply(250, "Not implemented");
     cmd_unknown(line);

@@ -8,6 +8,7 @@
 
 #include "core/log/log.h"
 #include "core/server/server_config.h"
+#include "core/smtp/proxy_protocol.h"
 #include "core/smtp/reply.h"
 #include "core/tls/tls_context.h"
 #include "core/util/clock.h"
@@ -79,6 +80,12 @@ void Session::start(uv_tcp_t*) {
         });
     log::debug("[{}] connect ip={} port={} local_ip={} local_port={}", uuid_, remote_ip_.str(),
                remote_port_, local_ip_, local_port_);
+    const auto& st = settings();
+    if (st.haproxy_enabled && st.haproxy_hosts.contains(remote_ip_)) {
+        phase_ = Phase::proxy;  // the header comes first; connect_init runs after it
+        touch();
+        return;
+    }
     run_hook(Hook::connect_init);
 }
 
@@ -86,12 +93,18 @@ void Session::touch() {
     if (closed_) return;
     bool handshaking = tls_conn_ && !tls_;
     uint64_t ms = handshaking && tls_handshake_timeout_ms_ ? tls_handshake_timeout_ms_
-                                                           : uint64_t(settings().inactivity_timeout_s) * 1000;
+                  : phase_ == Phase::proxy ? uint64_t(settings().proxy_timeout_s) * 1000
+                                           : uint64_t(settings().inactivity_timeout_s) * 1000;
     uv_timer_start(
         idle_timer_.get(),
         [](uv_timer_t* t) {
             auto* s = static_cast<Session*>(t->data);
             if (!s || s->closed_) return;
+            if (s->phase_ == Phase::proxy) {
+                s->reply(421, "PROXY timeout", "4.4.2");
+                s->close();
+                return;
+            }
             if (s->tls_conn_ && !s->tls_) {  // nothing can be said outside the handshake
                 log::info("[{}] TLS handshake timeout from {}", s->uuid_, s->remote_ip_.str());
                 s->out_.clear();
@@ -114,6 +127,11 @@ void Session::on_read(ssize_t n, const uv_buf_t* buf) {
         return;
     }
     if (n == 0 || closed_) return;
+    if (phase_ == Phase::proxy) {
+        in_.append(buf->base, size_t(n));
+        proxy_input();
+        return;
+    }
     touch();
     if (tls_conn_) {
         if (tls_input(buf->base, size_t(n))) process_input();
@@ -134,6 +152,44 @@ void Session::on_read(ssize_t n, const uv_buf_t* buf) {
     if (phase_ == Phase::connecting) early_talker_ = true;
     in_.append(buf->base, size_t(n));
     process_input();
+}
+
+void Session::proxy_input() {
+    ProxyHeader h;
+    size_t used = 0;
+    std::string err;
+    switch (parse_proxy_header(in_, h, used, err)) {
+        case ProxyParse::need_more:
+            return;  // the proxy timeout still runs
+        case ProxyParse::error:
+            log::notice("[{}] bad PROXY header from {}: {}", uuid_, remote_ip_.str(), err);
+            reply(421, "Invalid PROXY format", "5.5.2");
+            close();
+            return;
+        case ProxyParse::ok:
+            break;
+    }
+    proxy_ip_ = remote_ip_.str();
+    if (h.has_addresses) {
+        remote_ip_ = h.src;
+        remote_port_ = h.src_port;
+        local_ip_ = h.dst.str();
+        local_port_ = h.dst_port;
+    }
+    log::info("[{}] PROXY v{} from {}: client {} port {}", uuid_, h.version, proxy_ip_,
+              remote_ip_.str(), remote_port_);
+    std::string rest = in_.substr(used);
+    in_.clear();
+    in_pos_ = 0;
+    phase_ = Phase::connecting;
+    touch();
+    if (implicit_tls_) {
+        raw_pending_ = std::move(rest);  // a ClientHello right behind the header
+    } else if (!rest.empty()) {
+        early_talker_ = true;
+        in_ = std::move(rest);
+    }
+    run_hook(Hook::connect_init);
 }
 
 bool Session::tls_input(const char* data, size_t n) {

@@ -67,6 +67,8 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     const std::string& local_ip() const { return local_ip_; }
     int local_port() const { return local_port_; }
     const std::string& remote_host() const { return remote_host_; }
+    // The HAProxy that forwarded this connection (PROXY protocol); empty if direct.
+    const std::string& proxy_ip() const { return proxy_ip_; }
     const std::string& hello_host() const { return hello_host_; }
     bool relaying() const { return relaying_; }
     void set_relaying(bool r) { relaying_ = r; }
@@ -110,11 +112,12 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     void hook_done(Hook h, Result r) override;
 
   private:
-    enum class Phase { connecting, command, data, bdat, closing };
+    enum class Phase { proxy, connecting, command, data, bdat, closing };
 
     // session.cpp: I/O and lifetime
     void on_read(ssize_t n, const uv_buf_t* buf);
     bool tls_input(const char* data, size_t n);  // false: the TLS session failed
+    void proxy_input();                          // Phase::proxy: waiting for the header
     void write_raw(std::string data);
     void process_input();
     bool take_line(std::string_view& line);
@@ -175,6 +178,7 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     std::string local_ip_;
     int local_port_ = 0;
     std::string remote_host_;
+    std::string proxy_ip_;
     std::string hello_host_;
     bool esmtp_ = false;
     bool relaying_ = false;
