@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/util/strings.h"
+#include "plugins/access/access.h"
 #include "plugins/auth/flat_file/flat_file.h"
 #include "plugins/early_talker/early_talker.h"
 #include "plugins/limit/limit.h"
@@ -27,6 +28,7 @@ const Factory factories[] = {
     {"tls", &make_tls_plugin},
     {"auth/flat_file", &make_auth_flat_file_plugin},
     {"limit", &make_limit_plugin},
+    {"access", &make_access_plugin},
 };
 
 }  // namespace
@@ -41,6 +43,8 @@ std::string canonical_plugin_name(const std::string& raw) {
         {"relay_all", "relay"},         {"relay_force_routing", "relay"},
         {"dkim_sign", "dkim"},          {"dkim_verify", "dkim"},
         {"dnsbl", "dns-list"},
+        {"connect.rdns_access", "access"}, {"mail_from.access", "access"},
+        {"rcpt_to.access", "access"},
     };
     for (auto& [from, to] : deprecated)
         if (name == from) return to;

@@ -115,6 +115,8 @@ void load_connection_ini(const ConfigDir& cfg, Settings& s, Diagnostics& d) {
     s.add_received = r.get_bool("headers", "add_received", true);
     s.show_version = r.get_bool("headers", "show_version", true);
     s.max_received = int(r.get_int("headers", "max_received", 100, 1, 100000));
+    s.max_header_lines = int(r.get_int("headers", "max_lines", 1000, 10, 1000000));
+    s.max_mime_parts = int(r.get_int("max", "mime_parts", 1000, 1, 1000000));
     s.max_bytes = uint64_t(r.get_int("max", "bytes", 26214400, 1024, 2147483647LL));
     s.max_line_length = int(r.get_int("max", "line_length", 512, 512, 65536));
     s.max_data_line_length = int(r.get_int("max", "data_line_length", 992, 78, 1000000));

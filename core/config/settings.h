@@ -38,6 +38,8 @@ struct Settings {
     bool add_received = true;
     bool show_version = true;
     int max_received = 100;
+    int max_header_lines = 1000;
+    int max_mime_parts = 1000;
     uint64_t max_bytes = 26214400;
     int max_line_length = 512;
     int max_data_line_length = 992;

@@ -7,10 +7,15 @@
 
 namespace kasi {
 
-HeaderFacts scan_headers(std::string_view m) {
+HeaderFacts scan_headers(std::string_view m, size_t max_lines) {
     HeaderFacts f;
     size_t pos = 0;
     while (pos < m.size()) {
+        if (f.lines >= max_lines) {
+            f.line_limit_hit = true;
+            break;
+        }
+        ++f.lines;
         size_t eol = m.find("\r\n", pos);
         if (eol == std::string_view::npos) eol = m.size();
         auto line = m.substr(pos, eol - pos);

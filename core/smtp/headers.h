@@ -3,6 +3,7 @@
 // Date (RFC 5322 §3.6; the submission server's duty per RFC 6409 §8).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -13,9 +14,11 @@ struct HeaderFacts {
     bool has_message_id = false;
     bool has_date = false;
     size_t header_bytes = 0;  // up to and including the blank line (or the whole message)
+    size_t lines = 0;
+    bool line_limit_hit = false;  // scanning stopped at max_lines (Haraka's headers.max_lines)
 };
 
-HeaderFacts scan_headers(std::string_view message);
+HeaderFacts scan_headers(std::string_view message, size_t max_lines = SIZE_MAX);
 
 struct ReceivedInfo {
     std::string helo, rdns, ip, me, version, id, envelope_from, tls_cipher;

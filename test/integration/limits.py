@@ -37,4 +37,32 @@ def test_recipient_limit():
         assert code == 452 and "4.5.3" in lines[0], lines
 
 
+
+def multipart(n):
+    body = "From: a@example.org\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n"
+    for i in range(n):
+        body += f"--b1\nContent-Type: text/plain\n\npart {i}\n"
+    return body + "--b1--\n"
+
+
+def test_mime_parts_limit():
+    with Kasi(extra={"connection.ini": "\n[max]\nmime_parts=5\n"}) as k:
+        c = k.client()
+        code, lines = c.send_message("a@example.org", ["x@elsewhere.example"], multipart(4))
+        assert code == 250, lines
+        code, lines = c.send_message("a@example.org", ["x@elsewhere.example"], multipart(5),
+                                     ehlo=None)
+        assert code == 554 and "too many MIME parts" in lines[0], lines
+        assert c.closed()
+        assert len(k.queued_ids()) == 1
+
+
+def test_header_line_parsing_limit_warns():
+    with Kasi(extra={"connection.ini": "\n[headers]\nmax_lines=10\n"}) as k:
+        c = k.client()
+        body = "".join(f"X-H{i}: v\n" for i in range(30)) + "\nbody\n"
+        code, lines = c.send_message("a@example.org", ["x@elsewhere.example"], body)
+        assert code == 250, lines
+        assert "header parsing limit of 10 lines" in k.read_log()
+
 run(globals())

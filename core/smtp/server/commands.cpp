@@ -7,6 +7,7 @@
 #include "core/server/server_config.h"
 #include "core/smtp/command.h"
 #include "core/smtp/headers.h"
+#include "core/smtp/mime_scan.h"
 #include "core/smtp/server/session.h"
 #include "core/spool/spool.h"
 #include "core/util/clock.h"
@@ -22,6 +23,10 @@ void Session::dispatch(std::string_view line) {
               "4.3.2");
         disconnect_after_reply();
         return;
+    }
+    if (!loop_text_.empty() && v != "QUIT") {
+        ++errors_;
+        return reply(503, fmt::format("Bad sequence of commands: {}", loop_text_), "5.5.1");
     }
     if (v == "EHLO") return cmd_helo(cmd.arg, true);
     if (v == "HELO") return cmd_helo(cmd.arg, false);
@@ -249,11 +254,21 @@ void Session::data_finished() {
 
 void Session::finish_message() {
     const auto& s = settings();
-    HeaderFacts f = scan_headers(txn_->body);
+    HeaderFacts f = scan_headers(txn_->body, size_t(s.max_header_lines));
     if (f.received > s.max_received) {
         ++msg_reject_;
         reply(554, "Too many received headers - possible mail loop", "5.4.6");
         reset_transaction();
+        return;
+    }
+    if (f.line_limit_hit)
+        log::warn("[{}] message reached the header parsing limit of {} lines (headers.max_lines)",
+                  txn_->uuid, s.max_header_lines);
+    if (count_mime_parts(txn_->body, size_t(s.max_mime_parts)) >= size_t(s.max_mime_parts)) {
+        ++msg_reject_;
+        reply(554, "Transaction failed due to too many MIME parts", "5.3.4");
+        reset_transaction();
+        disconnect_after_reply();
         return;
     }
     std::string prefix;

@@ -80,6 +80,7 @@ void Session::hook_done(Hook h, Result r) {
             return;
         case Hook::lookup_rdns:
             if (r.code == Code::ok) remote_host_ = r.msg;
+            if (respond_refusal(r, "rDNS Lookup Failed", "rDNS Temporary Failure")) break;
             run_hook(Hook::connect);
             return;
         case Hook::connect:
@@ -147,11 +148,28 @@ void Session::hook_done(Hook h, Result r) {
     if (!processing_) process_input();
 }
 
-void Session::respond_connect(Result& r) {
-    if (respond_deny(r, 554, 421, "Your mail is not welcome here", "Come back later")) {
-        disconnect_after_reply();
-        return;
+// A connect-time refusal. DENY: 554, then only QUIT is served and every other command
+// gets 503 (RFC 5321 §3.1; Haraka repeats the 554 instead). Anything temporary: 421 and
+// close (RFC 5321 §3.8: 421 ends the session). *DISCONNECT: the reply, then close.
+bool Session::respond_refusal(Result& r, std::string_view deny_text, std::string_view soft_text) {
+    if (!is_deny(r.code) && r.code != Code::disconnect) return false;
+    phase_ = Phase::command;
+    if (r.code == Code::deny) {
+        loop_text_ = text_or(r, deny_text);
+        reply(554, loop_text_, "5.7.1");
+        return true;
     }
+    bool soft = r.code == Code::denysoft || r.code == Code::denysoftdisconnect;
+    if (soft)
+        reply(421, text_or(r, soft_text), "4.7.1");
+    else
+        reply(554, text_or(r, deny_text), "5.7.1");
+    disconnect_after_reply();
+    return true;
+}
+
+void Session::respond_connect(Result& r) {
+    if (respond_refusal(r, "Your mail is not welcome here", "Come back later")) return;
     if (r.code == Code::ok && !r.msg.empty()) {
         phase_ = Phase::command;
         reply(220, r.msg);

@@ -149,6 +149,7 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     void send_capabilities();
 
     // responder.cpp: one respond function per hook
+    bool respond_refusal(Result& r, std::string_view deny_text, std::string_view soft_text);
     void respond_connect(Result& r);
     void respond_helo(Result& r, bool extended);
     void respond_mail(Result& r);
@@ -198,6 +199,7 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     std::unique_ptr<Transaction> txn_;
     Address pending_addr_;  // the address of the MAIL/RCPT whose hook is running
     std::string pending_arg_;
+    std::string loop_text_;  // set after a connect-time DENY: only QUIT is served
 
     Phase phase_ = Phase::connecting;
     bool busy_ = false;        // a hook or the spool owes an answer
