@@ -42,9 +42,8 @@ std::string canonical_plugin_name(const std::string& raw) {
         {"rcpt_to.max_count", "limit"}, {"relay_acl", "relay"},
         {"relay_all", "relay"},         {"relay_force_routing", "relay"},
         {"dkim_sign", "dkim"},          {"dkim_verify", "dkim"},
-        {"dnsbl", "dns-list"},
-        {"connect.rdns_access", "access"}, {"mail_from.access", "access"},
-        {"rcpt_to.access", "access"},
+        {"dnsbl", "dns-list"},          {"connect.rdns_access", "access"},
+        {"mail_from.access", "access"}, {"rcpt_to.access", "access"},
     };
     for (auto& [from, to] : deprecated)
         if (name == from) return to;

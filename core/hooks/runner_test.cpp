@@ -54,7 +54,8 @@ struct Fixture : HookRunner::Sink {
     // A handler that records its name and answers `r`.
     void add(Hook h, const std::string& name, Result r, int prio = 0) {
         table->add(
-            h, name, [this, name, r](HookCall&) -> std::optional<Result> {
+            h, name,
+            [this, name, r](HookCall&) -> std::optional<Result> {
                 trace.push_back(name);
                 return r;
             },
@@ -180,9 +181,8 @@ TEST_CASE("a handler that never answers times out with DENYSOFT; a late answer i
 
 TEST_CASE("a handler that throws counts as CONT") {
     Fixture f;
-    f.table->add(Hook::mail, "thrower", [](HookCall&) -> std::optional<Result> {
-        throw std::runtime_error("boom");
-    });
+    f.table->add(Hook::mail, "thrower",
+                 [](HookCall&) -> std::optional<Result> { throw std::runtime_error("boom"); });
     f.add(Hook::mail, "next", Result::deny("from next"));
     f.run(Hook::mail);
     REQUIRE(f.done.size() == 1);

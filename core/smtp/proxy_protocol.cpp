@@ -14,8 +14,7 @@ constexpr size_t v1_max = 107;  // including CRLF
 
 bool parse_port(std::string_view s, int& out) {
     unsigned long long v;
-    if (s.empty() || s.size() > 5 || (s.size() > 1 && s[0] == '0') || !parse_u64(s, v) ||
-        v > 65535)
+    if (s.empty() || s.size() > 5 || (s.size() > 1 && s[0] == '0') || !parse_u64(s, v) || v > 65535)
         return false;
     out = int(v);
     return true;

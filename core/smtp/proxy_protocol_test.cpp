@@ -65,8 +65,16 @@ TEST_CASE("PROXY v2 binary headers") {
     CHECK(h.src_port == 0xdc04);
     CHECK(h.dst_port == 25);
     std::string a6(36, '\0');
-    a6[0] = 0x20; a6[1] = 0x01; a6[2] = 0x0d; a6[3] = char(0xb8); a6[15] = 9;
-    a6[16] = 0x20; a6[17] = 0x01; a6[18] = 0x0d; a6[19] = char(0xb8); a6[31] = 1;
+    a6[0] = 0x20;
+    a6[1] = 0x01;
+    a6[2] = 0x0d;
+    a6[3] = char(0xb8);
+    a6[15] = 9;
+    a6[16] = 0x20;
+    a6[17] = 0x01;
+    a6[18] = 0x0d;
+    a6[19] = char(0xb8);
+    a6[31] = 1;
     a6[35] = 25;
     REQUIRE(parse(v2(1, 0x21, a6 + "TLVs"), h, used) == ProxyParse::ok);
     CHECK(h.src.str() == "2001:db8::9");

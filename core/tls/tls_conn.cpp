@@ -28,9 +28,9 @@ bool TlsConn::fail(const char* what, int rc) {
         return true;
     }
     if (error_.empty())
-        error_ = fmt::format("{}: {}", what,
-                             ssl_errors(err == SSL_ERROR_SYSCALL ? "unexpected end of stream"
-                                                                 : "protocol error"));
+        error_ = fmt::format(
+            "{}: {}", what,
+            ssl_errors(err == SSL_ERROR_SYSCALL ? "unexpected end of stream" : "protocol error"));
     ERR_clear_error();
     return false;
 }

@@ -33,7 +33,7 @@ class TlsConn {
     bool peer_closed() const { return peer_closed_; }
     const std::string& error() const { return error_; }
     std::string version() const;  // "TLSv1.3"
-    std::string cipher() const;    // "TLS_AES_256_GCM_SHA384"
+    std::string cipher() const;   // "TLS_AES_256_GCM_SHA384"
     std::string server_name() const;
     bool peer_cert_verified() const;  // a client certificate that verified
     SSL* ssl() { return ssl_.get(); }

@@ -86,8 +86,9 @@ bool TlsServerContext::configure(SSL_CTX* ctx, const TlsServerOptions& o, Diagno
         ok = false;
     }
     if (!o.ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx, o.ciphersuites.c_str()) != 1) {
-        d.error(ini_path, 0,
-                fmt::format("ciphersuites '{}': {}", o.ciphersuites, ssl_errors("no usable suite")));
+        d.error(
+            ini_path, 0,
+            fmt::format("ciphersuites '{}': {}", o.ciphersuites, ssl_errors("no usable suite")));
         ok = false;
     }
     if (!o.dhparam_path.empty()) {
@@ -108,9 +109,8 @@ bool TlsServerContext::configure(SSL_CTX* ctx, const TlsServerOptions& o, Diagno
         int mode = SSL_VERIFY_PEER;
         if (o.reject_unauthorized) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
         SSL_CTX_set_verify(ctx, mode, o.reject_unauthorized ? nullptr : accept_any_client_cert);
-        int rc = o.ca_path.empty()
-                     ? SSL_CTX_set_default_verify_paths(ctx)
-                     : SSL_CTX_load_verify_locations(ctx, o.ca_path.c_str(), nullptr);
+        int rc = o.ca_path.empty() ? SSL_CTX_set_default_verify_paths(ctx)
+                                   : SSL_CTX_load_verify_locations(ctx, o.ca_path.c_str(), nullptr);
         if (rc != 1) {
             d.error(ini_path, 0, fmt::format("CA file {}: {}", o.ca_path, ssl_errors()));
             ok = false;
@@ -130,13 +130,14 @@ bool load_identity(SSL_CTX* ctx, const TlsKeyCert& kc, Diagnostics& d) {
         return false;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, kc.key_path.c_str(), SSL_FILETYPE_PEM) != 1) {
-        d.error(kc.origin, 0, fmt::format("private key {}: {}", kc.key_path, ssl_errors("cannot load")));
+        d.error(kc.origin, 0,
+                fmt::format("private key {}: {}", kc.key_path, ssl_errors("cannot load")));
         return false;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
-        d.error(kc.origin, 0,
-                fmt::format("private key {} does not match certificate {}", kc.key_path,
-                            kc.cert_path));
+        d.error(
+            kc.origin, 0,
+            fmt::format("private key {} does not match certificate {}", kc.key_path, kc.cert_path));
         ERR_clear_error();
         return false;
     }
@@ -151,7 +152,8 @@ void TlsServerContext::load_sni_dir(const TlsServerOptions& o, Diagnostics& d,
     if (o.sni_dir.empty() || !fs::is_directory(o.sni_dir, ec)) return;
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(o.sni_dir, ec))
-        if (e.is_regular_file() && e.path().filename().string()[0] != '.') files.push_back(e.path());
+        if (e.is_regular_file() && e.path().filename().string()[0] != '.')
+            files.push_back(e.path());
     std::sort(files.begin(), files.end());
     // A file with both a key and a certificate is a bundle; otherwise a key and a
     // certificate sharing a stem (example.com.key + example.com.crt) form a pair.
@@ -193,8 +195,7 @@ void TlsServerContext::load_sni_dir(const TlsServerOptions& o, Diagnostics& d,
     }
 }
 
-std::shared_ptr<TlsServerContext> TlsServerContext::build(const TlsServerOptions& o,
-                                                          Diagnostics& d,
+std::shared_ptr<TlsServerContext> TlsServerContext::build(const TlsServerOptions& o, Diagnostics& d,
                                                           const std::string& ini_path) {
     auto self = std::make_shared<TlsServerContext>();
     size_t errors_before = d.errors.size();

@@ -20,11 +20,11 @@ TEST_CASE("base64 RFC 4648 §10 vectors round-trip") {
 }
 
 TEST_CASE("base64 decoding refuses junk") {
-    CHECK_FALSE(base64_decode("Zg="));        // truncated
-    CHECK_FALSE(base64_decode("Zm9v\r\n"));   // whitespace
-    CHECK_FALSE(base64_decode("Zm9*"));       // bad character
-    CHECK_FALSE(base64_decode("Zh=="));       // non-canonical padding bits
-    CHECK_FALSE(base64_decode("Zg==Zg=="));   // padding in the middle
+    CHECK_FALSE(base64_decode("Zg="));       // truncated
+    CHECK_FALSE(base64_decode("Zm9v\r\n"));  // whitespace
+    CHECK_FALSE(base64_decode("Zm9*"));      // bad character
+    CHECK_FALSE(base64_decode("Zh=="));      // non-canonical padding bits
+    CHECK_FALSE(base64_decode("Zg==Zg=="));  // padding in the middle
     CHECK_FALSE(base64_decode("=Zg="));
 }
 

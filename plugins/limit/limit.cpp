@@ -24,7 +24,8 @@ std::vector<std::string> limit_host_keys(const std::string& ip_text, const std::
             for (int i = 0; i < 4; ++i) parts.push_back(std::to_string(u.b[size_t(i)]));
         } else {
             for (int i = 0; i < 8; ++i)
-                parts.push_back(fmt::format("{:x}", (u.b[size_t(2 * i)] << 8) | u.b[size_t(2 * i + 1)]));
+                parts.push_back(
+                    fmt::format("{:x}", (u.b[size_t(2 * i)] << 8) | u.b[size_t(2 * i + 1)]));
         }
         std::string sep = u.v6 ? ":" : ".";
         for (size_t n = parts.size(); n > 0; --n) {
@@ -137,8 +138,8 @@ class Limit : public Plugin {
     std::optional<Result> connect(HookCall& c) const {
         Session& s = c.session;
         if (concurrency) {
-            int64_t n = limit_store().concurrency_add(
-                "concurrency|" + s.remote_ip().unmapped().str(), 0);
+            int64_t n =
+                limit_store().concurrency_add("concurrency|" + s.remote_ip().unmapped().str(), 0);
             if (n > concurrency_max) return penalize(c, true, "Too many concurrent connections");
         }
         if (s.notes().count("limit.rate_conn"))
@@ -166,10 +167,11 @@ class Limit : public Plugin {
 
     std::optional<Result> rcpt(HookCall& c) const {
         Session& s = c.session;
-        if (errors && uint64_t(s.errors()) > errors_max) return penalize(c, true, "Too many errors");
+        if (errors && uint64_t(s.errors()) > errors_max)
+            return penalize(c, true, "Too many errors");
         if (recipients) {
-            uint64_t max = s.relaying() && recipients_max_relaying ? recipients_max_relaying
-                                                                    : recipients_max;
+            uint64_t max =
+                s.relaying() && recipients_max_relaying ? recipients_max_relaying : recipients_max;
             if (max && uint64_t(s.rcpt_attempts()) + 1 > max)
                 return penalize(c, false, "Too many recipient attempts");
         }
@@ -238,8 +240,8 @@ std::shared_ptr<Plugin> make_limit_plugin(const ConfigDir& cfg, const Settings&,
     IniReader r(ini, d);
     r.check_sections({"main", "concurrency", "recipients", "unrecognized_commands", "errors",
                       "rate_conn", "rate_rcpt_host", "rate_rcpt_sender", "rate_rcpt",
-                      "rate_rcpt_null", "redis", "outbound", "rate_outbound",
-                      "concurrency_history", "recipients_history", "rate_conn_history"});
+                      "rate_rcpt_null", "redis", "outbound", "rate_outbound", "concurrency_history",
+                      "recipients_history", "rate_conn_history"});
     r.check_known("main", {"tarpit_delay"});
     r.check_known("concurrency", {"enabled", "max"});
     r.check_known("recipients", {"enabled", "max", "max_relaying"});
@@ -250,13 +252,14 @@ std::shared_ptr<Plugin> make_limit_plugin(const ConfigDir& cfg, const Settings&,
         if (!ini.section(s)) continue;
         bool on = r.get_bool(s, "enabled", false);
         if (!on && s != "redis") continue;
-        d.warn(ini.path, 0,
-               s == "redis" ? std::string("[redis] is ignored: Kasi keeps limit counters in memory")
-               : s.ends_with("_history")
-                   ? fmt::format("[{}] needs the karma plugin, which Kasi does not have; ignored", s)
-                   : fmt::format("[{}] is outbound shaping, set per destination in Kasi's queue "
-                                 "configuration; ignored here",
-                                 s));
+        d.warn(
+            ini.path, 0,
+            s == "redis" ? std::string("[redis] is ignored: Kasi keeps limit counters in memory")
+            : s.ends_with("_history")
+                ? fmt::format("[{}] needs the karma plugin, which Kasi does not have; ignored", s)
+                : fmt::format("[{}] is outbound shaping, set per destination in Kasi's queue "
+                              "configuration; ignored here",
+                              s));
     }
     uint64_t tarpit = uint64_t(r.get_int("main", "tarpit_delay", 0, 0, 3600));
     if (timeout_ms && tarpit * 1000 >= timeout_ms)

@@ -68,7 +68,7 @@ TEST_CASE("expired keys are swept and the key count stays bounded") {
 
 TEST_CASE("host keys go from the most specific to the least") {
     auto k = limit_host_keys("192.0.2.7", "Mail.Example.COM");
-    std::vector<std::string> want{"192.0.2.7", "192.0.2", "192.0", "192",
+    std::vector<std::string> want{"192.0.2.7",        "192.0.2",     "192.0", "192",
                                   "mail.example.com", "example.com", "com"};
     CHECK(k == want);
     auto k6 = limit_host_keys("2001:db8::1", "");

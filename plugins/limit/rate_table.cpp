@@ -19,11 +19,20 @@ std::optional<RateSpec> RateSpec::parse(std::string_view text) {
     uint64_t mult = 1000;
     if (!t.empty() && !std::isdigit(static_cast<unsigned char>(t.back()))) {
         switch (std::tolower(static_cast<unsigned char>(t.back()))) {
-            case 's': mult = 1000; break;
-            case 'm': mult = 60000; break;
-            case 'h': mult = 3600000; break;
-            case 'd': mult = 86400000; break;
-            default: return std::nullopt;
+            case 's':
+                mult = 1000;
+                break;
+            case 'm':
+                mult = 60000;
+                break;
+            case 'h':
+                mult = 3600000;
+                break;
+            case 'd':
+                mult = 86400000;
+                break;
+            default:
+                return std::nullopt;
         }
         t.remove_suffix(1);
     }

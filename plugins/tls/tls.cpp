@@ -125,10 +125,10 @@ std::shared_ptr<Plugin> make_tls_plugin(const ConfigDir& cfg, const Settings&, D
     o.honor_cipher_order = r.get_bool("main", "honorCipherOrder", true);
     o.request_cert = r.get_bool("main", "requestCert", false);
     o.reject_unauthorized = r.get_bool("main", "rejectUnauthorized", false);
-    if (auto ca = r.get_str("main", "ca", ""); !ca.empty()) o.ca_path = cfg.path_of(ca).value_or("");
+    if (auto ca = r.get_str("main", "ca", ""); !ca.empty())
+        o.ca_path = cfg.path_of(ca).value_or("");
     o.sni_dir = cfg.path_of("tls").value_or("");
-    p->handshake_timeout_ms =
-        uint32_t(r.get_int("main", "handshake_timeout", 30, 1, 3600)) * 1000;
+    p->handshake_timeout_ms = uint32_t(r.get_int("main", "handshake_timeout", 30, 1, 3600)) * 1000;
     for (const auto& port : r.get_list("main", "no_starttls_ports")) {
         unsigned long long v;
         if (!parse_u64(port, v) || v == 0 || v > 65535)
@@ -141,8 +141,9 @@ std::shared_ptr<Plugin> make_tls_plugin(const ConfigDir& cfg, const Settings&, D
         for (const auto& e : s->entries) {
             auto c = Cidr::parse(e.key);
             if (!c)
-                d.error(ini.path, e.line,
-                        fmt::format("[no_tls_hosts] '{}' is not an IP address or CIDR block", e.key));
+                d.error(
+                    ini.path, e.line,
+                    fmt::format("[no_tls_hosts] '{}' is not an IP address or CIDR block", e.key));
             else
                 p->no_tls_hosts.add(*c);
         }
@@ -157,8 +158,8 @@ std::shared_ptr<Plugin> make_tls_plugin(const ConfigDir& cfg, const Settings&, D
         Hook::capabilities, "tls", [self](HookCall& c) { return self->capabilities(c); }, 0,
         timeout_ms);
     table.add(
-        Hook::unrecognized_command, "tls", [self](HookCall& c) { return self->unrecognized(c); },
-        0, timeout_ms);
+        Hook::unrecognized_command, "tls", [self](HookCall& c) { return self->unrecognized(c); }, 0,
+        timeout_ms);
     return p;
 }
 

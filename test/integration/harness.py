@@ -82,7 +82,7 @@ class Kasi:
 
     def cleanup(self):
         # A graceful stop, so that a sanitizer build runs its leak check at exit.
-        self.stop(signal.SIGTERM, timeout=15)
+        self.stop(signal.SIGTERM, timeout=5)  # a client left mid-DATA may hold it longer
         report = self.sanitizer_report()
         shutil.rmtree(self.dir, ignore_errors=True)
         if report:

@@ -42,37 +42,17 @@ bool Session::respond_deny(Result& r, int deny_code, int soft_code, std::string_
 void Session::hook_done(Hook h, Result r) {
     busy_ = false;
     if (h == Hook::disconnect) {  // the end: let pending writes finish, then close
-        closed_ = true;
-        uv_timer_stop(idle_timer_.get());
-        uv_timer_stop(pause_timer_.get());
-        if (tls_conn_ && tls_) {  // close_notify, so the client sees a clean end
-            tls_conn_->shutdown();
-            write_raw(tls_conn_->take_output());
-        }
-        auto self = shared_from_this();
-        auto* stream = reinterpret_cast<uv_stream_t*>(tcp_.get());
-        auto req = std::make_unique<uv_shutdown_t>();
-        req->data = this;
-        auto finish = [self] { self->tcp_.close([self] { self->on_closed(); }); };
-        if (uv_shutdown(req.get(), stream, [](uv_shutdown_t* rq, int) {
-                std::unique_ptr<uv_shutdown_t> own(rq);
-                auto* s = static_cast<Session*>(rq->data);
-                auto keep = s->shared_from_this();
-                s->tcp_.close([keep] { keep->on_closed(); });
-            }) == 0) {
-            req.release();
-        } else {
-            finish();
-        }
+        finish_close();
         return;
     }
     if (closed_ || phase_ == Phase::closing) return;
     switch (h) {
         case Hook::connect_init:
             if (implicit_tls_ && !tls_conn_) {
-                log::error("[{}] connection on the smtps port {} but no TLS: list the tls "
-                           "plugin in config/plugins",
-                           uuid_, local_port_);
+                log::error(
+                    "[{}] connection on the smtps port {} but no TLS: list the tls "
+                    "plugin in config/plugins",
+                    uuid_, local_port_);
                 close(false);
                 return;
             }

@@ -348,14 +348,15 @@ void Session::flush() {
         if (!ok) close(false);
         return;
     }
-    std::string data;
-    data.swap(out_);
-    write_raw(std::move(data));
+    write_raw(out_);
+    out_.clear();  // keeps its capacity for the next replies
 }
 
-void Session::write_raw(std::string data) {
+// Writes now if the socket takes it all (the usual case); what is left is copied into a
+// write request that libuv completes later, in order.
+void Session::write_raw(std::string_view data) {
     if (data.empty() || !tcp_.get() || !tcp_.initialized()) return;
-    uv_buf_t b = uv_buf_init(data.data(), unsigned(data.size()));
+    uv_buf_t b = uv_buf_init(const_cast<char*>(data.data()), unsigned(data.size()));
     int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_.get()), &b, 1);
     if (n == int(data.size())) return;
     if (n < 0 && n != UV_EAGAIN) {
@@ -363,7 +364,7 @@ void Session::write_raw(std::string data) {
         return;
     }
     auto w = std::make_unique<WriteReq>();
-    w->data = data.substr(n > 0 ? size_t(n) : 0);
+    w->data = std::string(data.substr(n > 0 ? size_t(n) : 0));
     w->keep = shared_from_this();
     uv_buf_t wb = uv_buf_init(w->data.data(), unsigned(w->data.size()));
     auto* raw = w.release();
@@ -450,12 +451,38 @@ void Session::force_close() {
 void Session::close(bool after_flush) {
     if (closed_ || phase_ == Phase::closing) return;
     if (after_flush) flush();
+    if (closed_ || phase_ == Phase::closing) return;  // the flush failed and closed already
     phase_ = Phase::closing;
     runner_->cancel();
     busy_ = true;
     reset_transaction();
     log_disconnect();
     run_hook(Hook::disconnect);
+}
+
+// After the disconnect hook: say close_notify on TLS, let queued writes drain through
+// uv_shutdown, then close the handle; on_closed() tells the worker.
+void Session::finish_close() {
+    closed_ = true;
+    uv_timer_stop(idle_timer_.get());
+    uv_timer_stop(pause_timer_.get());
+    if (tls_conn_ && tls_) {
+        tls_conn_->shutdown();
+        write_raw(tls_conn_->take_output());
+    }
+    auto self = shared_from_this();
+    auto req = std::make_unique<uv_shutdown_t>();
+    req->data = this;
+    int rc = uv_shutdown(req.get(), reinterpret_cast<uv_stream_t*>(tcp_.get()),
+                         [](uv_shutdown_t* rq, int) {
+                             std::unique_ptr<uv_shutdown_t> own(rq);
+                             auto keep = static_cast<Session*>(rq->data)->shared_from_this();
+                             keep->tcp_.close([keep] { keep->on_closed(); });
+                         });
+    if (rc == 0)
+        req.release();
+    else
+        tcp_.close([self] { self->on_closed(); });
 }
 
 void Session::on_closed() {

@@ -118,11 +118,12 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     void on_read(ssize_t n, const uv_buf_t* buf);
     bool tls_input(const char* data, size_t n);  // false: the TLS session failed
     void proxy_input();                          // Phase::proxy: waiting for the header
-    void write_raw(std::string data);
+    void write_raw(std::string_view data);
     void process_input();
     bool take_line(std::string_view& line);
     void flush();
     void close(bool after_flush = true);
+    void finish_close();
     void on_closed();
     void touch();
     void run_hook(Hook h, std::string_view arg = {}, const Address* a = nullptr);
