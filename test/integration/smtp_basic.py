@@ -2,7 +2,7 @@
 DATA edge cases, header additions, limits on size, lines and loops."""
 import re
 import time
-from harness import Kasi, message, run
+from harness import Client, Kasi, free_port, message, run
 
 
 def test_banner_and_ehlo_capabilities():
@@ -201,5 +201,22 @@ def test_inactivity_timeout():
         assert code == 421 and "timeout" in lines[0], lines
         assert c.closed()
 
+
+
+def test_several_listeners_ipv4_and_ipv6():
+    k = Kasi()
+    p6 = free_port()
+    with open(k.dir + "/config/smtp.ini", "a") as f:
+        f.write(f"\nlisten=127.0.0.1:{k.port},[::1]:{p6}\n")
+    with k:
+        c = Client(p6, host="::1")
+        assert c.banner[0] == 220
+        code, lines = c.cmd("EHLO v6.test")
+        assert "[::1]" in lines[0], lines
+        code, lines = c.send_message("a@example.org", ["x@elsewhere.example"], message(),
+                                     ehlo=None)
+        assert code == 550, lines  # ::1 is not in relay_acl_allow (127.0.0.1/32)
+        c4 = k.client()
+        assert c4.banner[0] == 220
 
 run(globals())
