@@ -1,14 +1,17 @@
 // kasictl: inspect a spool, safely while kasi runs (read-only: segments are append-only and
 // an unfinished tail is ignored).
 //   kasictl -c DIR count | list [--limit N] | show ID [--body]
+//   kasictl -c DIR resolve ...  (ctl_resolve.h)
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "core/config/config_dir.h"
 #include "core/config/settings.h"
+#include "core/ctl/ctl_resolve.h"
 #include "core/spool/spool_reader.h"
 #include "core/util/clock.h"
 
@@ -19,6 +22,9 @@ void usage(FILE* f) {
                  "usage: kasictl -c DIR count\n"
                  "       kasictl -c DIR list [--limit N]\n"
                  "       kasictl -c DIR show ID [--body]\n"
+                 "       kasictl -c DIR resolve TYPE NAME... [--again]\n"
+                 "       kasictl -c DIR resolve route DOMAIN [--prefer v4|v6|only_v4|only_v6] "
+                 "[--local-mx-ok]\n"
                  "       kasictl --spool PATH ...   (a spool directory instead of -c)\n");
 }
 
@@ -30,6 +36,8 @@ std::string when(int64_t ms) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "resolve") == 0)
+        return kasi::ctl_resolve(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     std::string dir, spool, cmd, id;
     long limit = -1;
     bool body = false;

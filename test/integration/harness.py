@@ -102,7 +102,11 @@ class Kasi:
     def ctl(self, *args):
         r = subprocess.run([KASICTL, "-c", self.dir, *args], capture_output=True)
         # bytes decoded by hand: text mode would turn the message's CRLF into LF
-        return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+        err = r.stderr.decode(errors="replace")
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in err:
+                raise AssertionError("sanitizer report from kasictl:\n" + err[:3000])
+        return r.returncode, r.stdout.decode(errors="replace"), err
 
     def queued_ids(self):
         rc, out, err = self.ctl("list")

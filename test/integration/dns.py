@@ -1,0 +1,198 @@
+"""Kasi's resolver and MX rules against the project's DNS fixture (dns_fixture.py, a real
+server on loopback), through `kasictl resolve`: records and CNAMEs, negative answers,
+SERVFAIL and timeouts with retries, TCP after truncation, spoofed and garbage packets,
+coalescing and caching, several servers, and every MX rule of issue #3."""
+import os
+import socket
+import subprocess
+import time
+
+from harness import Kasi, Skip, free_port, run, ROOT
+
+ZONE = os.path.join(ROOT, "data", "dns", "test.zone")
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dns_fixture.py")
+
+
+class Dns:
+    def __init__(self):
+        self.port = free_port()
+        self.log = f"/tmp/kasi-dns-{self.port}.log"
+        if os.path.exists(self.log):
+            os.remove(self.log)
+        self.proc = subprocess.Popen(["/usr/bin/python3", FIXTURE, "--zone", ZONE, "--port",
+                                      str(self.port), "--log", self.log],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError("dns fixture failed: " + self.proc.stderr.read())
+
+    def queries(self):
+        if not os.path.exists(self.log):
+            return []
+        return open(self.log).read().splitlines()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        if os.path.exists(self.log):
+            os.remove(self.log)
+
+
+_DNS = None
+
+
+def dns():
+    global _DNS
+    if _DNS is None:
+        _DNS = Dns()
+    return _DNS
+
+
+def kasi(servers=None, timeout="0.3", attempts=2):
+    servers = servers or f"127.0.0.1:{dns().port}"
+    return Kasi(extra={"dns.ini": f"[main]\nservers={servers}\ntimeout={timeout}\n"
+                                  f"attempts={attempts}\n"})
+
+
+def resolve(k, *args):
+    rc, out, err = k.ctl("resolve", *args)
+    return rc, out, err
+
+
+def stats(out):
+    line = [l for l in out.splitlines() if l.startswith("stats ")][-1]
+    return {kv.split("=")[0]: int(kv.split("=")[1]) for kv in line.split()[1:]}
+
+
+def test_records_and_cname():
+    k = kasi()
+    rc, out, err = resolve(k, "A", "target.test", "alias.test")
+    assert rc == 0, err
+    assert "target.test NOERROR\n  A 127.0.0.31 ttl=300" in out, out
+    assert "alias.test NOERROR\n  A 127.0.0.31" in out, out
+    rc, out, _ = resolve(k, "AAAA", "implicit.test")
+    assert "AAAA ::1" in out, out
+    rc, out, _ = resolve(k, "TXT", "txt.test")
+    assert 'TXT "v=spf1 -all"' in out, out
+    rc, out, _ = resolve(k, "MX", "nullmx.test")
+    assert "MX 0 ." in out, out
+    k.cleanup()
+
+
+def test_negative_answers_failures_and_timeouts():
+    k = kasi()
+    rc, out, _ = resolve(k, "A", "nonexistent.test", "txt.test")
+    assert "nonexistent.test NXDOMAIN" in out and "txt.test NODATA" in out, out
+    before = len(dns().queries())
+    t0 = time.time()
+    rc, out, _ = resolve(k, "A", "x.servfail.test")
+    assert "x.servfail.test SERVFAIL" in out, out
+    tries = [q for q in dns().queries()[before:] if q.startswith("x.servfail.test.")]
+    assert len(tries) == 2, tries  # attempts=2 with one server
+    t0 = time.time()
+    rc, out, _ = resolve(k, "A", "x.drop.test")
+    took = time.time() - t0
+    assert "x.drop.test TIMEOUT" in out and stats(out)["timeouts"] == 1, out
+    assert 0.5 <= took < 2.5, took  # two tries of 0.3 s
+    k.cleanup()
+
+
+def test_truncated_answer_goes_to_tcp():
+    k = kasi()
+    before = len(dns().queries())
+    rc, out, _ = resolve(k, "A", "big.tc.test")
+    assert "A 127.0.0.41" in out and "A 127.0.0.42" in out, out
+    assert stats(out)["tcp_fallbacks"] == 1
+    protos = [q.split()[-1] for q in dns().queries()[before:] if q.startswith("big.tc.test.")]
+    assert protos == ["udp", "tcp"], protos
+    k.cleanup()
+
+
+def test_spoofed_and_garbage_packets_are_ignored():
+    k = kasi()
+    rc, out, _ = resolve(k, "A", "a.spoof.test")
+    assert "A 127.0.0.51" in out and "6.6.6.6" not in out, out
+    assert stats(out)["ignored_packets"] >= 3, out
+    rc, out, _ = resolve(k, "A", "a.spoofonly.test")
+    assert "a.spoofonly.test TIMEOUT" in out, out
+    k.cleanup()
+
+
+def test_coalescing_and_caching():
+    k = kasi()
+    before = len(dns().queries())
+    rc, out, _ = resolve(k, "A", "target.test", "target.test", "nonexistent2.test", "--again")
+    s = stats(out)
+    assert s["queries"] == 6 and s["cache_hits"] == 3, out
+    asked = dns().queries()[before:]
+    assert asked.count("target.test. A udp") == 1, asked
+    assert asked.count("nonexistent2.test. A udp") == 1, asked  # negative answer cached
+    k.cleanup()
+
+
+def test_dead_first_server():
+    dead = free_port()
+    k = kasi(servers=f"127.0.0.1:{dead},127.0.0.1:{dns().port}", timeout="0.3", attempts=1)
+    for _ in range(3):  # whichever server is tried first, the answer comes
+        rc, out, _ = resolve(k, "A", "target.test")
+        assert "A 127.0.0.31" in out, out
+    k.cleanup()
+
+
+def route(k, domain, *opts):
+    rc, out, err = resolve(k, "route", domain, *opts)
+    return out.splitlines()[0] if out else err, out
+
+
+def test_mx_rules():
+    k = kasi()
+    first, out = route(k, "multi.test", "--local-mx-ok")
+    lines = out.splitlines()
+    assert first == "ok multi.test", out
+    assert {lines[1].split()[1], lines[2].split()[1]} == {"mx-a.multi.test", "mx-c.multi.test"}
+    assert lines[3].startswith("20 mx-b.multi.test 127.0.0.12"), out
+    first, out = route(k, "implicit.test", "--local-mx-ok")
+    assert "0 implicit.test (implicit) 127.0.0.21,::1" in out, out
+    first, out = route(k, "implicit.test", "--local-mx-ok", "--prefer", "v6")
+    assert "(implicit) ::1,127.0.0.21" in out, out
+    first, out = route(k, "implicit.test", "--local-mx-ok", "--prefer", "only_v4")
+    assert "(implicit) 127.0.0.21\n" in out, out
+    assert route(k, "nullmx.test")[0].startswith("permanent 5.1.10"), out
+    first, out = route(k, "nullplus.test", "--local-mx-ok")
+    assert "10 mx.nullplus.test 127.0.0.22" in out, out
+    assert route(k, "nonexistent.test")[0].startswith("permanent 5.1.2")
+    assert route(k, "y.servfail.test")[0].startswith("temporary 4.4.3")
+    assert route(k, "noaddr.test")[0].startswith("permanent 5.4.4")
+    assert route(k, "brokenmx.test")[0].startswith("temporary 4.4.3")
+    assert route(k, "local.test")[0].startswith("permanent 5.4.6")
+    assert route(k, "local.test", "--local-mx-ok")[0] == "ok local.test"
+    first, out = route(k, "bücher.test", "--local-mx-ok")
+    assert first == "ok xn--bcher-kva.test" and "127.0.0.61" in out, out
+    assert route(k, "a..b.test")[0].startswith("permanent 5.1.2")
+    first, out = route(k, "[127.0.0.9]", "--local-mx-ok")
+    assert first == "ok [127.0.0.9]" and "127.0.0.9" in out, out
+    k.cleanup()
+
+
+def test_equal_preferences_are_shuffled():
+    k = kasi()
+    firsts = set()
+    for _ in range(20):
+        _, out = route(k, "multi.test", "--local-mx-ok")
+        firsts.add(out.splitlines()[1].split()[1])
+    assert firsts == {"mx-a.multi.test", "mx-c.multi.test"}, firsts
+    k.cleanup()
+
+
+def test_bad_dns_ini():
+    k = Kasi(extra={"dns.ini": "[main]\nservers=not-an-ip:53\ntimeout=abc\n"})
+    rc, out, err = resolve(k, "A", "x.test")
+    assert rc == 1 and "dns.ini:2: servers: 'not-an-ip:53'" in err and "dns.ini:3: timeout" in err, err
+    k.cleanup()
+
+
+try:
+    run(globals())
+finally:
+    if _DNS:
+        _DNS.stop()
