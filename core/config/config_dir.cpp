@@ -190,4 +190,19 @@ void IniReader::check_sections(std::initializer_list<std::string_view> known) co
     }
 }
 
+CidrList IniReader::get_cidr_section(std::string_view sect) const {
+    CidrList out;
+    const auto* s = ini_.section(sect);
+    if (!s) return out;
+    for (const auto& e : s->entries) {
+        auto c = Cidr::parse(e.key);
+        if (!c)
+            d_.error(ini_.path, e.line,
+                     fmt::format("[{}] '{}' is not an IP address or CIDR block", sect, e.key));
+        else
+            out.add(*c);
+    }
+    return out;
+}
+
 }  // namespace kasi

@@ -12,6 +12,7 @@
 
 #include "core/config/diagnostics.h"
 #include "core/config/ini.h"
+#include "core/util/ip.h"
 
 namespace kasi {
 
@@ -56,6 +57,9 @@ class IniReader {
     // Warns about keys of `sect` not in `known` (with the line).
     void check_known(std::string_view sect, std::initializer_list<std::string_view> known) const;
     void check_sections(std::initializer_list<std::string_view> known) const;
+    // A section of valueless keys that are addresses or CIDR blocks ([ip_whitelist],
+    // [no_tls_hosts]); a bad entry is an error with its line.
+    CidrList get_cidr_section(std::string_view sect) const;
     const Ini& ini() const { return ini_; }
 
   private:

@@ -43,6 +43,9 @@ struct HookCall {
     Hook denied_hook = Hook::count_;
 
     PendingHook suspend();  // call before returning nullopt
+    // Suspends and answers `r` after `ms` on the loop (a banner pause, a tarpit); return
+    // its value from the handler.
+    std::optional<Result> answer_after(uint64_t ms, Result r);
     HookRunner* runner = nullptr;
 };
 

@@ -15,6 +15,28 @@ PendingHook HookCall::suspend() {
     return runner->suspend();
 }
 
+std::optional<Result> HookCall::answer_after(uint64_t ms, Result r) {
+    struct Later {  // owns itself until the timer fires
+        UvHandle<uv_timer_t> timer;
+        PendingHook pending;
+        Result r;
+    };
+    auto l = std::make_unique<Later>();
+    l->pending = suspend();
+    l->r = std::move(r);
+    uv_timer_init(runner->loop(), l->timer.get());
+    Later* raw = l.get();
+    raw->timer->data = l.release();
+    uv_timer_start(
+        raw->timer.get(),
+        [](uv_timer_t* t) {
+            std::unique_ptr<Later> own(static_cast<Later*>(t->data));
+            own->pending.resume(own->r);
+        },
+        ms, 0);
+    return std::nullopt;
+}
+
 void HookTable::add(Hook h, std::string plugin, HookHandler fn, int priority, uint32_t timeout_ms) {
     by_hook_[int(h)].push_back(
         HookRegistration{h, priority, next_order_++, std::move(plugin), std::move(fn), timeout_ms});

@@ -30,6 +30,7 @@ class HookRunner : public std::enable_shared_from_this<HookRunner> {
     // `call` must stay valid until hook_done (the session keeps it in a member).
     void run(std::shared_ptr<const HookTable> table, HookCall& call);
     bool busy() const { return active_; }
+    uv_loop_t* loop() const { return loop_; }
     void cancel();  // the session is going away: drop any pending answer
 
     PendingHook suspend();

@@ -58,6 +58,9 @@ size_t count_mime_parts(std::string_view m, size_t stop_after) {
             if (line.empty()) {
                 end_field();
                 in_headers = false;
+                // Without a boundary in the top-level header there are no parts, and no
+                // part header can declare one: skip the body.
+                if (boundaries.empty()) return parts;
             } else if (line[0] == ' ' || line[0] == '\t') {
                 if (reading_ct && content_type.size() < 4096) content_type.append(line);
             } else {

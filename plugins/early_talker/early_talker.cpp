@@ -20,26 +20,10 @@ class EarlyTalker : public Plugin {
 
     bool exempt(Session& s) const { return s.relaying() || whitelist.contains(s.remote_ip()); }
 
-    // Answers the hook when the pause is over. The timer owns itself until it fires.
+    // Answers the hook when the pause is over.
     std::optional<Result> connect_init(HookCall& c) const {
         if (pause_ms == 0 || exempt(c.session)) return Result::cont();
-        struct Pause {
-            UvHandle<uv_timer_t> timer;
-            PendingHook pending;
-        };
-        auto p = std::make_unique<Pause>();
-        p->pending = c.suspend();
-        uv_timer_init(c.session.loop(), p->timer.get());
-        Pause* raw = p.get();
-        raw->timer->data = p.release();
-        uv_timer_start(
-            raw->timer.get(),
-            [](uv_timer_t* t) {
-                std::unique_ptr<Pause> own(static_cast<Pause*>(t->data));
-                own->pending.resume(Result::cont());
-            },
-            pause_ms, 0);
-        return std::nullopt;
+        return c.answer_after(pause_ms, Result::cont());
     }
 
     std::optional<Result> data(HookCall& c) const {
@@ -60,18 +44,7 @@ std::shared_ptr<Plugin> make_early_talker_plugin(const ConfigDir& cfg, const Set
     r.check_known("main", {"pause", "reject"});
     p->pause_ms = uint64_t(r.get_int("main", "pause", 5, 0, 300)) * 1000;
     p->reject = r.get_bool("main", "reject", true);
-    if (auto* s = ini.section("ip_whitelist")) {
-        for (const auto& e : s->entries) {
-            auto c = Cidr::parse(e.key);
-            if (!c) {
-                d.error(
-                    ini.path, e.line,
-                    fmt::format("[ip_whitelist] '{}' is not an IP address or CIDR block", e.key));
-                continue;
-            }
-            p->whitelist.add(*c);
-        }
-    }
+    p->whitelist = r.get_cidr_section("ip_whitelist");
     if (p->pause_ms >= timeout_ms && timeout_ms > 0)
         d.error(ini.path, 0,
                 fmt::format("[main] pause ({} s) must be shorter than the plugin timeout ({} s)",

@@ -70,25 +70,7 @@ class Limit : public Plugin {
     std::optional<Result> penalize(HookCall& c, bool disconnect, std::string msg) const {
         Result r{disconnect ? Code::denysoftdisconnect : Code::denysoft, std::move(msg)};
         if (tarpit_ms == 0) return r;
-        struct Tarpit {
-            UvHandle<uv_timer_t> timer;
-            PendingHook pending;
-            Result r;
-        };
-        auto t = std::make_unique<Tarpit>();
-        t->pending = c.suspend();
-        t->r = r;
-        uv_timer_init(c.session.loop(), t->timer.get());
-        Tarpit* raw = t.get();
-        raw->timer->data = t.release();
-        uv_timer_start(
-            raw->timer.get(),
-            [](uv_timer_t* h) {
-                std::unique_ptr<Tarpit> own(static_cast<Tarpit*>(h->data));
-                own->pending.resume(own->r);
-            },
-            tarpit_ms, 0);
-        return std::nullopt;
+        return c.answer_after(tarpit_ms, std::move(r));
     }
 
     static std::optional<Found> lookup(const RateSection& s, const std::vector<std::string>& keys,

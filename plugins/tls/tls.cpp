@@ -137,17 +137,7 @@ std::shared_ptr<Plugin> make_tls_plugin(const ConfigDir& cfg, const Settings&, D
         else
             p->no_starttls_ports.push_back(int(v));
     }
-    if (const auto* s = ini.section("no_tls_hosts")) {
-        for (const auto& e : s->entries) {
-            auto c = Cidr::parse(e.key);
-            if (!c)
-                d.error(
-                    ini.path, e.line,
-                    fmt::format("[no_tls_hosts] '{}' is not an IP address or CIDR block", e.key));
-            else
-                p->no_tls_hosts.add(*c);
-        }
-    }
+    p->no_tls_hosts = r.get_cidr_section("no_tls_hosts");
     p->ctx = TlsServerContext::build(o, d, ini.path);
     if (!p->ctx) return nullptr;
     TlsPlugin* self = p.get();
