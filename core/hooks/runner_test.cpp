@@ -24,6 +24,7 @@ struct NoHost : SessionHost {
     std::shared_ptr<const ServerConfig> config() override { return nullptr; }
     Spool& spool() override { throw std::logic_error("unused"); }
     LoopInbox& inbox() override { throw std::logic_error("unused"); }
+    Outbound* outbound() override { return nullptr; }
     void session_closed(Session*) override {}
 };
 

@@ -1,5 +1,7 @@
 #include "core/server/server.h"
 
+#include <sys/stat.h>
+
 #include <csignal>
 #include <cstring>
 #include <thread>
@@ -25,8 +27,19 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     cfg_ = std::move(cfg);
     const auto& s = cfg_->settings;
     std::string err;
+    spool_.set_segment_bytes(s.spool_segment_bytes);
     if (!spool_.open(s.queue_dir, err)) {
         log::crit("spool: {}", err);
+        return 1;
+    }
+    if (!cfg_->outbound->events_file.empty()) {
+        std::string evdir =
+            cfg_->outbound->events_file.substr(0, cfg_->outbound->events_file.find_last_of('/'));
+        if (!evdir.empty()) ::mkdir(evdir.c_str(), 0750);
+    }
+    outbound_ = std::make_unique<Outbound>(spool_, cfg_->outbound, s.me);
+    if (!outbound_->start(err)) {
+        log::crit("outbound: {}", err);
         return 1;
     }
     std::vector<int> fds;
@@ -45,7 +58,7 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     for (int i = 0; i < n; ++i) {
         std::vector<Worker::Listen> ls;
         for (size_t k = 0; k < fds.size(); ++k) ls.push_back({::dup(fds[k]), tls[k]});
-        workers_.push_back(std::make_unique<Worker>(i, cfg_, spool_, limits_));
+        workers_.push_back(std::make_unique<Worker>(i, cfg_, spool_, limits_, outbound_.get()));
         workers_.back()->start(std::move(ls));
     }
     for (int fd : fds) ::close(fd);
@@ -78,6 +91,8 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     uv_loop_close(&loop_);
     for (auto& w : workers_) w->join();
     workers_.clear();
+    outbound_->stop(2000);
+    outbound_.reset();
     auto st = spool_.stats();
     spool_.close();
     log::notice("stopped; spool wrote {} records in {} batches", st.records, st.batches);
@@ -100,6 +115,7 @@ void Server::reload() {
         log::warn("reload: listen addresses changed; they take effect at the next restart");
     cfg_ = cfg;
     for (auto& w : workers_) w->set_config(cfg);
+    outbound_->set_config(cfg->outbound, cfg->settings.me);
     log::notice("configuration generation {} in effect for new connections", cfg->generation);
 }
 

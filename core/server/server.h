@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/queue/outbound.h"
 #include "core/server/conn_limits.h"
 #include "core/server/server_config.h"
 #include "core/server/worker.h"
@@ -31,6 +32,7 @@ class Server {
     std::string base_dir_;
     std::shared_ptr<const ServerConfig> cfg_;
     Spool spool_;
+    std::unique_ptr<Outbound> outbound_;
     ConnLimits limits_;
     std::vector<std::unique_ptr<Worker>> workers_;
     uv_loop_t loop_{};

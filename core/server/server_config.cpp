@@ -18,6 +18,7 @@ std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_d
     auto table = std::make_shared<HookTable>();
     build_plugins(dir, cfg->settings, d, *table);
     cfg->hooks = table;
+    cfg->outbound = std::make_shared<OutboundConfig>(load_outbound_config(dir, base_dir, d));
     bool has_tls = false;
     for (const auto& p : table->plugins()) has_tls |= p->name() == "tls";
     for (const auto& l : cfg->settings.listen)

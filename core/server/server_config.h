@@ -9,6 +9,7 @@
 #include "core/config/diagnostics.h"
 #include "core/config/settings.h"
 #include "core/hooks/plugin.h"
+#include "core/queue/outbound_config.h"
 
 namespace kasi {
 
@@ -16,6 +17,7 @@ struct ServerConfig {
     std::string base_dir;  // the -c DIR
     Settings settings;
     std::shared_ptr<const HookTable> hooks;
+    std::shared_ptr<const OutboundConfig> outbound;
     uint64_t generation = 0;
 };
 

@@ -25,7 +25,8 @@ class Worker : public SessionHost {
         bool implicit_tls;
     };
 
-    Worker(int index, std::shared_ptr<const ServerConfig> cfg, Spool& spool, ConnLimits& limits);
+    Worker(int index, std::shared_ptr<const ServerConfig> cfg, Spool& spool, ConnLimits& limits,
+           Outbound* outbound);
     ~Worker() override;
 
     void start(std::vector<Listen> listens);
@@ -40,6 +41,7 @@ class Worker : public SessionHost {
     uv_loop_t* loop() override { return &loop_; }
     std::shared_ptr<const ServerConfig> config() override { return cfg_; }
     Spool& spool() override { return spool_; }
+    Outbound* outbound() override { return outbound_; }
     LoopInbox& inbox() override { return *inbox_; }
     void session_closed(Session* s) override;
 
@@ -52,6 +54,7 @@ class Worker : public SessionHost {
     std::shared_ptr<const ServerConfig> cfg_;
     Spool& spool_;
     ConnLimits& limits_;
+    Outbound* outbound_;
     uv_loop_t loop_{};
     std::unique_ptr<LoopInbox> inbox_;
     std::thread thread_;

@@ -47,7 +47,11 @@ bool Spool::open(const std::string& dir, std::string& err) {
         return false;
     }
     if (!recover(err)) return false;
-    writer_ = std::make_unique<SpoolWriter>(dir, SpoolWriterOptions{});
+    writer_ = std::make_unique<SpoolWriter>(dir, SpoolWriterOptions{segment_bytes_});
+    writer_->on_rotate = [this](uint64_t seq, uint64_t n) {
+        std::lock_guard lk(rotate_mu_);
+        if (rotate_listener_) rotate_listener_(seq, n);
+    };
     if (!writer_->start(recovered_.max_msg_seq + 1, recovered_.max_meta_seq + 1, err)) return false;
     // Compact: the live state goes into the new journal segment, then the old ones go.
     std::vector<std::future<int>> waits;
@@ -104,6 +108,11 @@ bool Spool::recover(std::string& err) {
     return true;
 }
 
+void Spool::set_rotate_listener(std::function<void(uint64_t, uint64_t)> fn) {
+    std::lock_guard lk(rotate_mu_);
+    rotate_listener_ = std::move(fn);
+}
+
 void Spool::close() {
     if (writer_) writer_->stop();
     writer_.reset();
@@ -113,8 +122,14 @@ void Spool::close() {
 
 void Spool::submit_message(const Envelope& env, std::string body,
                            std::function<void(const SpoolResult&)> done) {
-    writer_->submit(
-        SpoolRequest{RecordType::message, env.serialize(), std::move(body), std::move(done)});
+    std::string head = env.serialize();
+    uint64_t skip = record_header_size + 4 + head.size();
+    writer_->submit(SpoolRequest{RecordType::message, std::move(head), std::move(body),
+                                 [skip, done = std::move(done)](const SpoolResult& r) {
+                                     SpoolResult out = r;
+                                     out.body_offset = r.offset + skip;
+                                     done(out);
+                                 }});
 }
 
 void Spool::submit_state(const StateUpdate& u, std::function<void(const SpoolResult&)> done) {

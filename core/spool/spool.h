@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "core/spool/envelope.h"
@@ -23,11 +24,19 @@ class Spool {
     void close();
     const std::string& dir() const { return dir_; }
     const SpoolSnapshot& recovered() const { return recovered_; }
+    // Hands the recovered messages to the outbound queue (and frees them here).
+    SpoolSnapshot take_recovered() { return std::move(recovered_); }
+    // The message segment being appended to; lower ones are closed for good.
+    uint64_t current_msg_segment() { return writer_ ? writer_->current_msg_seq() : 0; }
 
     // `done` runs on the writer thread once the record is durable (or failed).
     void submit_message(const Envelope& env, std::string body,
                         std::function<void(const SpoolResult&)> done);
     void submit_state(const StateUpdate& u, std::function<void(const SpoolResult&)> done);
+    // Told (on the writer thread) when a message segment is closed for good, with the
+    // number of messages written to it.
+    void set_rotate_listener(std::function<void(uint64_t seq, uint64_t messages)> fn);
+    void set_segment_bytes(uint64_t b) { segment_bytes_ = b; }  // before open()
     SpoolWriter::Stats stats() { return writer_ ? writer_->stats() : SpoolWriter::Stats{}; }
 
   private:
@@ -37,6 +46,9 @@ class Spool {
     int lock_fd_ = -1;
     SpoolSnapshot recovered_;
     std::unique_ptr<SpoolWriter> writer_;
+    uint64_t segment_bytes_ = 64ull << 20;
+    std::mutex rotate_mu_;
+    std::function<void(uint64_t, uint64_t)> rotate_listener_;
 };
 
 }  // namespace kasi

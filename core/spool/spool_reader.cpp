@@ -37,6 +37,7 @@ bool read_spool(const std::string& dir, SpoolSnapshot& out, std::string& err, bo
             m.segment = seg.seq;
             m.offset = rv.offset;
             m.body_size = body.size();
+            m.body_offset = rv.offset + record_header_size + 4 + env_text.size();
             by_id[m.env.id] = all.size();
             all.push_back(std::move(m));
         });

@@ -18,6 +18,7 @@ struct SpooledMessage {
     uint64_t segment = 0;
     uint64_t offset = 0;  // record offset within the segment
     uint64_t body_size = 0;
+    uint64_t body_offset = 0;  // of the message bytes within the segment file
     bool done = false;
 };
 

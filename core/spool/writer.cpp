@@ -35,6 +35,7 @@ bool SpoolWriter::open_segment(Active& seg, uint64_t seq, std::string& err) {
     seg.fd = fd;
     seg.seq = seq;
     seg.size = 0;
+    if (seg.kind == SegmentKind::msg) current_msg_seq_.store(seq);
     return true;
 }
 
@@ -128,8 +129,12 @@ int SpoolWriter::append(Active& seg, std::vector<SpoolRequest*>& reqs,
     lens.resize(reqs.size());
     std::vector<iovec> iov;
     iov.reserve(reqs.size() * 4);
+    uint64_t at = seg.size;
     for (size_t i = 0; i < reqs.size(); ++i) {
         auto* r = reqs[i];
+        r->offset = at;
+        at += record_header_size + (r->type == RecordType::message ? 4 : 0) + r->head.size() +
+              r->body.size();
         uint8_t* h = headers.data() + i * record_header_size;
         if (r->type == RecordType::message) {
             uint32_t n = uint32_t(r->head.size());
@@ -218,9 +223,11 @@ void SpoolWriter::write_batch(std::vector<SpoolRequest>& batch) {
         stats_.syncs += (!msgs.empty()) + (!metas.empty());
         if (err) stats_.failures++;
     }
-    // Report in submission order. Offsets are not needed by callers yet.
+    // Report in submission order.
+    if (!err) msg_records_ += msgs.size();
     for (auto& r : batch) {
-        SpoolResult res{err, r.type == RecordType::message ? msg_.seq : meta_.seq, 0};
+        SpoolResult res{err, r.type == RecordType::message ? msg_.seq : meta_.seq,
+                        err ? 0 : r.offset};
         if (r.done) r.done(res);
     }
     for (Active* seg : {&msg_, &meta_}) {
@@ -229,7 +236,10 @@ void SpoolWriter::write_batch(std::vector<SpoolRequest>& batch) {
             std::string e;
             close_segment(*seg);
             if (!open_segment(*seg, old + 1, e)) log::error("spool: {}", e);
-            if (seg->kind == SegmentKind::msg && on_rotate) on_rotate(old);
+            if (seg->kind == SegmentKind::msg) {
+                if (on_rotate) on_rotate(old, msg_records_);
+                msg_records_ = 0;
+            }
         }
     }
 }

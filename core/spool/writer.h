@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -29,6 +30,7 @@ struct SpoolResult {
     int err = 0;  // errno; 0 = durable
     uint64_t segment = 0;
     uint64_t offset = 0;
+    uint64_t body_offset = 0;  // message records: where the message bytes start
 };
 
 struct SpoolRequest {
@@ -36,6 +38,7 @@ struct SpoolRequest {
     std::string head;  // message: envelope text; state: StateUpdate text
     std::string body;  // message bytes (message records only)
     std::function<void(const SpoolResult&)> done;
+    uint64_t offset = 0;  // set by the writer
 };
 
 struct SpoolWriterOptions {
@@ -57,8 +60,10 @@ class SpoolWriter {
         uint64_t records = 0, batches = 0, syncs = 0, failures = 0;
     };
     Stats stats();
-    // Called on the writer thread when a message segment is retired (rotated).
-    std::function<void(uint64_t seq)> on_rotate;
+    uint64_t current_msg_seq() const { return current_msg_seq_.load(); }
+    // Called on the writer thread when a message segment is retired (rotated), with the
+    // number of message records made durable in it. Set before start().
+    std::function<void(uint64_t seq, uint64_t messages)> on_rotate;
 
   private:
     struct Active {
@@ -87,7 +92,10 @@ class SpoolWriter {
     bool stopping_ = false;
     std::thread thread_;
     Stats stats_;
-    bool failing_ = false;  // for the one-line "recovered" message
+    bool failing_ = false;
+    std::atomic<uint64_t> current_msg_seq_{0};
+    uint64_t msg_records_ = 0;  // durable message records in the current segment  // for the
+                                // one-line "recovered" message
 };
 
 }  // namespace kasi

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/log/log.h"
+#include "core/queue/outbound.h"
 #include "core/server/loop_inbox.h"
 #include "core/server/server_config.h"
 #include "core/smtp/command.h"
@@ -312,11 +313,28 @@ void Session::queue_message() {
     busy_ = true;
     std::weak_ptr<Session> weak = weak_from_this();
     LoopInbox* inbox = &host_.inbox();
-    host_.spool().submit_message(env, std::move(txn_->body), [weak, inbox](const SpoolResult& r) {
-        inbox->post([weak, r] {
-            if (auto s = weak.lock()) s->spool_done(r);
-        });
-    });
+    // What delivery needs, handed over as soon as the message is durable: the queue must
+    // get it even if this session is gone by then.
+    auto qm = std::make_shared<QueuedMessage>();
+    qm->id = env.id;
+    qm->received_ms = env.received_ms;
+    qm->mail_from = env.mail_from;
+    qm->rcpts = env.rcpts;
+    qm->tenant = env.tenant;
+    qm->campaign = env.campaign;
+    qm->body_size = txn_->body.size();
+    Outbound* ob = host_.outbound();
+    host_.spool().submit_message(env, std::move(txn_->body),
+                                 [weak, inbox, ob, qm](const SpoolResult& r) {
+                                     if (r.err == 0 && ob) {
+                                         qm->segment = r.segment;
+                                         qm->body_offset = r.body_offset;
+                                         ob->submit(qm);
+                                     }
+                                     inbox->post([weak, r] {
+                                         if (auto s = weak.lock()) s->spool_done(r);
+                                     });
+                                 });
 }
 
 void Session::spool_done(const SpoolResult& r) {

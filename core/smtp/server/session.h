@@ -28,6 +28,8 @@
 
 namespace kasi {
 
+class Outbound;
+
 struct ServerConfig;
 struct Settings;
 class Spool;
@@ -43,6 +45,8 @@ class SessionHost {
     virtual uv_loop_t* loop() = 0;
     virtual std::shared_ptr<const ServerConfig> config() = 0;
     virtual Spool& spool() = 0;
+    // Where durable relayed messages go for delivery (null in tools and tests without it).
+    virtual Outbound* outbound() = 0;
     virtual LoopInbox& inbox() = 0;
     virtual void session_closed(Session* s) = 0;
 };

@@ -1,0 +1,120 @@
+#include "core/queue/body_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log/log.h"
+#include "core/spool/segment_files.h"
+
+namespace kasi {
+
+namespace {
+
+struct ReadReq {
+    uv_fs_t req;
+    std::string buf;
+    std::function<void(int, std::string)> cb;
+    std::function<void()> after;  // bookkeeping on completion
+};
+
+struct UnlinkReq {
+    uv_fs_t req;
+};
+
+}  // namespace
+
+BodyStore::~BodyStore() {
+    for (auto& [seq, s] : segs_)
+        if (s.fd >= 0) ::close(s.fd);
+}
+
+int BodyStore::fd_for(uint64_t seg, Seg& s) {
+    if (s.fd >= 0) return s.fd;
+    std::string path = dir_ + "/" + segment_name(SegmentKind::msg, seg);
+    s.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (s.fd < 0) log::error("queue: {}: {}", path, std::strerror(errno));
+    return s.fd;
+}
+
+void BodyStore::read(const QueuedMessage& m, std::function<void(int, std::string)> cb) {
+    Seg& s = segs_[m.segment];
+    int fd = fd_for(m.segment, s);
+    if (fd < 0) {
+        cb(EIO, {});
+        return;
+    }
+    auto r = std::make_unique<ReadReq>();
+    r->buf.resize(m.body_size);
+    r->cb = std::move(cb);
+    uint64_t seg = m.segment;
+    r->after = [this, seg] {
+        auto it = segs_.find(seg);
+        if (it == segs_.end()) return;
+        --it->second.reads;
+        maybe_delete(seg);
+    };
+    ++s.reads;
+    uv_buf_t b = uv_buf_init(r->buf.data(), unsigned(r->buf.size()));
+    auto* raw = r.release();
+    raw->req.data = raw;
+    int rc = uv_fs_read(loop_, &raw->req, fd, &b, 1, int64_t(m.body_offset), [](uv_fs_t* req) {
+        std::unique_ptr<ReadReq> own(static_cast<ReadReq*>(req->data));
+        ssize_t n = req->result;
+        uv_fs_req_cleanup(req);
+        own->after();
+        if (n < 0) return own->cb(int(-n), {});
+        if (size_t(n) != own->buf.size()) return own->cb(EIO, {});
+        own->cb(0, std::move(own->buf));
+    });
+    if (rc != 0) {
+        std::unique_ptr<ReadReq> own(raw);
+        own->after();
+        own->cb(-rc, {});
+    }
+}
+
+void BodyStore::message_queued(uint64_t seg) {
+    segs_[seg].queued++;
+}
+
+void BodyStore::message_finished(uint64_t seg) {
+    auto it = segs_.find(seg);
+    if (it == segs_.end()) return;
+    it->second.finished++;
+    maybe_delete(seg);
+}
+
+void BodyStore::segment_closed(uint64_t seg, uint64_t written) {
+    segs_[seg].expected = int64_t(written);
+    maybe_delete(seg);
+}
+
+void BodyStore::maybe_delete(uint64_t seg) {
+    auto it = segs_.find(seg);
+    if (it == segs_.end()) return;
+    Seg& s = it->second;
+    if (s.expected < 0 || s.queued < uint64_t(s.expected) || s.finished < s.queued || s.reads)
+        return;
+    if (s.fd >= 0) ::close(s.fd);
+    segs_.erase(it);
+    ++deleted_;
+    std::string path = dir_ + "/" + segment_name(SegmentKind::msg, seg);
+    auto u = std::make_unique<UnlinkReq>();
+    auto* raw = u.release();
+    raw->req.data = raw;
+    if (uv_fs_unlink(loop_, &raw->req, path.c_str(), [](uv_fs_t* req) {
+            std::unique_ptr<UnlinkReq> own(static_cast<UnlinkReq*>(req->data));
+            if (req->result < 0 && req->result != UV_ENOENT)
+                log::warn("queue: removing {}: {}", req->path, uv_strerror(int(req->result)));
+            uv_fs_req_cleanup(req);
+        }) != 0) {
+        std::unique_ptr<UnlinkReq> own(raw);
+        uv_fs_req_cleanup(&own->req);
+    }
+    log::debug("queue: segment {} finished and removed", seg);
+}
+
+}  // namespace kasi

@@ -1,0 +1,161 @@
+#include "core/queue/dsn.h"
+
+#include <unistd.h>
+
+#include <map>
+
+#include <fmt/format.h>
+
+#include "core/util/clock.h"
+#include "core/util/ids.h"
+#include "core/util/strings.h"
+
+namespace kasi {
+
+namespace {
+
+const char* builtin_template =
+    "Received: (Kasi {pid} invoked for bounce); {date}\n"
+    "Date: {date}\n"
+    "From: MAILER-DAEMON@{me}\n"
+    "To: {to}\n"
+    "Auto-Submitted: auto-replied\n"
+    "Subject: failure notice\n"
+    "Message-Id: {msgid}\n"
+    "\n"
+    "Hi. This is the Kasi mailer at {me}.\n"
+    "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+    "This is a permanent error; I've given up. Sorry it didn't work out.\n"
+    "\n"
+    "{recipients}: {reason}\n";
+
+// Placeholder values are forced onto one line so a reply text cannot add headers.
+std::string one_line(std::string_view s) {
+    std::string out;
+    for (char c : s) out += (c == '\r' || c == '\n') ? ' ' : c;
+    return out;
+}
+
+std::string fill(std::string_view tpl, const std::map<std::string, std::string>& vars) {
+    std::string out;
+    for (size_t i = 0; i < tpl.size(); ++i) {
+        if (tpl[i] == '{') {
+            size_t end = tpl.find('}', i);
+            if (end != std::string_view::npos && end - i < 40) {
+                auto it = vars.find(std::string(tpl.substr(i + 1, end - i - 1)));
+                out += it == vars.end() ? "?" : one_line(it->second);
+                i = end;
+                continue;
+            }
+        }
+        out += tpl[i];
+    }
+    return out;
+}
+
+std::string crlf(std::string_view s) {
+    std::string out;
+    out.reserve(s.size() + s.size() / 32);
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) out += '\r';
+        out += s[i];
+    }
+    return out;
+}
+
+std::string find_message_id(std::string_view headers) {
+    size_t pos = 0;
+    while (pos < headers.size()) {
+        size_t eol = headers.find('\n', pos);
+        std::string_view line =
+            headers.substr(pos, eol == std::string_view::npos ? eol : eol - pos);
+        if (istarts_with(line, "message-id:")) {
+            std::string v(trim(line.substr(11)));
+            return v;
+        }
+        if (eol == std::string_view::npos) break;
+        pos = eol + 1;
+    }
+    return {};
+}
+
+}  // namespace
+
+std::string_view header_block(std::string_view msg) {
+    size_t p = msg.find("\r\n\r\n");
+    if (p != std::string_view::npos) return msg.substr(0, p + 4);
+    p = msg.find("\n\n");
+    if (p != std::string_view::npos) return msg.substr(0, p + 2);
+    return msg;
+}
+
+std::string final_status(int code, const std::string& enhanced) {
+    std::string s = enhanced;
+    if (s.empty()) s = code / 100 == 5 ? "5.0.0" : "4.0.0";
+    if (s[0] == '4') s[0] = '5';
+    return s;
+}
+
+std::string build_dsn(const DsnInput& in, int64_t now, std::string& msgid) {
+    std::string boundary = "kasi_dsn_" + new_uuid();
+    msgid = fmt::format("<{}@{}>", new_uuid(), in.me);
+    std::string date = rfc5322_date(now / 1000);
+    std::string recipients;
+    for (const auto& r : in.rcpts) recipients += (recipients.empty() ? "" : ", ") + r.address;
+    std::string orig_headers(header_block(in.original));
+    std::string subject;
+    std::map<std::string, std::string> vars{
+        {"date", date},
+        {"me", in.me},
+        {"from", "MAILER-DAEMON@" + in.me},
+        {"to", in.original_sender},
+        {"subject", subject},
+        {"recipients", recipients},
+        {"reason", in.reason},
+        {"extended_reason", in.rcpts.empty() ? "" : in.rcpts[0].diagnostic},
+        {"pid", std::to_string(::getpid())},
+        {"msgid", msgid},
+    };
+    std::string tpl = fill(in.template_text.empty() ? builtin_template : in.template_text, vars);
+    std::string_view tv = tpl;
+    size_t split = tv.find("\n\n");
+    std::string head(tv.substr(0, split == std::string_view::npos ? tv.size() : split + 1));
+    std::string text(split == std::string_view::npos ? "" : tv.substr(split + 2));
+    std::string orig_msgid = find_message_id(orig_headers);
+
+    std::string m = crlf(head);
+    if (!orig_msgid.empty()) m += "References: " + orig_msgid + "\r\n";
+    m += "MIME-Version: 1.0\r\n";
+    m += fmt::format(
+        "Content-Type: multipart/report; report-type=delivery-status;\r\n boundary=\"{}\"\r\n\r\n",
+        boundary);
+    m += "This is a MIME-encapsulated message.\r\n\r\n";
+    m += fmt::format("--{}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n", boundary);
+    m += crlf(text);
+    if (m.size() < 2 || m.substr(m.size() - 2) != "\r\n") m += "\r\n";
+    m += fmt::format("\r\n--{}\r\nContent-Type: message/delivery-status\r\n\r\n", boundary);
+    if (!orig_msgid.empty()) m += "X-Original-Message-ID: " + one_line(orig_msgid) + "\r\n";
+    m += fmt::format("Reporting-MTA: dns; {}\r\n", in.me);
+    m += fmt::format("Arrival-Date: {}\r\n", rfc5322_date(in.arrival_ms / 1000));
+    for (const auto& r : in.rcpts) {
+        m += fmt::format("\r\nFinal-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {}\r\n",
+                         one_line(r.address), r.status);
+        if (!r.remote_mta.empty()) m += fmt::format("Remote-MTA: dns; {}\r\n", r.remote_mta);
+        if (!r.diagnostic.empty())
+            m += fmt::format("Diagnostic-Code: smtp; {}\r\n", one_line(r.diagnostic));
+        if (r.last_attempt_ms)
+            m += fmt::format("Last-Attempt-Date: {}\r\n", rfc5322_date(r.last_attempt_ms / 1000));
+    }
+    if (in.whole_message) {
+        m += fmt::format("\r\n--{}\r\nContent-Type: message/rfc822\r\n\r\n", boundary);
+        m += crlf(in.original);
+    } else {
+        m += fmt::format("\r\n--{}\r\nContent-Type: text/rfc822-headers\r\n\r\n", boundary);
+        m += crlf(orig_headers);
+    }
+    if (m.size() < 2 || m.substr(m.size() - 2) != "\r\n") m += "\r\n";
+    m += fmt::format("\r\n--{}--\r\n", boundary);
+    return m;
+}
+
+}  // namespace kasi

@@ -1,0 +1,48 @@
+// RFC 3464 delivery status notifications for permanent failures and expiry:
+//   multipart/report; report-type=delivery-status
+//     1. text/plain from the template (config/outbound.bounce_message, Haraka's format:
+//        header lines, a blank line, the body; {placeholders} filled in)
+//     2. message/delivery-status: Reporting-MTA, Arrival-Date, then per recipient
+//        Final-Recipient, Action, Status, Remote-MTA, Diagnostic-Code, Last-Attempt-Date
+//     3. text/rfc822-headers (the original headers) or message/rfc822 (the whole message)
+// The DSN goes to the original envelope sender with a null sender of its own, so it can
+// never cause another DSN.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kasi {
+
+struct DsnRecipient {
+    std::string address;
+    std::string status;      // "5.1.1"
+    std::string remote_mta;  // MX host name, "" when none was reached
+    std::string diagnostic;  // "550 5.1.1 No such user" ("" when there was no reply)
+    int64_t last_attempt_ms = 0;
+};
+
+struct DsnInput {
+    std::string me;
+    std::string original_sender;
+    std::string original_id;
+    int64_t arrival_ms = 0;
+    std::vector<DsnRecipient> rcpts;
+    std::string reason;    // one line: why the message failed
+    std::string original;  // headers only, or the whole message
+    bool whole_message = false;
+    std::string template_text;  // "" = the built-in template
+};
+
+// The DSN message (CRLF line ends) and its Message-ID in `msgid`.
+std::string build_dsn(const DsnInput& in, int64_t now_ms, std::string& msgid);
+
+// The status a failed recipient gets: the reply's enhanced code, else one derived from
+// the reply code; a temporary code becomes permanent (4.x.y -> 5.x.y) since we give up.
+std::string final_status(int code, const std::string& enhanced);
+
+// Header block of a message (up to and including the blank line, or all of it).
+std::string_view header_block(std::string_view msg);
+
+}  // namespace kasi

@@ -1,0 +1,101 @@
+#include "core/queue/events.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/log/log.h"
+#include "core/util/json.h"
+
+namespace kasi {
+
+EventLog::~EventLog() {
+    close();
+}
+
+bool EventLog::open(const std::string& path, std::string& err) {
+    close();
+    path_ = path;
+    if (path.empty()) return true;
+    f_ = std::fopen(path.c_str(), "ae");
+    if (!f_) {
+        err = fmt::format("{}: {}", path, std::strerror(errno));
+        return false;
+    }
+    std::setvbuf(f_, nullptr, _IOFBF, 256 * 1024);
+    return true;
+}
+
+void EventLog::close() {
+    if (f_) std::fclose(f_);
+    f_ = nullptr;
+}
+
+void EventLog::put(const std::string& line) {
+    if (!f_) return;
+    if (std::fwrite(line.data(), 1, line.size(), f_) != line.size() || std::fputc('\n', f_) < 0) {
+        if (!failed_) log::error("events: writing {}: {}", path_, std::strerror(errno));
+        failed_ = true;
+        return;
+    }
+    failed_ = false;
+    ++written_;
+}
+
+void EventLog::flush() {
+    if (f_ && std::fflush(f_) != 0 && !failed_) {
+        log::error("events: writing {}: {}", path_, std::strerror(errno));
+        failed_ = true;
+    }
+}
+
+void EventLog::reception(const QueuedMessage& m) {
+    if (!f_) return;
+    JsonObject o;
+    o.str("type", "Reception").num("time_ms", m.received_ms).str("id", m.id);
+    o.str("sender", m.mail_from);
+    std::string rcpts = "[";
+    for (size_t i = 0; i < m.rcpts.size(); ++i) {
+        if (i) rcpts += ',';
+        json_escape(rcpts, m.rcpts[i]);
+    }
+    rcpts += ']';
+    o.raw("recipients", rcpts).num("size", int64_t(m.body_size));
+    if (!m.tenant.empty()) o.str("tenant", m.tenant);
+    if (!m.campaign.empty()) o.str("campaign", m.campaign);
+    if (m.is_dsn) o.boolean("dsn", true);
+    put(o.done());
+}
+
+void EventLog::recipient(const char* type, const QueuedMessage& m, uint32_t rcpt,
+                         const std::string& queue, const EventPeer& peer, const SmtpReply& reply,
+                         int attempt, int64_t now, int64_t next_due_ms) {
+    if (!f_) return;
+    JsonObject o;
+    o.str("type", type).num("time_ms", now).str("id", m.id);
+    o.str("sender", m.mail_from).str("recipient", m.rcpts[rcpt]);
+    if (!m.tenant.empty()) o.str("tenant", m.tenant);
+    if (!m.campaign.empty()) o.str("campaign", m.campaign);
+    o.str("queue", queue);
+    if (!peer.ready_queue.empty()) {
+        o.str("ready_queue", peer.ready_queue).str("source", peer.source);
+        o.str("site", peer.site);
+    }
+    if (!peer.mx_ip.empty()) {
+        o.str("egress_ip", peer.egress_ip).str("mx_host", peer.mx_host).str("mx_ip", peer.mx_ip);
+        if (!peer.tls_version.empty()) {
+            JsonObject t;
+            t.str("version", peer.tls_version).str("cipher", peer.tls_cipher);
+            t.boolean("verified", peer.tls_verified);
+            o.raw("tls", t.done());
+        }
+    }
+    o.num("code", reply.code).str("enhanced", reply.enhanced).str("response", reply.text());
+    o.num("attempt", attempt).num("size", int64_t(m.body_size));
+    o.num("queued_ms", now - m.received_ms);
+    if (next_due_ms) o.num("next_due_ms", next_due_ms);
+    put(o.done());
+}
+
+}  // namespace kasi

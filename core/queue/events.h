@@ -1,0 +1,46 @@
+// The event log: one JSON object per line for every Reception, Delivery, TransientFailure,
+// Bounce and Expiration (schema in docs/events.md). Written by the delivery loop only, so
+// records are appended without locking; the buffer is flushed at least once a second and
+// at shutdown. A write error is logged once and the records are dropped, never blocking
+// delivery.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "core/queue/queued_message.h"
+#include "core/smtp/client/reply_parser.h"
+
+namespace kasi {
+
+struct EventPeer {  // where an attempt went; empty for events without a connection
+    std::string ready_queue, source, egress_ip, site, mx_host, mx_ip;
+    std::string tls_version, tls_cipher;
+    bool tls_verified = false;
+};
+
+class EventLog {
+  public:
+    ~EventLog();
+    bool open(const std::string& path, std::string& err);  // "" = events off
+    void close();
+
+    void reception(const QueuedMessage& m);
+    // type: "Delivery", "TransientFailure", "Bounce" or "Expiration".
+    void recipient(const char* type, const QueuedMessage& m, uint32_t rcpt,
+                   const std::string& queue, const EventPeer& peer, const SmtpReply& reply,
+                   int attempt, int64_t now_ms, int64_t next_due_ms = 0);
+    void flush();
+    uint64_t written() const { return written_; }
+
+  private:
+    void put(const std::string& line);
+
+    FILE* f_ = nullptr;
+    std::string path_;
+    bool failed_ = false;
+    uint64_t written_ = 0;
+};
+
+}  // namespace kasi

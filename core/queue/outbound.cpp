@@ -1,0 +1,124 @@
+#include "core/queue/outbound.h"
+
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <openssl/ssl.h>
+
+#include "core/log/log.h"
+
+namespace kasi {
+
+SslCtxPtr make_client_tls_ctx(const std::string& ca_file, std::string& err) {
+    SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+    if (!ctx) {
+        err = "SSL_CTX_new failed: " + ssl_errors();
+        return nullptr;
+    }
+    SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);  // per connection where required
+    int ok = ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx.get())
+                             : SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(), nullptr);
+    if (ok != 1) {
+        err = fmt::format("loading CA certificates{}{}: {}", ca_file.empty() ? "" : " from ",
+                          ca_file, ssl_errors());
+        return nullptr;
+    }
+    return ctx;
+}
+
+Outbound::Outbound(Spool& spool, std::shared_ptr<const OutboundConfig> cfg, std::string me)
+    : spool_(spool), cfg_(std::move(cfg)), me_(std::move(me)) {
+    uv_loop_init(&loop_);
+    inbox_ = std::make_unique<LoopInbox>(&loop_);
+}
+
+Outbound::~Outbound() {
+    stop(0);
+    uv_loop_close(&loop_);
+}
+
+bool Outbound::start(std::string& err) {
+    tls_ctx_ = make_client_tls_ctx(cfg_->tls_ca_file, err);
+    if (!tls_ctx_) return false;
+    LoopInbox* inbox = inbox_.get();
+    qm_ = std::make_unique<QueueManager>(
+        &loop_, spool_, QueueSettings{cfg_, tls_ctx_.get(), me_},
+        [inbox](std::function<void()> fn) { inbox->post(std::move(fn)); });
+    if (!qm_->open_events(err)) return false;
+    qm_->load_recovered(spool_.take_recovered());
+    spool_.set_rotate_listener([inbox, this](uint64_t seq, uint64_t n) {
+        inbox->post([this, seq, n] {
+            if (qm_) qm_->segment_closed(seq, n);
+        });
+    });
+    status_timer_ = std::make_unique<UvHandle<uv_timer_t>>();
+    uv_timer_init(&loop_, status_timer_->get());
+    (*status_timer_)->data = this;
+    uv_timer_start(
+        status_timer_->get(),
+        [](uv_timer_t* t) {
+            auto* self = static_cast<Outbound*>(t->data);
+            if (!self || !self->qm_) return;
+            // kasictl queue reads this snapshot; written whole, then renamed into place.
+            std::string path = self->spool_.dir() + "/queues.json";
+            std::string tmp = path + ".tmp";
+            if (FILE* f = std::fopen(tmp.c_str(), "we")) {
+                std::string s = self->qm_->summary_json() + "\n";
+                bool ok = std::fwrite(s.data(), 1, s.size(), f) == s.size();
+                ok &= std::fclose(f) == 0;
+                if (ok) std::rename(tmp.c_str(), path.c_str());
+            }
+        },
+        0, 1000);
+    thread_ = std::thread([this] { run(); });
+    return true;
+}
+
+void Outbound::run() {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    for (int i = 0; i < 8; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+}
+
+void Outbound::submit(std::shared_ptr<QueuedMessage> m) {
+    inbox_->post([this, m = std::move(m)]() mutable {
+        if (qm_) qm_->enqueue(std::move(m));
+    });
+}
+
+void Outbound::set_config(std::shared_ptr<const OutboundConfig> cfg, std::string me) {
+    inbox_->post([this, cfg = std::move(cfg), me = std::move(me)] {
+        cfg_ = cfg;
+        me_ = me;
+        if (qm_) qm_->set_settings(QueueSettings{cfg_, tls_ctx_.get(), me_});
+    });
+}
+
+void Outbound::stop(int grace_ms) {
+    if (!thread_.joinable()) return;
+    spool_.set_rotate_listener(nullptr);
+    inbox_->post([this, grace_ms] {
+        if (qm_) qm_->shutdown();
+        stop_timer_ = std::make_unique<UvHandle<uv_timer_t>>();
+        uv_timer_init(&loop_, stop_timer_->get());
+        (*stop_timer_)->data = this;
+        int64_t deadline = uv_now(&loop_) + uint64_t(std::max(0, grace_ms));
+        uv_timer_start(
+            stop_timer_->get(),
+            [](uv_timer_t* t) {
+                auto* self = static_cast<Outbound*>(t->data);
+                bool quiet = !self->qm_ || self->qm_->stats().connections == 0;
+                if (!quiet && int64_t(uv_now(&self->loop_)) < self->stop_deadline_) return;
+                self->qm_.reset();  // aborts what is left; the spool keeps it
+                self->status_timer_.reset();
+                self->stop_timer_.reset();
+                self->inbox_->close();
+                uv_stop(&self->loop_);
+            },
+            0, 20);
+        stop_deadline_ = deadline;
+    });
+    thread_.join();
+}
+
+}  // namespace kasi

@@ -1,0 +1,56 @@
+// The delivery thread: its own libuv loop running the QueueManager, fed by the SMTP
+// workers (new messages, once durable) and the spool writer (segments closed). Other
+// threads reach it only through its LoopInbox. A later step shards ready queues across
+// several such loops; the interface stays the same.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "core/queue/outbound_config.h"
+#include "core/queue/queue_manager.h"
+#include "core/server/loop_inbox.h"
+#include "core/spool/spool.h"
+#include "core/tls/ssl_ptr.h"
+
+namespace kasi {
+
+class Outbound {
+  public:
+    Outbound(Spool& spool, std::shared_ptr<const OutboundConfig> cfg, std::string me);
+    ~Outbound();
+    Outbound(const Outbound&) = delete;
+    Outbound& operator=(const Outbound&) = delete;
+
+    // Takes the messages the spool recovered and starts the thread.
+    bool start(std::string& err);
+    // Any thread: a message that is now durable in the spool.
+    void submit(std::shared_ptr<QueuedMessage> m);
+    void set_config(std::shared_ptr<const OutboundConfig> cfg, std::string me);
+    // Closes connections (QUIT where idle) and stops the loop within `grace_ms`.
+    void stop(int grace_ms = 3000);
+
+  private:
+    void run();
+
+    Spool& spool_;
+    std::shared_ptr<const OutboundConfig> cfg_;
+    std::string me_;
+    SslCtxPtr tls_ctx_;
+    uv_loop_t loop_{};
+    std::unique_ptr<LoopInbox> inbox_;
+    std::unique_ptr<QueueManager> qm_;
+    std::thread thread_;
+    std::unique_ptr<UvHandle<uv_timer_t>> stop_timer_;
+    std::unique_ptr<UvHandle<uv_timer_t>> status_timer_;
+    int64_t stop_deadline_ = 0;
+};
+
+// The TLS client context for outbound STARTTLS: TLS 1.2 or later, the system's CAs (or
+// tls.ini [outbound] ca_file) for verification where it is required.
+SslCtxPtr make_client_tls_ctx(const std::string& ca_file, std::string& err);
+
+}  // namespace kasi

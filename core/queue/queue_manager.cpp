@@ -1,0 +1,656 @@
+#include "core/queue/queue_manager.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/log/log.h"
+#include "core/queue/dsn.h"
+#include "core/smtp/client/dot_stuff.h"
+#include "core/util/clock.h"
+#include "core/util/ids.h"
+#include "core/util/json.h"
+#include "core/util/strings.h"
+
+namespace kasi {
+
+namespace {
+
+constexpr int64_t route_ttl_ms = 60000;
+constexpr int64_t route_error_ttl_ms = 10000;
+constexpr size_t due_batch = 20000;  // deliveries moved per timer tick
+
+bool heap_less(const auto& a, const auto& b) {  // min-heap on (due, seq)
+    return a.due != b.due ? a.due > b.due : a.seq > b.seq;
+}
+
+std::string domain_of(const std::string& rcpt) {
+    size_t at = rcpt.rfind('@');
+    return to_lower(at == std::string::npos ? std::string() : rcpt.substr(at + 1));
+}
+
+SmtpReply make_reply(int code, std::string enhanced, std::string text) {
+    SmtpReply r;
+    r.code = code;
+    r.enhanced = std::move(enhanced);
+    r.lines.push_back(std::move(text));
+    return r;
+}
+
+std::string reply_line(const SmtpReply& r) {
+    return r.enhanced.empty() ? fmt::format("{} {}", r.code, r.text())
+                              : fmt::format("{} {} {}", r.code, r.enhanced, r.text());
+}
+
+}  // namespace
+
+QueueManager::QueueManager(uv_loop_t* loop, Spool& spool, QueueSettings s,
+                           std::function<void(std::function<void()>)> post)
+    : loop_(loop),
+      spool_(spool),
+      post_(std::move(post)),
+      s_(std::move(s)),
+      bodies_(loop, spool.dir()) {
+    resolver_ = std::make_unique<Resolver>(loop_, s_.cfg->dns);
+    uv_timer_init(loop_, due_timer_.get());
+    due_timer_->data = this;
+    uv_timer_init(loop_, sweep_timer_.get());
+    sweep_timer_->data = this;
+    uv_timer_start(
+        sweep_timer_.get(), [](uv_timer_t* t) { static_cast<QueueManager*>(t->data)->sweep(); },
+        1000, 1000);
+    uv_unref(sweep_timer_.handle());
+}
+
+QueueManager::~QueueManager() {
+    *alive_ = false;
+    ready_.clear();
+    events_.flush();
+}
+
+void QueueManager::set_settings(QueueSettings s) {
+    bool dns_changed = s.cfg->dns.servers.size() != s_.cfg->dns.servers.size();
+    s_ = std::move(s);
+    if (dns_changed) resolver_ = std::make_unique<Resolver>(loop_, s_.cfg->dns);
+    routes_.clear();  // new routing rules apply from the next lookup
+    arm_timer();
+}
+
+bool QueueManager::open_events(std::string& err) {
+    return events_.open(s_.cfg->events_file, err);
+}
+
+std::string QueueManager::sched_key(const QueuedMessage& m, const std::string& domain) const {
+    return fmt::format("{}/{}/{}", m.tenant, m.campaign, domain);
+}
+
+void QueueManager::load_recovered(SpoolSnapshot snap) {
+    int64_t now = now_ms();
+    for (auto& sm : snap.messages) {
+        auto m = std::make_shared<QueuedMessage>();
+        m->id = std::move(sm.env.id);
+        m->received_ms = sm.env.received_ms;
+        m->mail_from = std::move(sm.env.mail_from);
+        m->rcpts = std::move(sm.env.rcpts);
+        m->rcpt_state = std::move(sm.state.rcpts);
+        m->rcpt_state.resize(m->rcpts.size());
+        m->tenant = std::move(sm.env.tenant);
+        m->campaign = std::move(sm.env.campaign);
+        m->segment = sm.segment;
+        m->body_offset = sm.body_offset;
+        m->body_size = sm.body_size;
+        m->attempts = sm.state.attempts;
+        m->is_dsn = sm.env.notes.count("kasi.dsn") > 0;
+        m->recovered = true;
+        int64_t due = std::max(now, sm.state.next_due_ms);
+        std::vector<uint32_t> todo;
+        for (uint32_t i = 0; i < m->rcpts.size(); ++i)
+            if (m->rcpt_state[i].status == RcptStatus::queued ||
+                m->rcpt_state[i].status == RcptStatus::deferred)
+                todo.push_back(i);
+        bodies_.message_queued(m->segment);
+        ++st_.messages;
+        if (todo.empty()) {  // every recipient has its outcome: only the end is missing
+            m->open_parts = 1;
+            part_done(m);
+            continue;
+        }
+        split(std::move(m), todo, sm.state.attempts, due);
+    }
+    for (auto& [seg, n] : snap.live_per_segment) bodies_.segment_closed(seg, n);
+    if (!snap.messages.empty())
+        log::info("queue: {} recovered messages scheduled ({} due now or later)",
+                  snap.messages.size(), heap_.size());
+}
+
+void QueueManager::enqueue(std::shared_ptr<QueuedMessage> m) {
+    bodies_.message_queued(m->segment);
+    ++st_.messages;
+    events_.reception(*m);
+    m->rcpt_state.resize(m->rcpts.size());
+    std::vector<uint32_t> todo(m->rcpts.size());
+    for (uint32_t i = 0; i < todo.size(); ++i) todo[i] = i;
+    split(std::move(m), todo, 0, now_ms());
+}
+
+void QueueManager::split(std::shared_ptr<QueuedMessage> m, const std::vector<uint32_t>& todo,
+                         int attempts, int64_t due) {
+    std::vector<std::unique_ptr<Delivery>> parts;
+    for (uint32_t i : todo) {
+        std::string dom = domain_of(m->rcpts[i]);
+        Delivery* target = nullptr;
+        if (!s_.cfg->always_split)
+            for (auto& p : parts)
+                if (p->domain == dom) target = p.get();
+        if (!target) {
+            parts.push_back(std::make_unique<Delivery>());
+            target = parts.back().get();
+            target->msg = m;
+            target->domain = dom;
+            target->attempts = attempts;
+            target->due_ms = due;
+        }
+        target->rcpts.push_back(i);
+    }
+    m->open_parts += int(parts.size());
+    for (auto& p : parts) schedule(std::move(p));
+}
+
+void QueueManager::schedule(std::unique_ptr<Delivery> d) {
+    if (d->due_ms <= now_ms() && !s_.cfg->disabled && !shutting_down_) return route(std::move(d));
+    ++sched_counts_[sched_key(*d->msg, d->domain)];
+    ++st_.scheduled;
+    int64_t due = d->due_ms;
+    heap_.push_back(HeapEntry{due, heap_seq_++, std::move(d)});
+    std::push_heap(heap_.begin(), heap_.end(), [](auto& a, auto& b) { return heap_less(a, b); });
+    if (heap_.front().due == due) arm_timer();
+}
+
+void QueueManager::arm_timer() {
+    if (heap_.empty() || shutting_down_) {
+        uv_timer_stop(due_timer_.get());
+        return;
+    }
+    int64_t wait = s_.cfg->disabled ? 1000 : std::max<int64_t>(0, heap_.front().due - now_ms());
+    uv_timer_start(
+        due_timer_.get(), [](uv_timer_t* t) { static_cast<QueueManager*>(t->data)->run_due(); },
+        uint64_t(wait), 0);
+}
+
+void QueueManager::run_due() {
+    if (s_.cfg->disabled || shutting_down_) return arm_timer();
+    int64_t now = now_ms();
+    size_t n = 0;
+    while (!heap_.empty() && heap_.front().due <= now && n++ < due_batch) {
+        std::pop_heap(heap_.begin(), heap_.end(), [](auto& a, auto& b) { return heap_less(a, b); });
+        auto d = std::move(heap_.back().d);
+        heap_.pop_back();
+        auto key = sched_key(*d->msg, d->domain);
+        if (auto it = sched_counts_.find(key); it != sched_counts_.end() && --it->second == 0)
+            sched_counts_.erase(it);
+        --st_.scheduled;
+        route(std::move(d));
+    }
+    arm_timer();
+}
+
+void QueueManager::route(std::unique_ptr<Delivery> d) {
+    int64_t now = now_ms();
+    if (d->msg->cancelled) return part_done(d->msg);
+    if (now - d->msg->received_ms >= s_.cfg->max_age_ms) return expire(std::move(d), nullptr);
+    auto it = routes_.find(d->domain);
+    if (it != routes_.end() && it->second.expires_ms > now) return place(std::move(d), it->second);
+    auto& waiting = resolving_[d->domain];
+    std::string domain = d->domain;
+    waiting.push_back(std::move(d));
+    ++st_.routing;
+    if (waiting.size() > 1) return;
+    MxOptions opt;
+    opt.prefer = s_.cfg->inet_prefer;
+    opt.local_mx_ok = s_.cfg->local_mx_ok;
+    std::weak_ptr<bool> alive = alive_;
+    resolve_mx(*resolver_, domain, opt, [this, alive, domain](MxResult r) {
+        if (alive.lock()) routed(domain, std::move(r));
+    });
+}
+
+ReadyQueue& QueueManager::ready_queue_for(const Route& r, const std::string& domain) {
+    std::string key = r.source + "->" + r.site;
+    if (r.tls == TlsMode::required) key += " (tls required)";
+    if (r.tls == TlsMode::off) key += " (no tls)";
+    auto it = ready_.find(key);
+    if (it != ready_.end()) return *it->second;
+    QueueLimits lim = s_.cfg->limits_for(domain, r.mx_hosts, r.source);
+    auto rq = std::make_unique<ReadyQueue>(*this, key, r, lim);
+    auto& ref = *rq;
+    ready_.emplace(key, std::move(rq));
+    return ref;
+}
+
+void QueueManager::routed(const std::string& domain, MxResult r) {
+    int64_t now = now_ms();
+    RouteEntry e;
+    if (r.kind == MxResult::Kind::ok) {
+        Route route;
+        route.helo = s_.me;
+        std::vector<std::string> names;
+        for (const auto& h : r.hosts) {
+            std::string name =
+                h.name.empty() && !h.addrs.empty() ? "[" + h.addrs[0].str() + "]" : h.name;
+            names.push_back(name);
+            for (const auto& a : h.addrs)
+                route.endpoints.push_back(Endpoint{a, uint16_t(s_.cfg->smtp_port), h.name});
+        }
+        route.mx_hosts = names;
+        std::sort(names.begin(), names.end());
+        names.erase(std::unique(names.begin(), names.end()), names.end());
+        for (const auto& n : names) route.site += (route.site.empty() ? "" : ",") + n;
+        route.tls = s_.cfg->enable_tls ? TlsMode::opportunistic : TlsMode::off;
+        auto listed = [&](const std::vector<std::string>& list) {
+            for (const auto& p : list) {
+                if (host_pattern_match(p, domain)) return true;
+                for (const auto& h : route.mx_hosts)
+                    if (host_pattern_match(p, h)) return true;
+                for (const auto& ep : route.endpoints)
+                    if (p == ep.ip.str()) return true;
+            }
+            return false;
+        };
+        if (listed(s_.cfg->no_tls_hosts)) route.tls = TlsMode::off;
+        if (listed(s_.cfg->force_tls_hosts)) route.tls = TlsMode::required;
+        e.ok = true;
+        e.rq_key = ready_queue_for(route, domain).key();
+        e.expires_ms = now + route_ttl_ms;
+    } else {
+        e.permanent = r.kind == MxResult::Kind::permanent;
+        e.error = make_reply(e.permanent ? (r.enhanced == "5.1.10" ? 556 : 550) : 451, r.enhanced,
+                             r.message);
+        e.expires_ms = now + (e.permanent ? route_ttl_ms : route_error_ttl_ms);
+    }
+    routes_[domain] = e;
+    auto node = resolving_.extract(domain);
+    if (node.empty()) return;
+    st_.routing -= node.mapped().size();
+    for (auto& d : node.mapped()) place(std::move(d), e);
+}
+
+void QueueManager::place(std::unique_ptr<Delivery> d, const RouteEntry& e) {
+    if (!e.ok) {
+        if (e.permanent) {
+            std::vector<SmtpReply> replies(d->rcpts.size(), e.error);
+            return apply(std::move(d), replies, EventPeer{});
+        }
+        return defer_all(std::move(d), e.error, nullptr);
+    }
+    auto it = ready_.find(e.rq_key);
+    if (it == ready_.end())
+        return defer_all(std::move(d), make_reply(451, "4.3.0", "no route"), nullptr);
+    ReadyQueue& rq = *it->second;
+    size_t max_rcpts = size_t(std::max(1, rq.limits().max_recipients));
+    while (d->rcpts.size() > max_rcpts) {  // one transaction per max_recipients
+        auto extra = std::make_unique<Delivery>(*d);
+        extra->rcpts.assign(d->rcpts.begin() + long(max_rcpts), d->rcpts.end());
+        d->rcpts.resize(max_rcpts);
+        ++d->msg->open_parts;
+        rq.push(std::move(d));
+        d = std::move(extra);
+    }
+    rq.push(std::move(d));
+}
+
+void QueueManager::prepare(Delivery& d, std::function<void(bool, OutTxn)> cb) {
+    auto m = d.msg;
+    std::vector<std::string> rcpts;
+    for (uint32_t i : d.rcpts) rcpts.push_back(m->rcpts[i]);
+    bodies_.read(
+        *m, [m, rcpts = std::move(rcpts), cb = std::move(cb)](int err, std::string body) mutable {
+            if (err) {
+                log::error("queue: {}: reading the message from the spool: {}", m->id,
+                           std::strerror(err));
+                return cb(false, OutTxn{});
+            }
+            OutTxn t;
+            t.mail_from = m->mail_from;
+            t.rcpts = std::move(rcpts);
+            t.size = body.size();
+            t.eightbit = has_8bit(body);
+            auto wire = std::make_shared<std::string>();
+            append_dot_stuffed(*wire, body);
+            t.wire = std::move(wire);
+            cb(true, std::move(t));
+        });
+}
+
+EventPeer QueueManager::peer_of(const ReadyQueue* rq, const ConnInfo* info) const {
+    EventPeer p;
+    if (rq) {
+        p.ready_queue = rq->key();
+        p.source = rq->route().source;
+        p.site = rq->route().site;
+    }
+    if (info && !(info->endpoint.ip == IpAddr{})) {
+        p.mx_host = info->endpoint.mx_host;
+        p.mx_ip = info->endpoint.ip.str();
+        p.egress_ip = info->local_ip;
+        p.tls_version = info->tls_version;
+        p.tls_cipher = info->tls_cipher;
+        p.tls_verified = info->tls_verified;
+    }
+    return p;
+}
+
+void QueueManager::outcome(std::unique_ptr<Delivery> d, const TxnOutcome& out, const ReadyQueue& rq,
+                           const ConnInfo& info) {
+    apply(std::move(d), out.rcpt, peer_of(&rq, &info));
+}
+
+void QueueManager::defer_all(std::unique_ptr<Delivery> d, const SmtpReply& why,
+                             const ReadyQueue* rq) {
+    std::vector<SmtpReply> replies(d->rcpts.size(), why);
+    apply(std::move(d), replies, peer_of(rq, nullptr));
+}
+
+// The heart of it: per-recipient outcomes of one attempt.
+void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpReply>& replies,
+                         const EventPeer& peer) {
+    int64_t now = now_ms();
+    auto m = d->msg;
+    ++d->attempts;
+    m->attempts = std::max(m->attempts, d->attempts);
+    std::string queue = sched_key(*m, d->domain);
+    std::vector<uint32_t> deferred, failed, changed;
+    std::vector<SmtpReply> failed_replies, deferred_replies;
+    for (size_t k = 0; k < d->rcpts.size(); ++k) {
+        uint32_t i = d->rcpts[k];
+        const SmtpReply& r = k < replies.size() ? replies[k] : replies.back();
+        auto& st = m->rcpt_state[i];
+        st.last_reply = reply_line(r);
+        changed.push_back(i);
+        if (r.cls() == 2) {
+            st.status = RcptStatus::delivered;
+            ++st_.delivered;
+            events_.recipient("Delivery", *m, i, queue, peer, r, d->attempts, now);
+        } else if (r.cls() == 5) {
+            failed.push_back(i);
+            failed_replies.push_back(r);
+        } else {
+            deferred.push_back(i);
+            deferred_replies.push_back(r);
+        }
+    }
+    if (!failed.empty()) fail_rcpts(*d, failed, failed_replies, "Bounce", peer);
+    if (deferred.empty()) {
+        bool last = m->open_parts == 1 && failed.empty();
+        journal(*m, d.get(), changed, last, 0);
+        if (last) {
+            m->open_parts = 0;
+            bodies_.message_finished(m->segment);
+            --st_.messages;
+            return;
+        }
+        return part_done(m);
+    }
+    const auto& iv = s_.cfg->temp_fail_intervals_s;
+    bool too_many = size_t(d->attempts) > iv.size();
+    int64_t next = too_many ? 0 : now + int64_t(iv[size_t(d->attempts) - 1]) * 1000;
+    bool too_old = !too_many && next - m->received_ms >= s_.cfg->max_age_ms;
+    if (too_many || too_old) {
+        std::vector<SmtpReply> rs;
+        for (auto& r : deferred_replies) {
+            SmtpReply f = r;
+            f.enhanced = too_old ? "4.4.7" : final_status(r.code, r.enhanced);
+            if (too_old)
+                f.lines.insert(f.lines.begin(), "delivery time expired:");
+            else
+                f.lines.insert(f.lines.begin(), "Too many failures:");
+            rs.push_back(std::move(f));
+        }
+        fail_rcpts(*d, deferred, rs, too_old ? "Expiration" : "Bounce", peer);
+        journal(*m, d.get(), changed, false, 0);
+        return part_done(m);
+    }
+    for (size_t k = 0; k < deferred.size(); ++k) {
+        m->rcpt_state[deferred[k]].status = RcptStatus::deferred;
+        ++st_.deferred;
+        events_.recipient("TransientFailure", *m, deferred[k], queue, peer, deferred_replies[k],
+                          d->attempts, now, next);
+    }
+    journal(*m, d.get(), changed, false, next);
+    d->rcpts = deferred;
+    d->due_ms = next;
+    d->ready_since_ms = 0;
+    d->last_error = reply_line(deferred_replies.front());
+    schedule(std::move(d));
+}
+
+void QueueManager::fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
+                              const std::vector<SmtpReply>& replies, const char* type,
+                              const EventPeer& peer) {
+    auto& m = *d.msg;
+    int64_t now = now_ms();
+    std::string queue = sched_key(m, d.domain);
+    for (size_t k = 0; k < idx.size(); ++k) {
+        auto& st = m.rcpt_state[idx[k]];
+        st.status = RcptStatus::failed;
+        st.last_reply = reply_line(replies[k]);
+        m.failed_mta.emplace_back(idx[k], peer.mx_host);
+        ++(std::string_view(type) == "Expiration" ? st_.expired : st_.bounced);
+        events_.recipient(type, m, idx[k], queue, peer, replies[k], d.attempts, now);
+    }
+}
+
+void QueueManager::expire(std::unique_ptr<Delivery> d, const ReadyQueue* rq) {
+    auto m = d->msg;
+    std::vector<SmtpReply> rs;
+    for (uint32_t i : d->rcpts) {
+        std::string last = m->rcpt_state[i].last_reply;
+        rs.push_back(make_reply(
+            451, "4.4.7",
+            last.empty() ? "delivery time expired" : "delivery time expired; last error: " + last));
+    }
+    fail_rcpts(*d, d->rcpts, rs, "Expiration", peer_of(rq, nullptr));
+    journal(*m, d.get(), d->rcpts, false, 0);
+    part_done(m);
+}
+
+void QueueManager::part_done(const std::shared_ptr<QueuedMessage>& m) {
+    if (--m->open_parts > 0) return;
+    finish(m);
+}
+
+void QueueManager::finish(const std::shared_ptr<QueuedMessage>& m) {
+    bool any_failed = false;
+    for (const auto& st : m->rcpt_state) any_failed |= st.status == RcptStatus::failed;
+    if (any_failed && !m->mail_from.empty() && !m->is_dsn && !m->cancelled) {
+        std::weak_ptr<bool> alive = alive_;
+        bodies_.read(*m, [this, alive, m](int err, std::string body) {
+            if (!alive.lock()) return;
+            if (err) body.clear();  // a DSN without the original is better than none
+            send_dsn(m, std::move(body));
+        });
+        return;
+    }
+    if (any_failed && (m->mail_from.empty() || m->is_dsn))
+        log::info("queue: {}: not sending a DSN for a message with a null sender", m->id);
+    journal(*m, nullptr, {}, true, 0);
+    bodies_.message_finished(m->segment);
+    --st_.messages;
+}
+
+void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string original) {
+    DsnInput in;
+    in.me = s_.me;
+    in.original_sender = m->mail_from;
+    in.original_id = m->id;
+    in.arrival_ms = m->received_ms;
+    in.whole_message = s_.cfg->bounce_include_message;
+    in.original = in.whole_message ? std::move(original) : std::string(header_block(original));
+    if (!s_.cfg->bounce_template.empty()) {
+        // Read per DSN: small, and an operator's edit applies at once.
+        if (FILE* f = std::fopen(s_.cfg->bounce_template.c_str(), "re")) {
+            char buf[4096];
+            size_t n;
+            while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) in.template_text.append(buf, n);
+            std::fclose(f);
+        }
+    }
+    for (uint32_t i = 0; i < m->rcpts.size(); ++i) {
+        const auto& st = m->rcpt_state[i];
+        if (st.status != RcptStatus::failed) continue;
+        DsnRecipient r;
+        r.address = m->rcpts[i];
+        // last_reply is "<code> [<x.y.z>] text"
+        std::string_view lr = st.last_reply;
+        int code = lr.size() >= 3 ? std::atoi(std::string(lr.substr(0, 3)).c_str()) : 0;
+        std::string_view rest = lr.size() > 4 ? lr.substr(4) : std::string_view{};
+        std::string enh(leading_enhanced_code(rest));
+        r.status = final_status(code, enh);
+        r.diagnostic = st.last_reply;
+        for (const auto& [idx, mta] : m->failed_mta)
+            if (idx == i) r.remote_mta = mta;
+        r.last_attempt_ms = now_ms();
+        if (in.reason.empty()) in.reason = st.last_reply;
+        in.rcpts.push_back(std::move(r));
+    }
+    std::string msgid;
+    std::string dsn = build_dsn(in, now_ms(), msgid);
+    Envelope env;
+    env.id = new_uuid() + ".1";
+    env.received_ms = now_ms();
+    env.mail_from = "";
+    env.rcpts.push_back(m->mail_from);
+    env.helo = s_.me;
+    env.relaying = true;
+    env.notes["kasi.dsn"] = m->id;
+    env.tenant = m->tenant;
+    auto dm = std::make_shared<QueuedMessage>();
+    dm->id = env.id;
+    dm->received_ms = env.received_ms;
+    dm->rcpts = env.rcpts;
+    dm->tenant = env.tenant;
+    dm->body_size = dsn.size();
+    dm->is_dsn = true;
+    std::weak_ptr<bool> alive = alive_;
+    auto post = post_;
+    spool_.submit_message(env, std::move(dsn), [this, alive, post, m, dm](const SpoolResult& r) {
+        post([this, alive, m, dm, r] {
+            if (!alive.lock()) return;
+            if (r.err) {
+                // Not finished: the failure is retried from the spool at the next start.
+                log::error("queue: {}: writing the DSN failed: {}", m->id, std::strerror(r.err));
+                return;
+            }
+            dm->segment = r.segment;
+            dm->body_offset = r.body_offset;
+            ++st_.dsns;
+            log::info("queue: {}: DSN {} to <{}> queued", m->id, dm->id, m->mail_from);
+            enqueue(dm);
+            journal(*m, nullptr, {}, true, 0);
+            bodies_.message_finished(m->segment);
+            --st_.messages;
+        });
+    });
+}
+
+void QueueManager::journal(const QueuedMessage& m, const Delivery* d,
+                           const std::vector<uint32_t>& rcpts, bool done, int64_t next_due) {
+    StateUpdate u;
+    u.id = m.id;
+    u.at_ms = now_ms();
+    u.done = done;
+    if (d) u.attempts = m.attempts;
+    if (next_due) u.next_due_ms = next_due;
+    for (uint32_t i : rcpts) u.rcpts.emplace_back(i, m.rcpt_state[i]);
+    std::string id = m.id;
+    spool_.submit_state(u, [id](const SpoolResult& r) {
+        if (r.err) log::error("queue: {}: journal write failed: {}", id, std::strerror(r.err));
+    });
+}
+
+void QueueManager::sweep() {
+    events_.flush();
+    if (++sweep_tick_ % 10 != 0 || shutting_down_) return;
+    int64_t now = now_ms();
+    for (auto& [key, rq] : ready_)
+        for (auto& d : rq->take_expired(now, s_.cfg->max_age_ms)) {
+            if (d->msg->cancelled) {
+                part_done(d->msg);
+                continue;
+            }
+            expire(std::move(d), rq.get());
+        }
+    for (auto it = tls_failures_.begin(); it != tls_failures_.end();)
+        it = it->second <= now ? tls_failures_.erase(it) : std::next(it);
+}
+
+bool QueueManager::may_connect() const {
+    return !shutting_down_ && conns_ < s_.cfg->concurrency_max;
+}
+
+bool QueueManager::tls_failed_recently(const std::string& host) const {
+    auto it = tls_failures_.find(host);
+    return it != tls_failures_.end() && it->second > now_ms();
+}
+
+void QueueManager::remember_tls_failure(const std::string& host) {
+    if (s_.cfg->tls_failure_memory_s <= 0) return;
+    tls_failures_[host] = now_ms() + int64_t(s_.cfg->tls_failure_memory_s) * 1000;
+    log::info("outbound: STARTTLS with {} failed; plaintext for the next {} s", host,
+              s_.cfg->tls_failure_memory_s);
+}
+
+void QueueManager::shutdown() {
+    shutting_down_ = true;
+    uv_timer_stop(due_timer_.get());
+    for (auto& [k, rq] : ready_) rq->close_all();
+    events_.flush();
+}
+
+QueueStats QueueManager::stats() const {
+    QueueStats s = st_;
+    s.connections = uint64_t(conns_);
+    s.ready = s.in_flight = 0;
+    for (const auto& [k, rq] : ready_) {
+        s.ready += rq->waiting();
+        s.in_flight += rq->in_flight();
+    }
+    return s;
+}
+
+std::string QueueManager::summary_json() const {
+    JsonObject o;
+    auto s = stats();
+    o.num("time_ms", now_ms());
+    o.num("messages", int64_t(s.messages)).num("scheduled", int64_t(s.scheduled));
+    o.num("routing", int64_t(s.routing)).num("ready", int64_t(s.ready));
+    o.num("in_flight", int64_t(s.in_flight)).num("connections", int64_t(s.connections));
+    o.num("delivered", int64_t(s.delivered)).num("deferred", int64_t(s.deferred));
+    o.num("bounced", int64_t(s.bounced)).num("expired", int64_t(s.expired));
+    o.num("dsns", int64_t(s.dsns)).boolean("disabled", s_.cfg->disabled);
+    std::string sched = "[";
+    for (const auto& [key, n] : sched_counts_) {
+        JsonObject q;
+        q.str("queue", key).num("deliveries", int64_t(n));
+        sched += (sched.size() > 1 ? "," : "") + q.done();
+    }
+    o.raw("scheduled_queues", sched + "]");
+    std::string ready = "[";
+    for (const auto& [key, rq] : ready_) {
+        JsonObject q;
+        const auto& l = rq->limits();
+        q.str("queue", key).num("waiting", int64_t(rq->waiting()));
+        q.num("connections", int64_t(rq->connections())).str("last_error", rq->last_error());
+        JsonObject lim;
+        lim.num("max_connections", l.max_connections)
+            .num("max_messages_per_connection", l.max_messages_per_connection)
+            .real("max_message_rate", l.max_message_rate)
+            .num("max_recipients", l.max_recipients)
+            .str("set_by", l.origin);
+        q.raw("limits", lim.done());
+        ready += (ready.size() > 1 ? "," : "") + q.done();
+    }
+    o.raw("ready_queues", ready + "]");
+    return o.done();
+}
+
+}  // namespace kasi

@@ -1,0 +1,138 @@
+// The delivery side of Kasi, on one libuv loop: every queued message from reception (or
+// the spool at start-up) to its last recipient's outcome.
+//
+//   enqueue() -> scheduled queue (tenant, campaign, domain), ordered by due time
+//             -> route (MX lookup: ok / defer / bounce) -> ready queue (source, site)
+//             -> SMTP transaction -> per recipient: delivered | deferred | bounced
+//   deferred: retry after temp_fail_intervals[attempt-1]; bounced once they run out or
+//   the message is older than max_age (checked in every tier); failures produce one DSN
+//   per message to the envelope sender, and the message leaves the spool.
+//
+// Every change of a message's state is appended to the spool journal; nothing in memory
+// is the only copy of anything. Events go to the event log (events.h).
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/dns/resolver.h"
+#include "core/queue/body_store.h"
+#include "core/queue/events.h"
+#include "core/queue/outbound_config.h"
+#include "core/queue/queued_message.h"
+#include "core/queue/ready_queue.h"
+#include "core/spool/spool.h"
+#include "core/util/uv_handle.h"
+
+namespace kasi {
+
+struct QueueSettings {
+    std::shared_ptr<const OutboundConfig> cfg;
+    SSL_CTX* tls_ctx = nullptr;  // outbound TLS client context (owned by the caller)
+    std::string me;              // EHLO name and Reporting-MTA
+};
+
+struct QueueStats {
+    uint64_t messages = 0, scheduled = 0, routing = 0, ready = 0, in_flight = 0;
+    uint64_t delivered = 0, deferred = 0, bounced = 0, expired = 0, dsns = 0;
+    uint64_t connections = 0;
+};
+
+class QueueManager {
+  public:
+    // `post` runs a task on this loop from any thread (the spool writer's callbacks).
+    QueueManager(uv_loop_t* loop, Spool& spool, QueueSettings s,
+                 std::function<void(std::function<void()>)> post);
+    ~QueueManager();
+    QueueManager(const QueueManager&) = delete;
+    QueueManager& operator=(const QueueManager&) = delete;
+
+    void set_settings(QueueSettings s);
+    bool open_events(std::string& err);
+    void load_recovered(SpoolSnapshot snap);
+    void enqueue(std::shared_ptr<QueuedMessage> m);
+    void segment_closed(uint64_t seg, uint64_t written) { bodies_.segment_closed(seg, written); }
+    void shutdown();  // closes connections; what is in flight is retried after restart
+    QueueStats stats() const;
+    std::string summary_json() const;
+
+    // For ready queues:
+    void prepare(Delivery& d, std::function<void(bool ok, OutTxn)> cb);
+    void outcome(std::unique_ptr<Delivery> d, const TxnOutcome& out, const ReadyQueue& rq,
+                 const ConnInfo& info);
+    void defer_all(std::unique_ptr<Delivery> d, const SmtpReply& why, const ReadyQueue* rq);
+    void expire(std::unique_ptr<Delivery> d, const ReadyQueue* rq);
+    bool may_connect() const;
+    void connection_opened() { ++conns_; }
+    void connection_closed() { --conns_; }
+    bool tls_failed_recently(const std::string& host) const;
+    void remember_tls_failure(const std::string& host);
+    const QueueSettings& settings() const { return s_; }
+    uv_loop_t* loop() { return loop_; }
+
+  private:
+    struct HeapEntry {
+        int64_t due;
+        uint64_t seq;
+        std::unique_ptr<Delivery> d;
+    };
+    struct RouteEntry {
+        int64_t expires_ms = 0;
+        bool ok = false;
+        bool permanent = false;
+        SmtpReply error;  // when not ok
+        std::string rq_key;
+    };
+
+    void split(std::shared_ptr<QueuedMessage> m, const std::vector<uint32_t>& todo, int attempts,
+               int64_t due);
+    void schedule(std::unique_ptr<Delivery> d);
+    void arm_timer();
+    void run_due();
+    void route(std::unique_ptr<Delivery> d);
+    void routed(const std::string& domain, MxResult r);
+    void place(std::unique_ptr<Delivery> d, const RouteEntry& e);
+    void apply(std::unique_ptr<Delivery> d, const std::vector<SmtpReply>& replies,
+               const EventPeer& peer);
+    void fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
+                    const std::vector<SmtpReply>& replies, const char* type, const EventPeer& peer);
+    EventPeer peer_of(const ReadyQueue* rq, const ConnInfo* info) const;
+    void part_done(const std::shared_ptr<QueuedMessage>& m);
+    void finish(const std::shared_ptr<QueuedMessage>& m);
+    void send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string original);
+    void journal(const QueuedMessage& m, const Delivery* d, const std::vector<uint32_t>& rcpts,
+                 bool done, int64_t next_due);
+    void sweep();
+    std::string sched_key(const QueuedMessage& m, const std::string& domain) const;
+    ReadyQueue& ready_queue_for(const Route& r, const std::string& domain);
+
+    uv_loop_t* loop_;
+    Spool& spool_;
+    std::function<void(std::function<void()>)> post_;
+    QueueSettings s_;
+    std::unique_ptr<Resolver> resolver_;
+    BodyStore bodies_;
+    EventLog events_;
+    std::vector<HeapEntry> heap_;
+    uint64_t heap_seq_ = 0;
+    UvHandle<uv_timer_t> due_timer_;
+    UvHandle<uv_timer_t> sweep_timer_;
+    std::unordered_map<std::string, RouteEntry> routes_;
+    std::unordered_map<std::string, std::vector<std::unique_ptr<Delivery>>> resolving_;
+    std::map<std::string, std::unique_ptr<ReadyQueue>> ready_;
+    std::unordered_map<std::string, uint64_t> sched_counts_;  // scheduled queue -> deliveries
+    std::unordered_map<std::string, int64_t> tls_failures_;   // host -> until (ms)
+    QueueStats st_;
+    int conns_ = 0;
+    int sweep_tick_ = 0;
+    bool shutting_down_ = false;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace kasi

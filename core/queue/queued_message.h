@@ -1,0 +1,46 @@
+// What the outbound queue holds in memory for each spooled message: the envelope fields
+// delivery needs and where the bytes are on disk, never the bytes themselves, so that a
+// deferred message costs a few hundred bytes (docs/queues.md has the measurement).
+//
+// A message is delivered as one Delivery per recipient domain (per recipient with
+// always_split): the unit that is scheduled, routed to a ready queue and sent in one SMTP
+// transaction. The message is finished when its last Delivery is.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/spool/envelope.h"
+
+namespace kasi {
+
+struct QueuedMessage {
+    std::string id;
+    int64_t received_ms = 0;
+    std::string mail_from;  // "" for <>
+    std::vector<std::string> rcpts;
+    std::vector<RcptState> rcpt_state;  // parallel to rcpts
+    std::string tenant, campaign;
+    uint64_t segment = 0, body_offset = 0, body_size = 0;
+    int attempts = 0;        // the most attempts any of its deliveries made
+    int open_parts = 0;      // deliveries not finished yet
+    bool is_dsn = false;     // a bounce we generated (never bounced itself)
+    bool cancelled = false;  // deleted by an operator
+    bool recovered = false;  // loaded from the spool at start-up
+    // MX host that failed each bounced recipient (for the DSN's Remote-MTA).
+    std::vector<std::pair<uint32_t, std::string>> failed_mta;
+};
+
+struct Delivery {
+    std::shared_ptr<QueuedMessage> msg;
+    std::string domain;           // lower-case, as written in the recipients
+    std::vector<uint32_t> rcpts;  // indexes into msg->rcpts still to deliver
+    int attempts = 0;
+    int64_t due_ms = 0;
+    int64_t ready_since_ms = 0;  // when it entered its ready queue
+    std::string last_error;
+};
+
+}  // namespace kasi

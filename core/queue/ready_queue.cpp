@@ -1,0 +1,239 @@
+#include "core/queue/ready_queue.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/log/log.h"
+#include "core/queue/queue_manager.h"
+#include "core/util/clock.h"
+
+namespace kasi {
+
+ReadyQueue::ReadyQueue(QueueManager& qm, std::string key, Route route, QueueLimits limits)
+    : qm_(qm), key_(std::move(key)), route_(std::move(route)), limits_(std::move(limits)) {
+    uv_timer_init(qm_.loop(), rate_timer_.get());
+    rate_timer_->data = this;
+    tokens_ = std::max(1.0, limits_.max_message_rate);
+    tokens_at_ms_ = now_ms();
+}
+
+ReadyQueue::~ReadyQueue() {
+    *alive_ = false;
+    for (auto& c : conns_) {
+        if (c.client) c.client->abort("shutting down");
+    }
+}
+
+void ReadyQueue::push(std::unique_ptr<Delivery> d) {
+    d->ready_since_ms = now_ms();
+    q_.push_back(std::move(d));
+    pump();
+}
+
+bool ReadyQueue::take_token() {
+    if (limits_.max_message_rate <= 0) return true;
+    int64_t now = now_ms();
+    double burst = std::max(1.0, limits_.max_message_rate);
+    tokens_ =
+        std::min(burst, tokens_ + double(now - tokens_at_ms_) * limits_.max_message_rate / 1000.0);
+    tokens_at_ms_ = now;
+    if (tokens_ >= 1.0) {
+        tokens_ -= 1.0;
+        return true;
+    }
+    if (!rate_timer_armed_) {
+        rate_timer_armed_ = true;
+        auto wait = uint64_t(std::ceil((1.0 - tokens_) * 1000.0 / limits_.max_message_rate));
+        uv_timer_start(
+            rate_timer_.get(),
+            [](uv_timer_t* t) {
+                auto* rq = static_cast<ReadyQueue*>(t->data);
+                if (!rq) return;
+                rq->rate_timer_armed_ = false;
+                rq->pump();
+            },
+            std::max<uint64_t>(wait, 1), 0);
+    }
+    return false;
+}
+
+void ReadyQueue::pump() {
+    for (auto& c : conns_) {
+        if (q_.empty()) break;
+        if (c.ready && !c.inflight && !c.loading && c.client && c.client->idle()) assign(&c);
+    }
+    while (!q_.empty() && int(conns_.size()) < limits_.max_connections && qm_.may_connect() &&
+           connecting_ < q_.size())
+        open_connection();
+}
+
+void ReadyQueue::open_connection() {
+    ClientOptions o;
+    o.endpoints = route_.endpoints;
+    o.helo = route_.helo;
+    o.bind = route_.bind;
+    o.lmtp = route_.lmtp;
+    o.auth_user = route_.auth_user;
+    o.auth_pass = route_.auth_pass;
+    o.timeouts = qm_.settings().cfg->timeouts;
+    o.tls_ctx = qm_.settings().tls_ctx;
+    o.tls = route_.tls;
+    if (o.tls == TlsMode::opportunistic) {
+        bool remembered = false;
+        for (const auto& e : o.endpoints)
+            remembered |= qm_.tls_failed_recently(e.mx_host.empty() ? e.ip.str() : e.mx_host);
+        if (remembered) o.tls = TlsMode::off;
+    }
+    conns_.emplace_back();
+    Conn* c = &conns_.back();
+    uv_timer_init(qm_.loop(), c->idle_timer.get());
+    c->idle_timer->data = c;
+    ++connecting_;
+    qm_.connection_opened();
+    std::weak_ptr<bool> alive = alive_;
+    SmtpClient::Handlers h;
+    h.ready = [this, c, alive] {
+        if (alive.lock()) on_ready(c);
+    };
+    h.done = [this, c, alive](TxnOutcome out) {
+        if (alive.lock()) on_done(c, std::move(out));
+    };
+    h.closed = [this, c, alive](const std::string& why, bool before_ready, bool tls_failed) {
+        if (alive.lock()) on_closed(c, why, before_ready, tls_failed);
+    };
+    c->client = std::make_shared<SmtpClient>(qm_.loop(), std::move(o), std::move(h));
+    c->client->start();
+}
+
+ReadyQueue::ConnIt ReadyQueue::find(Conn* c) {
+    for (auto it = conns_.begin(); it != conns_.end(); ++it)
+        if (&*it == c) return it;
+    return conns_.end();
+}
+
+void ReadyQueue::on_ready(Conn* c) {
+    --connecting_;
+    c->ready = true;
+    last_error_.clear();
+    if (q_.empty()) return go_idle(c);
+    assign(c);
+}
+
+void ReadyQueue::go_idle(Conn* c) {
+    uv_timer_start(
+        c->idle_timer.get(),
+        [](uv_timer_t* t) {
+            auto* conn = static_cast<Conn*>(t->data);
+            if (conn && conn->client && conn->client->idle() && !conn->inflight)
+                conn->client->quit();
+        },
+        uint64_t(std::max(0, limits_.idle_timeout_ms)), 0);
+}
+
+void ReadyQueue::assign(Conn* c) {
+    if (q_.empty()) return go_idle(c);
+    if (!take_token()) return go_idle(c);
+    uv_timer_stop(c->idle_timer.get());
+    c->inflight = std::move(q_.front());
+    q_.pop_front();
+    c->loading = true;
+    std::weak_ptr<bool> alive = alive_;
+    std::weak_ptr<SmtpClient> wclient = c->client;
+    qm_.prepare(*c->inflight, [this, c, alive, wclient](bool ok, OutTxn txn) {
+        if (!alive.lock()) return;
+        auto client = wclient.lock();
+        if (find(c) == conns_.end() || !client || c->client != client) return;
+        c->loading = false;
+        if (!ok) {  // unreadable body: retried later, the connection stays usable
+            SmtpReply r;
+            r.code = 451;
+            r.enhanced = "4.3.0";
+            r.lines.push_back("cannot read the message from the spool");
+            qm_.defer_all(std::move(c->inflight), r, this);
+            return assign(c);
+        }
+        if (!client->idle()) {  // closed while the body was read: back to the queue
+            q_.push_front(std::move(c->inflight));
+            return;
+        }
+        client->send(std::move(txn));
+    });
+}
+
+void ReadyQueue::on_done(Conn* c, TxnOutcome out) {
+    if (!c->inflight) return;
+    auto d = std::move(c->inflight);
+    ++c->sent;
+    qm_.outcome(std::move(d), out, *this, c->client->info());
+    if (out.connection_lost) return;  // on_closed follows
+    if (c->sent >= limits_.max_messages_per_connection) {
+        c->client->quit();
+        pump();  // another connection takes over
+        return;
+    }
+    assign(c);
+}
+
+void ReadyQueue::on_closed(Conn* c, const std::string& why, bool before_ready, bool tls_failed) {
+    auto it = find(c);
+    if (it == conns_.end()) return;
+    if (!c->ready) --connecting_;
+    qm_.connection_closed();
+    std::unique_ptr<Delivery> back = std::move(c->inflight);  // closed while loading
+    auto client = std::move(c->client);
+    conns_.erase(it);  // the client object lives on in `client` until we return
+    if (back) q_.push_front(std::move(back));
+    if (!why.empty()) {
+        last_error_ = why;
+        log::info("outbound: {}: {}", key_, why);
+    }
+    if (tls_failed && route_.tls == TlsMode::opportunistic) {
+        const auto& ep = client->info().endpoint;
+        qm_.remember_tls_failure(ep.mx_host.empty() ? ep.ip.str() : ep.mx_host);
+        pump();  // the next connection goes without STARTTLS
+        return;
+    }
+    if (before_ready) {
+        bool others = false;
+        for (auto& o : conns_) others |= o.ready;
+        if (!others && connecting_ > 0) return;  // wait for the attempts under way
+        if (!others) {
+            // Nothing reaches the site: what waits here is deferred, not retried in a loop.
+            SmtpReply r;
+            r.code = 421;
+            r.enhanced = tls_failed || route_.tls == TlsMode::required ? "4.7.5" : "4.4.1";
+            r.lines.push_back(why);
+            auto waiting = std::move(q_);
+            q_.clear();
+            for (auto& d : waiting) qm_.defer_all(std::move(d), r, this);
+            return;
+        }
+    }
+    pump();
+}
+
+void ReadyQueue::close_all() {
+    for (auto& c : conns_) {
+        if (!c.client) continue;
+        if (c.client->idle() && !c.inflight)
+            c.client->quit();
+        else
+            c.client->abort("shutting down");
+    }
+}
+
+std::vector<std::unique_ptr<Delivery>> ReadyQueue::take_expired(int64_t now, int64_t max_age) {
+    std::vector<std::unique_ptr<Delivery>> out;
+    for (auto it = q_.begin(); it != q_.end();) {
+        if (now - (*it)->msg->received_ms >= max_age || (*it)->msg->cancelled) {
+            out.push_back(std::move(*it));
+            it = q_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return out;
+}
+
+}  // namespace kasi

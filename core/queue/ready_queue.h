@@ -1,0 +1,105 @@
+// A ready queue: deliveries that are due and routed, waiting for a connection to one
+// destination site from one egress source, with the pool of SMTP connections serving it.
+// Its limits (connections, messages per connection, message rate, recipients per
+// transaction, idle time) are a QueueLimits value, so who set them can be shown.
+//
+// A connection that opens takes the oldest delivery; when it finishes, the next one, until
+// max_messages_per_connection, then QUIT; with nothing to do it idles for idle_timeout.
+// If a connection cannot be opened at all while no other connection of the queue works,
+// the deliveries waiting here are deferred (the destination is unreachable), so a dead
+// site holds nothing in memory but their metadata in the scheduled queue.
+#pragma once
+
+#include <uv.h>
+
+#include <deque>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/queue/outbound_config.h"
+#include "core/queue/queued_message.h"
+#include "core/smtp/client/smtp_client.h"
+#include "core/util/uv_handle.h"
+
+namespace kasi {
+
+class QueueManager;
+
+struct Route {
+    std::string source = "default";
+    std::string site;  // canonical: sorted MX host names, or "[ip]:port" for a literal
+    std::vector<std::string> mx_hosts;
+    std::vector<Endpoint> endpoints;
+    std::string helo;
+    std::optional<IpAddr> bind;
+    bool lmtp = false;
+    std::string auth_user, auth_pass;
+    TlsMode tls = TlsMode::opportunistic;
+};
+
+class ReadyQueue {
+  public:
+    ReadyQueue(QueueManager& qm, std::string key, Route route, QueueLimits limits);
+    ~ReadyQueue();
+    ReadyQueue(const ReadyQueue&) = delete;
+    ReadyQueue& operator=(const ReadyQueue&) = delete;
+
+    void push(std::unique_ptr<Delivery> d);
+    void pump();
+    void close_all();  // QUIT idle connections, abort the others (shutdown)
+    // Takes out deliveries that waited past their message's expiry (for the sweeper).
+    std::vector<std::unique_ptr<Delivery>> take_expired(int64_t now, int64_t max_age_ms);
+
+    const std::string& key() const { return key_; }
+    const Route& route() const { return route_; }
+    const QueueLimits& limits() const { return limits_; }
+    size_t waiting() const { return q_.size(); }
+    size_t connections() const { return conns_.size(); }
+    size_t in_flight() const {
+        size_t n = 0;
+        for (const auto& c : conns_) n += c.inflight != nullptr;
+        return n;
+    }
+    const std::string& last_error() const { return last_error_; }
+    bool idle() const { return q_.empty() && conns_.empty(); }
+
+  private:
+    struct Conn {
+        std::shared_ptr<SmtpClient> client;
+        std::unique_ptr<Delivery> inflight;
+        int sent = 0;
+        bool ready = false;
+        bool loading = false;  // body being read for `inflight`
+        UvHandle<uv_timer_t> idle_timer;
+    };
+    using ConnIt = std::list<Conn>::iterator;
+
+    void open_connection();
+    void on_ready(Conn* c);
+    void assign(Conn* c);
+    void on_done(Conn* c, TxnOutcome out);
+    void on_closed(Conn* c, const std::string& why, bool before_ready, bool tls_failed);
+    void go_idle(Conn* c);
+    bool take_token();
+    ConnIt find(Conn* c);
+
+    QueueManager& qm_;
+    std::string key_;
+    Route route_;
+    QueueLimits limits_;
+    std::deque<std::unique_ptr<Delivery>> q_;
+    std::list<Conn> conns_;
+    size_t connecting_ = 0;
+    std::string last_error_;
+    // message rate: a token bucket
+    double tokens_ = 0;
+    int64_t tokens_at_ms_ = 0;
+    UvHandle<uv_timer_t> rate_timer_;
+    bool rate_timer_armed_ = false;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace kasi

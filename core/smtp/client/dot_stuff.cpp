@@ -1,0 +1,40 @@
+#include "core/smtp/client/dot_stuff.h"
+
+#include <cstring>
+
+namespace kasi {
+
+void append_dot_stuffed(std::string& out, std::string_view body) {
+    out.reserve(out.size() + body.size() + body.size() / 64 + 8);
+    bool line_start = true;
+    size_t i = 0, n = body.size();
+    while (i < n) {
+        if (line_start && body[i] == '.') out += '.';
+        const void* p = std::memchr(body.data() + i, '\n', n - i);
+        size_t nl = p ? size_t(static_cast<const char*>(p) - body.data()) : n;
+        if (nl == n) {  // last line without an end
+            out.append(body.substr(i));
+            out += "\r\n";
+            i = n;
+            line_start = true;
+            break;
+        }
+        if (nl > i && body[nl - 1] == '\r') {
+            out.append(body.substr(i, nl + 1 - i));
+        } else {
+            out.append(body.substr(i, nl - i));
+            out += "\r\n";
+        }
+        i = nl + 1;
+        line_start = true;
+    }
+    out += ".\r\n";
+}
+
+bool has_8bit(std::string_view body) {
+    for (unsigned char c : body)
+        if (c >= 0x80) return true;
+    return false;
+}
+
+}  // namespace kasi
