@@ -1,5 +1,8 @@
 #include "core/queue/events.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -18,40 +21,45 @@ bool EventLog::open(const std::string& path, std::string& err) {
     close();
     path_ = path;
     if (path.empty()) return true;
-    f_ = std::fopen(path.c_str(), "ae");
-    if (!f_) {
+    fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd_ < 0) {
         err = fmt::format("{}: {}", path, std::strerror(errno));
         return false;
     }
-    std::setvbuf(f_, nullptr, _IOFBF, 256 * 1024);
     return true;
 }
 
 void EventLog::close() {
-    if (f_) std::fclose(f_);
-    f_ = nullptr;
+    flush();
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
 }
 
 void EventLog::put(const std::string& line) {
-    if (!f_) return;
-    if (std::fwrite(line.data(), 1, line.size(), f_) != line.size() || std::fputc('\n', f_) < 0) {
-        if (!failed_) log::error("events: writing {}: {}", path_, std::strerror(errno));
-        failed_ = true;
-        return;
-    }
-    failed_ = false;
+    if (fd_ < 0) return;
+    buf_ += line;
+    buf_ += '\n';
     ++written_;
+    if (buf_.size() >= 256 * 1024) flush();
 }
 
 void EventLog::flush() {
-    if (f_ && std::fflush(f_) != 0 && !failed_) {
-        log::error("events: writing {}: {}", path_, std::strerror(errno));
+    if (fd_ < 0 || buf_.empty()) return;
+    ssize_t n = ::write(fd_, buf_.data(), buf_.size());
+    if (n != ssize_t(buf_.size())) {
+        if (!failed_)
+            log::error("events: writing {}: {}", path_,
+                       n < 0 ? std::strerror(errno) : "short write");
         failed_ = true;
+    } else if (failed_) {
+        log::notice("events: writing {} works again", path_);
+        failed_ = false;
     }
+    buf_.clear();
 }
 
 void EventLog::reception(const QueuedMessage& m) {
-    if (!f_) return;
+    if (fd_ < 0) return;
     JsonObject o;
     o.str("type", "Reception").num("time_ms", m.received_ms).str("id", m.id);
     o.str("sender", m.mail_from);
@@ -71,7 +79,7 @@ void EventLog::reception(const QueuedMessage& m) {
 void EventLog::recipient(const char* type, const QueuedMessage& m, uint32_t rcpt,
                          const std::string& queue, const EventPeer& peer, const SmtpReply& reply,
                          int attempt, int64_t now, int64_t next_due_ms) {
-    if (!f_) return;
+    if (fd_ < 0) return;
     JsonObject o;
     o.str("type", type).num("time_ms", now).str("id", m.id);
     o.str("sender", m.mail_from).str("recipient", m.rcpts[rcpt]);

@@ -2,11 +2,10 @@
 // Bounce and Expiration (schema in docs/events.md). Written by the delivery loop only, so
 // records are appended without locking; the buffer is flushed at least once a second and
 // at shutdown. A write error is logged once and the records are dropped, never blocking
-// delivery.
+// delivery. Records are buffered and written whole with one write(2).
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
 #include <string>
 
 #include "core/queue/queued_message.h"
@@ -37,7 +36,8 @@ class EventLog {
   private:
     void put(const std::string& line);
 
-    FILE* f_ = nullptr;
+    int fd_ = -1;
+    std::string buf_;  // whole records only: a reader never sees half a line
     std::string path_;
     bool failed_ = false;
     uint64_t written_ = 0;

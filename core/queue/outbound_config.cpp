@@ -213,9 +213,9 @@ OutboundConfig load_outbound_config(const ConfigDir& cfg, const std::string& bas
             d.error(ini.path, e->line, fmt::format("temp_fail_intervals: {}", err));
     }
     if (auto* e = ini.find("main", "max_age"); e && e->value)
-        if (!parse_duration_ms(*e->value, o.max_age_ms) || o.max_age_ms < 60000)
+        if (!parse_duration_ms(*e->value, o.max_age_ms) || o.max_age_ms < 1000)
             d.error(ini.path, e->line,
-                    fmt::format("max_age '{}' is not a duration of at least 1m (5d, 12h, ...)",
+                    fmt::format("max_age '{}' is not a duration of at least 1s (5d, 12h, ...)",
                                 *e->value));
     std::string inc = r.get_str("main", "bounce_include", "headers");
     if (inc != "headers" && inc != "message") {

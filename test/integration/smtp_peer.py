@@ -28,7 +28,7 @@ class Session:
 class Peer:
     def __init__(self, host="127.0.0.1", port=0, greeting="220 peer.test ESMTP", ehlo_caps=None,
                  mail=None, rcpt=None, data=None, dot=None, starttls_cert=None, hostile=None,
-                 lmtp=False, after_dot_close=False):
+                 lmtp=False, after_dot_close=False, broken_tls=False):
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
@@ -37,7 +37,7 @@ class Peer:
         self.port = self.sock.getsockname()[1]
         self.greeting = greeting
         caps = ["PIPELINING", "8BITMIME", "SIZE 10000000", "ENHANCEDSTATUSCODES"]
-        if starttls_cert:
+        if starttls_cert or broken_tls:
             caps.append("STARTTLS")
         self.ehlo_caps = caps if ehlo_caps is None else ehlo_caps
         self.hooks = {"mail": mail, "rcpt": rcpt, "data": data, "dot": dot}
@@ -45,6 +45,7 @@ class Peer:
         self.hostile = hostile
         self.lmtp = lmtp
         self.after_dot_close = after_dot_close
+        self.broken_tls = broken_tls
         self.messages = []
         self.sessions = []
         self.lock = threading.Lock()
@@ -126,6 +127,11 @@ class Peer:
                 elif verb == "HELO":
                     send("250 peer.test")
                 elif verb == "STARTTLS":
+                    if self.broken_tls:  # agrees, then answers the handshake with junk
+                        send("220 2.0.0 go ahead")
+                        io.recv(65536)
+                        io.sendall(b"this is not TLS\r\n" * 4)
+                        break
                     if not self.starttls_cert or s.tls:
                         send("454 4.7.0 TLS not available")
                         continue
@@ -158,6 +164,8 @@ class Peer:
                         l = readline()
                         if l == ".":
                             break
+                        if l.startswith("."):  # RFC 5321 4.5.2 transparency
+                            l = l[1:]
                         data += l.encode() + b"\r\n"
                     if self.lmtp:
                         for a in accepted:

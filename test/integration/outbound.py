@@ -1,0 +1,417 @@
+"""Outbound delivery end to end: kasi accepts relayed mail, resolves MX records against
+the project's DNS fixture and delivers to real SMTP peers on loopback (a scripted server,
+smtp_peer.py, for exact conversations). Covers pipelining and connection reuse, per
+recipient outcomes, retries, DSNs, null MX and NXDOMAIN, unreachable sites, restart with
+deferred mail, STARTTLS (opportunistic, failed, required), hostile peers, expiry, events."""
+import json
+import os
+import smtplib
+import socket
+import subprocess
+import tempfile
+import time
+
+from harness import Kasi, free_port, run
+from pki import Pki
+from smtp_peer import Peer
+
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dns_fixture.py")
+ZONE = """$TTL 300
+sink.test.        IN MX 10 mx.sink.test.
+mx.sink.test.     IN A 127.0.0.1
+other.test.       IN MX 10 mx.sink.test.
+down.test.        IN MX 10 mx.down.test.
+mx.down.test.     IN A 127.0.0.2
+nullmx.test.      IN MX 0 .
+"""
+
+
+class Dns:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="kasi-ob-dns-")
+        zone = os.path.join(self.dir, "zone")
+        with open(zone, "w") as f:
+            f.write(ZONE)
+        self.port = free_port()
+        self.proc = subprocess.Popen(["/usr/bin/python3", FIXTURE, "--zone", zone, "--port",
+                                      str(self.port)], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
+
+
+_DNS = None
+_PKI = None
+
+
+def dns():
+    global _DNS
+    if _DNS is None:
+        _DNS = Dns()
+    return _DNS
+
+
+def pki():
+    global _PKI
+    if _PKI is None:
+        _PKI = Pki(tempfile.mkdtemp(prefix="kasi-ob-pki-"))
+        _PKI.mx = _PKI.leaf("mx", "mx.sink.test")
+    return _PKI
+
+
+def kasi(port, outbound="", tls="", extra=None):
+    files = {"dns.ini": f"[main]\nservers=127.0.0.1:{dns().port}\ntimeout=0.5\n",
+             "outbound.ini": f"disabled=false\nlocal_mx_ok=true\nsmtp_port={port}\n"
+                             f"temp_fail_intervals=5s\n{outbound}"}
+    if tls:
+        files["tls.ini"] = tls
+    files.update(extra or {})
+    return Kasi(extra=files).start()
+
+
+def send(k, rcpts, body="Subject: test\r\n\r\nhello\r\n", sender="sender@sink.test", n=1):
+    s = smtplib.SMTP("127.0.0.1", k.port)
+    for _ in range(n):
+        s.sendmail(sender, rcpts, body)
+    s.quit()
+
+
+def events(k, kind=None, timeout=0, n=1):
+    path = os.path.join(k.dir, "log", "events.jsonl")
+    deadline = time.time() + timeout
+    while True:
+        out = []
+        if os.path.exists(path):
+            with open(path) as f:
+                out = [json.loads(l) for l in f if l.endswith("\n")]
+        if kind:
+            out = [e for e in out if e["type"] == kind]
+        if len(out) >= n or time.time() >= deadline:
+            return out
+        time.sleep(0.1)
+
+
+def wait_count(k, n, timeout=15):
+    deadline = time.time() + timeout
+    out = ""
+    while time.time() < deadline:
+        rc, out, err = k.ctl("count")
+        if out.startswith(f"messages {n}\n"):
+            return True
+        time.sleep(0.1)
+    raise AssertionError(f"spool count never reached {n}: {out}")
+
+
+def test_delivers_via_mx_pipelined_over_one_reused_connection():
+    peer = Peer()
+    k = kasi(peer.port, "[queues]\nmax_connections=1\n")
+    try:
+        body = "Subject: reuse\r\n\r\nline one\r\n.leading dot\r\n..two dots\r\n"
+        send(k, ["a@sink.test", "b@other.test"], body, n=5)
+        msgs = peer.wait_messages(10)
+        assert len(msgs) == 10, msgs  # 5 messages x 2 domains (one transaction per domain)
+        assert len(peer.sessions) == 1, len(peer.sessions)
+        data = msgs[0][2].decode()
+        assert "\r\n.leading dot\r\n..two dots\r\n" in data, data
+        assert "Received: from" in data
+        cmds = peer.sessions[0].commands
+        assert cmds[0] == "EHLO mx.kasi.test", cmds
+        assert cmds.count("RSET") == 0, cmds
+        assert sum(c.startswith("MAIL FROM:<sender@sink.test> SIZE=") for c in cmds) == 10
+        # pipelined: MAIL, RCPT and DATA of a transaction arrive in one read
+        assert any(b"MAIL FROM" in r and b"RCPT TO" in r and b"DATA" in r
+                   for r in peer.sessions[0].reads), peer.sessions[0].reads
+        wait_count(k, 0)
+        dl = events(k, "Delivery", 5, n=10)
+        assert len(dl) == 10, dl
+        e = dl[0]
+        assert e["mx_host"] == "mx.sink.test" and e["mx_ip"] == "127.0.0.1", e
+        assert e["code"] == 250 and e["attempt"] == 1 and e["site"] == "mx.sink.test", e
+        assert len(events(k, "Reception")) == 5
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_peer_without_pipelining_gets_one_command_at_a_time():
+    peer = Peer(ehlo_caps=["8BITMIME"])
+    k = kasi(peer.port)
+    try:
+        send(k, ["a@sink.test", "b@sink.test"])
+        assert len(peer.wait_messages(1)) == 1
+        s = peer.sessions[0]
+        assert not any(b"RCPT" in r and b"MAIL" in r for r in s.reads), s.reads
+        assert "MAIL FROM:<sender@sink.test>" in s.commands, s.commands  # no SIZE offered
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_per_recipient_outcomes_and_one_dsn():
+    def rcpt(addr):
+        if "bad" in addr:
+            return "550 5.1.1 no such user"
+        if "tmp" in addr:
+            return "451 4.2.0 mailbox busy"
+        return None
+    peer = Peer(rcpt=rcpt)
+    k = kasi(peer.port, "temp_fail_intervals=none\n")
+    try:
+        send(k, ["good@sink.test", "bad@sink.test", "tmp@sink.test"],
+             "Subject: mixed\r\nMessage-ID: <mixed@test>\r\n\r\nbody\r\n")
+        msgs = peer.wait_messages(2)
+        assert len(msgs) == 2, msgs
+        assert msgs[0][1] == ["<good@sink.test>"], msgs[0]
+        frm, to, dsn = msgs[1]
+        dsn = dsn.decode()
+        assert frm.startswith("<>") and to == ["<sender@sink.test>"], (frm, to)
+        assert "report-type=delivery-status" in dsn
+        assert "Final-Recipient: rfc822; bad@sink.test\r\nAction: failed\r\nStatus: 5.1.1" in dsn
+        assert "Final-Recipient: rfc822; tmp@sink.test\r\nAction: failed\r\nStatus: 5.2.0" in dsn
+        assert "Diagnostic-Code: smtp; 550 5.1.1 no such user" in dsn, dsn
+        assert "Remote-MTA: dns; mx.sink.test" in dsn
+        assert "References: <mixed@test>" in dsn
+        assert "good@sink.test" not in dsn.split("message/delivery-status")[1].split(
+            "text/rfc822-headers")[0]
+        wait_count(k, 0)
+        assert len(events(k, "Bounce", 3, n=2)) == 2
+        assert len(events(k, "Delivery", 3, n=2)) == 2  # good, and the DSN itself
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_deferred_then_delivered_on_retry():
+    tries = []
+
+    def rcpt(addr):
+        tries.append(addr)
+        return "451 4.7.1 greylisted" if len(tries) == 1 else None
+    peer = Peer(rcpt=rcpt)
+    k = kasi(peer.port)
+    try:
+        send(k, ["grey@sink.test"])
+        tf = events(k, "TransientFailure", 5)
+        assert len(tf) == 1 and tf[0]["enhanced"] == "4.7.1", tf
+        assert tf[0]["next_due_ms"] - tf[0]["time_ms"] >= 4900, tf
+        rc, out, err = k.ctl("list")
+        mid = out.split("\t")[0]
+        rc, out, err = k.ctl("show", mid)
+        assert "deferred" in out and "451 4.7.1 greylisted" in out, out
+        msgs = peer.wait_messages(1, 12)
+        assert len(msgs) == 1
+        dl = events(k, "Delivery", 3)
+        assert dl and dl[0]["attempt"] == 2, dl
+        wait_count(k, 0)
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_null_mx_and_nxdomain_bounce_at_once():
+    peer = Peer()
+    k = kasi(peer.port)
+    try:
+        send(k, ["x@nullmx.test", "y@nosuch.test"])
+        msgs = peer.wait_messages(1)
+        assert len(msgs) == 1, msgs
+        dsn = msgs[0][2].decode()
+        assert "Final-Recipient: rfc822; x@nullmx.test\r\nAction: failed\r\nStatus: 5.1.10" \
+            in dsn, dsn
+        assert "Final-Recipient: rfc822; y@nosuch.test\r\nAction: failed\r\nStatus: 5.1.2" \
+            in dsn, dsn
+        assert "Remote-MTA" not in dsn.split("message/delivery-status")[1].split(
+            "text/rfc822-headers")[0]
+        wait_count(k, 0)
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_unreachable_site_defers_and_delivery_resumes_after_restart():
+    port = free_port()
+    k = kasi(port)
+    peer2 = None
+    try:
+        send(k, ["u@down.test"])
+        tf = events(k, "TransientFailure", 5)
+        assert tf and tf[0]["enhanced"] == "4.4.1", tf
+        assert "connection refused" in tf[0]["response"], tf
+        k.stop()
+        assert k.queued_ids(), "the deferred message must still be in the spool"
+        peer2 = Peer(host="127.0.0.2", port=port)
+        k.start()
+        msgs = peer2.wait_messages(1, 15)
+        assert len(msgs) == 1 and msgs[0][1] == ["<u@down.test>"], msgs
+        wait_count(k, 0)
+        assert "recovered" in k.read_log()
+    finally:
+        k.cleanup()
+        if peer2:
+            peer2.stop()
+
+
+def test_opportunistic_starttls():
+    p = pki()
+    peer = Peer(starttls_cert=(p.mx[1], p.mx[0]))
+    k = kasi(peer.port)
+    try:
+        send(k, ["t@sink.test"])
+        assert len(peer.wait_messages(1)) == 1
+        s = peer.sessions[0]
+        assert s.tls and s.tls_version in ("TLSv1.2", "TLSv1.3"), s.tls_version
+        assert s.commands[:3] == ["EHLO mx.kasi.test", "STARTTLS", "EHLO mx.kasi.test"], s.commands
+        e = events(k, "Delivery", 3)[0]
+        assert e["tls"]["version"] == s.tls_version, e
+        assert e["tls"]["verified"] is False  # our test CA is not the system's
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_failed_starttls_falls_back_to_plaintext_and_is_remembered():
+    peer = Peer(broken_tls=True)
+    k = kasi(peer.port)
+    try:
+        send(k, ["f@sink.test"])
+        msgs = peer.wait_messages(1)
+        assert len(msgs) == 1, [s.commands for s in peer.sessions]
+        assert peer.sessions[0].commands[-1] == "STARTTLS"
+        assert "STARTTLS" not in peer.sessions[-1].commands
+        send(k, ["g@sink.test"])
+        assert len(peer.wait_messages(2)) == 2
+        assert sum("STARTTLS" in s.commands for s in peer.sessions) == 1
+        assert "STARTTLS with mx.sink.test failed" in k.read_log()
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_required_tls_is_never_downgraded():
+    peer = Peer()  # offers no STARTTLS
+    k = kasi(peer.port, tls="[outbound]\nforce_tls_hosts=sink.test\n")
+    try:
+        send(k, ["r@sink.test"])
+        tf = events(k, "TransientFailure", 5)
+        assert tf and tf[0]["enhanced"] == "4.7.5", tf
+        assert "STARTTLS is not offered" in tf[0]["response"], tf
+        assert peer.messages == []
+        assert all("MAIL" not in " ".join(s.commands) for s in peer.sessions)
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_required_tls_verifies_the_certificate():
+    p = pki()
+    peer = Peer(starttls_cert=(p.mx[1], p.mx[0]))
+    k = kasi(peer.port, tls=f"[outbound]\nforce_tls_hosts=mx.sink.test\n")
+    try:
+        send(k, ["v@sink.test"])
+        tf = events(k, "TransientFailure", 5)
+        assert tf and tf[0]["enhanced"] == "4.7.5", tf
+        assert peer.messages == []
+    finally:
+        k.cleanup()
+    k = kasi(peer.port, tls=f"[outbound]\nforce_tls_hosts=mx.sink.test\nca_file={p.ca_cert}\n")
+    try:
+        send(k, ["v@sink.test"])
+        assert len(peer.wait_messages(1)) == 1
+        assert events(k, "Delivery", 3)[0]["tls"]["verified"] is True
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def hostile_endless(conn):
+    conn.sendall(b"220-hello\r\n")
+    for _ in range(5000):
+        conn.sendall(b"220-more and more and more\r\n")
+    time.sleep(1)
+
+
+def hostile_garbage(conn):
+    conn.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
+    time.sleep(1)
+
+
+def hostile_no_newline(conn):
+    conn.sendall(b"220 " + b"x" * 100000)
+    time.sleep(1)
+
+
+def test_hostile_peers_cost_one_connection_and_a_deferral():
+    for hostile, expect in ((hostile_endless, "longer than"), (hostile_garbage, "invalid reply"),
+                            (hostile_no_newline, "longer than")):
+        peer = Peer(hostile=hostile)
+        k = kasi(peer.port)
+        try:
+            send(k, ["h@sink.test"])
+            tf = events(k, "TransientFailure", 5)
+            assert tf and expect in tf[0]["response"], tf
+            assert k.proc.poll() is None
+            send(k, ["h2@sink.test"])  # still serving
+        finally:
+            k.cleanup()
+            peer.stop()
+
+
+def test_stall_after_data_times_out_and_defers():
+    peer = Peer(dot=lambda data: time.sleep(4) or None)
+    k = kasi(peer.port, "[timeouts]\ndata_done=1\n")
+    try:
+        send(k, ["s@sink.test"])
+        tf = events(k, "TransientFailure", 6)
+        assert tf and "timeout" in tf[0]["response"] and tf[0]["code"] == 421, tf
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_expiry_bounces_with_5_4_7():
+    peer = Peer()
+    k = kasi(peer.port, "max_age=2s\n")
+    try:
+        send(k, ["e@down.test"])  # unreachable; the next try would be after max_age
+        ex = events(k, "Expiration", 5)
+        assert ex and ex[0]["recipient"] == "e@down.test", ex
+        msgs = peer.wait_messages(1)
+        assert len(msgs) == 1, msgs
+        assert "Status: 5.4.7" in msgs[0][2].decode()
+        wait_count(k, 0)
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_no_dsn_for_a_null_sender():
+    peer = Peer(rcpt=lambda a: "550 5.1.1 gone")
+    k = kasi(peer.port)
+    try:
+        send(k, ["gone@sink.test"], sender="")
+        assert len(events(k, "Bounce", 5)) == 1
+        wait_count(k, 0)
+        time.sleep(0.5)
+        assert peer.messages == []
+        assert "not sending a DSN" in k.read_log()
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_disabled_holds_mail():
+    peer = Peer()
+    k = kasi(peer.port, "disabled=true\n")
+    try:
+        send(k, ["d@sink.test"])
+        time.sleep(1.5)
+        assert peer.sessions == [] and len(k.queued_ids()) == 1
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+if __name__ == "__main__":
+    try:
+        run(globals())
+    finally:
+        if _DNS:
+            _DNS.proc.kill()
