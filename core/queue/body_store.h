@@ -33,6 +33,7 @@ class BodyStore {
     // `seg` will receive no more messages; `written` were made durable in it.
     void segment_closed(uint64_t seg, uint64_t written);
     uint64_t segments_deleted() const { return deleted_; }
+    uint64_t fast_reads() const { return fast_reads_; }
 
   private:
     struct Seg {
@@ -48,6 +49,7 @@ class BodyStore {
     std::string dir_;
     std::map<uint64_t, Seg> segs_;
     uint64_t deleted_ = 0;
+    uint64_t fast_reads_ = 0;
 };
 
 }  // namespace kasi

@@ -1,5 +1,6 @@
 #include "core/queue/outbound.h"
 
+#include <pthread.h>
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -71,7 +72,10 @@ bool Outbound::start(std::string& err) {
             }
         },
         0, 1000);
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "kasi-delivery");
+        run();
+    });
     return true;
 }
 

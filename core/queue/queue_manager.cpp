@@ -562,9 +562,14 @@ void QueueManager::journal(const QueuedMessage& m, const Delivery* d,
     if (next_due) u.next_due_ms = next_due;
     for (uint32_t i : rcpts) u.rcpts.emplace_back(i, m.rcpt_state[i]);
     std::string id = m.id;
-    spool_.submit_state(u, [id](const SpoolResult& r) {
-        if (r.err) log::error("queue: {}: journal write failed: {}", id, std::strerror(r.err));
-    });
+    // Lazy: a progress record lost in a crash means a retry (a duplicate at worst), never
+    // a lost message, so it need not cost a sync of its own.
+    spool_.submit_state(
+        u,
+        [id](const SpoolResult& r) {
+            if (r.err) log::error("queue: {}: journal write failed: {}", id, std::strerror(r.err));
+        },
+        true);
 }
 
 void QueueManager::sweep() {

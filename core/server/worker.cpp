@@ -1,5 +1,6 @@
 #include "core/server/worker.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -21,7 +22,10 @@ Worker::~Worker() {
 }
 
 void Worker::start(std::vector<Listen> listens) {
-    thread_ = std::thread([this, l = std::move(listens)]() mutable { run(std::move(l)); });
+    thread_ = std::thread([this, l = std::move(listens)]() mutable {
+        pthread_setname_np(pthread_self(), fmt::format("kasi-smtp-{}", index_).c_str());
+        run(std::move(l));
+    });
 }
 
 void Worker::join() {

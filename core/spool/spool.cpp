@@ -132,8 +132,11 @@ void Spool::submit_message(const Envelope& env, std::string body,
                                  }});
 }
 
-void Spool::submit_state(const StateUpdate& u, std::function<void(const SpoolResult&)> done) {
-    writer_->submit(SpoolRequest{RecordType::state, u.serialize(), {}, std::move(done)});
+void Spool::submit_state(const StateUpdate& u, std::function<void(const SpoolResult&)> done,
+                         bool lazy) {
+    SpoolRequest r{RecordType::state, u.serialize(), {}, std::move(done)};
+    r.lazy = lazy;
+    writer_->submit(std::move(r));
 }
 
 }  // namespace kasi

@@ -32,7 +32,9 @@ class Spool {
     // `done` runs on the writer thread once the record is durable (or failed).
     void submit_message(const Envelope& env, std::string body,
                         std::function<void(const SpoolResult&)> done);
-    void submit_state(const StateUpdate& u, std::function<void(const SpoolResult&)> done);
+    // `lazy`: delivery progress that may wait for a later sync (writer.h).
+    void submit_state(const StateUpdate& u, std::function<void(const SpoolResult&)> done,
+                      bool lazy = false);
     // Told (on the writer thread) when a message segment is closed for good, with the
     // number of messages written to it.
     void set_rotate_listener(std::function<void(uint64_t seq, uint64_t messages)> fn);

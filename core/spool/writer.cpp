@@ -2,15 +2,18 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include <fmt/format.h>
 
 #include "core/log/log.h"
+#include "core/util/clock.h"
 
 namespace kasi {
 
@@ -52,18 +55,24 @@ bool SpoolWriter::start(uint64_t next_msg_seq, uint64_t next_meta_seq, std::stri
     }
     if (!open_segment(msg_, next_msg_seq, err) || !open_segment(meta_, next_meta_seq, err))
         return false;
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "kasi-spool");
+        run();
+    });
     return true;
 }
 
 void SpoolWriter::submit(SpoolRequest r) {
-    bool refused = false;
+    bool refused = false, lazy = false, wake = false;
     {
         std::lock_guard lk(mu_);
         if (stopping_) {
             refused = true;
         } else {
+            lazy = r.lazy;
+            if (!lazy) ++urgent_;
             pending_.push_back(std::move(r));
+            wake = !lazy || pending_.size() >= 4096;
         }
     }
     if (refused) {
@@ -71,7 +80,7 @@ void SpoolWriter::submit(SpoolRequest r) {
         if (r.done) r.done(res);
         return;
     }
-    cv_.notify_one();
+    if (wake) cv_.notify_one();
 }
 
 void SpoolWriter::stop() {
@@ -82,6 +91,7 @@ void SpoolWriter::stop() {
     }
     cv_.notify_one();
     if (thread_.joinable()) thread_.join();
+    if (meta_unsynced_ && meta_.fd >= 0) ::fdatasync(meta_.fd);
     close_segment(msg_);
     close_segment(meta_);
     if (dir_fd_ >= 0) ::close(dir_fd_);
@@ -98,8 +108,14 @@ void SpoolWriter::run() {
     for (;;) {
         {
             std::unique_lock lk(mu_);
-            cv_.wait(lk, [&] { return stopping_ || !pending_.empty(); });
-            if (pending_.empty() && stopping_) return;
+            cv_.wait_for(lk, std::chrono::milliseconds(lazy_flush_ms),
+                         [&] { return stopping_ || urgent_ > 0 || pending_.size() >= 4096; });
+            if (pending_.empty()) {
+                if (stopping_) return;
+                lk.unlock();
+                sync_meta_if_stale();
+                continue;
+            }
             // Take everything pending, up to batch_bytes (at least one record).
             uint64_t bytes = 0;
             size_t n = 0;
@@ -107,6 +123,7 @@ void SpoolWriter::run() {
                 bytes += pending_[n].head.size() + pending_[n].body.size();
                 ++n;
             }
+            for (size_t k = 0; k < n; ++k) urgent_ -= !pending_[k].lazy;
             if (n == pending_.size()) {
                 batch.swap(pending_);
             } else {
@@ -183,6 +200,15 @@ int SpoolWriter::append(Active& seg, std::vector<SpoolRequest*>& reqs,
     return 0;
 }
 
+void SpoolWriter::sync_meta_if_stale() {
+    if (!meta_unsynced_ || meta_.fd < 0 || now_ms() - last_meta_sync_ms_ < lazy_flush_ms * 50)
+        return;
+    if (::fdatasync(meta_.fd) == 0) {
+        last_meta_sync_ms_ = now_ms();
+        meta_unsynced_ = false;
+    }
+}
+
 void SpoolWriter::write_batch(std::vector<SpoolRequest>& batch) {
     std::vector<SpoolRequest*> msgs, metas;
     for (auto& r : batch) (r.type == RecordType::message ? msgs : metas).push_back(&r);
@@ -195,7 +221,18 @@ void SpoolWriter::write_batch(std::vector<SpoolRequest>& batch) {
     if (!err) err = append(meta_, metas, headers, lens);
     bool sync_failed = false;
     if (!err && !msgs.empty() && ::fdatasync(msg_.fd) != 0) err = errno, sync_failed = true;
-    if (!err && !metas.empty() && ::fdatasync(meta_.fd) != 0) err = errno, sync_failed = true;
+    // The journal is synced when a record in it needs durability; lazy progress records
+    // alone wait for a later sync (at most lazy_flush_ms * 50 later).
+    bool meta_urgent = msgs.empty() || now_ms() - last_meta_sync_ms_ >= lazy_flush_ms * 50;
+    for (auto* r : metas) meta_urgent |= !r->lazy;
+    if (!err && !metas.empty() && meta_urgent) {
+        if (::fdatasync(meta_.fd) != 0)
+            err = errno, sync_failed = true;
+        else
+            last_meta_sync_ms_ = now_ms(), meta_unsynced_ = false;
+    } else if (!err && !metas.empty()) {
+        meta_unsynced_ = true;
+    }
     if (err) {
         if (msg_.fd >= 0 && ::ftruncate(msg_.fd, off_t(msg_start)) == 0) msg_.size = msg_start;
         if (meta_.fd >= 0 && ::ftruncate(meta_.fd, off_t(meta_start)) == 0) meta_.size = meta_start;

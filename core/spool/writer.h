@@ -39,6 +39,11 @@ struct SpoolRequest {
     std::string body;  // message bytes (message records only)
     std::function<void(const SpoolResult&)> done;
     uint64_t offset = 0;  // set by the writer
+    // A lazy record (delivery progress: losing it on a crash means a retry, never a lost
+    // message) does not wake the writer: it rides with the next batch or the periodic
+    // flush (lazy_flush_ms), and its own fdatasync may be left to a later batch. Its
+    // callback then means "written", not "durable".
+    bool lazy = false;
 };
 
 struct SpoolWriterOptions {
@@ -75,6 +80,8 @@ class SpoolWriter {
 
     void run();
     void write_batch(std::vector<SpoolRequest>& batch);
+    void sync_meta_if_stale();
+    static constexpr int64_t lazy_flush_ms = 20;
     int append(Active& seg, std::vector<SpoolRequest*>& reqs, std::vector<uint8_t>& headers,
                std::vector<std::string>& lens);
     bool open_segment(Active& seg, uint64_t seq, std::string& err);
@@ -94,6 +101,9 @@ class SpoolWriter {
     Stats stats_;
     bool failing_ = false;
     std::atomic<uint64_t> current_msg_seq_{0};
+    size_t urgent_ = 0;  // non-lazy requests pending
+    int64_t last_meta_sync_ms_ = 0;
+    bool meta_unsynced_ = false;
     uint64_t msg_records_ = 0;  // durable message records in the current segment  // for the
                                 // one-line "recovered" message
 };

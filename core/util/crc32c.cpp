@@ -1,5 +1,5 @@
-// Slicing-by-8 table implementation: portable and about 1.5 GB/s, which keeps the checksum
-// of a 4 KiB message around 3 µs.
+// On x86-64 with SSE4.2 the CPU's crc32 instruction does it (about 10x the table, chosen
+// at run time); elsewhere a slicing-by-8 table: portable and about 1.5 GB/s.
 #include "core/util/crc32c.h"
 
 #include <array>
@@ -28,9 +28,26 @@ const Tables& tables() {
     return t;
 }
 
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) uint32_t crc32c_hw(uint32_t crc, const void* data, size_t len) {
+    auto* p = static_cast<const uint8_t*>(data);
+    uint64_t c = ~crc;
+    while (len >= 8) {
+        uint64_t v;
+        std::memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+        p += 8;
+        len -= 8;
+    }
+    auto c32 = uint32_t(c);
+    while (len--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return ~c32;
+}
+#endif
+
 }  // namespace
 
-uint32_t crc32c(uint32_t crc, const void* data, size_t len) {
+uint32_t crc32c_table(uint32_t crc, const void* data, size_t len) {
     const auto& t = tables();
     auto* p = static_cast<const uint8_t*>(data);
     crc = ~crc;
@@ -46,6 +63,14 @@ uint32_t crc32c(uint32_t crc, const void* data, size_t len) {
     }
     while (len--) crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xff];
     return ~crc;
+}
+
+uint32_t crc32c(uint32_t crc, const void* data, size_t len) {
+#if defined(__x86_64__)
+    static const bool hw = __builtin_cpu_supports("sse4.2");
+    if (hw) return crc32c_hw(crc, data, len);
+#endif
+    return crc32c_table(crc, data, len);
 }
 
 }  // namespace kasi

@@ -22,6 +22,15 @@ size_t utf8_len(std::string_view s, size_t i) {
 void json_escape(std::string& out, std::string_view s) {
     out += '"';
     for (size_t i = 0; i < s.size(); ++i) {
+        size_t run = i;  // copy plain ASCII in one go
+        while (run < s.size() && static_cast<unsigned char>(s[run]) >= 0x20 &&
+               static_cast<unsigned char>(s[run]) < 0x80 && s[run] != '"' && s[run] != '\\')
+            ++run;
+        if (run > i) {
+            out.append(s.substr(i, run - i));
+            i = run;
+            if (i == s.size()) break;
+        }
         auto c = static_cast<unsigned char>(s[i]);
         if (c == '"' || c == '\\') {
             out += '\\';

@@ -1,5 +1,6 @@
 #include "core/smtp/client/dot_stuff.h"
 
+#include <cstdint>
 #include <cstring>
 
 namespace kasi {
@@ -32,8 +33,14 @@ void append_dot_stuffed(std::string& out, std::string_view body) {
 }
 
 bool has_8bit(std::string_view body) {
-    for (unsigned char c : body)
-        if (c >= 0x80) return true;
+    size_t i = 0, n = body.size();
+    for (; i + 8 <= n; i += 8) {  // eight bytes at a time: any high bit set?
+        uint64_t w;
+        std::memcpy(&w, body.data() + i, 8);
+        if (w & 0x8080808080808080ull) return true;
+    }
+    for (; i < n; ++i)
+        if (static_cast<unsigned char>(body[i]) >= 0x80) return true;
     return false;
 }
 
