@@ -1,9 +1,13 @@
 // kasictl: inspect a spool, safely while kasi runs (read-only: segments are append-only and
 // an unfinished tail is ignored).
-//   kasictl -c DIR count | list [--limit N] | show ID [--body]
+//   kasictl -c DIR count | list [--limit N] | show ID [--body] | queue
 //   kasictl -c DIR resolve ...  (ctl_resolve.h)
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -18,19 +22,43 @@
 namespace {
 
 void usage(FILE* f) {
-    std::fprintf(f,
-                 "usage: kasictl -c DIR count\n"
-                 "       kasictl -c DIR list [--limit N]\n"
-                 "       kasictl -c DIR show ID [--body]\n"
-                 "       kasictl -c DIR resolve TYPE NAME... [--again]\n"
-                 "       kasictl -c DIR resolve route DOMAIN [--prefer v4|v6|only_v4|only_v6] "
-                 "[--local-mx-ok]\n"
-                 "       kasictl --spool PATH ...   (a spool directory instead of -c)\n");
+    std::fprintf(
+        f,
+        "usage: kasictl -c DIR count\n"
+        "       kasictl -c DIR list [--limit N]\n"
+        "       kasictl -c DIR show ID [--body]\n"
+        "       kasictl -c DIR queue   (the delivery summary kasi writes every second, JSON)\n"
+        "       kasictl -c DIR resolve TYPE NAME... [--again]\n"
+        "       kasictl -c DIR resolve route DOMAIN [--prefer v4|v6|only_v4|only_v6] "
+        "[--local-mx-ok]\n"
+        "       kasictl --spool PATH ...   (a spool directory instead of -c)\n");
 }
 
 std::string when(int64_t ms) {
     if (ms <= 0) return "-";
     return kasi::rfc5322_date(ms / 1000);
+}
+
+// queue/queues.json is rewritten (whole, by rename) every second by the delivery loop.
+int print_queue_summary(const std::string& spool) {
+    std::string path = spool + "/queues.json";
+    FILE* f = std::fopen(path.c_str(), "re");
+    if (!f) {
+        std::fprintf(stderr, "kasictl: %s: %s (is kasi running?)\n", path.c_str(),
+                     std::strerror(errno));
+        return 1;
+    }
+    std::string text;
+    char buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+    std::fclose(f);
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && std::time(nullptr) - st.st_mtime > 5)
+        std::fprintf(stderr, "kasictl: %s is %lld s old: kasi is not running\n", path.c_str(),
+                     (long long)(std::time(nullptr) - st.st_mtime));
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
 }
 
 }  // namespace
@@ -72,6 +100,7 @@ int main(int argc, char** argv) {
         kasi::ConfigDir cfg(dir + "/config");
         spool = kasi::load_settings(cfg, dir, d).queue_dir;
     }
+    if (cmd == "queue") return print_queue_summary(spool);
     kasi::SpoolSnapshot snap;
     std::string err;
     if (!kasi::read_spool(spool, snap, err)) {

@@ -419,7 +419,6 @@ void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpRepl
     d->rcpts = deferred;
     d->due_ms = next;
     d->ready_since_ms = 0;
-    d->last_error = reply_line(deferred_replies.front());
     schedule(std::move(d));
 }
 

@@ -40,7 +40,6 @@ struct Delivery {
     int attempts = 0;
     int64_t due_ms = 0;
     int64_t ready_since_ms = 0;  // when it entered its ready queue
-    std::string last_error;
 };
 
 }  // namespace kasi

@@ -27,6 +27,7 @@ ReadyQueue::~ReadyQueue() {
 
 void ReadyQueue::push(std::unique_ptr<Delivery> d) {
     d->ready_since_ms = now_ms();
+    if (d->ready_since_ms < down_until_ms_) return qm_.defer_all(std::move(d), down_reply_, this);
     q_.push_back(std::move(d));
     pump();
 }
@@ -116,6 +117,7 @@ void ReadyQueue::on_ready(Conn* c) {
     --connecting_;
     c->ready = true;
     last_error_.clear();
+    down_until_ms_ = 0;
     if (q_.empty()) return go_idle(c);
     assign(c);
 }
@@ -204,6 +206,8 @@ void ReadyQueue::on_closed(Conn* c, const std::string& why, bool before_ready, b
             r.code = 421;
             r.enhanced = tls_failed || route_.tls == TlsMode::required ? "4.7.5" : "4.4.1";
             r.lines.push_back(why);
+            down_until_ms_ = now_ms() + site_backoff_ms;
+            down_reply_ = r;
             auto waiting = std::move(q_);
             q_.clear();
             for (auto& d : waiting) qm_.defer_all(std::move(d), r, this);

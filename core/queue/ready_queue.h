@@ -6,8 +6,9 @@
 // A connection that opens takes the oldest delivery; when it finishes, the next one, until
 // max_messages_per_connection, then QUIT; with nothing to do it idles for idle_timeout.
 // If a connection cannot be opened at all while no other connection of the queue works,
-// the deliveries waiting here are deferred (the destination is unreachable), so a dead
-// site holds nothing in memory but their metadata in the scheduled queue.
+// the deliveries waiting here are deferred (the destination is unreachable), and so is
+// anything that arrives in the next 10 s, so a dead site costs neither connection attempts
+// nor memory beyond the scheduled queue's metadata.
 #pragma once
 
 #include <uv.h>
@@ -94,6 +95,12 @@ class ReadyQueue {
     std::list<Conn> conns_;
     size_t connecting_ = 0;
     std::string last_error_;
+    // After a site could not be reached at all, deliveries arriving within the next
+    // site_backoff_ms are deferred at once with the same error instead of each trying to
+    // connect again (Postfix's dead-destination rule).
+    int64_t down_until_ms_ = 0;
+    SmtpReply down_reply_;
+    static constexpr int64_t site_backoff_ms = 10000;
     // message rate: a token bucket
     double tokens_ = 0;
     int64_t tokens_at_ms_ = 0;

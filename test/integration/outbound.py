@@ -102,7 +102,7 @@ def wait_count(k, n, timeout=15):
 
 def test_delivers_via_mx_pipelined_over_one_reused_connection():
     peer = Peer()
-    k = kasi(peer.port, "[queues]\nmax_connections=1\n")
+    k = kasi(peer.port, "[queues]\nmax_connections=4\n[site:*.sink.test]\nmax_connections=1\n")
     try:
         body = "Subject: reuse\r\n\r\nline one\r\n.leading dot\r\n..two dots\r\n"
         send(k, ["a@sink.test", "b@other.test"], body, n=5)
@@ -126,6 +126,15 @@ def test_delivers_via_mx_pipelined_over_one_reused_connection():
         assert e["mx_host"] == "mx.sink.test" and e["mx_ip"] == "127.0.0.1", e
         assert e["code"] == 250 and e["attempt"] == 1 and e["site"] == "mx.sink.test", e
         assert len(events(k, "Reception")) == 5
+        time.sleep(1.2)
+        rc, out, err = k.ctl("queue")
+        assert rc == 0, err
+        q = json.loads(out)
+        assert q["delivered"] == 10 and q["messages"] == 0, q
+        rq = q["ready_queues"][0]
+        assert rq["queue"] == "default->mx.sink.test", rq
+        assert rq["limits"]["max_connections"] == 1, rq
+        assert rq["limits"]["set_by"] == "outbound.ini:[site:*.sink.test]", rq
     finally:
         k.cleanup()
         peer.stop()
