@@ -1,6 +1,8 @@
 #include "core/queue/outbound.h"
 
 #include <pthread.h>
+#include <malloc.h>
+
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -48,6 +50,7 @@ bool Outbound::start(std::string& err) {
         [inbox](std::function<void()> fn) { inbox->post(std::move(fn)); });
     if (!qm_->open_events(err)) return false;
     qm_->load_recovered(spool_.take_recovered());
+    ::malloc_trim(0);  // the recovery snapshot was large and is gone: give the pages back
     spool_.set_rotate_listener([inbox, this](uint64_t seq, uint64_t n) {
         inbox->post([this, seq, n] {
             if (qm_) qm_->segment_closed(seq, n);

@@ -49,6 +49,22 @@ def test_bad_values_name_file_and_line():
         assert needle in out, (needle, out)
 
 
+def test_outbound_values_name_file_and_line():
+    rc, out = check({"outbound.ini": "temp_fail_intervals=60 min\ninet_prefer=v5\nmax_age=soon\n"
+                                     "[queues]\nmax_message_rate=10/week\n[site:*.google.com]\n"
+                                     "max_connections=0\n[bogus]\n",
+                     "tls.ini": "[outbound]\ntls_failure_memory=-1\n"})
+    assert rc == 1, out
+    for needle in ["outbound.ini:1: temp_fail_intervals: '60min' is not <number><s|m|h|d>",
+                   "outbound.ini:2: inet_prefer 'v5'",
+                   "outbound.ini:3: max_age 'soon'",
+                   "outbound.ini:5: [queues] max_message_rate '10/week'",
+                   "outbound.ini:7: [site:*.google.com] max_connections",
+                   "outbound.ini:8: unknown section [bogus]",
+                   "tls.ini:2: [outbound] tls_failure_memory"]:
+        assert needle in out, (needle, out)
+
+
 def test_unknown_keys_warn_but_pass():
     rc, out = check({"relay.ini": "[relay]\nacl=true\nacls=true\n"})
     assert rc == 0, out
