@@ -33,7 +33,7 @@ mkdir -p "$d/config"
 cp -r "$top/examples/quickstart/config/." "$d/config/"
 rm -f "$d/config/queue_dir"
 printf 'listen=127.0.0.1:%s\nnodes=cpus\n' "$P_KASI" > "$d/config/smtp.ini"
-printf '[main]\nlevel=notice\n' > "$d/config/log.ini"
+printf '[main]\nlevel=info\n' > "$d/config/log.ini"
 printf '[main]\nservers=127.0.0.1:%s\n' "$P_DNS" > "$d/config/dns.ini"
 printf '[main]\nlocal_mx_ok=true\nsmtp_port=%s\ntemp_fail_intervals=1h*5\nevents_file=off\n' "$P_DEAD" > "$d/config/outbound.ini"
 summary() { cat "$d/queue/queues.json" 2>/dev/null || echo '{}'; }
@@ -72,5 +72,5 @@ wait_scheduled
 t_loaded=$(( $(now_ms) - t0 ))
 echo "restart: listening after $t_listen ms; all $N messages scheduled after $t_loaded ms"
 echo "after reload: rss=$(( $(rss_kb) / 1024 )) MiB peak=$(( $(hwm_kb) / 1024 )) MiB"
-grep -i 'recovered\|error' "$d/kasi.log" | tail -3
+grep -i 'recovered\|error\|heap' "$d/kasi.log" | tail -3
 kill -TERM "$KPID"; wait "$KPID" || true; KPID=

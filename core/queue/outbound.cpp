@@ -1,7 +1,7 @@
 #include "core/queue/outbound.h"
 
-#include <pthread.h>
 #include <malloc.h>
+#include <pthread.h>
 
 #include <cstdio>
 
@@ -51,6 +51,11 @@ bool Outbound::start(std::string& err) {
     if (!qm_->open_events(err)) return false;
     qm_->load_recovered(spool_.take_recovered());
     ::malloc_trim(0);  // the recovery snapshot was large and is gone: give the pages back
+    {
+        struct mallinfo2 mi = ::mallinfo2();
+        log::info("queue: loaded; heap in use {} MiB, free in the heap {} MiB", mi.uordblks >> 20,
+                  mi.fordblks >> 20);
+    }
     spool_.set_rotate_listener([inbox, this](uint64_t seq, uint64_t n) {
         inbox->post([this, seq, n] {
             if (qm_) qm_->segment_closed(seq, n);

@@ -80,20 +80,37 @@ bool QueueManager::open_events(std::string& err) {
     return events_.open(s_.cfg->events_file, err);
 }
 
+std::shared_ptr<const std::string> QueueManager::intern(std::string s) {
+    auto it = intern_.find(s);
+    if (it != intern_.end()) return it->second;
+    if (intern_.size() >= 1024) intern_.clear();  // holders keep their strings alive
+    auto p = std::make_shared<const std::string>(s);
+    intern_.emplace(std::move(s), p);
+    return p;
+}
+
 std::string QueueManager::sched_key(const QueuedMessage& m, const std::string& domain) const {
     return fmt::format("{}/{}/{}", m.tenant, m.campaign, domain);
 }
 
 void QueueManager::load_recovered(SpoolSnapshot snap) {
     int64_t now = now_ms();
-    for (auto& sm : snap.messages) {
+    size_t total = snap.messages.size();
+    while (!snap.messages.empty()) {
+        // Popped as we go, so that snapshot and queue do not peak together.
+        SpooledMessage sm = std::move(snap.messages.front());
+        snap.messages.pop_front();
         auto m = std::make_shared<QueuedMessage>();
         m->id = std::move(sm.env.id);
         m->received_ms = sm.env.received_ms;
         m->mail_from = std::move(sm.env.mail_from);
         m->rcpts = std::move(sm.env.rcpts);
-        m->rcpt_state = std::move(sm.state.rcpts);
         m->rcpt_state.resize(m->rcpts.size());
+        for (size_t i = 0; i < sm.state.rcpts.size() && i < m->rcpts.size(); ++i) {
+            m->rcpt_state[i].status = sm.state.rcpts[i].status;
+            if (!sm.state.rcpts[i].last_reply.empty())
+                m->rcpt_state[i].last_reply = intern(sm.state.rcpts[i].last_reply);
+        }
         m->tenant = std::move(sm.env.tenant);
         m->campaign = std::move(sm.env.campaign);
         m->segment = sm.segment;
@@ -118,9 +135,9 @@ void QueueManager::load_recovered(SpoolSnapshot snap) {
         split(std::move(m), todo, sm.state.attempts, due);
     }
     for (auto& [seg, n] : snap.live_per_segment) bodies_.segment_closed(seg, n);
-    if (!snap.messages.empty())
-        log::info("queue: {} recovered messages scheduled ({} due now or later)",
-                  snap.messages.size(), heap_.size());
+    if (total)
+        log::info("queue: {} recovered messages scheduled ({} deliveries waiting)", total,
+                  heap_.size());
 }
 
 void QueueManager::enqueue(std::shared_ptr<QueuedMessage> m) {
@@ -364,7 +381,7 @@ void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpRepl
         uint32_t i = d->rcpts[k];
         const SmtpReply& r = k < replies.size() ? replies[k] : replies.back();
         auto& st = m->rcpt_state[i];
-        st.last_reply = reply_line(r);
+        st.last_reply = intern(reply_line(r));
         changed.push_back(i);
         if (r.cls() == 2) {
             st.status = RcptStatus::delivered;
@@ -431,7 +448,7 @@ void QueueManager::fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
     for (size_t k = 0; k < idx.size(); ++k) {
         auto& st = m.rcpt_state[idx[k]];
         st.status = RcptStatus::failed;
-        st.last_reply = reply_line(replies[k]);
+        st.last_reply = intern(reply_line(replies[k]));
         m.failed_mta.emplace_back(idx[k], peer.mx_host);
         ++(std::string_view(type) == "Expiration" ? st_.expired : st_.bounced);
         events_.recipient(type, m, idx[k], queue, peer, replies[k], d.attempts, now);
@@ -442,7 +459,7 @@ void QueueManager::expire(std::unique_ptr<Delivery> d, const ReadyQueue* rq) {
     auto m = d->msg;
     std::vector<SmtpReply> rs;
     for (uint32_t i : d->rcpts) {
-        std::string last = m->rcpt_state[i].last_reply;
+        const std::string& last = m->rcpt_state[i].reply();
         rs.push_back(make_reply(
             451, "4.4.7",
             last.empty() ? "delivery time expired" : "delivery time expired; last error: " + last));
@@ -499,16 +516,16 @@ void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string
         DsnRecipient r;
         r.address = m->rcpts[i];
         // last_reply is "<code> [<x.y.z>] text"
-        std::string_view lr = st.last_reply;
+        std::string_view lr = st.reply();
         int code = lr.size() >= 3 ? std::atoi(std::string(lr.substr(0, 3)).c_str()) : 0;
         std::string_view rest = lr.size() > 4 ? lr.substr(4) : std::string_view{};
         std::string enh(leading_enhanced_code(rest));
         r.status = final_status(code, enh);
-        r.diagnostic = st.last_reply;
+        r.diagnostic = st.reply();
         for (const auto& [idx, mta] : m->failed_mta)
             if (idx == i) r.remote_mta = mta;
         r.last_attempt_ms = now_ms();
-        if (in.reason.empty()) in.reason = st.last_reply;
+        if (in.reason.empty()) in.reason = st.reply();
         in.rcpts.push_back(std::move(r));
     }
     std::string msgid;
@@ -559,7 +576,8 @@ void QueueManager::journal(const QueuedMessage& m, const Delivery* d,
     u.done = done;
     if (d) u.attempts = m.attempts;
     if (next_due) u.next_due_ms = next_due;
-    for (uint32_t i : rcpts) u.rcpts.emplace_back(i, m.rcpt_state[i]);
+    for (uint32_t i : rcpts)
+        u.rcpts.emplace_back(i, RcptState{m.rcpt_state[i].status, m.rcpt_state[i].reply()});
     std::string id = m.id;
     // Lazy: a progress record lost in a crash means a retry (a duplicate at worst), never
     // a lost message, so it need not cost a sync of its own.

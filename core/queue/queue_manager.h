@@ -110,6 +110,7 @@ class QueueManager {
                  bool done, int64_t next_due);
     void sweep();
     std::string sched_key(const QueuedMessage& m, const std::string& domain) const;
+    std::shared_ptr<const std::string> intern(std::string s);
     ReadyQueue& ready_queue_for(const Route& r, const std::string& domain);
 
     uv_loop_t* loop_;
@@ -129,6 +130,7 @@ class QueueManager {
     std::unordered_map<std::string, uint64_t> sched_counts_;  // scheduled queue -> deliveries
     std::unordered_map<std::string, int64_t> tls_failures_;   // host -> until (ms)
     QueueStats st_;
+    std::unordered_map<std::string, std::shared_ptr<const std::string>> intern_;
     int conns_ = 0;
     int sweep_tick_ = 0;
     bool shutting_down_ = false;

@@ -16,12 +16,23 @@
 
 namespace kasi {
 
+// Per-recipient state in memory. The last reply is shared: a mass deferral ("connection
+// refused" for a whole site) stores one string, not a million copies.
+struct QueuedRcpt {
+    RcptStatus status = RcptStatus::queued;
+    std::shared_ptr<const std::string> last_reply;
+    const std::string& reply() const {
+        static const std::string none;
+        return last_reply ? *last_reply : none;
+    }
+};
+
 struct QueuedMessage {
     std::string id;
     int64_t received_ms = 0;
     std::string mail_from;  // "" for <>
     std::vector<std::string> rcpts;
-    std::vector<RcptState> rcpt_state;  // parallel to rcpts
+    std::vector<QueuedRcpt> rcpt_state;  // parallel to rcpts
     std::string tenant, campaign;
     uint64_t segment = 0, body_offset = 0, body_size = 0;
     int attempts = 0;        // the most attempts any of its deliveries made

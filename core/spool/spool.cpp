@@ -6,8 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
-#include <future>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -54,7 +55,14 @@ bool Spool::open(const std::string& dir, std::string& err) {
     };
     if (!writer_->start(recovered_.max_msg_seq + 1, recovered_.max_meta_seq + 1, err)) return false;
     // Compact: the live state goes into the new journal segment, then the old ones go.
-    std::vector<std::future<int>> waits;
+    // One counter for all of them: a million live messages must not cost a million futures.
+    struct Pending {
+        std::mutex mu;
+        std::condition_variable cv;
+        size_t left = 0;
+        int err = 0;
+    };
+    auto pend = std::make_shared<Pending>();
     // A finished message whose segment survives (it shares it with live ones) needs its
     // "done" mark carried over too, or it would come back to life at the next start.
     for (const auto& m : recovered_.messages) {
@@ -67,18 +75,25 @@ bool Spool::open(const std::string& dir, std::string& err) {
         u.attempts = m.state.attempts;
         u.next_due_ms = m.state.next_due_ms;
         for (size_t i = 0; i < m.state.rcpts.size(); ++i) u.rcpts.push_back({i, m.state.rcpts[i]});
-        auto p = std::make_shared<std::promise<int>>();
-        waits.push_back(p->get_future());
+        {
+            std::lock_guard lk(pend->mu);
+            ++pend->left;
+        }
         writer_->submit(
-            SpoolRequest{RecordType::state, u.serialize(), {}, [p](const SpoolResult& r) {
-                             p->set_value(r.err);
+            SpoolRequest{RecordType::state, u.serialize(), {}, [pend](const SpoolResult& r) {
+                             std::lock_guard lk(pend->mu);
+                             if (r.err && !pend->err) pend->err = r.err;
+                             if (--pend->left == 0) pend->cv.notify_all();
                          }});
     }
-    for (auto& w : waits)
-        if (int e = w.get()) {
-            err = fmt::format("{}: compacting the journal: {}", dir, std::strerror(e));
+    {
+        std::unique_lock lk(pend->mu);
+        pend->cv.wait(lk, [&] { return pend->left == 0; });
+        if (pend->err) {
+            err = fmt::format("{}: compacting the journal: {}", dir, std::strerror(pend->err));
             return false;
         }
+    }
     std::vector<SegmentFile> metas, msgs;
     std::string lerr;
     if (list_segments(dir, SegmentKind::meta, metas, lerr))
@@ -95,7 +110,7 @@ bool Spool::open(const std::string& dir, std::string& err) {
 }
 
 bool Spool::recover(std::string& err) {
-    if (!read_spool(dir_, recovered_, err, /*keep_done=*/true)) return false;
+    if (!read_spool(dir_, recovered_, err, /*keep_done=*/true, /*lean=*/true)) return false;
     for (const auto& t : recovered_.torn) {
         log::notice(
             "spool: {}: discarding {} bytes of an unfinished write at offset {} ({}); "

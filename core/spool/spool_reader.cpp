@@ -9,12 +9,13 @@
 
 namespace kasi {
 
-bool read_spool(const std::string& dir, SpoolSnapshot& out, std::string& err, bool keep_done) {
+bool read_spool(const std::string& dir, SpoolSnapshot& out, std::string& err, bool keep_done,
+                bool lean) {
     out = SpoolSnapshot{};
     std::vector<SegmentFile> msgs, metas;
     if (!list_segments(dir, SegmentKind::msg, msgs, err)) return false;
     if (!list_segments(dir, SegmentKind::meta, metas, err)) return false;
-    std::vector<SpooledMessage> all;
+    std::deque<SpooledMessage> all;
     std::unordered_map<std::string, size_t> by_id;
     for (const auto& seg : msgs) {
         out.max_msg_seq = std::max(out.max_msg_seq, seg.seq);
@@ -32,6 +33,13 @@ bool read_spool(const std::string& dir, SpoolSnapshot& out, std::string& err, bo
                 return;
             }
             SpooledMessage m;
+            if (lean) {  // recovery keeps what delivery needs, not what kasictl shows
+                env.client_ip.clear();
+                env.helo.clear();
+                env.auth_user.clear();
+                env.extra.clear();
+                std::erase_if(env.notes, [](const auto& kv) { return kv.first.rfind("kasi.", 0); });
+            }
             m.state.rcpts.resize(env.rcpts.size());
             m.env = std::move(env);
             m.segment = seg.seq;
@@ -65,15 +73,15 @@ bool read_spool(const std::string& dir, SpoolSnapshot& out, std::string& err, bo
         if (res.torn)
             out.torn.push_back(TornTail{seg.path, res.valid_end, mf.data().size(), res.problem});
     }
+    by_id.clear();
     for (auto& m : all) {
-        if (m.done) {
+        if (m.done)
             ++out.done_count;
-            if (!keep_done) continue;
-        } else {
+        else
             out.live_per_segment[m.segment]++;
-        }
-        out.messages.push_back(std::move(m));
     }
+    if (!keep_done) std::erase_if(all, [](const SpooledMessage& m) { return m.done; });
+    out.messages = std::move(all);  // moved whole: never two copies of a large queue
     return true;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <vector>
@@ -30,7 +31,9 @@ struct TornTail {
 };
 
 struct SpoolSnapshot {
-    std::vector<SpooledMessage> messages;  // in arrival (segment, offset) order, live only
+    // In arrival (segment, offset) order, live only. A deque, so that a consumer can pop
+    // messages off the front and free them as it goes (recovery of a million messages).
+    std::deque<SpooledMessage> messages;
     std::map<uint64_t, size_t> live_per_segment;
     std::vector<TornTail> torn;
     std::vector<std::string> problems;  // bad envelopes, unknown ids in the journal
@@ -38,8 +41,10 @@ struct SpoolSnapshot {
     size_t done_count = 0;
 };
 
+// `lean` drops the envelope fields delivery does not use (client_ip, helo, auth_user,
+// notes other than kasi.*, unknown keys), for recovery of large queues.
 bool read_spool(const std::string& dir, SpoolSnapshot& out, std::string& err,
-                bool keep_done = false);
+                bool keep_done = false, bool lean = false);
 
 // The message bytes of one spooled message (reads its segment).
 bool read_message_body(const std::string& dir, const SpooledMessage& m, std::string& body,
