@@ -8,6 +8,7 @@
 #include "plugins/early_talker/early_talker.h"
 #include "plugins/limit/limit.h"
 #include "plugins/rcpt_to.in_host_list/in_host_list.h"
+#include "plugins/queue/smtp_forward/smtp_forward.h"
 #include "plugins/relay/relay.h"
 #include "plugins/tls/tls.h"
 
@@ -29,6 +30,7 @@ const Factory factories[] = {
     {"auth/flat_file", &make_auth_flat_file_plugin},
     {"limit", &make_limit_plugin},
     {"access", &make_access_plugin},
+    {"queue/smtp_forward", &make_smtp_forward_plugin},
 };
 
 }  // namespace

@@ -216,6 +216,18 @@ struct MxJob : std::enable_shared_from_this<MxJob> {
 
 }  // namespace
 
+void resolve_hosts(Resolver& r, std::vector<MxHost> hosts, const MxOptions& opt,
+                   std::function<void(MxResult)> done) {
+    auto job = std::make_shared<MxJob>();
+    job->r = &r;
+    job->opt = opt;
+    job->done = std::move(done);
+    job->res.ascii_domain = hosts.empty() ? std::string() : hosts.front().name;
+    for (size_t i = 0; i < hosts.size(); ++i) hosts[i].tag = i;
+    job->res.hosts = std::move(hosts);
+    job->resolve_addresses();
+}
+
 void resolve_mx(Resolver& r, const std::string& domain, const MxOptions& opt,
                 std::function<void(MxResult)> done) {
     auto job = std::make_shared<MxJob>();

@@ -32,6 +32,7 @@ struct MxHost {
     int priority = 0;
     std::vector<IpAddr> addrs;
     bool implicit = false;
+    size_t tag = 0;  // resolve_hosts: the index of the host in the caller's list
 };
 
 struct MxResult {
@@ -50,5 +51,10 @@ bool is_local_address(const IpAddr& ip);
 
 void resolve_mx(Resolver& r, const std::string& domain, const MxOptions& opt,
                 std::function<void(MxResult)> done);
+
+// Addresses for explicit next hops (a get_mx answer, a smarthost): names get their A/AAAA
+// by `opt`, addresses are used as they are; hosts without an address are dropped.
+void resolve_hosts(Resolver& r, std::vector<MxHost> hosts, const MxOptions& opt,
+                   std::function<void(MxResult)> done);
 
 }  // namespace kasi

@@ -50,6 +50,9 @@ enum class Hook : int {
     quit,
     disconnect,
     deny,
+    // outbound (Haraka's outbound hooks; run on the delivery loop without a session)
+    send_email,
+    get_mx,
     count_
 };
 

@@ -32,15 +32,39 @@ class PendingHook {
     uint64_t seq_ = 0;
 };
 
+struct QueuedMessage;
+
+// One next hop a get_mx handler returns (Haraka's HarakaMx): parsed from "host",
+// "host:port", "[ip]:port", "smtp://host:port" or "lmtp://host:port".
+struct NextHop {
+    std::string host;  // a name (resolved for A/AAAA) or an IP address
+    uint16_t port = 25;
+    bool lmtp = false;
+    int priority = 0;
+    std::string auth_user, auth_pass;
+    std::string bind, bind_helo;  // local address and EHLO name for the connection
+};
+std::optional<NextHop> parse_next_hop(std::string_view text, std::string& err);
+
+// What outbound hooks give back besides their code.
+struct OutboundAnswer {
+    std::vector<NextHop> mx;  // get_mx with OK, in the order given (not sorted)
+};
+
 struct HookCall {
     Hook hook;
-    Session& session;
+    Session* session;                  // null for the outbound hooks
     std::string_view arg;              // helo/ehlo host; the raw line for unrecognized_command
     const Address* address = nullptr;  // mail, rcpt, rcpt_ok
     // deny hook only: what was denied, by whom, in which hook
     const Result* denial = nullptr;
     std::string_view denied_by;
     Hook denied_hook = Hook::count_;
+    // outbound hooks (send_email, get_mx, ...): the message, the recipient domain, and
+    // where a handler puts what it returns
+    const QueuedMessage* hmail = nullptr;
+    std::string_view domain;
+    OutboundAnswer* outbound = nullptr;
 
     PendingHook suspend();  // call before returning nullopt
     // Suspends and answers `r` after `ms` on the loop (a banner pause, a tarpit); return

@@ -64,7 +64,7 @@ struct Fixture : HookRunner::Sink {
     }
     void run(Hook h) {
         table->finalize();
-        call = std::make_unique<HookCall>(HookCall{h, *session});
+        call = std::make_unique<HookCall>(HookCall{h, session.get()});
         runner->run(table, *call);
     }
     void spin() { uv_run(&loop, UV_RUN_DEFAULT); }

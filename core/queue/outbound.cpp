@@ -30,8 +30,9 @@ SslCtxPtr make_client_tls_ctx(const std::string& ca_file, std::string& err) {
     return ctx;
 }
 
-Outbound::Outbound(Spool& spool, std::shared_ptr<const OutboundConfig> cfg, std::string me)
-    : spool_(spool), cfg_(std::move(cfg)), me_(std::move(me)) {
+Outbound::Outbound(Spool& spool, std::shared_ptr<const OutboundConfig> cfg,
+                   std::shared_ptr<const HookTable> hooks, std::string me)
+    : spool_(spool), cfg_(std::move(cfg)), hooks_(std::move(hooks)), me_(std::move(me)) {
     uv_loop_init(&loop_);
     inbox_ = std::make_unique<LoopInbox>(&loop_);
 }
@@ -46,7 +47,7 @@ bool Outbound::start(std::string& err) {
     if (!tls_ctx_) return false;
     LoopInbox* inbox = inbox_.get();
     qm_ = std::make_unique<QueueManager>(
-        &loop_, spool_, QueueSettings{cfg_, tls_ctx_.get(), me_},
+        &loop_, spool_, QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_},
         [inbox](std::function<void()> fn) { inbox->post(std::move(fn)); });
     if (!qm_->open_events(err)) return false;
     qm_->load_recovered(spool_.take_recovered());
@@ -98,11 +99,13 @@ void Outbound::submit(std::shared_ptr<QueuedMessage> m) {
     });
 }
 
-void Outbound::set_config(std::shared_ptr<const OutboundConfig> cfg, std::string me) {
-    inbox_->post([this, cfg = std::move(cfg), me = std::move(me)] {
+void Outbound::set_config(std::shared_ptr<const OutboundConfig> cfg,
+                          std::shared_ptr<const HookTable> hooks, std::string me) {
+    inbox_->post([this, cfg = std::move(cfg), hooks = std::move(hooks), me = std::move(me)] {
         cfg_ = cfg;
+        hooks_ = hooks;
         me_ = me;
-        if (qm_) qm_->set_settings(QueueSettings{cfg_, tls_ctx_.get(), me_});
+        if (qm_) qm_->set_settings(QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_});
     });
 }
 

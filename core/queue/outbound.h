@@ -20,7 +20,8 @@ namespace kasi {
 
 class Outbound {
   public:
-    Outbound(Spool& spool, std::shared_ptr<const OutboundConfig> cfg, std::string me);
+    Outbound(Spool& spool, std::shared_ptr<const OutboundConfig> cfg,
+             std::shared_ptr<const HookTable> hooks, std::string me);
     ~Outbound();
     Outbound(const Outbound&) = delete;
     Outbound& operator=(const Outbound&) = delete;
@@ -29,7 +30,8 @@ class Outbound {
     bool start(std::string& err);
     // Any thread: a message that is now durable in the spool.
     void submit(std::shared_ptr<QueuedMessage> m);
-    void set_config(std::shared_ptr<const OutboundConfig> cfg, std::string me);
+    void set_config(std::shared_ptr<const OutboundConfig> cfg,
+                    std::shared_ptr<const HookTable> hooks, std::string me);
     // Closes connections (QUIT where idle) and stops the loop within `grace_ms`.
     void stop(int grace_ms = 3000);
 
@@ -38,6 +40,7 @@ class Outbound {
 
     Spool& spool_;
     std::shared_ptr<const OutboundConfig> cfg_;
+    std::shared_ptr<const HookTable> hooks_;
     std::string me_;
     SslCtxPtr tls_ctx_;
     uv_loop_t loop_{};

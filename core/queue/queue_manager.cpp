@@ -44,6 +44,24 @@ std::string reply_line(const SmtpReply& r) {
 
 }  // namespace
 
+// The state of one outbound hook call: the runner keeps a reference to `call`, so the
+// context lives until the loop's next turn after the answer (retire()).
+struct QueueManager::HookCtx : HookRunner::Sink {
+    QueueManager* qm = nullptr;
+    HookCall call{Hook::get_mx, nullptr};
+    OutboundAnswer answer;
+    std::string domain;
+    std::shared_ptr<QueuedMessage> msg;
+    std::shared_ptr<HookRunner> runner;
+    std::function<void(Result, OutboundAnswer&)> done;
+    void hook_done(Hook, Result r) override {
+        auto fn = std::move(done);
+        done = nullptr;
+        if (fn) fn(std::move(r), answer);
+        qm->retire(this);
+    }
+};
+
 QueueManager::QueueManager(uv_loop_t* loop, Spool& spool, QueueSettings s,
                            std::function<void(std::function<void()>)> post)
     : loop_(loop),
@@ -54,6 +72,8 @@ QueueManager::QueueManager(uv_loop_t* loop, Spool& spool, QueueSettings s,
     resolver_ = std::make_unique<Resolver>(loop_, s_.cfg->dns);
     uv_timer_init(loop_, due_timer_.get());
     due_timer_->data = this;
+    uv_timer_init(loop_, reaper_.get());
+    reaper_->data = this;
     uv_timer_init(loop_, sweep_timer_.get());
     sweep_timer_->data = this;
     uv_timer_start(
@@ -64,6 +84,7 @@ QueueManager::QueueManager(uv_loop_t* loop, Spool& spool, QueueSettings s,
 
 QueueManager::~QueueManager() {
     *alive_ = false;
+    for (auto& [p, c] : hooks_running_) c->runner->cancel();
     ready_.clear();
     events_.flush();
 }
@@ -118,6 +139,8 @@ void QueueManager::load_recovered(SpoolSnapshot snap) {
         m->body_size = sm.body_size;
         m->attempts = sm.state.attempts;
         m->is_dsn = sm.env.notes.count("kasi.dsn") > 0;
+        for (auto& [k, v] : sm.env.notes)
+            if (k.rfind("queue.", 0) == 0) m->notes.emplace_back(k, std::move(v));
         m->recovered = true;
         int64_t due = std::max(now, sm.state.next_due_ms);
         std::vector<uint32_t> todo;
@@ -211,10 +234,115 @@ void QueueManager::run_due() {
     arm_timer();
 }
 
+void QueueManager::run_hook(Hook h, const Delivery& d,
+                            std::function<void(Result, OutboundAnswer&)> done) {
+    auto ctx = std::make_unique<HookCtx>();
+    HookCtx* c = ctx.get();
+    c->qm = this;
+    c->msg = d.msg;
+    c->domain = d.domain;
+    c->call.hook = h;
+    c->call.hmail = c->msg.get();
+    c->call.domain = c->domain;
+    c->call.outbound = &c->answer;
+    c->done = std::move(done);
+    c->runner = std::make_shared<HookRunner>(loop_, *c);
+    hooks_running_.emplace(c, std::move(ctx));
+    c->runner->run(s_.hooks, c->call);
+}
+
+void QueueManager::retire(HookCtx* c) {
+    auto it = hooks_running_.find(c);
+    if (it == hooks_running_.end()) return;
+    hooks_done_.push_back(std::move(it->second));
+    hooks_running_.erase(it);
+    uv_timer_start(
+        reaper_.get(),
+        [](uv_timer_t* t) { static_cast<QueueManager*>(t->data)->hooks_done_.clear(); }, 0, 0);
+}
+
 void QueueManager::route(std::unique_ptr<Delivery> d) {
     int64_t now = now_ms();
     if (d->msg->cancelled) return part_done(d->msg);
     if (now - d->msg->received_ms >= s_.cfg->max_age_ms) return expire(std::move(d), nullptr);
+    if (!s_.hooks || s_.hooks->at(Hook::get_mx).empty()) return route_by_dns(std::move(d));
+    // get_mx (Haraka's semantics): OK with next hops routes there, in the order given;
+    // DENY bounces, DENYSOFT defers, anything else falls through to DNS.
+    auto holder = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
+    std::weak_ptr<bool> alive = alive_;
+    const Delivery& ref = **holder;
+    run_hook(Hook::get_mx, ref, [this, alive, holder](Result r, OutboundAnswer& a) {
+        if (!alive.lock()) return;
+        auto d = std::move(*holder);
+        const std::string domain = d->domain;
+        if (r.code == Code::ok && !a.mx.empty())
+            return route_to_hops(std::move(d), std::move(a.mx));
+        if (r.code == Code::ok)
+            log::warn("queue: get_mx answered OK without a next hop for {}", domain);
+        if (r.code == Code::deny || r.code == Code::denydisconnect) {
+            std::vector<SmtpReply> rs(
+                d->rcpts.size(),
+                make_reply(550, "5.1.2", r.msg.empty() ? "No MX for " + domain : r.msg));
+            return apply(std::move(d), rs, EventPeer{});
+        }
+        if (r.code == Code::denysoft || r.code == Code::denysoftdisconnect)
+            return defer_all(
+                std::move(d),
+                make_reply(450, "4.1.2",
+                           r.msg.empty() ? "Temporary MX lookup error for " + domain : r.msg),
+                nullptr);
+        route_by_dns(std::move(d));
+    });
+}
+
+void QueueManager::route_to_hops(std::unique_ptr<Delivery> d, std::vector<NextHop> hops) {
+    std::vector<MxHost> hosts;
+    for (const auto& h : hops) hosts.push_back(MxHost{h.host, h.priority, {}, false});
+    MxOptions opt;
+    opt.prefer = s_.cfg->inet_prefer;
+    opt.local_mx_ok = true;  // an explicit next hop on this machine is a choice, not a loop
+    auto holder = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
+    std::weak_ptr<bool> alive = alive_;
+    resolve_hosts(
+        *resolver_, std::move(hosts), opt,
+        [this, alive, holder, hops = std::move(hops)](MxResult r) {
+            if (!alive.lock()) return;
+            auto d = std::move(*holder);
+            if (r.kind != MxResult::Kind::ok)
+                return defer_all(std::move(d), make_reply(451, "4.4.3", r.message), nullptr);
+            Route route;
+            const NextHop& first = hops[r.hosts.front().tag];
+            route.helo = first.bind_helo.empty() ? s_.me : first.bind_helo;
+            if (!first.bind.empty()) route.bind = IpAddr::parse(first.bind);
+            route.lmtp = first.lmtp;
+            route.auth_user = first.auth_user;
+            route.auth_pass = first.auth_pass;
+            for (const auto& h : r.hosts) {
+                const NextHop& hop = hops[h.tag];
+                std::string name =
+                    fmt::format("{}{}:{}", hop.lmtp ? "lmtp:" : "", hop.host, hop.port);
+                route.mx_hosts.push_back(name);
+                route.site += (route.site.empty() ? "" : ",") + name;
+                for (const auto& a : h.addrs)
+                    route.endpoints.push_back(
+                        Endpoint{a, hop.port, IpAddr::parse(hop.host) ? std::string() : hop.host});
+            }
+            route.tls = s_.cfg->enable_tls ? TlsMode::opportunistic : TlsMode::off;
+            for (const auto& p : s_.cfg->no_tls_hosts)
+                for (const auto& h : hops)
+                    if (host_pattern_match(p, h.host)) route.tls = TlsMode::off;
+            for (const auto& p : s_.cfg->force_tls_hosts)
+                for (const auto& h : hops)
+                    if (host_pattern_match(p, h.host)) route.tls = TlsMode::required;
+            RouteEntry e;
+            e.ok = true;
+            e.rq_key = ready_queue_for(route, d->domain).key();
+            place(std::move(d), e);
+        });
+}
+
+void QueueManager::route_by_dns(std::unique_ptr<Delivery> d) {
+    int64_t now = now_ms();
     auto it = routes_.find(d->domain);
     if (it != routes_.end() && it->second.expires_ms > now) return place(std::move(d), it->second);
     auto& waiting = resolving_[d->domain];

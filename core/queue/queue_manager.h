@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/dns/resolver.h"
+#include "core/hooks/runner.h"
 #include "core/queue/body_store.h"
 #include "core/queue/events.h"
 #include "core/queue/outbound_config.h"
@@ -34,8 +35,9 @@ namespace kasi {
 
 struct QueueSettings {
     std::shared_ptr<const OutboundConfig> cfg;
-    SSL_CTX* tls_ctx = nullptr;  // outbound TLS client context (owned by the caller)
-    std::string me;              // EHLO name and Reporting-MTA
+    std::shared_ptr<const HookTable> hooks;  // get_mx, ... (config/plugins)
+    SSL_CTX* tls_ctx = nullptr;              // outbound TLS client context (owned by the caller)
+    std::string me;                          // EHLO name and Reporting-MTA
 };
 
 struct QueueStats {
@@ -96,6 +98,12 @@ class QueueManager {
     void arm_timer();
     void run_due();
     void route(std::unique_ptr<Delivery> d);
+    void route_by_dns(std::unique_ptr<Delivery> d);
+    // Runs an outbound hook for a delivery; `done` gets the code and what handlers set.
+    void run_hook(Hook h, const Delivery& d, std::function<void(Result, OutboundAnswer&)> done);
+    void route_to_hops(std::unique_ptr<Delivery> d, std::vector<NextHop> hops);
+    struct HookCtx;
+    void retire(HookCtx* c);
     void routed(const std::string& domain, MxResult r);
     void place(std::unique_ptr<Delivery> d, const RouteEntry& e);
     void apply(std::unique_ptr<Delivery> d, const std::vector<SmtpReply>& replies,
@@ -131,6 +139,9 @@ class QueueManager {
     std::unordered_map<std::string, int64_t> tls_failures_;   // host -> until (ms)
     QueueStats st_;
     std::unordered_map<std::string, std::shared_ptr<const std::string>> intern_;
+    std::unordered_map<HookCtx*, std::unique_ptr<HookCtx>> hooks_running_;
+    std::vector<std::unique_ptr<HookCtx>> hooks_done_;  // freed on the next loop turn
+    UvHandle<uv_timer_t> reaper_;
     int conns_ = 0;
     int sweep_tick_ = 0;
     bool shutting_down_ = false;

@@ -34,6 +34,14 @@ struct QueuedMessage {
     std::vector<std::string> rcpts;
     std::vector<QueuedRcpt> rcpt_state;  // parallel to rcpts
     std::string tenant, campaign;
+    // Routing notes (queue.wants, queue.next_hop, ...), the only transaction notes
+    // delivery keeps; usually empty.
+    std::vector<std::pair<std::string, std::string>> notes;
+    const std::string* note(std::string_view key) const {
+        for (const auto& [k, v] : notes)
+            if (k == key) return &v;
+        return nullptr;
+    }
     uint64_t segment = 0, body_offset = 0, body_size = 0;
     int attempts = 0;        // the most attempts any of its deliveries made
     int open_parts = 0;      // deliveries not finished yet

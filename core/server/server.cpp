@@ -37,7 +37,7 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
             cfg_->outbound->events_file.substr(0, cfg_->outbound->events_file.find_last_of('/'));
         if (!evdir.empty()) ::mkdir(evdir.c_str(), 0750);
     }
-    outbound_ = std::make_unique<Outbound>(spool_, cfg_->outbound, s.me);
+    outbound_ = std::make_unique<Outbound>(spool_, cfg_->outbound, cfg_->hooks, s.me);
     if (!outbound_->start(err)) {
         log::crit("outbound: {}", err);
         return 1;
@@ -115,7 +115,7 @@ void Server::reload() {
         log::warn("reload: listen addresses changed; they take effect at the next restart");
     cfg_ = cfg;
     for (auto& w : workers_) w->set_config(cfg);
-    outbound_->set_config(cfg->outbound, cfg->settings.me);
+    outbound_->set_config(cfg->outbound, cfg->hooks, cfg->settings.me);
     log::notice("configuration generation {} in effect for new connections", cfg->generation);
 }
 

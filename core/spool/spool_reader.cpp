@@ -38,7 +38,9 @@ bool read_spool(const std::string& dir, SpoolSnapshot& out, std::string& err, bo
                 env.helo.clear();
                 env.auth_user.clear();
                 env.extra.clear();
-                std::erase_if(env.notes, [](const auto& kv) { return kv.first.rfind("kasi.", 0); });
+                std::erase_if(env.notes, [](const auto& kv) {
+                    return kv.first.rfind("kasi.", 0) != 0 && kv.first.rfind("queue.", 0) != 0;
+                });
             }
             m.state.rcpts.resize(env.rcpts.size());
             m.env = std::move(env);

@@ -77,7 +77,7 @@ class Access : public Plugin {
     bool rcpt_accept = false;
 
     std::optional<Result> on_connect(HookCall& c) const {
-        Session& s = c.session;
+        Session& s = *c.session;
         std::string ip = s.remote_ip().unmapped().str();
         const std::string& host = s.remote_host();
         auto listed = [&](const Matcher& m) {

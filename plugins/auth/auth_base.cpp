@@ -163,17 +163,17 @@ void AuthBase::register_hooks(HookTable& table, uint32_t timeout_ms) {
 }
 
 std::optional<Result> AuthBase::capabilities(HookCall& c) {
-    if (methods.empty() || !auth_allowed(c.session)) return Result::cont();
+    if (methods.empty() || !auth_allowed(*c.session)) return Result::cont();
     std::string cap = "AUTH";
     for (const auto& m : methods) cap += " " + m;
-    c.session.capabilities().push_back(cap);
+    c.session->capabilities().push_back(cap);
     return Result::cont();
 }
 
 std::optional<Result> AuthBase::unrecognized(HookCall& c) {
     auto cmd = split_command(c.arg);
     if (cmd.verb != "AUTH") return Result::cont();
-    Session& s = c.session;
+    Session& s = *c.session;
     if (!auth_allowed(s)) {
         s.reply(538, "Encryption required for requested authentication mechanism", "5.7.11");
         return Result::ok();
@@ -238,7 +238,7 @@ std::optional<Result> AuthBase::unrecognized(HookCall& c) {
 }
 
 std::optional<Result> AuthBase::mail(HookCall& c) {
-    const std::string& user = c.session.auth_user();
+    const std::string& user = c.session->auth_user();
     if (!constrain_sender || user.empty() || !c.address) return Result::cont();
     auto at = user.rfind('@');
     if (at == std::string::npos) return Result::cont();  // not an address: nothing to compare

@@ -22,12 +22,12 @@ class EarlyTalker : public Plugin {
 
     // Answers the hook when the pause is over.
     std::optional<Result> connect_init(HookCall& c) const {
-        if (pause_ms == 0 || exempt(c.session)) return Result::cont();
+        if (pause_ms == 0 || exempt(*c.session)) return Result::cont();
         return c.answer_after(pause_ms, Result::cont());
     }
 
     std::optional<Result> data(HookCall& c) const {
-        if (!reject || !c.session.early_talker() || exempt(c.session)) return Result::cont();
+        if (!reject || !c.session->early_talker() || exempt(*c.session)) return Result::cont();
         return Result{Code::denydisconnect, "You talk too soon"};
     }
 };

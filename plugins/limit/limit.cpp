@@ -103,7 +103,7 @@ class Limit : public Plugin {
 
     // ---- hooks ----
     std::optional<Result> connect_init(HookCall& c) const {
-        Session& s = c.session;
+        Session& s = *c.session;
         if (concurrency) {
             limit_store().concurrency_add("concurrency|" + s.remote_ip().unmapped().str(), 1);
             s.notes()["limit.concurrency"] = "1";
@@ -118,7 +118,7 @@ class Limit : public Plugin {
     }
 
     std::optional<Result> connect(HookCall& c) const {
-        Session& s = c.session;
+        Session& s = *c.session;
         if (concurrency) {
             int64_t n =
                 limit_store().concurrency_add("concurrency|" + s.remote_ip().unmapped().str(), 0);
@@ -136,19 +136,19 @@ class Limit : public Plugin {
     }
 
     std::optional<Result> disconnect(HookCall& c) const {
-        Session& s = c.session;
+        Session& s = *c.session;
         if (s.notes().erase("limit.concurrency"))
             limit_store().concurrency_add("concurrency|" + s.remote_ip().unmapped().str(), -1);
         return Result::cont();
     }
 
     std::optional<Result> check_errors(HookCall& c) const {
-        if (uint64_t(c.session.errors()) > errors_max) return penalize(c, true, "Too many errors");
+        if (uint64_t(c.session->errors()) > errors_max) return penalize(c, true, "Too many errors");
         return Result::cont();
     }
 
     std::optional<Result> rcpt(HookCall& c) const {
-        Session& s = c.session;
+        Session& s = *c.session;
         if (errors && uint64_t(s.errors()) > errors_max)
             return penalize(c, true, "Too many errors");
         if (recipients) {
@@ -187,7 +187,7 @@ class Limit : public Plugin {
     }
 
     std::optional<Result> unrecognized_command(HookCall& c) const {
-        auto& n = c.session.notes()["limit.unrecognized"];
+        auto& n = c.session->notes()["limit.unrecognized"];
         uint64_t count = n.empty() ? 1 : std::stoull(n) + 1;
         n = std::to_string(count);
         if (count > unrecognized_max) return penalize(c, true, "Too many unrecognized commands");

@@ -27,7 +27,7 @@ class InHostList : public Plugin {
 
     std::optional<Result> rcpt(HookCall& c) const {
         if (!c.address || !is_local(c.address->domain)) return Result::cont();
-        if (c.address->has_routing_chars && !c.session.relaying())
+        if (c.address->has_routing_chars && !c.session->relaying())
             return Result::deny(fmt::format("I cannot deliver mail for <{}>", c.address->str()));
         return Result::ok();
     }

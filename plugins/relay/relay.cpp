@@ -16,6 +16,7 @@ namespace {
 struct DestDomain {
     std::string action;  // accept, continue, deny
     std::string nexthop;
+    std::optional<NextHop> hop;
 };
 
 class RelayPlugin : public Plugin {
@@ -27,26 +28,37 @@ class RelayPlugin : public Plugin {
     std::map<std::string, DestDomain> domains;
 
     std::optional<Result> connect_init(HookCall& c) const {
-        if (all || (acl && allow.contains(c.session.remote_ip()))) c.session.set_relaying(true);
+        if (all || (acl && allow.contains(c.session->remote_ip()))) c.session->set_relaying(true);
         return Result::cont();
     }
 
     std::optional<Result> connect(HookCall& c) const {
-        return c.session.relaying() ? Result::ok() : Result::cont();
+        return c.session->relaying() ? Result::ok() : Result::cont();
     }
 
     std::optional<Result> rcpt(HookCall& c) const {
-        if (!dest_domains || c.session.relaying() || !c.address) return Result::cont();
+        if (!dest_domains || c.session->relaying() || !c.address) return Result::cont();
         auto it = domains.find(c.address->domain);
         if (it == domains.end()) return Result::deny("You are not allowed to relay");
         // Relaying is allowed for this recipient only, never for the whole connection
         // (a later recipient in another domain must be judged on its own).
         if (it->second.action == "accept") return Result::ok();
         if (it->second.action == "continue") {
-            c.session.allow_relay_for_this_rcpt();
+            c.session->allow_relay_for_this_rcpt();
             return Result::cont();
         }
         return Result::deny("You are not allowed to relay");
+    }
+
+    // force_routing: mail for a listed domain (or, failing that, the "any" entry) goes to
+    // its nexthop instead of the MX.
+    std::optional<Result> get_mx(HookCall& c) const {
+        if (!force_routing || !c.outbound) return Result::cont();
+        auto it = domains.find(to_lower(c.domain));
+        if (it == domains.end() || !it->second.hop) it = domains.find("any");
+        if (it == domains.end() || !it->second.hop) return Result::cont();
+        c.outbound->mx.push_back(*it->second.hop);
+        return Result::ok();
     }
 };
 
@@ -108,6 +120,16 @@ std::shared_ptr<Plugin> make_relay_plugin(const ConfigDir& cfg, const Settings&,
                                 e.key));
                 continue;
             }
+            if (!dest.nexthop.empty()) {
+                std::string err;
+                dest.hop = parse_next_hop(dest.nexthop, err);
+                if (!dest.hop) {
+                    d.error(
+                        dd.path, e.line,
+                        fmt::format("[domains] {}: nexthop '{}': {}", e.key, dest.nexthop, err));
+                    continue;
+                }
+            }
             p->domains[to_lower(e.key)] = dest;
         }
     }
@@ -119,6 +141,11 @@ std::shared_ptr<Plugin> make_relay_plugin(const ConfigDir& cfg, const Settings&,
         Hook::connect, "relay", [self](HookCall& c) { return self->connect(c); }, 0, timeout_ms);
     table.add(
         Hook::rcpt, "relay", [self](HookCall& c) { return self->rcpt(c); }, 0, timeout_ms);
+    bool any_hop = false;
+    for (const auto& [dom, dest] : p->domains) any_hop |= dest.hop.has_value();
+    if (p->force_routing && any_hop)
+        table.add(
+            Hook::get_mx, "relay", [self](HookCall& c) { return self->get_mx(c); }, 0, timeout_ms);
     return p;
 }
 

@@ -30,20 +30,20 @@ class TlsPlugin : public Plugin {
     }
 
     std::optional<Result> connect_init(HookCall& c) const {
-        if (c.session.implicit_tls() && !c.session.using_tls())
-            c.session.start_tls(ctx, handshake_timeout_ms);
+        if (c.session->implicit_tls() && !c.session->using_tls())
+            c.session->start_tls(ctx, handshake_timeout_ms);
         return Result::cont();
     }
 
     std::optional<Result> capabilities(HookCall& c) const {
-        if (offer_starttls(c.session)) c.session.capabilities().push_back("STARTTLS");
+        if (offer_starttls(*c.session)) c.session->capabilities().push_back("STARTTLS");
         return Result::cont();
     }
 
     std::optional<Result> unrecognized(HookCall& c) const {
         auto cmd = split_command(c.arg);
         if (cmd.verb != "STARTTLS") return Result::cont();
-        Session& s = c.session;
+        Session& s = *c.session;
         if (s.using_tls()) {
             s.reply(503, "TLS already active", "5.5.1");
             return Result::ok();

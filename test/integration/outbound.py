@@ -418,6 +418,103 @@ def test_disabled_holds_mail():
         peer.stop()
 
 
+def add_plugin(k, name):
+    with open(os.path.join(k.dir, "config", "plugins"), "a") as f:
+        f.write(name + "\n")
+
+
+def kasi_cfg(port, files, outbound="", start=True, plugins=()):
+    base = {"dns.ini": f"[main]\nservers=127.0.0.1:{dns().port}\ntimeout=0.5\n",
+            "outbound.ini": f"disabled=false\nlocal_mx_ok=true\nsmtp_port={port}\n"
+                            f"temp_fail_intervals=5s\n{outbound}"}
+    base.update(files)
+    k = Kasi(extra=base)
+    for p in plugins:
+        add_plugin(k, p)
+    return k.start() if start else k
+
+
+def test_smtp_forward_routes_relayed_mail_to_the_next_hop():
+    peer = Peer()
+    dead = free_port()
+    k = kasi_cfg(dead, {"smtp_forward.ini": f"host=127.0.0.1\nport={dead}\nenable_outbound=true\n"
+                                            f"[other.test]\nhost=127.0.0.1\nport={peer.port}\n"},
+                 plugins=["queue/smtp_forward"])
+    try:
+        send(k, ["a@other.test"])  # its section: the peer
+        send(k, ["b@nosuch.test"])  # [main]: a closed port (the DNS would say NXDOMAIN)
+        msgs = peer.wait_messages(1)
+        assert len(msgs) == 1 and msgs[0][1] == ["<a@other.test>"], msgs
+        tf = events(k, "TransientFailure", 5)
+        assert tf and tf[0]["recipient"] == "b@nosuch.test", tf
+        assert tf[0]["site"] == f"127.0.0.1:{dead}" and tf[0]["enhanced"] == "4.4.1", tf
+        assert not events(k, "Bounce"), "NXDOMAIN must not matter when a next hop is set"
+        dl = events(k, "Delivery", 3)
+        assert dl[0]["site"] == f"127.0.0.1:{peer.port}", dl
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_smtp_forward_queues_inbound_mail_durably_then_forwards_with_auth():
+    peer = Peer(auth=("fwd", "s3cret"))
+    k = kasi_cfg(peer.port, {"smtp_forward.ini": f"host=127.0.0.1\nport={peer.port}\n"
+                                                 "auth_user=fwd\nauth_pass=s3cret\n"},
+                 start=False, plugins=["queue/smtp_forward"])
+    with open(os.path.join(k.dir, "config", "relay_acl_allow"), "w") as f:
+        f.write("# nobody relays\n")
+    k.start()
+    try:
+        s = smtplib.SMTP("127.0.0.1", k.port)
+        s.sendmail("someone@example.org", ["postmaster@kasi.test"], "Subject: in\r\n\r\nhi\r\n")
+        try:
+            s.sendmail("someone@example.org", ["x@elsewhere.test"], "Subject: relay\r\n\r\n")
+            raise AssertionError("relaying must still be refused")
+        except smtplib.SMTPRecipientsRefused:
+            pass
+        s.quit()
+        msgs = peer.wait_messages(1)
+        assert len(msgs) == 1 and msgs[0][1] == ["<postmaster@kasi.test>"], msgs
+        assert peer.auth_ok and peer.auth_ok[0] == ("PLAIN", "fwd"), peer.auth_ok
+        wait_count(k, 0)
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_lmtp_next_hop_gives_per_recipient_outcomes():
+    peer = Peer(lmtp=True, dot=lambda a: "552 5.2.2 mailbox full" if "full" in a else None)
+    k = kasi_cfg(peer.port, {"smtp_forward.ini": f"host=127.0.0.1\nport={peer.port}\n"
+                                                 "using_lmtp=true\nenable_outbound=true\n"},
+                 plugins=["queue/smtp_forward"])
+    try:
+        send(k, ["ok@sink.test", "full@sink.test"])
+        msgs = peer.wait_messages(2)
+        assert [m[1] for m in msgs][:1] == [["<ok@sink.test>"]], msgs
+        assert peer.sessions[0].commands[0].startswith("LHLO "), peer.sessions[0].commands
+        b = events(k, "Bounce", 5)
+        assert b and b[0]["recipient"] == "full@sink.test" and b[0]["enhanced"] == "5.2.2", b
+        # the DSN to sender@sink.test went by its MX (the same peer in this test)
+        assert any(m[0].startswith("<>") for m in peer.wait_messages(2)), peer.messages
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_relay_force_routing_nexthop():
+    peer = Peer()
+    k = kasi_cfg(peer.port, {"relay_dest_domains.ini":
+                             f'[domains]\nnosuch.test = {{"action": "accept", "nexthop": '
+                             f'"127.0.0.1:{peer.port}"}}\n'})
+    try:
+        send(k, ["r@nosuch.test"])
+        msgs = peer.wait_messages(1)
+        assert len(msgs) == 1 and msgs[0][1] == ["<r@nosuch.test>"], msgs
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
 if __name__ == "__main__":
     try:
         run(globals())

@@ -28,7 +28,7 @@ class Session:
 class Peer:
     def __init__(self, host="127.0.0.1", port=0, greeting="220 peer.test ESMTP", ehlo_caps=None,
                  mail=None, rcpt=None, data=None, dot=None, starttls_cert=None, hostile=None,
-                 lmtp=False, after_dot_close=False, broken_tls=False):
+                 lmtp=False, after_dot_close=False, broken_tls=False, auth=None):
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
@@ -39,6 +39,8 @@ class Peer:
         caps = ["PIPELINING", "8BITMIME", "SIZE 10000000", "ENHANCEDSTATUSCODES"]
         if starttls_cert or broken_tls:
             caps.append("STARTTLS")
+        if auth:
+            caps.append("AUTH PLAIN LOGIN")
         self.ehlo_caps = caps if ehlo_caps is None else ehlo_caps
         self.hooks = {"mail": mail, "rcpt": rcpt, "data": data, "dot": dot}
         self.starttls_cert = starttls_cert
@@ -46,6 +48,8 @@ class Peer:
         self.lmtp = lmtp
         self.after_dot_close = after_dot_close
         self.broken_tls = broken_tls
+        self.auth = auth  # (user, password): AUTH PLAIN/LOGIN offered and required
+        self.auth_ok = []
         self.messages = []
         self.sessions = []
         self.lock = threading.Lock()
@@ -142,6 +146,28 @@ class Peer:
                     s.tls = True
                     s.tls_version = io.version()
                     buf = b""
+                elif verb == "AUTH":
+                    import base64
+                    parts = arg.split()
+                    if parts and parts[0].upper() == "PLAIN":
+                        blob = parts[1] if len(parts) > 1 else None
+                        if blob is None:
+                            send("334 ")
+                            blob = readline()
+                        _, u, pw = base64.b64decode(blob).decode().split("\0")
+                    else:
+                        send("334 VXNlcm5hbWU6")
+                        u = base64.b64decode(readline()).decode()
+                        send("334 UGFzc3dvcmQ6")
+                        pw = base64.b64decode(readline()).decode()
+                    if self.auth and (u, pw) == tuple(self.auth):
+                        self.auth_ok.append((parts[0].upper(), u))
+                        s.authed = True
+                        send("235 2.7.0 ok")
+                    else:
+                        send("535 5.7.8 bad credentials")
+                elif verb == "MAIL" and self.auth and not getattr(s, "authed", False):
+                    send("530 5.7.0 authentication required")
                 elif verb == "MAIL":
                     mail_from = arg[5:].strip() if arg.upper().startswith("FROM:") else arg
                     rcpts, accepted = [], []

@@ -322,6 +322,8 @@ void Session::queue_message() {
     qm->rcpts = env.rcpts;
     qm->tenant = env.tenant;
     qm->campaign = env.campaign;
+    for (const auto& [k, v] : env.notes)
+        if (k.rfind("queue.", 0) == 0) qm->notes.emplace_back(k, v);
     qm->body_size = txn_->body.size();
     Outbound* ob = host_.outbound();
     host_.spool().submit_message(env, std::move(txn_->body),

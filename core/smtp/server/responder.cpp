@@ -269,7 +269,10 @@ void Session::respond_queue(Result& r, bool outbound) {
         return;
     }
     if (r.code == Code::cont || r.code == Code::stop) {
-        if (outbound) {
+        // Haraka's routing note: a plugin that wants the message delivered by the outbound
+        // queue (queue/smtp_forward, queue/lmtp) says so in queue.wants.
+        auto wants = txn_->notes.find("queue.wants");
+        if (outbound || (wants != txn_->notes.end() && !wants->second.empty())) {
             queue_message();  // the spool answers through spool_done()
             return;
         }

@@ -31,7 +31,7 @@ constexpr size_t read_chunk = 64 * 1024;
 Session::Session(SessionHost& host, std::shared_ptr<const ServerConfig> cfg, bool implicit_tls)
     : host_(host),
       cfg_(std::move(cfg)),
-      call_{Hook::connect_init, *this},
+      call_{Hook::connect_init, this},
       implicit_tls_(implicit_tls) {
     uuid_ = new_uuid();
     start_ms_ = now_ms();
@@ -428,7 +428,7 @@ void Session::send_banner() {
 
 void Session::reset_transaction() {
     if (txn_) {
-        HookCall c{Hook::reset_transaction, *this};
+        HookCall c{Hook::reset_transaction, this};
         for (const auto& reg : cfg_->hooks->at(Hook::reset_transaction)) reg.fn(c);
     }
     txn_.reset();
