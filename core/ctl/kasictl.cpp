@@ -2,7 +2,10 @@
 // an unfinished tail is ignored).
 //   kasictl -c DIR count | list [--limit N] | show ID [--body] | queue
 //   kasictl -c DIR resolve ...  (ctl_resolve.h)
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -28,6 +31,8 @@ void usage(FILE* f) {
         "       kasictl -c DIR list [--limit N]\n"
         "       kasictl -c DIR show ID [--body]\n"
         "       kasictl -c DIR queue   (the delivery summary kasi writes every second, JSON)\n"
+        "       kasictl -c DIR flush [DOMAIN] | suspend DOMAIN|rq:KEY [REASON...] |\n"
+        "                      resume DOMAIN|rq:KEY | delete ID|@DOMAIN | bounce ID|@DOMAIN\n"
         "       kasictl -c DIR resolve TYPE NAME... [--again]\n"
         "       kasictl -c DIR resolve route DOMAIN [--prefer v4|v6|only_v4|only_v6] "
         "[--local-mx-ok]\n"
@@ -37,6 +42,39 @@ void usage(FILE* f) {
 std::string when(int64_t ms) {
     if (ms <= 0) return "-";
     return kasi::rfc5322_date(ms / 1000);
+}
+
+// Sends one command line to the running kasi's control socket (core/queue/control.h).
+int control(const std::string& spool, const std::string& line) {
+    std::string path = spool + "/control.sock";
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (fd < 0 || path.size() >= sizeof sa.sun_path) {
+        std::fprintf(stderr, "kasictl: %s: bad socket path\n", path.c_str());
+        if (fd >= 0) ::close(fd);
+        return 1;
+    }
+    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+        std::fprintf(stderr, "kasictl: %s: %s (is kasi running?)\n", path.c_str(),
+                     std::strerror(errno));
+        ::close(fd);
+        return 1;
+    }
+    std::string msg = line + "\n";
+    if (::write(fd, msg.data(), msg.size()) != ssize_t(msg.size())) {
+        std::fprintf(stderr, "kasictl: write: %s\n", std::strerror(errno));
+        ::close(fd);
+        return 1;
+    }
+    std::string reply;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) reply.append(buf, size_t(n));
+    ::close(fd);
+    std::fwrite(reply.data(), 1, reply.size(), stdout);
+    return reply.rfind("ok", 0) == 0 ? 0 : 1;
 }
 
 // queue/queues.json is rewritten (whole, by rename) every second by the delivery loop.
@@ -67,6 +105,7 @@ int main(int argc, char** argv) {
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "resolve") == 0)
         return kasi::ctl_resolve(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     std::string dir, spool, cmd, id;
+    std::vector<std::string> rest;
     long limit = -1;
     bool body = false;
     for (int i = 1; i < argc; ++i) {
@@ -82,14 +121,18 @@ int main(int argc, char** argv) {
         else if (a == "-h" || a == "--help") {
             usage(stdout);
             return 0;
-        } else if (cmd.empty())
+        } else if (cmd.empty()) {
             cmd = a;
-        else if (id.empty())
-            id = a;
-        else {
-            usage(stderr);
-            return 2;
+        } else {
+            rest.push_back(a);
         }
+    }
+    if (!rest.empty()) id = rest[0];
+    bool is_control =
+        cmd == "flush" || cmd == "suspend" || cmd == "resume" || cmd == "delete" || cmd == "bounce";
+    if (rest.size() > 1 && !is_control) {
+        usage(stderr);
+        return 2;
     }
     if (cmd.empty() || (dir.empty() && spool.empty())) {
         usage(stderr);
@@ -101,6 +144,11 @@ int main(int argc, char** argv) {
         spool = kasi::load_settings(cfg, dir, d).queue_dir;
     }
     if (cmd == "queue") return print_queue_summary(spool);
+    if (is_control) {
+        std::string line = cmd;
+        for (const auto& a : rest) line += " " + a;
+        return control(spool, line);
+    }
     kasi::SpoolSnapshot snap;
     std::string err;
     if (!kasi::read_spool(spool, snap, err)) {

@@ -62,6 +62,13 @@ bool Outbound::start(std::string& err) {
             if (qm_) qm_->segment_closed(seq, n);
         });
     });
+    control_ = std::make_unique<ControlServer>(
+        &loop_, [this](const std::string& line) { return qm_->control(line); });
+    std::string cerr;
+    if (!control_->listen(spool_.dir() + "/control.sock", cerr)) {
+        log::warn("queue: {}; kasictl flush/suspend/resume/delete/bounce are unavailable", cerr);
+        control_.reset();
+    }
     status_timer_ = std::make_unique<UvHandle<uv_timer_t>>();
     uv_timer_init(&loop_, status_timer_->get());
     (*status_timer_)->data = this;
@@ -124,6 +131,7 @@ void Outbound::stop(int grace_ms) {
                 auto* self = static_cast<Outbound*>(t->data);
                 bool quiet = !self->qm_ || self->qm_->stats().connections == 0;
                 if (!quiet && int64_t(uv_now(&self->loop_)) < self->stop_deadline_) return;
+                self->control_.reset();
                 self->qm_.reset();  // aborts what is left; the spool keeps it
                 self->status_timer_.reset();
                 self->stop_timer_.reset();

@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "core/queue/control.h"
 #include "core/queue/outbound_config.h"
 #include "core/queue/queue_manager.h"
 #include "core/server/loop_inbox.h"
@@ -46,6 +47,7 @@ class Outbound {
     uv_loop_t loop_{};
     std::unique_ptr<LoopInbox> inbox_;
     std::unique_ptr<QueueManager> qm_;
+    std::unique_ptr<ControlServer> control_;
     std::thread thread_;
     std::unique_ptr<UvHandle<uv_timer_t>> stop_timer_;
     std::unique_ptr<UvHandle<uv_timer_t>> status_timer_;

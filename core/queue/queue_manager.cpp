@@ -265,6 +265,10 @@ void QueueManager::route(std::unique_ptr<Delivery> d) {
     int64_t now = now_ms();
     if (d->msg->cancelled) return part_done(d->msg);
     if (now - d->msg->received_ms >= s_.cfg->max_age_ms) return expire(std::move(d), nullptr);
+    if (auto it = suspended_.find(d->domain); it != suspended_.end()) {
+        it->second.held.push_back(std::move(d));  // until resumed (or expired by the sweep)
+        return;
+    }
     if (!s_.hooks || s_.hooks->at(Hook::get_mx).empty()) return route_by_dns(std::move(d));
     // get_mx (Haraka's semantics): OK with next hops routes there, in the order given;
     // DENY bounces, DENYSOFT defers, anything else falls through to DNS.
@@ -604,7 +608,8 @@ void QueueManager::part_done(const std::shared_ptr<QueuedMessage>& m) {
 
 void QueueManager::finish(const std::shared_ptr<QueuedMessage>& m) {
     bool any_failed = false;
-    for (const auto& st : m->rcpt_state) any_failed |= st.status == RcptStatus::failed;
+    for (const auto& st : m->rcpt_state)
+        any_failed |= st.status == RcptStatus::failed && !st.deleted;
     if (any_failed && !m->mail_from.empty() && !m->is_dsn && !m->cancelled) {
         std::weak_ptr<bool> alive = alive_;
         bodies_.read(*m, [this, alive, m](int err, std::string body) {
@@ -640,7 +645,7 @@ void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string
     }
     for (uint32_t i = 0; i < m->rcpts.size(); ++i) {
         const auto& st = m->rcpt_state[i];
-        if (st.status != RcptStatus::failed) continue;
+        if (st.status != RcptStatus::failed || st.deleted) continue;
         DsnRecipient r;
         r.address = m->rcpts[i];
         // last_reply is "<code> [<x.y.z>] text"
@@ -756,6 +761,112 @@ void QueueManager::shutdown() {
     events_.flush();
 }
 
+size_t QueueManager::drop_matching(const std::function<bool(const Delivery&)>& pred, bool bounce) {
+    std::vector<std::unique_ptr<Delivery>> taken;
+    std::vector<HeapEntry> keep;
+    for (auto& e : heap_) {
+        if (pred(*e.d)) {
+            auto key = sched_key(*e.d->msg, e.d->domain);
+            if (auto it = sched_counts_.find(key); it != sched_counts_.end() && --it->second == 0)
+                sched_counts_.erase(it);
+            --st_.scheduled;
+            taken.push_back(std::move(e.d));
+        } else {
+            keep.push_back(std::move(e));
+        }
+    }
+    heap_ = std::move(keep);
+    std::make_heap(heap_.begin(), heap_.end(), [](auto& a, auto& b) { return heap_less(a, b); });
+    for (auto& [dom, s] : suspended_)
+        for (auto it = s.held.begin(); it != s.held.end();) {
+            if (pred(**it)) {
+                taken.push_back(std::move(*it));
+                it = s.held.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    for (auto& [k, rq] : ready_)
+        for (auto& d : rq->take_if(pred)) taken.push_back(std::move(d));
+    size_t n = taken.size();
+    for (auto& d : taken) {
+        auto m = d->msg;
+        std::vector<SmtpReply> rs(
+            d->rcpts.size(),
+            make_reply(550, "5.0.0",
+                       bounce ? "bounced by the administrator" : "deleted by the administrator"));
+        fail_rcpts(*d, d->rcpts, rs, "Bounce", EventPeer{});
+        if (!bounce)
+            for (uint32_t i : d->rcpts) m->rcpt_state[i].deleted = true;
+        journal(*m, d.get(), d->rcpts, false, 0);
+        part_done(m);
+    }
+    arm_timer();
+    return n;
+}
+
+std::string QueueManager::control(const std::string& line) {
+    std::vector<std::string> w;
+    for (const auto& t : split_list(line, " \t")) w.push_back(t);
+    if (w.empty()) return "error: empty command";
+    const std::string& cmd = w[0];
+    std::string arg = w.size() > 1 ? w[1] : "";
+    std::string rest;
+    for (size_t i = 2; i < w.size(); ++i) rest += (rest.empty() ? "" : " ") + w[i];
+    if (cmd == "flush") {
+        std::string dom = to_lower(arg);
+        size_t n = 0;
+        int64_t now = now_ms();
+        for (auto& e : heap_)
+            if (dom.empty() || e.d->domain == dom) {
+                e.due = now;
+                e.d->due_ms = now;
+                ++n;
+            }
+        std::make_heap(heap_.begin(), heap_.end(),
+                       [](auto& a, auto& b) { return heap_less(a, b); });
+        if (dom.empty())
+            routes_.clear();
+        else
+            routes_.erase(dom);
+        for (auto& [k, rq] : ready_) rq->clear_backoff();
+        arm_timer();
+        return fmt::format("ok: {} deliveries due now", n);
+    }
+    if (cmd == "suspend" || cmd == "resume") {
+        if (arg.empty()) return "error: " + cmd + " needs a domain or rq:<ready queue>";
+        if (arg.rfind("rq:", 0) == 0) {
+            auto it = ready_.find(arg.substr(3));
+            if (it == ready_.end()) return "error: no ready queue " + arg.substr(3);
+            if (cmd == "suspend")
+                it->second->suspend(rest.empty() ? "suspended by the operator" : rest);
+            else
+                it->second->resume();
+            return "ok: " + cmd + "ed " + arg;
+        }
+        std::string dom = to_lower(arg);
+        if (cmd == "suspend") {
+            suspended_[dom].reason = rest.empty() ? "suspended by the operator" : rest;
+            return "ok: suspended " + dom;
+        }
+        auto node = suspended_.extract(dom);
+        if (node.empty()) return "error: " + dom + " is not suspended";
+        size_t n = node.mapped().held.size();
+        for (auto& d : node.mapped().held) route(std::move(d));
+        return fmt::format("ok: resumed {} ({} deliveries released)", dom, n);
+    }
+    if (cmd == "delete" || cmd == "bounce") {
+        if (arg.empty()) return "error: " + cmd + " needs a message id or @domain";
+        std::string dom = arg[0] == '@' ? to_lower(arg.substr(1)) : "";
+        size_t n = drop_matching(
+            [&](const Delivery& d) { return dom.empty() ? d.msg->id == arg : d.domain == dom; },
+            cmd == "bounce");
+        return fmt::format("ok: {} {} deliveries (in flight ones finish first)",
+                           cmd == "delete" ? "deleted" : "bounced", n);
+    }
+    return "error: unknown command '" + cmd + "' (flush, suspend, resume, delete, bounce)";
+}
+
 QueueStats QueueManager::stats() const {
     QueueStats s = st_;
     s.connections = uint64_t(conns_);
@@ -784,12 +895,20 @@ std::string QueueManager::summary_json() const {
         sched += (sched.size() > 1 ? "," : "") + q.done();
     }
     o.raw("scheduled_queues", sched + "]");
+    std::string susp = "[";
+    for (const auto& [dom, s] : suspended_) {
+        JsonObject q;
+        q.str("domain", dom).str("reason", s.reason).num("held", int64_t(s.held.size()));
+        susp += (susp.size() > 1 ? "," : "") + q.done();
+    }
+    o.raw("suspended_domains", susp + "]");
     std::string ready = "[";
     for (const auto& [key, rq] : ready_) {
         JsonObject q;
         const auto& l = rq->limits();
         q.str("queue", key).num("waiting", int64_t(rq->waiting()));
         q.num("connections", int64_t(rq->connections())).str("last_error", rq->last_error());
+        if (!rq->suspended().empty()) q.str("suspended", rq->suspended());
         JsonObject lim;
         lim.num("max_connections", l.max_connections)
             .num("max_messages_per_connection", l.max_messages_per_connection)

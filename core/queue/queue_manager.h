@@ -62,6 +62,8 @@ class QueueManager {
     void segment_closed(uint64_t seg, uint64_t written) { bodies_.segment_closed(seg, written); }
     void shutdown();  // closes connections; what is in flight is retried after restart
     QueueStats stats() const;
+    // One command line from the control socket (control.h); the reply.
+    std::string control(const std::string& line);
     std::string summary_json() const;
 
     // For ready queues:
@@ -140,6 +142,12 @@ class QueueManager {
     QueueStats st_;
     std::unordered_map<std::string, std::shared_ptr<const std::string>> intern_;
     std::unordered_map<HookCtx*, std::unique_ptr<HookCtx>> hooks_running_;
+    struct Suspension {
+        std::string reason;
+        std::vector<std::unique_ptr<Delivery>> held;
+    };
+    std::map<std::string, Suspension> suspended_;  // by recipient domain
+    size_t drop_matching(const std::function<bool(const Delivery&)>& pred, bool bounce);
     std::vector<std::unique_ptr<HookCtx>> hooks_done_;  // freed on the next loop turn
     UvHandle<uv_timer_t> reaper_;
     int conns_ = 0;

@@ -20,6 +20,7 @@ namespace kasi {
 // refused" for a whole site) stores one string, not a million copies.
 struct QueuedRcpt {
     RcptStatus status = RcptStatus::queued;
+    bool deleted = false;  // by an operator: finished without a DSN
     std::shared_ptr<const std::string> last_reply;
     const std::string& reply() const {
         static const std::string none;

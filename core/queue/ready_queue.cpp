@@ -60,6 +60,7 @@ bool ReadyQueue::take_token() {
 }
 
 void ReadyQueue::pump() {
+    if (!suspended_.empty()) return;
     for (auto& c : conns_) {
         if (q_.empty()) break;
         if (c.ready && !c.inflight && !c.loading && c.client && c.client->idle()) assign(&c);
@@ -225,6 +226,20 @@ void ReadyQueue::close_all() {
         else
             c.client->abort("shutting down");
     }
+}
+
+std::vector<std::unique_ptr<Delivery>> ReadyQueue::take_if(
+    const std::function<bool(const Delivery&)>& pred) {
+    std::vector<std::unique_ptr<Delivery>> out;
+    for (auto it = q_.begin(); it != q_.end();) {
+        if (pred(**it)) {
+            out.push_back(std::move(*it));
+            it = q_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return out;
 }
 
 std::vector<std::unique_ptr<Delivery>> ReadyQueue::take_expired(int64_t now, int64_t max_age) {

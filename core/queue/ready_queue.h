@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include <deque>
+#include <functional>
 #include <list>
 #include <memory>
 #include <optional>
@@ -53,6 +54,18 @@ class ReadyQueue {
     void close_all();  // QUIT idle connections, abort the others (shutdown)
     // Takes out deliveries that waited past their message's expiry (for the sweeper).
     std::vector<std::unique_ptr<Delivery>> take_expired(int64_t now, int64_t max_age_ms);
+    // Takes out the waiting deliveries `pred` selects (an operator's delete or bounce).
+    std::vector<std::unique_ptr<Delivery>> take_if(
+        const std::function<bool(const Delivery&)>& pred);
+    // A suspended queue opens no connections; what waits stays until it is resumed.
+    void suspend(std::string reason) { suspended_ = std::move(reason); }
+    void resume() {
+        suspended_.clear();
+        down_until_ms_ = 0;
+        pump();
+    }
+    void clear_backoff() { down_until_ms_ = 0; }
+    const std::string& suspended() const { return suspended_; }
 
     const std::string& key() const { return key_; }
     const Route& route() const { return route_; }
@@ -95,6 +108,7 @@ class ReadyQueue {
     std::list<Conn> conns_;
     size_t connecting_ = 0;
     std::string last_error_;
+    std::string suspended_;  // the operator's reason; empty = running
     // After a site could not be reached at all, deliveries arriving within the next
     // site_backoff_ms are deferred at once with the same error instead of each trying to
     // connect again (Postfix's dead-destination rule).

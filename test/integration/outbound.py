@@ -515,6 +515,61 @@ def test_relay_force_routing_nexthop():
         peer.stop()
 
 
+def ctl_ok(k, *args):
+    rc, out, err = k.ctl(*args)
+    assert rc == 0 and out.startswith("ok"), (args, rc, out, err)
+    return out
+
+
+def test_admin_suspend_resume_flush_delete_bounce():
+    tries = []
+
+    def rcpt(addr):
+        tries.append(addr)
+        return "451 4.7.1 greylisted" if "grey" in addr and tries.count(addr) == 1 else None
+    peer = Peer(rcpt=rcpt)
+    k = kasi(peer.port, "temp_fail_intervals=1h\n")
+    try:
+        # suspend: held, shown with its reason, released by resume
+        ctl_ok(k, "suspend", "sink.test", "provider", "maintenance")
+        send(k, ["held@sink.test"])
+        time.sleep(1.5)
+        assert peer.messages == []
+        q = json.loads(k.ctl("queue")[1])
+        assert q["suspended_domains"] == [{"domain": "sink.test", "reason": "provider maintenance",
+                                           "held": 1}], q
+        assert "1 deliveries released" in ctl_ok(k, "resume", "sink.test")
+        assert len(peer.wait_messages(1)) == 1
+        # flush: a deferral an hour away is tried now
+        send(k, ["grey@sink.test"])
+        assert events(k, "TransientFailure", 5)
+        assert "1 deliveries due now" in ctl_ok(k, "flush", "sink.test")
+        assert len(peer.wait_messages(2)) == 2
+        # bounce one deferred message by id (DSN), delete the rest of a domain (no DSN)
+        send(k, ["x@down.test"])
+        send(k, ["y@down.test"])
+        send(k, ["z@down.test"])
+        assert len(events(k, "TransientFailure", 5, n=4)) == 4
+        ids = k.queued_ids()
+        assert len(ids) == 3, ids
+        assert "bounced 1" in ctl_ok(k, "bounce", ids[0])
+        assert "deleted 2" in ctl_ok(k, "delete", "@down.test")
+        msgs = peer.wait_messages(3)
+        assert len(msgs) == 3 and msgs[2][0].startswith("<>"), msgs
+        dsn = msgs[2][2].decode()
+        assert "Status: 5.0.0" in dsn and "bounced by the administrator" in dsn, dsn
+        wait_count(k, 0)
+        time.sleep(0.5)
+        assert len(peer.messages) == 3  # the deleted ones made no DSN
+        rc, out, err = k.ctl("suspend")
+        assert rc != 0 and out.startswith("error"), out
+        rc, out, err = k.ctl("resume", "nothing.test")
+        assert rc != 0 and "not suspended" in out, out
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
 if __name__ == "__main__":
     try:
         run(globals())
