@@ -60,7 +60,7 @@ struct HookCall {
     const Result* denial = nullptr;
     std::string_view denied_by;
     Hook denied_hook = Hook::count_;
-    // outbound hooks (send_email, get_mx, ...): the message, the recipient domain, and
+    // outbound hooks (send_email, get_mx): the message, the recipient domain, and
     // where a handler puts what it returns
     const QueuedMessage* hmail = nullptr;
     std::string_view domain;

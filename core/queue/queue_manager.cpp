@@ -269,6 +269,24 @@ void QueueManager::route(std::unique_ptr<Delivery> d) {
         it->second.held.push_back(std::move(d));  // until resumed (or expired by the sweep)
         return;
     }
+    if (!s_.hooks || s_.hooks->at(Hook::send_email).empty()) return route_by_hooks(std::move(d));
+    // send_email (Haraka's semantics): DELAY puts the delivery back for that many seconds
+    // without counting an attempt; every other code goes on.
+    auto held = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
+    std::weak_ptr<bool> alive = alive_;
+    const Delivery& dref = **held;
+    run_hook(Hook::send_email, dref, [this, alive, held](Result r, OutboundAnswer&) {
+        if (!alive.lock()) return;
+        auto d = std::move(*held);
+        if (r.code != Code::delay) return route_by_hooks(std::move(d));
+        unsigned long long secs = 60;
+        if (!r.msg.empty() && (!parse_u64(r.msg, secs) || secs == 0)) secs = 60;
+        d->due_ms = now_ms() + int64_t(std::min<unsigned long long>(secs, 86400)) * 1000;
+        schedule(std::move(d));
+    });
+}
+
+void QueueManager::route_by_hooks(std::unique_ptr<Delivery> d) {
     if (!s_.hooks || s_.hooks->at(Hook::get_mx).empty()) return route_by_dns(std::move(d));
     // get_mx (Haraka's semantics): OK with next hops routes there, in the order given;
     // DENY bounces, DENYSOFT defers, anything else falls through to DNS.

@@ -101,6 +101,7 @@ class QueueManager {
     void run_due();
     void route(std::unique_ptr<Delivery> d);
     void route_by_dns(std::unique_ptr<Delivery> d);
+    void route_by_hooks(std::unique_ptr<Delivery> d);
     // Runs an outbound hook for a delivery; `done` gets the code and what handlers set.
     void run_hook(Hook h, const Delivery& d, std::function<void(Result, OutboundAnswer&)> done);
     void route_to_hops(std::unique_ptr<Delivery> d, std::vector<NextHop> hops);

@@ -66,6 +66,21 @@ class Limit : public Plugin {
     uint64_t recipients_max = 0, recipients_max_relaying = 0;
     uint64_t unrecognized_max = 10, errors_max = 10;
     RateSection rate_conn, rate_rcpt_host, rate_rcpt_sender, rate_rcpt, rate_rcpt_null;
+    RateSection rate_outbound;
+
+    // Haraka's [rate_outbound]: a fixed window of messages per recipient domain, checked
+    // when a delivery is about to be routed; over the limit it waits the whole window
+    // (DELAY), as Haraka does. Kasi's own per-destination rate is outbound.ini
+    // max_message_rate, which smooths instead of bursting.
+    std::optional<Result> send_email(HookCall& c) const {
+        if (!rate_outbound.enabled) return Result::cont();
+        std::string dom = to_lower(c.domain);
+        auto f = lookup(rate_outbound, {dom}, dom);
+        if (!f || !f->spec.limit) return Result::cont();
+        if (limit_store().fixed_hit("rate_outbound|" + f->key, f->spec, now_ms()) <= f->spec.limit)
+            return Result::cont();
+        return Result{Code::delay, std::to_string(std::max<uint64_t>(1, f->spec.period_ms / 1000))};
+    }
 
     std::optional<Result> penalize(HookCall& c, bool disconnect, std::string msg) const {
         Result r{disconnect ? Code::denysoftdisconnect : Code::denysoft, std::move(msg)};
@@ -229,8 +244,8 @@ std::shared_ptr<Plugin> make_limit_plugin(const ConfigDir& cfg, const Settings&,
     r.check_known("recipients", {"enabled", "max", "max_relaying"});
     r.check_known("unrecognized_commands", {"enabled", "max"});
     r.check_known("errors", {"enabled", "max"});
-    for (std::string_view s : {"redis", "concurrency_history", "recipients_history",
-                               "rate_conn_history", "outbound", "rate_outbound"}) {
+    for (std::string_view s :
+         {"redis", "concurrency_history", "recipients_history", "rate_conn_history", "outbound"}) {
         if (!ini.section(s)) continue;
         bool on = r.get_bool(s, "enabled", false);
         if (!on && s != "redis") continue;
@@ -264,6 +279,7 @@ std::shared_ptr<Plugin> make_limit_plugin(const ConfigDir& cfg, const Settings&,
     read_rate_section(ini, r, "rate_rcpt_sender", p->rate_rcpt_sender, d);
     read_rate_section(ini, r, "rate_rcpt", p->rate_rcpt, d);
     read_rate_section(ini, r, "rate_rcpt_null", p->rate_rcpt_null, d);
+    read_rate_section(ini, r, "rate_outbound", p->rate_outbound, d);
 
     Limit* self = p.get();
     const std::string n = "limit";
@@ -286,6 +302,10 @@ std::shared_ptr<Plugin> make_limit_plugin(const ConfigDir& cfg, const Settings&,
         p->rate_rcpt.enabled || p->rate_rcpt_null.enabled)
         table.add(
             Hook::rcpt, n, [self](HookCall& c) { return self->rcpt(c); }, 0, timeout_ms);
+    if (p->rate_outbound.enabled)
+        table.add(
+            Hook::send_email, n, [self](HookCall& c) { return self->send_email(c); }, 0,
+            timeout_ms);
     if (p->unrecognized)
         table.add(
             Hook::unrecognized_command, n,

@@ -515,6 +515,25 @@ def test_relay_force_routing_nexthop():
         peer.stop()
 
 
+def test_limit_rate_outbound_delays_with_send_email():
+    peer = Peer()
+    k = kasi_cfg(peer.port, {"limit.ini": "[rate_outbound]\nenabled=true\nsink.test=2/4s\n"},
+                 plugins=["limit"])
+    try:
+        t0 = time.time()
+        send(k, ["r@sink.test"], n=4)
+        assert len(peer.wait_messages(2)) >= 2
+        time.sleep(1)
+        assert len(peer.messages) == 2, peer.messages  # the other two wait out the window
+        assert len(peer.wait_messages(4, 12)) == 4
+        assert time.time() - t0 >= 3.5
+        assert not events(k, "TransientFailure"), "a DELAY is not a failure"
+        assert all(e["attempt"] == 1 for e in events(k, "Delivery", 3, n=4))
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
 def ctl_ok(k, *args):
     rc, out, err = k.ctl(*args)
     assert rc == 0 and out.startswith("ok"), (args, rc, out, err)
