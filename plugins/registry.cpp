@@ -8,6 +8,7 @@
 #include "plugins/early_talker/early_talker.h"
 #include "plugins/limit/limit.h"
 #include "plugins/rcpt_to.in_host_list/in_host_list.h"
+#include "plugins/queue/lmtp/lmtp.h"
 #include "plugins/queue/smtp_forward/smtp_forward.h"
 #include "plugins/relay/relay.h"
 #include "plugins/tls/tls.h"
@@ -31,6 +32,7 @@ const Factory factories[] = {
     {"limit", &make_limit_plugin},
     {"access", &make_access_plugin},
     {"queue/smtp_forward", &make_smtp_forward_plugin},
+    {"queue/lmtp", &make_lmtp_plugin},
 };
 
 }  // namespace

@@ -501,6 +501,29 @@ def test_lmtp_next_hop_gives_per_recipient_outcomes():
         peer.stop()
 
 
+def test_queue_lmtp_delivers_inbound_mail_over_lmtp():
+    peer = Peer(lmtp=True, dot=lambda a: "452 4.2.2 over quota" if "quota" in a else None)
+    k = kasi_cfg(peer.port, {"lmtp.ini": f"host=127.0.0.1\nport={peer.port}\n"},
+                 start=False, plugins=["queue/lmtp"])
+    with open(os.path.join(k.dir, "config", "relay_acl_allow"), "w") as f:
+        f.write("# nobody relays\n")
+    k.start()
+    try:
+        s = smtplib.SMTP("127.0.0.1", k.port)
+        s.sendmail("someone@example.org", ["postmaster@kasi.test", "quota@kasi.test"],
+                   "Subject: in\r\n\r\nhi\r\n")
+        s.quit()
+        msgs = peer.wait_messages(1)
+        assert len(msgs) == 1 and msgs[0][1] == ["<postmaster@kasi.test>"], msgs
+        assert peer.sessions[0].commands[0] == "LHLO mx.kasi.test", peer.sessions[0].commands
+        tf = events(k, "TransientFailure", 5)
+        assert tf and tf[0]["recipient"] == "quota@kasi.test" and tf[0]["enhanced"] == "4.2.2", tf
+        assert tf[0]["site"] == f"lmtp:127.0.0.1:{peer.port}", tf
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
 def test_relay_force_routing_nexthop():
     peer = Peer()
     k = kasi_cfg(peer.port, {"relay_dest_domains.ini":
