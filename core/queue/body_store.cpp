@@ -104,16 +104,7 @@ void BodyStore::segment_closed(uint64_t seg, uint64_t written) {
     maybe_delete(seg);
 }
 
-void BodyStore::maybe_delete(uint64_t seg) {
-    auto it = segs_.find(seg);
-    if (it == segs_.end()) return;
-    Seg& s = it->second;
-    if (s.expected < 0 || s.queued < uint64_t(s.expected) || s.finished < s.queued || s.reads)
-        return;
-    if (s.fd >= 0) ::close(s.fd);
-    segs_.erase(it);
-    ++deleted_;
-    std::string path = dir_ + "/" + segment_name(SegmentKind::msg, seg);
+void BodyStore::unlink_async(const std::string& path) {
     auto u = std::make_unique<UnlinkReq>();
     auto* raw = u.release();
     raw->req.data = raw;
@@ -126,6 +117,40 @@ void BodyStore::maybe_delete(uint64_t seg) {
         std::unique_ptr<UnlinkReq> own(raw);
         uv_fs_req_cleanup(&own->req);
     }
+}
+
+void BodyStore::journal_closed(uint64_t meta_seq, std::vector<uint64_t> refs) {
+    std::erase_if(refs, [this](uint64_t s) { return gone_.count(s) > 0; });
+    journals_[meta_seq] = std::move(refs);
+    msg_segment_gone(0);  // deletes it now if nothing it refers to is left
+}
+
+void BodyStore::msg_segment_gone(uint64_t seg) {
+    if (seg) gone_.insert(seg);
+    for (auto it = journals_.begin(); it != journals_.end();) {
+        std::erase(it->second, seg);
+        if (!it->second.empty()) {
+            ++it;
+            continue;
+        }
+        unlink_async(dir_ + "/" + segment_name(SegmentKind::meta, it->first));
+        ++journals_deleted_;
+        log::debug("queue: journal segment {} no longer needed; removed", it->first);
+        it = journals_.erase(it);
+    }
+}
+
+void BodyStore::maybe_delete(uint64_t seg) {
+    auto it = segs_.find(seg);
+    if (it == segs_.end()) return;
+    Seg& s = it->second;
+    if (s.expected < 0 || s.queued < uint64_t(s.expected) || s.finished < s.queued || s.reads)
+        return;
+    if (s.fd >= 0) ::close(s.fd);
+    segs_.erase(it);
+    ++deleted_;
+    unlink_async(dir_ + "/" + segment_name(SegmentKind::msg, seg));
+    msg_segment_gone(seg);
     log::debug("queue: segment {} finished and removed", seg);
 }
 

@@ -12,7 +12,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "core/queue/queued_message.h"
 
@@ -32,6 +34,10 @@ class BodyStore {
     void message_finished(uint64_t seg);  // ... and left it
     // `seg` will receive no more messages; `written` were made durable in it.
     void segment_closed(uint64_t seg, uint64_t written);
+    // A journal segment closed for good, whose records concern messages of `refs`: it is
+    // deleted once every one of those message segments is (its records are then moot).
+    void journal_closed(uint64_t meta_seq, std::vector<uint64_t> refs);
+    uint64_t journals_deleted() const { return journals_deleted_; }
     uint64_t segments_deleted() const { return deleted_; }
     uint64_t fast_reads() const { return fast_reads_; }
 
@@ -44,12 +50,17 @@ class BodyStore {
     };
     int fd_for(uint64_t seg, Seg& s);
     void maybe_delete(uint64_t seg);
+    void unlink_async(const std::string& path);
+    void msg_segment_gone(uint64_t seg);
 
     uv_loop_t* loop_;
     std::string dir_;
     std::map<uint64_t, Seg> segs_;
     uint64_t deleted_ = 0;
     uint64_t fast_reads_ = 0;
+    uint64_t journals_deleted_ = 0;
+    std::map<uint64_t, std::vector<uint64_t>> journals_;  // closed journal -> live refs
+    std::set<uint64_t> gone_;                             // message segments deleted while running
 };
 
 }  // namespace kasi

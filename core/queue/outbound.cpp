@@ -62,6 +62,11 @@ bool Outbound::start(std::string& err) {
             if (qm_) qm_->segment_closed(seq, n);
         });
     });
+    spool_.set_meta_listener([inbox, this](uint64_t seq, std::vector<uint64_t> refs) {
+        inbox->post([this, seq, refs = std::move(refs)]() mutable {
+            if (qm_) qm_->journal_closed(seq, std::move(refs));
+        });
+    });
     control_ = std::make_unique<ControlServer>(
         &loop_, [this](const std::string& line) { return qm_->control(line); });
     std::string cerr;
@@ -119,6 +124,7 @@ void Outbound::set_config(std::shared_ptr<const OutboundConfig> cfg,
 void Outbound::stop(int grace_ms) {
     if (!thread_.joinable()) return;
     spool_.set_rotate_listener(nullptr);
+    spool_.set_meta_listener(nullptr);
     inbox_->post([this, grace_ms] {
         if (qm_) qm_->shutdown();
         stop_timer_ = std::make_unique<UvHandle<uv_timer_t>>();

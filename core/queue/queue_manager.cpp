@@ -737,7 +737,7 @@ void QueueManager::journal(const QueuedMessage& m, const Delivery* d,
         [id](const SpoolResult& r) {
             if (r.err) log::error("queue: {}: journal write failed: {}", id, std::strerror(r.err));
         },
-        true);
+        true, m.segment);
 }
 
 void QueueManager::sweep() {

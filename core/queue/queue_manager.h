@@ -60,6 +60,9 @@ class QueueManager {
     void load_recovered(SpoolSnapshot snap);
     void enqueue(std::shared_ptr<QueuedMessage> m);
     void segment_closed(uint64_t seg, uint64_t written) { bodies_.segment_closed(seg, written); }
+    void journal_closed(uint64_t seq, std::vector<uint64_t> refs) {
+        bodies_.journal_closed(seq, std::move(refs));
+    }
     void shutdown();  // closes connections; what is in flight is retried after restart
     QueueStats stats() const;
     // One command line from the control socket (control.h); the reply.

@@ -53,6 +53,10 @@ bool Spool::open(const std::string& dir, std::string& err) {
         std::lock_guard lk(rotate_mu_);
         if (rotate_listener_) rotate_listener_(seq, n);
     };
+    writer_->on_meta_rotate = [this](uint64_t seq, std::vector<uint64_t> refs) {
+        std::lock_guard lk(rotate_mu_);
+        if (meta_listener_) meta_listener_(seq, std::move(refs));
+    };
     if (!writer_->start(recovered_.max_msg_seq + 1, recovered_.max_meta_seq + 1, err)) return false;
     // Compact: the live state goes into the new journal segment, then the old ones go.
     // One counter for all of them: a million live messages must not cost a million futures.
@@ -79,12 +83,13 @@ bool Spool::open(const std::string& dir, std::string& err) {
             std::lock_guard lk(pend->mu);
             ++pend->left;
         }
-        writer_->submit(
-            SpoolRequest{RecordType::state, u.serialize(), {}, [pend](const SpoolResult& r) {
+        SpoolRequest req{RecordType::state, u.serialize(), {}, [pend](const SpoolResult& r) {
                              std::lock_guard lk(pend->mu);
                              if (r.err && !pend->err) pend->err = r.err;
                              if (--pend->left == 0) pend->cv.notify_all();
-                         }});
+                         }};
+        req.ref_msg_seq = m.segment;
+        writer_->submit(std::move(req));
     }
     {
         std::unique_lock lk(pend->mu);
@@ -128,6 +133,11 @@ void Spool::set_rotate_listener(std::function<void(uint64_t, uint64_t)> fn) {
     rotate_listener_ = std::move(fn);
 }
 
+void Spool::set_meta_listener(std::function<void(uint64_t, std::vector<uint64_t>)> fn) {
+    std::lock_guard lk(rotate_mu_);
+    meta_listener_ = std::move(fn);
+}
+
 void Spool::close() {
     if (writer_) writer_->stop();
     writer_.reset();
@@ -148,9 +158,10 @@ void Spool::submit_message(const Envelope& env, std::string body,
 }
 
 void Spool::submit_state(const StateUpdate& u, std::function<void(const SpoolResult&)> done,
-                         bool lazy) {
+                         bool lazy, uint64_t ref_msg_seq) {
     SpoolRequest r{RecordType::state, u.serialize(), {}, std::move(done)};
     r.lazy = lazy;
+    r.ref_msg_seq = ref_msg_seq;
     writer_->submit(std::move(r));
 }
 

@@ -34,10 +34,13 @@ class Spool {
                         std::function<void(const SpoolResult&)> done);
     // `lazy`: delivery progress that may wait for a later sync (writer.h).
     void submit_state(const StateUpdate& u, std::function<void(const SpoolResult&)> done,
-                      bool lazy = false);
+                      bool lazy = false, uint64_t ref_msg_seq = 0);
     // Told (on the writer thread) when a message segment is closed for good, with the
     // number of messages written to it.
     void set_rotate_listener(std::function<void(uint64_t seq, uint64_t messages)> fn);
+    // Told when a journal segment is closed for good, with the message segments its
+    // records refer to: it may be deleted once all of those are.
+    void set_meta_listener(std::function<void(uint64_t seq, std::vector<uint64_t> refs)> fn);
     void set_segment_bytes(uint64_t b) { segment_bytes_ = b; }  // before open()
     SpoolWriter::Stats stats() { return writer_ ? writer_->stats() : SpoolWriter::Stats{}; }
 
@@ -51,6 +54,7 @@ class Spool {
     uint64_t segment_bytes_ = 64ull << 20;
     std::mutex rotate_mu_;
     std::function<void(uint64_t, uint64_t)> rotate_listener_;
+    std::function<void(uint64_t, std::vector<uint64_t>)> meta_listener_;
 };
 
 }  // namespace kasi

@@ -237,11 +237,7 @@ void SpoolWriter::write_batch(std::vector<SpoolRequest>& batch) {
         if (msg_.fd >= 0 && ::ftruncate(msg_.fd, off_t(msg_start)) == 0) msg_.size = msg_start;
         if (meta_.fd >= 0 && ::ftruncate(meta_.fd, off_t(meta_start)) == 0) meta_.size = meta_start;
         if (sync_failed || msg_.fd < 0 || meta_.fd < 0) {
-            std::string e;
-            for (Active* seg : {&msg_, &meta_}) {
-                close_segment(*seg);
-                if (!open_segment(*seg, seg->seq + 1, e)) log::error("spool: {}", e);
-            }
+            for (Active* seg : {&msg_, &meta_}) retire(*seg, false);
         }
         if (!failing_)
             log::error(
@@ -261,23 +257,39 @@ void SpoolWriter::write_batch(std::vector<SpoolRequest>& batch) {
         if (err) stats_.failures++;
     }
     // Report in submission order.
-    if (!err) msg_records_ += msgs.size();
+    if (!err) {
+        msg_records_ += msgs.size();
+        for (auto* r : metas)
+            if (r->ref_msg_seq) meta_refs_.insert(r->ref_msg_seq);
+    }
     for (auto& r : batch) {
         SpoolResult res{err, r.type == RecordType::message ? msg_.seq : meta_.seq,
                         err ? 0 : r.offset};
         if (r.done) r.done(res);
     }
-    for (Active* seg : {&msg_, &meta_}) {
-        if (!err && seg->size >= opts_.segment_bytes) {
-            uint64_t old = seg->seq;
-            std::string e;
-            close_segment(*seg);
-            if (!open_segment(*seg, old + 1, e)) log::error("spool: {}", e);
-            if (seg->kind == SegmentKind::msg) {
-                if (on_rotate) on_rotate(old, msg_records_);
-                msg_records_ = 0;
-            }
-        }
+    for (Active* seg : {&msg_, &meta_})
+        if (!err && seg->size >= opts_.segment_bytes) retire(*seg, true);
+}
+
+// Closes a segment for good (full, or abandoned after a failed sync), opens the next one
+// and tells the listener what the closed one holds.
+void SpoolWriter::retire(Active& seg, bool sync_pending) {
+    uint64_t old = seg.seq;
+    if (sync_pending && seg.kind == SegmentKind::meta && meta_unsynced_ && seg.fd >= 0 &&
+        ::fdatasync(seg.fd) == 0) {
+        meta_unsynced_ = false;
+        last_meta_sync_ms_ = now_ms();
+    }
+    std::string e;
+    close_segment(seg);
+    if (!open_segment(seg, old + 1, e)) log::error("spool: {}", e);
+    if (seg.kind == SegmentKind::msg) {
+        if (on_rotate) on_rotate(old, msg_records_);
+        msg_records_ = 0;
+    } else {
+        std::vector<uint64_t> refs(meta_refs_.begin(), meta_refs_.end());
+        meta_refs_.clear();
+        if (on_meta_rotate) on_meta_rotate(old, std::move(refs));
     }
 }
 

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,6 +45,10 @@ struct SpoolRequest {
     // flush (lazy_flush_ms), and its own fdatasync may be left to a later batch. Its
     // callback then means "written", not "durable".
     bool lazy = false;
+    // State records: the message segment of the message concerned. The writer reports,
+    // per journal segment, which message segments it refers to, so that a journal segment
+    // can be deleted once all of those are gone.
+    uint64_t ref_msg_seq = 0;
 };
 
 struct SpoolWriterOptions {
@@ -69,6 +74,8 @@ class SpoolWriter {
     // Called on the writer thread when a message segment is retired (rotated), with the
     // number of message records made durable in it. Set before start().
     std::function<void(uint64_t seq, uint64_t messages)> on_rotate;
+    // The same for a journal segment, with the message segments its records refer to.
+    std::function<void(uint64_t seq, std::vector<uint64_t> refs)> on_meta_rotate;
 
   private:
     struct Active {
@@ -104,8 +111,10 @@ class SpoolWriter {
     size_t urgent_ = 0;  // non-lazy requests pending
     int64_t last_meta_sync_ms_ = 0;
     bool meta_unsynced_ = false;
-    uint64_t msg_records_ = 0;  // durable message records in the current segment  // for the
-                                // one-line "recovered" message
+    uint64_t msg_records_ = 0;      // durable message records in the current segment
+    std::set<uint64_t> meta_refs_;  // message segments the current journal segment refers to
+    void retire(Active& seg, bool sync_pending);  // for the
+                                                  // one-line "recovered" message
 };
 
 }  // namespace kasi

@@ -557,6 +557,72 @@ def test_limit_rate_outbound_delays_with_send_email():
         peer.stop()
 
 
+class Sink:
+    """postfix's smtp-sink on loopback, counting messages (-c)."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.out = tempfile.NamedTemporaryFile(prefix="kasi-sink-", delete=False)
+        user = ["-u", "nobody"] if os.getuid() == 0 else []
+        self.proc = subprocess.Popen(["smtp-sink", *user, "-c", f"127.0.0.1:{self.port}", "256"],
+                                     stdout=self.out, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("smtp-sink did not start")
+
+    def count(self):
+        with open(self.out.name, "rb") as f:
+            data = f.read()[-400:].replace(b"\r", b"\n").decode(errors="replace")
+        n = [int(p.split("=")[1]) for p in data.split() if p.startswith("mesg=")]
+        return n[-1] if n else 0
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        os.unlink(self.out.name)
+
+
+def segments(k, kind):
+    return sorted(f for f in os.listdir(os.path.join(k.dir, "queue")) if f.startswith(kind + "-"))
+
+
+def test_finished_segments_and_journals_are_removed_while_running():
+    sink = Sink()
+    k = kasi_cfg(sink.port, {"kasi.ini": "[spool]\nsegment_mb=1\n"}, "events_file=off\n")
+    try:
+        n = 20000
+        r = subprocess.run(["smtp-source", "-s", "10", "-m", str(n), "-l", "200", "-d",
+                            "-f", "sender@sink.test", "-t", "r@sink.test", "-M", "test",
+                            f"127.0.0.1:{k.port}"], capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        deadline = time.time() + 60
+        while sink.count() < n and time.time() < deadline:
+            time.sleep(0.2)
+        assert sink.count() == n, sink.count()
+        wait_count(k, 0)
+        deadline = time.time() + 10
+        while time.time() < deadline and (len(segments(k, "msg")) > 2 or
+                                          len(segments(k, "meta")) > 2):
+            time.sleep(0.2)
+        msgs, metas = segments(k, "msg"), segments(k, "meta")
+        assert len(msgs) <= 2 and "msg-0000000000000001.seg" not in msgs, msgs
+        assert len(metas) <= 2 and "meta-0000000000000001.seg" not in metas, metas
+        k.stop()
+        k.start()  # nothing comes back to life
+        time.sleep(1.5)
+        assert sink.count() == n, sink.count()
+        rc, out, err = k.ctl("count")
+        assert out.startswith("messages 0"), out
+    finally:
+        k.cleanup()
+        sink.stop()
+
+
 def ctl_ok(k, *args):
     rc, out, err = k.ctl(*args)
     assert rc == 0 and out.startswith("ok"), (args, rc, out, err)
