@@ -188,6 +188,37 @@ def test_per_recipient_outcomes_and_one_dsn():
         peer.stop()
 
 
+def test_failure_at_each_stage_gives_the_right_outcome_and_status():
+    """Haraka's outbound playbook: which reply at which stage bounces or defers, and the
+    DSN status each one produces."""
+    cases = [
+        ("mail 5xx", dict(mail=lambda a: "550 5.1.8 bad sender domain"), "Bounce", "5.1.8"),
+        ("mail 4xx", dict(mail=lambda a: "451 4.3.0 try later"), "TransientFailure", "4.3.0"),
+        ("rcpt 5xx", dict(rcpt=lambda a: "552 5.2.2 mailbox full"), "Bounce", "5.2.2"),
+        ("data 5xx", dict(data=lambda a: "554 5.6.0 no thanks"), "Bounce", "5.6.0"),
+        ("data 4xx", dict(data=lambda a: "451 4.3.2 not now"), "TransientFailure", "4.3.2"),
+        ("data 250", dict(data=lambda a: "250 ok?"), "TransientFailure", "4.5.0"),
+        ("dot 5xx", dict(dot=lambda a: "552 5.3.4 message too big"), "Bounce", "5.3.4"),
+        ("dot 4xx", dict(dot=lambda a: "452 4.3.1 disk full"), "TransientFailure", "4.3.1"),
+        ("greeting 554", dict(greeting="554 no service here"), "TransientFailure", "4.4.1"),
+        ("no enhanced code", dict(rcpt=lambda a: "550 no such user"), "Bounce", ""),
+    ]
+    for name, kw, kind, status in cases:
+        peer = Peer(**kw)
+        k = kasi(peer.port, "temp_fail_intervals=1h\n")
+        try:
+            s = smtplib.SMTP("127.0.0.1", k.port)
+            s.sendmail("", ["a@sink.test", "b@sink.test"], "Subject: x\r\n\r\nx\r\n")  # no DSN noise
+            s.quit()
+            ev = events(k, kind, 5, n=2)
+            assert len(ev) == 2, (name, ev, events(k))
+            assert all(e["enhanced"] == status for e in ev), (name, ev)
+            assert not [e for e in events(k) if e["type"] not in (kind, "Reception")], name
+        finally:
+            k.cleanup()
+            peer.stop()
+
+
 def test_deferred_then_delivered_on_retry():
     tries = []
 
