@@ -66,12 +66,12 @@ void EventLog::reception(const QueuedMessage& m) {
     std::string rcpts = "[";
     for (size_t i = 0; i < m.rcpts.size(); ++i) {
         if (i) rcpts += ',';
-        json_escape(rcpts, m.rcpts[i]);
+        json_escape(rcpts, m.rcpts[i].address);
     }
     rcpts += ']';
     o.raw("recipients", rcpts).num("size", int64_t(m.body_size));
-    if (!m.tenant.empty()) o.str("tenant", m.tenant);
-    if (!m.campaign.empty()) o.str("campaign", m.campaign);
+    if (!m.tenant().empty()) o.str("tenant", m.tenant());
+    if (!m.campaign().empty()) o.str("campaign", m.campaign());
     if (m.is_dsn) o.boolean("dsn", true);
     put(o.done());
 }
@@ -82,9 +82,9 @@ void EventLog::recipient(const char* type, const QueuedMessage& m, uint32_t rcpt
     if (fd_ < 0) return;
     JsonObject o;
     o.str("type", type).num("time_ms", now).str("id", m.id);
-    o.str("sender", m.mail_from).str("recipient", m.rcpts[rcpt]);
-    if (!m.tenant.empty()) o.str("tenant", m.tenant);
-    if (!m.campaign.empty()) o.str("campaign", m.campaign);
+    o.str("sender", m.mail_from).str("recipient", m.rcpts[rcpt].address);
+    if (!m.tenant().empty()) o.str("tenant", m.tenant());
+    if (!m.campaign().empty()) o.str("campaign", m.campaign());
     o.str("queue", queue);
     if (!peer.ready_queue.empty()) {
         o.str("ready_queue", peer.ready_queue).str("source", peer.source);

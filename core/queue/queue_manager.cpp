@@ -111,7 +111,7 @@ std::shared_ptr<const std::string> QueueManager::intern(std::string s) {
 }
 
 std::string QueueManager::sched_key(const QueuedMessage& m, const std::string& domain) const {
-    return fmt::format("{}/{}/{}", m.tenant, m.campaign, domain);
+    return fmt::format("{}/{}/{}", m.tenant(), m.campaign(), domain);
 }
 
 void QueueManager::load_recovered(SpoolSnapshot snap) {
@@ -125,28 +125,28 @@ void QueueManager::load_recovered(SpoolSnapshot snap) {
         m->id = std::move(sm.env.id);
         m->received_ms = sm.env.received_ms;
         m->mail_from = std::move(sm.env.mail_from);
-        m->rcpts = std::move(sm.env.rcpts);
-        m->rcpt_state.resize(m->rcpts.size());
-        for (size_t i = 0; i < sm.state.rcpts.size() && i < m->rcpts.size(); ++i) {
-            m->rcpt_state[i].status = sm.state.rcpts[i].status;
+        m->rcpts.resize(sm.env.rcpts.size());
+        for (size_t i = 0; i < m->rcpts.size(); ++i) {
+            m->rcpts[i].address = std::move(sm.env.rcpts[i]);
+            if (i >= sm.state.rcpts.size()) continue;
+            m->rcpts[i].status = sm.state.rcpts[i].status;
             if (!sm.state.rcpts[i].last_reply.empty())
-                m->rcpt_state[i].last_reply = intern(sm.state.rcpts[i].last_reply);
+                m->rcpts[i].last_reply = intern(sm.state.rcpts[i].last_reply);
         }
-        m->tenant = std::move(sm.env.tenant);
-        m->campaign = std::move(sm.env.campaign);
+        m->set_tags(sm.env.tenant, sm.env.campaign);
         m->segment = sm.segment;
         m->body_offset = sm.body_offset;
         m->body_size = sm.body_size;
         m->attempts = sm.state.attempts;
         m->is_dsn = sm.env.notes.count("kasi.dsn") > 0;
         for (auto& [k, v] : sm.env.notes)
-            if (k.rfind("queue.", 0) == 0) m->notes.emplace_back(k, std::move(v));
+            if (k.rfind("queue.", 0) == 0) m->more().notes.emplace_back(k, std::move(v));
         m->recovered = true;
         int64_t due = std::max(now, sm.state.next_due_ms);
         std::vector<uint32_t> todo;
         for (uint32_t i = 0; i < m->rcpts.size(); ++i)
-            if (m->rcpt_state[i].status == RcptStatus::queued ||
-                m->rcpt_state[i].status == RcptStatus::deferred)
+            if (m->rcpts[i].status == RcptStatus::queued ||
+                m->rcpts[i].status == RcptStatus::deferred)
                 todo.push_back(i);
         bodies_.message_queued(m->segment);
         ++st_.messages;
@@ -167,7 +167,6 @@ void QueueManager::enqueue(std::shared_ptr<QueuedMessage> m) {
     bodies_.message_queued(m->segment);
     ++st_.messages;
     events_.reception(*m);
-    m->rcpt_state.resize(m->rcpts.size());
     std::vector<uint32_t> todo(m->rcpts.size());
     for (uint32_t i = 0; i < todo.size(); ++i) todo[i] = i;
     split(std::move(m), todo, 0, now_ms());
@@ -177,7 +176,7 @@ void QueueManager::split(std::shared_ptr<QueuedMessage> m, const std::vector<uin
                          int attempts, int64_t due) {
     std::vector<std::unique_ptr<Delivery>> parts;
     for (uint32_t i : todo) {
-        std::string dom = domain_of(m->rcpts[i]);
+        std::string dom = domain_of(m->rcpts[i].address);
         Delivery* target = nullptr;
         if (!s_.cfg->always_split)
             for (auto& p : parts)
@@ -468,7 +467,7 @@ void QueueManager::place(std::unique_ptr<Delivery> d, const RouteEntry& e) {
 void QueueManager::prepare(Delivery& d, std::function<void(bool, OutTxn)> cb) {
     auto m = d.msg;
     std::vector<std::string> rcpts;
-    for (uint32_t i : d.rcpts) rcpts.push_back(m->rcpts[i]);
+    for (uint32_t i : d.rcpts) rcpts.push_back(m->rcpts[i].address);
     bodies_.read(
         *m, [m, rcpts = std::move(rcpts), cb = std::move(cb)](int err, std::string body) mutable {
             if (err) {
@@ -530,7 +529,7 @@ void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpRepl
     for (size_t k = 0; k < d->rcpts.size(); ++k) {
         uint32_t i = d->rcpts[k];
         const SmtpReply& r = k < replies.size() ? replies[k] : replies.back();
-        auto& st = m->rcpt_state[i];
+        auto& st = m->rcpts[i];
         st.last_reply = intern(reply_line(r));
         changed.push_back(i);
         if (r.cls() == 2) {
@@ -577,7 +576,7 @@ void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpRepl
         return part_done(m);
     }
     for (size_t k = 0; k < deferred.size(); ++k) {
-        m->rcpt_state[deferred[k]].status = RcptStatus::deferred;
+        m->rcpts[deferred[k]].status = RcptStatus::deferred;
         ++st_.deferred;
         events_.recipient("TransientFailure", *m, deferred[k], queue, peer, deferred_replies[k],
                           d->attempts, now, next);
@@ -596,10 +595,10 @@ void QueueManager::fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
     int64_t now = now_ms();
     std::string queue = sched_key(m, d.domain);
     for (size_t k = 0; k < idx.size(); ++k) {
-        auto& st = m.rcpt_state[idx[k]];
+        auto& st = m.rcpts[idx[k]];
         st.status = RcptStatus::failed;
         st.last_reply = intern(reply_line(replies[k]));
-        m.failed_mta.emplace_back(idx[k], peer.mx_host);
+        if (!peer.mx_host.empty()) m.more().failed_mta.emplace_back(idx[k], peer.mx_host);
         ++(std::string_view(type) == "Expiration" ? st_.expired : st_.bounced);
         events_.recipient(type, m, idx[k], queue, peer, replies[k], d.attempts, now);
     }
@@ -609,7 +608,7 @@ void QueueManager::expire(std::unique_ptr<Delivery> d, const ReadyQueue* rq) {
     auto m = d->msg;
     std::vector<SmtpReply> rs;
     for (uint32_t i : d->rcpts) {
-        const std::string& last = m->rcpt_state[i].reply();
+        const std::string& last = m->rcpts[i].reply();
         rs.push_back(make_reply(
             451, "4.4.7",
             last.empty() ? "delivery time expired" : "delivery time expired; last error: " + last));
@@ -626,8 +625,7 @@ void QueueManager::part_done(const std::shared_ptr<QueuedMessage>& m) {
 
 void QueueManager::finish(const std::shared_ptr<QueuedMessage>& m) {
     bool any_failed = false;
-    for (const auto& st : m->rcpt_state)
-        any_failed |= st.status == RcptStatus::failed && !st.deleted;
+    for (const auto& st : m->rcpts) any_failed |= st.status == RcptStatus::failed && !st.deleted;
     if (any_failed && !m->mail_from.empty() && !m->is_dsn && !m->cancelled) {
         std::weak_ptr<bool> alive = alive_;
         bodies_.read(*m, [this, alive, m](int err, std::string body) {
@@ -662,10 +660,10 @@ void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string
         }
     }
     for (uint32_t i = 0; i < m->rcpts.size(); ++i) {
-        const auto& st = m->rcpt_state[i];
+        const auto& st = m->rcpts[i];
         if (st.status != RcptStatus::failed || st.deleted) continue;
         DsnRecipient r;
-        r.address = m->rcpts[i];
+        r.address = m->rcpts[i].address;
         // last_reply is "<code> [<x.y.z>] text"
         std::string_view lr = st.reply();
         int code = lr.size() >= 3 ? std::atoi(std::string(lr.substr(0, 3)).c_str()) : 0;
@@ -673,8 +671,9 @@ void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string
         std::string enh(leading_enhanced_code(rest));
         r.status = final_status(code, enh);
         r.diagnostic = st.reply();
-        for (const auto& [idx, mta] : m->failed_mta)
-            if (idx == i) r.remote_mta = mta;
+        if (m->extra)
+            for (const auto& [idx, mta] : m->extra->failed_mta)
+                if (idx == i) r.remote_mta = mta;
         r.last_attempt_ms = now_ms();
         if (in.reason.empty()) in.reason = st.reply();
         in.rcpts.push_back(std::move(r));
@@ -689,12 +688,12 @@ void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string
     env.helo = s_.me;
     env.relaying = true;
     env.notes["kasi.dsn"] = m->id;
-    env.tenant = m->tenant;
+    env.tenant = m->tenant();
     auto dm = std::make_shared<QueuedMessage>();
     dm->id = env.id;
     dm->received_ms = env.received_ms;
-    dm->rcpts = env.rcpts;
-    dm->tenant = env.tenant;
+    dm->set_rcpts(env.rcpts);
+    dm->set_tags(env.tenant, "");
     dm->body_size = dsn.size();
     dm->is_dsn = true;
     std::weak_ptr<bool> alive = alive_;
@@ -728,7 +727,7 @@ void QueueManager::journal(const QueuedMessage& m, const Delivery* d,
     if (d) u.attempts = m.attempts;
     if (next_due) u.next_due_ms = next_due;
     for (uint32_t i : rcpts)
-        u.rcpts.emplace_back(i, RcptState{m.rcpt_state[i].status, m.rcpt_state[i].reply()});
+        u.rcpts.emplace_back(i, RcptState{m.rcpts[i].status, m.rcpts[i].reply()});
     std::string id = m.id;
     // Lazy: a progress record lost in a crash means a retry (a duplicate at worst), never
     // a lost message, so it need not cost a sync of its own.
@@ -815,7 +814,7 @@ size_t QueueManager::drop_matching(const std::function<bool(const Delivery&)>& p
                        bounce ? "bounced by the administrator" : "deleted by the administrator"));
         fail_rcpts(*d, d->rcpts, rs, "Bounce", EventPeer{});
         if (!bounce)
-            for (uint32_t i : d->rcpts) m->rcpt_state[i].deleted = true;
+            for (uint32_t i : d->rcpts) m->rcpts[i].deleted = true;
         journal(*m, d.get(), d->rcpts, false, 0);
         part_done(m);
     }

@@ -19,6 +19,7 @@ namespace kasi {
 // Per-recipient state in memory. The last reply is shared: a mass deferral ("connection
 // refused" for a whole site) stores one string, not a million copies.
 struct QueuedRcpt {
+    std::string address;
     RcptStatus status = RcptStatus::queued;
     bool deleted = false;  // by an operator: finished without a DSN
     std::shared_ptr<const std::string> last_reply;
@@ -32,16 +33,40 @@ struct QueuedMessage {
     std::string id;
     int64_t received_ms = 0;
     std::string mail_from;  // "" for <>
-    std::vector<std::string> rcpts;
-    std::vector<QueuedRcpt> rcpt_state;  // parallel to rcpts
-    std::string tenant, campaign;
-    // Routing notes (queue.wants, queue.next_hop, ...), the only transaction notes
-    // delivery keeps; usually empty.
-    std::vector<std::pair<std::string, std::string>> notes;
+    std::vector<QueuedRcpt> rcpts;
+    void set_rcpts(const std::vector<std::string>& addrs) {
+        rcpts.resize(addrs.size());
+        for (size_t i = 0; i < addrs.size(); ++i) rcpts[i].address = addrs[i];
+    }
+    // What most messages lack costs a null pointer: tenant and campaign, routing notes
+    // (queue.wants, queue.next_hop; the only transaction notes delivery keeps) and the MX
+    // that failed each bounced recipient (the DSN's Remote-MTA).
+    struct Extra {
+        std::string tenant, campaign;
+        std::vector<std::pair<std::string, std::string>> notes;
+        std::vector<std::pair<uint32_t, std::string>> failed_mta;
+    };
+    std::unique_ptr<Extra> extra;
+    Extra& more() {
+        if (!extra) extra = std::make_unique<Extra>();
+        return *extra;
+    }
+    const std::string& tenant() const { return extra ? extra->tenant : empty(); }
+    const std::string& campaign() const { return extra ? extra->campaign : empty(); }
+    void set_tags(const std::string& tenant, const std::string& campaign) {
+        if (tenant.empty() && campaign.empty()) return;
+        more().tenant = tenant;
+        more().campaign = campaign;
+    }
     const std::string* note(std::string_view key) const {
-        for (const auto& [k, v] : notes)
-            if (k == key) return &v;
+        if (extra)
+            for (const auto& [k, v] : extra->notes)
+                if (k == key) return &v;
         return nullptr;
+    }
+    static const std::string& empty() {
+        static const std::string e;
+        return e;
     }
     uint64_t segment = 0, body_offset = 0, body_size = 0;
     int attempts = 0;        // the most attempts any of its deliveries made
@@ -49,8 +74,6 @@ struct QueuedMessage {
     bool is_dsn = false;     // a bounce we generated (never bounced itself)
     bool cancelled = false;  // deleted by an operator
     bool recovered = false;  // loaded from the spool at start-up
-    // MX host that failed each bounced recipient (for the DSN's Remote-MTA).
-    std::vector<std::pair<uint32_t, std::string>> failed_mta;
 };
 
 struct Delivery {

@@ -80,13 +80,16 @@ bool Spool::open(const std::string& dir, std::string& err) {
         u.next_due_ms = m.state.next_due_ms;
         for (size_t i = 0; i < m.state.rcpts.size(); ++i) u.rcpts.push_back({i, m.state.rcpts[i]});
         {
-            std::lock_guard lk(pend->mu);
+            // At most 8192 records in flight: a million live messages must not all sit in
+            // the writer's queue at once.
+            std::unique_lock lk(pend->mu);
+            pend->cv.wait(lk, [&] { return pend->left < 8192; });
             ++pend->left;
         }
         SpoolRequest req{RecordType::state, u.serialize(), {}, [pend](const SpoolResult& r) {
                              std::lock_guard lk(pend->mu);
                              if (r.err && !pend->err) pend->err = r.err;
-                             if (--pend->left == 0) pend->cv.notify_all();
+                             if (--pend->left < 4096) pend->cv.notify_all();
                          }};
         req.ref_msg_seq = m.segment;
         writer_->submit(std::move(req));

@@ -532,6 +532,24 @@ def test_lmtp_next_hop_gives_per_recipient_outcomes():
         peer.stop()
 
 
+def test_route_chooses_local_address_and_ehlo_name():
+    peer = Peer()
+    k = kasi_cfg(peer.port, {"smtp_forward.ini": f"host=127.0.0.1\nport={peer.port}\n"
+                                                 "enable_outbound=true\nbind=127.0.0.5\n"
+                                                 "bind_helo=pool-a.example.test\n"},
+                 plugins=["queue/smtp_forward"])
+    try:
+        send(k, ["b@sink.test"])
+        assert len(peer.wait_messages(1)) == 1
+        s = peer.sessions[0]
+        assert s.client[0] == "127.0.0.5", s.client
+        assert s.commands[0] == "EHLO pool-a.example.test", s.commands
+        assert events(k, "Delivery", 3)[0]["egress_ip"] == "127.0.0.5"
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
 def test_queue_lmtp_delivers_inbound_mail_over_lmtp():
     peer = Peer(lmtp=True, dot=lambda a: "452 4.2.2 over quota" if "quota" in a else None)
     k = kasi_cfg(peer.port, {"lmtp.ini": f"host=127.0.0.1\nport={peer.port}\n"},

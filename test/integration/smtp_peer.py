@@ -23,6 +23,7 @@ class Session:
         self.reads = []
         self.tls = False
         self.tls_version = None
+        self.client = None  # (address, port) the client connected from
 
 
 class Peer:
@@ -77,18 +78,19 @@ class Peer:
     def _accept(self):
         while not self.stopping:
             try:
-                conn, _ = self.sock.accept()
+                conn, addr = self.sock.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            threading.Thread(target=self._serve, args=(conn, addr), daemon=True).start()
 
     def _hook(self, name, arg, default):
         fn = self.hooks.get(name)
         r = fn(arg) if fn else None
         return default if r is None else r
 
-    def _serve(self, conn):
+    def _serve(self, conn, addr=None):
         s = Session()
+        s.client = addr
         with self.lock:
             self.sessions.append(s)
         if self.hostile:

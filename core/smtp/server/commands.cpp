@@ -319,11 +319,10 @@ void Session::queue_message() {
     qm->id = env.id;
     qm->received_ms = env.received_ms;
     qm->mail_from = env.mail_from;
-    qm->rcpts = env.rcpts;
-    qm->tenant = env.tenant;
-    qm->campaign = env.campaign;
+    qm->set_rcpts(env.rcpts);
+    qm->set_tags(env.tenant, env.campaign);
     for (const auto& [k, v] : env.notes)
-        if (k.rfind("queue.", 0) == 0) qm->notes.emplace_back(k, v);
+        if (k.rfind("queue.", 0) == 0) qm->more().notes.emplace_back(k, v);
     qm->body_size = txn_->body.size();
     Outbound* ob = host_.outbound();
     host_.spool().submit_message(env, std::move(txn_->body),
