@@ -42,7 +42,7 @@ Outbound::~Outbound() {
     uv_loop_close(&loop_);
 }
 
-bool Outbound::start(std::string& err) {
+bool Outbound::start(std::string& err, QueueLoader& recovered) {
     tls_ctx_ = make_client_tls_ctx(cfg_->tls_ca_file, err);
     if (!tls_ctx_) return false;
     LoopInbox* inbox = inbox_.get();
@@ -50,7 +50,7 @@ bool Outbound::start(std::string& err) {
         &loop_, spool_, QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_},
         [inbox](std::function<void()> fn) { inbox->post(std::move(fn)); });
     if (!qm_->open_events(err)) return false;
-    qm_->load_recovered(spool_.take_recovered());
+    qm_->load_recovered(recovered, spool_.recovered().live_per_segment);
     ::malloc_trim(0);  // the recovery snapshot was large and is gone: give the pages back
     {
         struct mallinfo2 mi = ::mallinfo2();

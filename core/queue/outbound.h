@@ -27,8 +27,8 @@ class Outbound {
     Outbound(const Outbound&) = delete;
     Outbound& operator=(const Outbound&) = delete;
 
-    // Takes the messages the spool recovered and starts the thread.
-    bool start(std::string& err);
+    // Schedules the messages the spool recovered and starts the thread.
+    bool start(std::string& err, QueueLoader& recovered);
     // Any thread: a message that is now durable in the spool.
     void submit(std::shared_ptr<QueuedMessage> m);
     void set_config(std::shared_ptr<const OutboundConfig> cfg,

@@ -114,35 +114,13 @@ std::string QueueManager::sched_key(const QueuedMessage& m, const std::string& d
     return fmt::format("{}/{}/{}", m.tenant(), m.campaign(), domain);
 }
 
-void QueueManager::load_recovered(SpoolSnapshot snap) {
+void QueueManager::load_recovered(QueueLoader& loader,
+                                  const std::map<uint64_t, size_t>& live_per_segment) {
     int64_t now = now_ms();
-    size_t total = snap.messages.size();
-    while (!snap.messages.empty()) {
-        // Popped as we go, so that snapshot and queue do not peak together.
-        SpooledMessage sm = std::move(snap.messages.front());
-        snap.messages.pop_front();
-        auto m = std::make_shared<QueuedMessage>();
-        m->id = std::move(sm.env.id);
-        m->received_ms = sm.env.received_ms;
-        m->mail_from = std::move(sm.env.mail_from);
-        m->rcpts.resize(sm.env.rcpts.size());
-        for (size_t i = 0; i < m->rcpts.size(); ++i) {
-            m->rcpts[i].address = std::move(sm.env.rcpts[i]);
-            if (i >= sm.state.rcpts.size()) continue;
-            m->rcpts[i].status = sm.state.rcpts[i].status;
-            if (!sm.state.rcpts[i].last_reply.empty())
-                m->rcpts[i].last_reply = intern(sm.state.rcpts[i].last_reply);
-        }
-        m->set_tags(sm.env.tenant, sm.env.campaign);
-        m->segment = sm.segment;
-        m->body_offset = sm.body_offset;
-        m->body_size = sm.body_size;
-        m->attempts = sm.state.attempts;
-        m->is_dsn = sm.env.notes.count("kasi.dsn") > 0;
-        for (auto& [k, v] : sm.env.notes)
-            if (k.rfind("queue.", 0) == 0) m->more().notes.emplace_back(k, std::move(v));
-        m->recovered = true;
-        int64_t due = std::max(now, sm.state.next_due_ms);
+    auto& items = loader.items();
+    size_t total = items.size();
+    for (auto& item : items) {
+        auto m = std::move(item.msg);
         std::vector<uint32_t> todo;
         for (uint32_t i = 0; i < m->rcpts.size(); ++i)
             if (m->rcpts[i].status == RcptStatus::queued ||
@@ -155,9 +133,12 @@ void QueueManager::load_recovered(SpoolSnapshot snap) {
             part_done(m);
             continue;
         }
-        split(std::move(m), todo, sm.state.attempts, due);
+        int attempts = m->attempts;
+        split(std::move(m), todo, attempts, std::max(now, item.next_due_ms));
     }
-    for (auto& [seg, n] : snap.live_per_segment) bodies_.segment_closed(seg, n);
+    items.clear();
+    items.shrink_to_fit();
+    for (const auto& [seg, n] : live_per_segment) bodies_.segment_closed(seg, n);
     if (total)
         log::info("queue: {} recovered messages scheduled ({} deliveries waiting)", total,
                   heap_.size());

@@ -26,6 +26,7 @@
 #include "core/queue/body_store.h"
 #include "core/queue/events.h"
 #include "core/queue/outbound_config.h"
+#include "core/queue/queue_loader.h"
 #include "core/queue/queued_message.h"
 #include "core/queue/ready_queue.h"
 #include "core/spool/spool.h"
@@ -57,7 +58,7 @@ class QueueManager {
 
     void set_settings(QueueSettings s);
     bool open_events(std::string& err);
-    void load_recovered(SpoolSnapshot snap);
+    void load_recovered(QueueLoader& loader, const std::map<uint64_t, size_t>& live_per_segment);
     void enqueue(std::shared_ptr<QueuedMessage> m);
     void segment_closed(uint64_t seg, uint64_t written) { bodies_.segment_closed(seg, written); }
     void journal_closed(uint64_t seq, std::vector<uint64_t> refs) {

@@ -28,7 +28,8 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     const auto& s = cfg_->settings;
     std::string err;
     spool_.set_segment_bytes(s.spool_segment_bytes);
-    if (!spool_.open(s.queue_dir, err)) {
+    QueueLoader recovered;  // the queue is rebuilt while the spool is read
+    if (!spool_.open(s.queue_dir, err, [&recovered](SpooledMessage& m) { recovered.add(m); })) {
         log::crit("spool: {}", err);
         return 1;
     }
@@ -38,7 +39,7 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
         if (!evdir.empty()) ::mkdir(evdir.c_str(), 0750);
     }
     outbound_ = std::make_unique<Outbound>(spool_, cfg_->outbound, cfg_->hooks, s.me);
-    if (!outbound_->start(err)) {
+    if (!outbound_->start(err, recovered)) {
         log::crit("outbound: {}", err);
         return 1;
     }

@@ -169,8 +169,11 @@ bool StateUpdate::parse(std::string_view text, StateUpdate& u, std::string& err)
 void StateUpdate::apply(MessageState& st) const {
     if (attempts >= 0) st.attempts = attempts;
     if (next_due_ms >= 0) st.next_due_ms = next_due_ms;
-    for (const auto& [i, r] : rcpts)
-        if (i < st.rcpts.size()) st.rcpts[i] = r;
+    for (const auto& [i, r] : rcpts) {
+        if (i >= 100000) continue;  // a corrupt index must not allocate without bound
+        if (i >= st.rcpts.size()) st.rcpts.resize(i + 1);  // sized by the envelope later
+        st.rcpts[i] = r;
+    }
     if (!event.empty()) st.history.push_back(fmt::format("{} {}", at_ms, event));
 }
 

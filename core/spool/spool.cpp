@@ -34,7 +34,8 @@ static bool mkdir_p(const std::string& dir, std::string& err) {
     return true;
 }
 
-bool Spool::open(const std::string& dir, std::string& err) {
+bool Spool::open(const std::string& dir, std::string& err,
+                 std::function<void(SpooledMessage&)> on_live) {
     dir_ = dir;
     if (!mkdir_p(dir, err)) return false;
     std::string lock = dir + "/lock";
@@ -47,7 +48,15 @@ bool Spool::open(const std::string& dir, std::string& err) {
         err = fmt::format("{}: the spool is in use by another kasi process", dir);
         return false;
     }
-    if (!recover(err)) return false;
+    // The writer starts first, after the highest existing segment numbers, so that the
+    // compaction records can be written while the old segments are read.
+    std::vector<SegmentFile> msgs0, metas0;
+    if (!list_segments(dir, SegmentKind::msg, msgs0, err) ||
+        !list_segments(dir, SegmentKind::meta, metas0, err))
+        return false;
+    uint64_t max_msg = 0, max_meta = 0;
+    for (const auto& s : msgs0) max_msg = std::max(max_msg, s.seq);
+    for (const auto& s : metas0) max_meta = std::max(max_meta, s.seq);
     writer_ = std::make_unique<SpoolWriter>(dir, SpoolWriterOptions{segment_bytes_});
     writer_->on_rotate = [this](uint64_t seq, uint64_t n) {
         std::lock_guard lk(rotate_mu_);
@@ -57,9 +66,10 @@ bool Spool::open(const std::string& dir, std::string& err) {
         std::lock_guard lk(rotate_mu_);
         if (meta_listener_) meta_listener_(seq, std::move(refs));
     };
-    if (!writer_->start(recovered_.max_msg_seq + 1, recovered_.max_meta_seq + 1, err)) return false;
+    if (!writer_->start(max_msg + 1, max_meta + 1, err)) return false;
     // Compact: the live state goes into the new journal segment, then the old ones go.
-    // One counter for all of them: a million live messages must not cost a million futures.
+    // One counter for all of them, and at most 8192 records in flight: a million live
+    // messages must cost neither a million futures nor a million queued requests.
     struct Pending {
         std::mutex mu;
         std::condition_variable cv;
@@ -67,21 +77,8 @@ bool Spool::open(const std::string& dir, std::string& err) {
         int err = 0;
     };
     auto pend = std::make_shared<Pending>();
-    // A finished message whose segment survives (it shares it with live ones) needs its
-    // "done" mark carried over too, or it would come back to life at the next start.
-    for (const auto& m : recovered_.messages) {
-        bool segment_lives = recovered_.live_per_segment.count(m.segment) > 0;
-        if (m.done ? !segment_lives : (m.state.attempts == 0 && m.state.history.empty())) continue;
-        StateUpdate u;
-        u.id = m.env.id;
-        u.done = m.done;
-        u.at_ms = 0;
-        u.attempts = m.state.attempts;
-        u.next_due_ms = m.state.next_due_ms;
-        for (size_t i = 0; i < m.state.rcpts.size(); ++i) u.rcpts.push_back({i, m.state.rcpts[i]});
+    auto emit = [&](StateUpdate& u, uint64_t seg) {
         {
-            // At most 8192 records in flight: a million live messages must not all sit in
-            // the writer's queue at once.
             std::unique_lock lk(pend->mu);
             pend->cv.wait(lk, [&] { return pend->left < 8192; });
             ++pend->left;
@@ -91,34 +88,58 @@ bool Spool::open(const std::string& dir, std::string& err) {
                              if (r.err && !pend->err) pend->err = r.err;
                              if (--pend->left < 4096) pend->cv.notify_all();
                          }};
-        req.ref_msg_seq = m.segment;
+        req.ref_msg_seq = seg;
         writer_->submit(std::move(req));
-    }
+    };
+    // A finished message whose segment survives (it shares it with live ones) needs its
+    // "done" mark carried over too, or it would come back to life at the next start; that
+    // is known at the end of its segment.
+    std::vector<std::string> done_here;
+    size_t live_here = 0, live_total = 0;
+    bool ok = stream_spool(
+        dir, recovered_, err, /*lean=*/true,
+        [&](SpooledMessage& m) {
+            if (m.done) {
+                done_here.push_back(m.env.id);
+                return;
+            }
+            ++live_here;
+            ++live_total;
+            if (m.state.attempts != 0 || !m.state.history.empty()) {
+                StateUpdate u;
+                u.id = m.env.id;
+                u.attempts = m.state.attempts;
+                u.next_due_ms = m.state.next_due_ms;
+                for (size_t i = 0; i < m.state.rcpts.size(); ++i)
+                    u.rcpts.push_back({i, m.state.rcpts[i]});
+                emit(u, m.segment);
+            }
+            if (on_live)
+                on_live(m);
+            else
+                recovered_.messages.push_back(std::move(m));
+        },
+        [&](uint64_t seq) {
+            if (live_here > 0)
+                for (auto& id : done_here) {
+                    StateUpdate u;
+                    u.id = std::move(id);
+                    u.done = true;
+                    emit(u, seq);
+                }
+            done_here.clear();
+            live_here = 0;
+        },
+        max_msg, max_meta);
     {
         std::unique_lock lk(pend->mu);
         pend->cv.wait(lk, [&] { return pend->left == 0; });
-        if (pend->err) {
+        if (ok && pend->err) {
             err = fmt::format("{}: compacting the journal: {}", dir, std::strerror(pend->err));
             return false;
         }
     }
-    std::vector<SegmentFile> metas, msgs;
-    std::string lerr;
-    if (list_segments(dir, SegmentKind::meta, metas, lerr))
-        for (const auto& s : metas)
-            if (s.seq <= recovered_.max_meta_seq) ::unlink(s.path.c_str());
-    if (list_segments(dir, SegmentKind::msg, msgs, lerr))
-        for (const auto& s : msgs)
-            if (s.seq <= recovered_.max_msg_seq && !recovered_.live_per_segment.count(s.seq))
-                ::unlink(s.path.c_str());
-    std::erase_if(recovered_.messages, [](const SpooledMessage& m) { return m.done; });
-    if (!recovered_.messages.empty())
-        log::info("spool: recovered {} queued messages from {}", recovered_.messages.size(), dir_);
-    return true;
-}
-
-bool Spool::recover(std::string& err) {
-    if (!read_spool(dir_, recovered_, err, /*keep_done=*/true, /*lean=*/true)) return false;
+    if (!ok) return false;
     for (const auto& t : recovered_.torn) {
         log::notice(
             "spool: {}: discarding {} bytes of an unfinished write at offset {} ({}); "
@@ -128,6 +149,10 @@ bool Spool::recover(std::string& err) {
             log::warn("spool: {}: truncate: {}", t.path, std::strerror(errno));
     }
     for (const auto& p : recovered_.problems) log::error("spool: {}", p);
+    for (const auto& s : metas0) ::unlink(s.path.c_str());
+    for (const auto& s : msgs0)
+        if (!recovered_.live_per_segment.count(s.seq)) ::unlink(s.path.c_str());
+    if (live_total) log::info("spool: recovered {} queued messages from {}", live_total, dir_);
     return true;
 }
 

@@ -20,12 +20,13 @@ class Spool {
   public:
     ~Spool();
 
-    bool open(const std::string& dir, std::string& err);
+    // Recovery streams the spool: each unfinished message goes to `on_live` as it is read
+    // (the queue builds its own compact form), or, without it, into recovered().messages.
+    bool open(const std::string& dir, std::string& err,
+              std::function<void(SpooledMessage&)> on_live = {});
     void close();
     const std::string& dir() const { return dir_; }
     const SpoolSnapshot& recovered() const { return recovered_; }
-    // Hands the recovered messages to the outbound queue (and frees them here).
-    SpoolSnapshot take_recovered() { return std::move(recovered_); }
     // The message segment being appended to; lower ones are closed for good.
     uint64_t current_msg_segment() { return writer_ ? writer_->current_msg_seq() : 0; }
 
@@ -45,8 +46,6 @@ class Spool {
     SpoolWriter::Stats stats() { return writer_ ? writer_->stats() : SpoolWriter::Stats{}; }
 
   private:
-    bool recover(std::string& err);
-
     std::string dir_;
     int lock_fd_ = -1;
     SpoolSnapshot recovered_;

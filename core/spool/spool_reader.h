@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,6 +46,15 @@ struct SpoolSnapshot {
 // notes other than kasi.* and queue.*, unknown keys), for recovery of large queues.
 bool read_spool(const std::string& dir, SpoolSnapshot& out, std::string& err,
                 bool keep_done = false, bool lean = false);
+
+// The same without holding every message at once: the journal is read first, then each
+// message goes to `on_message` in (segment, offset) order with its state applied (`done`
+// set for finished ones), and `on_segment_end` after each message segment. `info` gets
+// everything but `messages`. Recovery of a large queue uses this.
+bool stream_spool(const std::string& dir, SpoolSnapshot& info, std::string& err, bool lean,
+                  const std::function<void(SpooledMessage&)>& on_message,
+                  const std::function<void(uint64_t seq)>& on_segment_end = {},
+                  uint64_t max_msg_seq = UINT64_MAX, uint64_t max_meta_seq = UINT64_MAX);
 
 // The message bytes of one spooled message (reads its segment).
 bool read_message_body(const std::string& dir, const SpooledMessage& m, std::string& body,
