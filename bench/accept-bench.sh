@@ -39,6 +39,7 @@ kasi_run() {
   printf 'listen=127.0.0.1:%s\nnodes=cpus\n' "$P_KASI" > "$d/config/smtp.ini"
   printf '[main]\nlevel=warn\n' > "$d/config/log.ini"
   printf '[main]\ndisabled=true\n' > "$d/config/outbound.ini"  # acceptance only: nothing leaves
+  printf '[smtp]\nrdns_lookup=false\n' > "$d/config/kasi.ini"   # no DNS off loopback
   rm -f "$d/config/queue_dir"
   "$top/build/kasi" -c "$d" > "$d/kasi.log" 2>&1 &
   KPID=$!

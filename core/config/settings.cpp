@@ -132,7 +132,7 @@ void load_kasi_ini(const ConfigDir& cfg, Settings& s, Diagnostics& d) {
     IniReader r(ini, d);
     r.check_sections({"limits", "smtp", "spool"});
     r.check_known("limits", {"max_connections", "max_connections_per_ip", "max_recipients"});
-    r.check_known("smtp", {"chunking", "enhanced_status_codes", "proxy_timeout"});
+    r.check_known("smtp", {"chunking", "enhanced_status_codes", "proxy_timeout", "rdns_lookup"});
     r.check_known("spool", {"segment_mb"});
     s.max_connections = int(r.get_int("limits", "max_connections", 10000, 1, 1000000));
     s.max_connections_per_ip = int(r.get_int("limits", "max_connections_per_ip", 0, 0, 1000000));
@@ -140,6 +140,7 @@ void load_kasi_ini(const ConfigDir& cfg, Settings& s, Diagnostics& d) {
     s.chunking = r.get_bool("smtp", "chunking", true);
     s.enhanced_status_codes = r.get_bool("smtp", "enhanced_status_codes", true);
     s.proxy_timeout_s = int(r.get_int("smtp", "proxy_timeout", 30, 1, 3600));
+    s.rdns_lookup = r.get_bool("smtp", "rdns_lookup", true);
     s.spool_segment_bytes = uint64_t(r.get_int("spool", "segment_mb", 64, 1, 4096)) << 20;
 }
 

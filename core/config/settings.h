@@ -54,6 +54,7 @@ struct Settings {
     bool chunking = true;
     bool enhanced_status_codes = true;
     int proxy_timeout_s = 30;
+    bool rdns_lookup = true;  // core PTR lookup when no lookup_rdns plugin answers
     uint64_t spool_segment_bytes = 64ull << 20;
     // queue_dir, plugin_timeout, log.ini
     std::string queue_dir;

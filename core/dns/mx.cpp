@@ -63,6 +63,23 @@ std::vector<IpAddr> local_interface_addresses() {
 
 }  // namespace
 
+std::string reverse_name(const IpAddr& raw) {
+    IpAddr ip = raw.unmapped();
+    std::string out;
+    if (!ip.v6) {
+        for (int i = 3; i >= 0; --i) out += fmt::format("{}.", ip.b[size_t(i)]);
+        return out + "in-addr.arpa";
+    }
+    static const char* hex = "0123456789abcdef";
+    for (int i = 15; i >= 0; --i) {
+        out += hex[ip.b[size_t(i)] & 0xf];
+        out += '.';
+        out += hex[ip.b[size_t(i)] >> 4];
+        out += '.';
+    }
+    return out + "ip6.arpa";
+}
+
 bool is_local_address(const IpAddr& raw) {
     IpAddr ip = raw.unmapped();
     if (ip.is_loopback()) return true;

@@ -46,6 +46,9 @@ struct MxResult {
 // IDNA A-label form of `domain` (lower case, no trailing dot); false on an invalid name.
 bool idna_to_ascii(const std::string& domain, std::string& out, std::string& err);
 
+// The PTR query name of an address: d.c.b.a.in-addr.arpa, or the nibbles under ip6.arpa.
+std::string reverse_name(const IpAddr& ip);
+
 // True for loopback, unspecified and this machine's interface addresses.
 bool is_local_address(const IpAddr& ip);
 

@@ -33,6 +33,7 @@ void Worker::join() {
 }
 
 void Worker::run(std::vector<Listen> listens) {
+    resolver_ = std::make_unique<Resolver>(&loop_, cfg_->outbound->dns);
     for (const auto& l : listens) {
         auto h = std::make_unique<UvHandle<uv_tcp_t>>();
         uv_tcp_init(&loop_, h->get());
@@ -55,6 +56,7 @@ void Worker::run(std::vector<Listen> listens) {
     uv_run(&loop_, UV_RUN_DEFAULT);
     // Run the close callbacks of what was closed above, without waiting for timers that
     // plugins may still have pending (an early_talker pause, say).
+    resolver_.reset();
     for (int i = 0; i < 4; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
 }
 

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/dns/resolver.h"
 #include "core/server/conn_limits.h"
 #include "core/server/loop_inbox.h"
 #include "core/server/server_config.h"
@@ -42,6 +43,7 @@ class Worker : public SessionHost {
     std::shared_ptr<const ServerConfig> config() override { return cfg_; }
     Spool& spool() override { return spool_; }
     Outbound* outbound() override { return outbound_; }
+    Resolver* resolver() override { return resolver_.get(); }
     LoopInbox& inbox() override { return *inbox_; }
     void session_closed(Session* s) override;
 
@@ -55,6 +57,7 @@ class Worker : public SessionHost {
     Spool& spool_;
     ConnLimits& limits_;
     Outbound* outbound_;
+    std::unique_ptr<Resolver> resolver_;  // this loop's; created on the loop thread
     uv_loop_t loop_{};
     std::unique_ptr<LoopInbox> inbox_;
     std::thread thread_;

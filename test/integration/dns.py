@@ -7,7 +7,7 @@ import socket
 import subprocess
 import time
 
-from harness import Kasi, Skip, free_port, run, ROOT
+from harness import Client, Kasi, Skip, free_port, run, ROOT
 
 ZONE = os.path.join(ROOT, "data", "dns", "test.zone")
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dns_fixture.py")
@@ -182,6 +182,41 @@ def test_equal_preferences_are_shuffled():
         firsts.add(out.splitlines()[1].split()[1])
     assert firsts == {"mx-a.multi.test", "mx-c.multi.test"}, firsts
     k.cleanup()
+
+
+def test_connection_rdns_lookup():
+    k = Kasi(extra={"dns.ini": f"[main]\nservers=127.0.0.1:{dns().port}\ntimeout=0.3\n",
+                    "kasi.ini": "\n[smtp]\nrdns_lookup=true\n"}).start()
+    try:
+        c = Client(k.port)
+        code, text = c.cmd("EHLO probe.test")
+        assert code == 250 and "Hello client.example.test [127.0.0.1]" in text[0], text
+        c.cmd("QUIT")
+        c.close()
+        deadline = time.time() + 5
+        while "rdns=client.example.test" not in k.read_log() and time.time() < deadline:
+            time.sleep(0.05)
+        assert "rdns=client.example.test helo=probe.test" in k.read_log(), k.read_log()[-2000:]
+        assert any("PTR 1.0.0.127.in-addr.arpa" in q or "1.0.0.127.in-addr.arpa" in q
+                   for q in dns().queries()), dns().queries()[-5:]
+    finally:
+        k.cleanup()
+    # The DNS server is down: the connection goes on (greeting without a name), DNSERROR.
+    k = Kasi(extra={"dns.ini": f"[main]\nservers=127.0.0.1:{free_port()}\ntimeout=0.2\n"
+                               "attempts=1\n",
+                    "kasi.ini": "\n[smtp]\nrdns_lookup=true\n"}).start()
+    try:
+        c = Client(k.port)
+        code, text = c.cmd("EHLO probe.test")
+        assert code == 250 and "Hello [127.0.0.1]" in text[0], text
+        c.cmd("QUIT")
+        c.close()
+        deadline = time.time() + 5
+        while "rdns=DNSERROR" not in k.read_log() and time.time() < deadline:
+            time.sleep(0.05)
+        assert "rdns=DNSERROR" in k.read_log(), k.read_log()[-2000:]
+    finally:
+        k.cleanup()
 
 
 def test_bad_dns_ini():

@@ -3,6 +3,8 @@
 // where Haraka is inconsistent (docs/haraka-compat.md lists each one).
 #include <fmt/format.h>
 
+#include "core/dns/mx.h"
+#include "core/dns/resolver.h"
 #include "core/log/log.h"
 #include "core/server/server_config.h"
 #include "core/smtp/server/session.h"
@@ -61,6 +63,8 @@ void Session::hook_done(Hook h, Result r) {
         case Hook::lookup_rdns:
             if (r.code == Code::ok) remote_host_ = r.msg;
             if (respond_refusal(r, "rDNS Lookup Failed", "rDNS Temporary Failure")) break;
+            if (r.code == Code::cont && settings().rdns_lookup && host_.resolver())
+                return lookup_ptr();  // runs connect when the answer is in
             run_hook(Hook::connect);
             return;
         case Hook::connect:
@@ -310,6 +314,26 @@ void Session::respond_unrecognized(Result& r) {
 
 void Session::respond_simple(Hook h, Result& r) {
     log::debug("[{}] hook {} answered {}", uuid_, hook_name(h), code_name(r.code));
+}
+
+// The first PTR name becomes the remote host, as Haraka's core does; NXDOMAIN and other
+// failures leave it empty (the greeting then says "Hello [ip]") and show in the
+// disconnect line. The session may be gone when the answer comes.
+void Session::lookup_ptr() {
+    std::weak_ptr<Session> weak = weak_from_this();
+    busy_ = true;
+    host_.resolver()->query(reverse_name(remote_ip_), DnsType::ptr, [weak](const DnsResponse& d) {
+        auto s = weak.lock();
+        if (!s || s->closed_) return;
+        s->busy_ = false;
+        if (d.status == DnsStatus::ok && !d.records.empty())
+            s->remote_host_ = d.records.front().name;
+        else
+            s->rdns_status_ = d.status == DnsStatus::nxdomain || d.status == DnsStatus::nodata
+                                  ? "NXDOMAIN"
+                                  : "DNSERROR";
+        s->run_hook(Hook::connect);
+    });
 }
 
 }  // namespace kasi

@@ -494,8 +494,8 @@ void Session::log_disconnect() {
     log::info(
         "[{}] [core] disconnect ip={} rdns={} helo={} relay={} early={} esmtp={} tls={} pipe={} "
         "errors={} txns={} rcpts={}/{}/{} msgs={}/{}/{} bytes={} lr=\"{}\" time={:.3f}",
-        uuid_, remote_ip_.str(), remote_host_, hello_host_, relaying_ ? 'Y' : 'N',
-        early_talker_ ? 'Y' : 'N', esmtp_ ? 'Y' : 'N', tls_ ? 'Y' : 'N',
+        uuid_, remote_ip_.str(), remote_host_.empty() ? rdns_status_ : remote_host_, hello_host_,
+        relaying_ ? 'Y' : 'N', early_talker_ ? 'Y' : 'N', esmtp_ ? 'Y' : 'N', tls_ ? 'Y' : 'N',
         pipelined_data_ ? 'Y' : 'N', errors_, txn_count_, rcpt_ok_, rcpt_tempfail_, rcpt_reject_,
         msg_ok_, msg_tempfail_, msg_reject_, bytes_, last_reject_, secs);
 }

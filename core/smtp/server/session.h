@@ -29,6 +29,7 @@
 namespace kasi {
 
 class Outbound;
+class Resolver;
 
 struct ServerConfig;
 struct Settings;
@@ -47,6 +48,8 @@ class SessionHost {
     virtual Spool& spool() = 0;
     // Where durable relayed messages go for delivery (null in tools and tests without it).
     virtual Outbound* outbound() = 0;
+    // This loop's DNS resolver (rDNS at connect); null where there is none.
+    virtual Resolver* resolver() { return nullptr; }
     virtual LoopInbox& inbox() = 0;
     virtual void session_closed(Session* s) = 0;
 };
@@ -155,6 +158,7 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
 
     // responder.cpp: one respond function per hook
     bool respond_refusal(Result& r, std::string_view deny_text, std::string_view soft_text);
+    void lookup_ptr();  // core rDNS (Haraka's dns.reverse) when no plugin answered
     void respond_connect(Result& r);
     void respond_helo(Result& r, bool extended);
     void respond_mail(Result& r);
@@ -184,6 +188,7 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     std::string local_ip_;
     int local_port_ = 0;
     std::string remote_host_;
+    std::string rdns_status_;  // NXDOMAIN / DNSERROR when the core PTR lookup failed
     std::string proxy_ip_;
     std::string hello_host_;
     bool esmtp_ = false;
