@@ -59,6 +59,21 @@ bool ReadyQueue::take_token() {
     return false;
 }
 
+// Runs pump() on the next loop turn (the rate timer doubles as the trigger).
+void ReadyQueue::kick() {
+    if (rate_timer_armed_) return;
+    rate_timer_armed_ = true;
+    uv_timer_start(
+        rate_timer_.get(),
+        [](uv_timer_t* t) {
+            auto* rq = static_cast<ReadyQueue*>(t->data);
+            if (!rq) return;
+            rq->rate_timer_armed_ = false;
+            rq->pump();
+        },
+        0, 0);
+}
+
 void ReadyQueue::pump() {
     if (!suspended_.empty()) return;
     for (auto& c : conns_) {
@@ -154,7 +169,10 @@ void ReadyQueue::assign(Conn* c) {
             r.enhanced = "4.3.0";
             r.lines.push_back("cannot read the message from the spool");
             qm_.defer_all(std::move(c->inflight), r, this);
-            return assign(c);
+            // Not assign(c) here: this may run inside assign() itself (a read that fails at
+            // once), and a long queue of unreadable messages must not recurse.
+            go_idle(c);
+            return kick();
         }
         if (!client->idle()) {  // closed while the body was read: back to the queue
             q_.push_front(std::move(c->inflight));

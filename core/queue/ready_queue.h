@@ -92,6 +92,7 @@ class ReadyQueue {
     using ConnIt = std::list<Conn>::iterator;
 
     void open_connection();
+    void kick();
     void on_ready(Conn* c);
     void assign(Conn* c);
     void on_done(Conn* c, TxnOutcome out);
