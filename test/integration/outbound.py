@@ -609,11 +609,12 @@ def test_limit_rate_outbound_delays_with_send_email():
 class Sink:
     """postfix's smtp-sink on loopback, counting messages (-c)."""
 
-    def __init__(self):
+    def __init__(self, *extra):
         self.port = free_port()
         self.out = tempfile.NamedTemporaryFile(prefix="kasi-sink-", delete=False)
         user = ["-u", "nobody"] if os.getuid() == 0 else []
-        self.proc = subprocess.Popen(["smtp-sink", *user, "-c", f"127.0.0.1:{self.port}", "256"],
+        self.proc = subprocess.Popen(["smtp-sink", *user, "-c", *extra, f"127.0.0.1:{self.port}",
+                                      "256"],
                                      stdout=self.out, stderr=subprocess.DEVNULL)
         deadline = time.time() + 5
         while time.time() < deadline:
@@ -634,6 +635,24 @@ class Sink:
         self.proc.kill()
         self.proc.wait()
         os.unlink(self.out.name)
+
+
+def test_smtp_sink_injected_failures():
+    """postfix's smtp-sink injecting errors: a hard RCPT reject bounces, a soft reject of
+    the end of data defers, 421 at MAIL defers, a disconnect after "." defers."""
+    cases = [(["-f", "RCPT"], "Bounce", 5), (["-r", "."], "TransientFailure", 4),
+             (["-Q", "MAIL"], "TransientFailure", 4), (["-q", "."], "TransientFailure", 4)]
+    for args, kind, cls in cases:
+        sink = Sink(*args)
+        k = kasi(sink.port, "temp_fail_intervals=1h\n")
+        try:
+            send(k, ["x@sink.test"], sender="")
+            ev = events(k, kind, 6)
+            assert ev and ev[0]["code"] // 100 == cls, (args, events(k))
+            assert not [e for e in events(k) if e["type"] not in (kind, "Reception")], args
+        finally:
+            k.cleanup()
+            sink.stop()
 
 
 def segments(k, kind):
