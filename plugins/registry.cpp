@@ -7,11 +7,12 @@
 #include "plugins/auth/flat_file/flat_file.h"
 #include "plugins/early_talker/early_talker.h"
 #include "plugins/limit/limit.h"
-#include "plugins/rcpt_to.in_host_list/in_host_list.h"
 #include "plugins/queue/lmtp/lmtp.h"
 #include "plugins/queue/smtp_forward/smtp_forward.h"
+#include "plugins/rcpt_to.in_host_list/in_host_list.h"
 #include "plugins/relay/relay.h"
 #include "plugins/tls/tls.h"
+#include "policy/lua_runtime.h"
 
 namespace kasi {
 
@@ -68,9 +69,12 @@ bool build_plugins(const ConfigDir& cfg, const Settings& s, Diagnostics& d, Hook
         const Factory* f = nullptr;
         for (const auto& fac : factories)
             if (name == fac.name) f = &fac;
-        if (!f) {
+        bool lua = !f && is_lua_plugin(cfg, name);
+        if (!f && !lua) {
             d.error(cfg.root() + "/plugins", line.line,
-                    fmt::format("unknown plugin '{}'", line.text));
+                    fmt::format("unknown plugin '{}' (no native plugin of that name and no "
+                                "plugins/{}.lua)",
+                                line.text, name));
             continue;
         }
         uint32_t timeout = s.plugin_timeout_ms;
@@ -81,7 +85,10 @@ bool build_plugins(const ConfigDir& cfg, const Settings& s, Diagnostics& d, Hook
             else
                 d.error(cfg.root() + "/" + name + ".timeout", t->line, "not a number of seconds");
         }
-        if (auto p = f->make(cfg, s, d, table, timeout)) table.keep(std::move(p));
+        if (lua)
+            add_lua_plugin(cfg, name, line.line, timeout, d, table);
+        else if (auto p = f->make(cfg, s, d, table, timeout))
+            table.keep(std::move(p));
         loaded.push_back(name);
     }
     table.finalize();

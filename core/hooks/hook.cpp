@@ -33,7 +33,10 @@ constexpr std::string_view hook_names[] = {"connect_init",
                                            "disconnect",
                                            "deny",
                                            "send_email",
-                                           "get_mx"};
+                                           "get_mx",
+                                           "deferred",
+                                           "bounce",
+                                           "delivered"};
 static_assert(std::size(hook_names) == hook_count);
 }  // namespace
 
@@ -65,7 +68,7 @@ std::optional<Hook> hook_from_name(std::string_view name) {
 
 bool hook_runs_all(Hook h) {
     return h == Hook::connect_init || h == Hook::disconnect || h == Hook::capabilities ||
-           h == Hook::reset_transaction || h == Hook::queue_ok;
+           h == Hook::reset_transaction || h == Hook::queue_ok || h == Hook::delivered;
 }
 
 std::optional<NextHop> parse_next_hop(std::string_view t, std::string& err) {

@@ -53,6 +53,9 @@ enum class Hook : int {
     // outbound (Haraka's outbound hooks; run on the delivery loop without a session)
     send_email,
     get_mx,
+    deferred,
+    bounce,
+    delivered,
     count_
 };
 

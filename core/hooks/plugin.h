@@ -18,6 +18,7 @@ namespace kasi {
 class Session;
 struct Address;
 class HookRunner;
+struct HookCall;
 
 // Token for an asynchronous answer. resume() after the hook timed out, or after the session
 // went away, is ignored (and logged at debug), as Haraka ignores a second next().
@@ -26,6 +27,9 @@ class PendingHook {
     PendingHook() = default;
     PendingHook(std::weak_ptr<HookRunner> r, uint64_t seq) : runner_(std::move(r)), seq_(seq) {}
     void resume(Result r) const;
+    // The call being answered, while it still waits for this answer; null once the hook
+    // timed out or its owner went away (then nothing it points to may be touched).
+    HookCall* call() const;
 
   private:
     std::weak_ptr<HookRunner> runner_;
@@ -46,6 +50,17 @@ struct NextHop {
 };
 std::optional<NextHop> parse_next_hop(std::string_view text, std::string& err);
 
+// What happened to a delivery, for the deferred, bounce and delivered hooks.
+struct OutboundEvent {
+    std::vector<std::string> rcpts;  // the recipients concerned
+    int code = 0;                    // the reply (or the reply Kasi made up)
+    std::string enhanced, text;
+    int64_t delay_s = 0;   // deferred: the retry delay chosen; delivered: seconds since queued
+    std::string host, ip;  // the MX host and address (delivered, and failures after connect)
+    uint16_t port = 0;
+    bool lmtp = false, tls = false, auth = false;
+};
+
 // What outbound hooks give back besides their code.
 struct OutboundAnswer {
     std::vector<NextHop> mx;  // get_mx with OK, in the order given (not sorted)
@@ -65,6 +80,7 @@ struct HookCall {
     const QueuedMessage* hmail = nullptr;
     std::string_view domain;
     OutboundAnswer* outbound = nullptr;
+    const OutboundEvent* event = nullptr;  // deferred, bounce, delivered
 
     PendingHook suspend();  // call before returning nullopt
     // Suspends and answers `r` after `ms` on the loop (a banner pause, a tarpit); return

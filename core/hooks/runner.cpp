@@ -11,6 +11,16 @@ void PendingHook::resume(Result r) const {
     if (auto rn = runner_.lock()) rn->resume(seq_, std::move(r));
 }
 
+HookCall* PendingHook::call() const {
+    auto rn = runner_.lock();
+    return rn ? rn->waiting_call(seq_) : nullptr;
+}
+
+HookCall* HookRunner::waiting_call(uint64_t seq) {
+    if (seq != seq_ || !active_ || !waiting_) return nullptr;
+    return in_deny_ ? deny_call_.get() : call_;
+}
+
 PendingHook HookCall::suspend() {
     return runner->suspend();
 }
@@ -125,7 +135,7 @@ void HookRunner::on_answer(Result r) {
         return;
     }
     if (r.code == Code::cont) return;
-    if (is_deny(r.code) && h != Hook::deny && !table_->at(Hook::deny).empty()) {
+    if (is_deny(r.code) && h != Hook::deny && call_->session && !table_->at(Hook::deny).empty()) {
         denial_ = std::move(r);
         denied_by_ = table_->at(h)[index_ - 1].plugin;
         orig_index_ = index_;

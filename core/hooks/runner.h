@@ -17,6 +17,8 @@
 
 namespace kasi {
 
+class Resolver;
+
 class HookRunner : public std::enable_shared_from_this<HookRunner> {
   public:
     struct Sink {
@@ -35,6 +37,12 @@ class HookRunner : public std::enable_shared_from_this<HookRunner> {
 
     PendingHook suspend();
     void resume(uint64_t seq, Result r);
+    HookCall* waiting_call(uint64_t seq);  // the call if it still waits for answer `seq`
+
+    // The owner's DNS resolver, for plugins that query DNS (Lua's kasi.dns). Weak: the
+    // owner replaces or destroys it on its own loop.
+    void set_resolver(std::weak_ptr<Resolver> r) { resolver_ = std::move(r); }
+    const std::weak_ptr<Resolver>& resolver() const { return resolver_; }
 
   private:
     void step();
@@ -58,6 +66,7 @@ class HookRunner : public std::enable_shared_from_this<HookRunner> {
     bool stepping_ = false;
     std::unique_ptr<UvHandle<uv_timer_t>> timer_;
     std::unique_ptr<HookCall> deny_call_;
+    std::weak_ptr<Resolver> resolver_;
 };
 
 }  // namespace kasi

@@ -69,7 +69,7 @@ QueueManager::QueueManager(uv_loop_t* loop, Spool& spool, QueueSettings s,
       post_(std::move(post)),
       s_(std::move(s)),
       bodies_(loop, spool.dir()) {
-    resolver_ = std::make_unique<Resolver>(loop_, s_.cfg->dns);
+    resolver_ = std::make_shared<Resolver>(loop_, s_.cfg->dns);
     uv_timer_init(loop_, due_timer_.get());
     due_timer_->data = this;
     uv_timer_init(loop_, reaper_.get());
@@ -92,7 +92,7 @@ QueueManager::~QueueManager() {
 void QueueManager::set_settings(QueueSettings s) {
     bool dns_changed = s.cfg->dns.servers.size() != s_.cfg->dns.servers.size();
     s_ = std::move(s);
-    if (dns_changed) resolver_ = std::make_unique<Resolver>(loop_, s_.cfg->dns);
+    if (dns_changed) resolver_ = std::make_shared<Resolver>(loop_, s_.cfg->dns);
     routes_.clear();  // new routing rules apply from the next lookup
     arm_timer();
 }
@@ -227,6 +227,7 @@ void QueueManager::run_hook(Hook h, const Delivery& d,
     c->call.outbound = &c->answer;
     c->done = std::move(done);
     c->runner = std::make_shared<HookRunner>(loop_, *c);
+    c->runner->set_resolver(resolver_);
     hooks_running_.emplace(c, std::move(ctx));
     c->runner->run(s_.hooks, c->call);
 }

@@ -132,7 +132,7 @@ class QueueManager {
     Spool& spool_;
     std::function<void(std::function<void()>)> post_;
     QueueSettings s_;
-    std::unique_ptr<Resolver> resolver_;
+    std::shared_ptr<Resolver> resolver_;
     BodyStore bodies_;
     EventLog events_;
     std::vector<HeapEntry> heap_;

@@ -33,7 +33,7 @@ void Worker::join() {
 }
 
 void Worker::run(std::vector<Listen> listens) {
-    resolver_ = std::make_unique<Resolver>(&loop_, cfg_->outbound->dns);
+    resolver_ = std::make_shared<Resolver>(&loop_, cfg_->outbound->dns);
     for (const auto& l : listens) {
         auto h = std::make_unique<UvHandle<uv_tcp_t>>();
         uv_tcp_init(&loop_, h->get());

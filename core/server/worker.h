@@ -44,6 +44,7 @@ class Worker : public SessionHost {
     Spool& spool() override { return spool_; }
     Outbound* outbound() override { return outbound_; }
     Resolver* resolver() override { return resolver_.get(); }
+    std::weak_ptr<Resolver> resolver_ref() override { return resolver_; }
     LoopInbox& inbox() override { return *inbox_; }
     void session_closed(Session* s) override;
 
@@ -57,7 +58,7 @@ class Worker : public SessionHost {
     Spool& spool_;
     ConnLimits& limits_;
     Outbound* outbound_;
-    std::unique_ptr<Resolver> resolver_;  // this loop's; created on the loop thread
+    std::shared_ptr<Resolver> resolver_;  // this loop's; created on the loop thread
     uv_loop_t loop_{};
     std::unique_ptr<LoopInbox> inbox_;
     std::thread thread_;

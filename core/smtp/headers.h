@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace kasi {
 
@@ -27,5 +28,17 @@ struct ReceivedInfo {
 };
 
 std::string build_received(const ReceivedInfo& r);
+
+// Header edits for plugins (Lua's transaction:get_header/add_header/remove_header), on a
+// message in wire form (CRLF). Values are unfolded and trimmed when read; names compare
+// case-insensitively.
+std::vector<std::string> header_values(std::string_view message, std::string_view name);
+// A name is printable ASCII without ':' or space; a value has no CR, LF or NUL (no header
+// injection). The reason is in `err`.
+bool header_field_ok(std::string_view name, std::string_view value, std::string& err);
+// Adds "name: value" at the top of the header block (Haraka's add_header) or at its end.
+void header_add(std::string& message, std::string_view name, std::string_view value,
+                bool at_end = false);
+size_t header_remove(std::string& message, std::string_view name);  // how many were removed
 
 }  // namespace kasi

@@ -45,6 +45,7 @@ const Settings& Session::settings() const {
 
 void Session::start(uv_tcp_t*) {
     runner_ = std::make_shared<HookRunner>(host_.loop(), *this);
+    runner_->set_resolver(host_.resolver_ref());
     tcp_->data = this;
     sockaddr_storage ss;
     int len = sizeof ss;

@@ -50,6 +50,8 @@ class SessionHost {
     virtual Outbound* outbound() = 0;
     // This loop's DNS resolver (rDNS at connect); null where there is none.
     virtual Resolver* resolver() { return nullptr; }
+    // The same, for plugins that may answer after the session is gone (Lua's kasi.dns).
+    virtual std::weak_ptr<Resolver> resolver_ref() { return {}; }
     virtual LoopInbox& inbox() = 0;
     virtual void session_closed(Session* s) = 0;
 };

@@ -1,0 +1,284 @@
+#include "policy/lua_api.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <memory>
+
+#include "core/config/config_dir.h"
+#include "core/dns/mx.h"
+#include "core/dns/resolver.h"
+#include "core/hooks/hook.h"
+#include "core/log/log.h"
+#include "core/util/clock.h"
+#include "core/util/ip.h"
+#include "core/util/uv_handle.h"
+#include "policy/lua_loop.h"
+
+namespace kasi {
+
+namespace {
+
+std::string joined_args(lua_State* L) {
+    std::string out;
+    int n = lua_gettop(L);
+    lua_getglobal(L, "tostring");
+    for (int i = 1; i <= n; ++i) {
+        lua_pushvalue(L, -1);
+        lua_pushvalue(L, i);
+        lua_call(L, 1, 1);
+        size_t len;
+        const char* s = lua_tolstring(L, -1, &len);
+        if (i > 1) out += ' ';
+        if (s) out.append(s, len);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return out;
+}
+
+template <log::Level level>
+int log_at(lua_State* L) {
+    if (level < log::level()) return 0;
+    lua_Debug ar;
+    std::string where;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
+        where = fmt::format("{}:{}: ", ar.short_src, ar.currentline);
+    log::write(level, fmt::format("lua: {}{}", where, joined_args(L)));
+    return 0;
+}
+
+int api_now(lua_State* L) {
+    lua_pushnumber(L, double(now_ms()) / 1000.0);
+    return 1;
+}
+
+LuaLoop& in_hook(lua_State* L, const char* what) {
+    LuaLoop* lp = LuaLoop::of(L);
+    if (!lp || !lp->running_call() || !lp->loop())
+        luaL_error(L, "%s works only inside a hook (a plugin's main chunk cannot wait)", what);
+    return *lp;
+}
+
+// A timer that owns itself until it fires, then hands the call its (empty) result.
+struct SleepOp {
+    UvHandle<uv_timer_t> timer;
+    std::weak_ptr<LuaLoop> lp;
+    uint64_t id = 0;
+};
+
+int api_sleep(lua_State* L) {
+    double secs = luaL_checknumber(L, 1);
+    if (!(secs >= 0) || secs > 3600) return luaL_error(L, "kasi.sleep: 0 to 3600 seconds");
+    LuaLoop& lp = in_hook(L, "kasi.sleep");
+    auto op = std::make_unique<SleepOp>();
+    op->lp = lp.weak_from_this();
+    op->id = lp.running_call();
+    uv_timer_init(lp.loop(), op->timer.get());
+    SleepOp* raw = op.release();
+    raw->timer->data = raw;
+    uv_timer_start(
+        raw->timer.get(),
+        [](uv_timer_t* t) {
+            std::unique_ptr<SleepOp> own(static_cast<SleepOp*>(t->data));
+            if (auto lp = own->lp.lock()) lp->deliver(own->id, [](lua_State*) { return 0; });
+        },
+        uint64_t(std::llround(secs * 1000)), 0);
+    return lp.await(L);
+}
+
+int push_dns(lua_State* L, const DnsResponse& r, DnsType type) {
+    if (r.status != DnsStatus::ok) {
+        lua_pushnil(L);
+        lua_pushstring(L, std::string(dns_status_name(r.status)).c_str());
+        return 2;
+    }
+    lua_createtable(L, int(r.records.size()), 0);
+    int n = 0;
+    for (const auto& rec : r.records) {
+        if (rec.type != type) continue;
+        if (type == DnsType::mx) {
+            lua_createtable(L, 0, 3);
+            lua_pushstring(L, rec.name.c_str());
+            lua_setfield(L, -2, "exchange");
+            lua_pushinteger(L, rec.pref);
+            lua_setfield(L, -2, "priority");
+            lua_pushinteger(L, rec.ttl);
+            lua_setfield(L, -2, "ttl");
+        } else if (type == DnsType::a || type == DnsType::aaaa) {
+            lua_pushstring(L, rec.addr.str().c_str());
+        } else if (type == DnsType::txt) {
+            lua_pushlstring(L, rec.text.data(), rec.text.size());
+        } else {
+            lua_pushstring(L, rec.name.c_str());
+        }
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
+
+template <DnsType type>
+int api_dns(lua_State* L) {
+    std::string name = luaL_checkstring(L, 1);
+    LuaLoop& lp = in_hook(L, "kasi.dns");
+    auto res = lp.running_resolver().lock();
+    if (!res) return luaL_error(L, "kasi.dns: no resolver on this loop");
+    if (type == DnsType::ptr) {
+        auto ip = IpAddr::parse(name);
+        if (!ip) return luaL_error(L, "kasi.dns.ptr: '%s' is not an IP address", name.c_str());
+        name = reverse_name(*ip);
+    } else {
+        std::string ascii, err;
+        if (!idna_to_ascii(name, ascii, err))
+            return luaL_error(L, "kasi.dns: invalid name '%s': %s", name.c_str(), err.c_str());
+        name = ascii;
+    }
+    std::weak_ptr<LuaLoop> weak = lp.weak_from_this();
+    uint64_t id = lp.running_call();
+    res->query(name, type, [weak, id](const DnsResponse& r) {
+        auto lp = weak.lock();
+        if (!lp) return;
+        lp->deliver(id, [r](lua_State* co) { return push_dns(co, r, type); });
+    });
+    return lp.await(L);
+}
+
+// kasi.config.*: cached per state under "kasi.config:<kind>:<name>".
+bool cached(lua_State* L, LuaLoop& lp, const std::string& key) {
+    auto& cache = lp.config_cache();
+    auto it = cache.find(key);
+    if (it == cache.end()) return false;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, it->second);
+    return true;
+}
+
+void remember(lua_State* L, LuaLoop& lp, const std::string& key) {
+    lua_pushvalue(L, -1);
+    lp.config_cache()[key] = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+int config_fail(lua_State* L, const Diagnostics& d) {
+    std::string msg = d.errors.empty() ? "cannot read the file" : d.errors.front();
+    return luaL_error(L, "kasi.config: %s", msg.c_str());
+}
+
+int api_config_get(lua_State* L) {
+    std::string name = luaL_checkstring(L, 1);
+    LuaLoop* lp = LuaLoop::of(L);
+    if (cached(L, *lp, "v:" + name)) return 1;
+    Diagnostics d;
+    auto v = ConfigDir(lp->env().config_dir).value(name, d);
+    if (!d.ok()) return config_fail(L, d);
+    if (v)
+        lua_pushstring(L, v->text.c_str());
+    else
+        lua_pushnil(L);
+    remember(L, *lp, "v:" + name);
+    return 1;
+}
+
+int api_config_list(lua_State* L) {
+    std::string name = luaL_checkstring(L, 1);
+    LuaLoop* lp = LuaLoop::of(L);
+    if (cached(L, *lp, "l:" + name)) return 1;
+    Diagnostics d;
+    auto lines = ConfigDir(lp->env().config_dir).list(name, d);
+    if (!d.ok()) return config_fail(L, d);
+    lua_createtable(L, int(lines.size()), 0);
+    for (size_t i = 0; i < lines.size(); ++i) {
+        lua_pushstring(L, lines[i].text.c_str());
+        lua_rawseti(L, -2, int(i + 1));
+    }
+    remember(L, *lp, "l:" + name);
+    return 1;
+}
+
+void push_ini_value(lua_State* L, const std::optional<std::string>& v) {
+    if (!v) {
+        lua_pushboolean(L, 1);  // a valueless key: present
+        return;
+    }
+    switch (ini_infer_type(v)) {
+        case IniType::integer:
+        case IniType::floating:
+            lua_pushnumber(L, std::strtod(v->c_str(), nullptr));
+            break;
+        default:
+            lua_pushstring(L, v->c_str());
+    }
+}
+
+// kasi.config.ini(name) -> { main = {k = v, ...}, section = {...} }; numbers as numbers,
+// key[] arrays as arrays, valueless keys as true.
+int api_config_ini(lua_State* L) {
+    std::string name = luaL_checkstring(L, 1);
+    LuaLoop* lp = LuaLoop::of(L);
+    if (cached(L, *lp, "i:" + name)) return 1;
+    Diagnostics d;
+    Ini ini = ConfigDir(lp->env().config_dir).ini(name, d);
+    if (!d.ok()) return config_fail(L, d);
+    lua_newtable(L);
+    for (const auto& sec : ini.sections) {
+        lua_newtable(L);
+        for (const auto& e : sec.entries) {
+            if (e.is_array) {
+                lua_createtable(L, int(e.array.size()), 0);
+                for (size_t i = 0; i < e.array.size(); ++i) {
+                    push_ini_value(L, e.array[i]);
+                    lua_rawseti(L, -2, int(i + 1));
+                }
+            } else {
+                push_ini_value(L, e.value);
+            }
+            lua_setfield(L, -2, e.key.c_str());
+        }
+        lua_setfield(L, -2, sec.name.c_str());
+    }
+    remember(L, *lp, "i:" + name);
+    return 1;
+}
+
+void set_fn(lua_State* L, const char* name, lua_CFunction f) {
+    lua_pushcfunction(L, f);
+    lua_setfield(L, -2, name);
+}
+
+}  // namespace
+
+void install_kasi_api(lua_State* L) {
+    lua_newtable(L);  // kasi
+    for (int c = 900; c <= 909; ++c) {
+        if (Code(c) == Code::hook_next) continue;
+        std::string name(code_name(Code(c)));
+        lua_pushinteger(L, c);
+        lua_setfield(L, -2, name.c_str());
+        lua_pushinteger(L, c);
+        lua_setglobal(L, name.c_str());
+    }
+    lua_newtable(L);
+    set_fn(L, "debug", log_at<log::Level::debug>);
+    set_fn(L, "info", log_at<log::Level::info>);
+    set_fn(L, "notice", log_at<log::Level::notice>);
+    set_fn(L, "warn", log_at<log::Level::warn>);
+    set_fn(L, "error", log_at<log::Level::error>);
+    lua_setfield(L, -2, "log");
+    set_fn(L, "now", api_now);
+    set_fn(L, "sleep", api_sleep);
+    lua_newtable(L);
+    set_fn(L, "mx", api_dns<DnsType::mx>);
+    set_fn(L, "a", api_dns<DnsType::a>);
+    set_fn(L, "aaaa", api_dns<DnsType::aaaa>);
+    set_fn(L, "txt", api_dns<DnsType::txt>);
+    set_fn(L, "ptr", api_dns<DnsType::ptr>);
+    lua_setfield(L, -2, "dns");
+    lua_newtable(L);
+    set_fn(L, "get", api_config_get);
+    set_fn(L, "list", api_config_list);
+    set_fn(L, "ini", api_config_ini);
+    lua_setfield(L, -2, "config");
+    lua_setglobal(L, "kasi");
+    lua_pushcfunction(L, log_at<log::Level::info>);
+    lua_setglobal(L, "print");
+}
+
+}  // namespace kasi

@@ -1,0 +1,29 @@
+// The objects Lua hooks receive, shaped after Haraka's so plugin authors' knowledge
+// carries over (docs/lua.md has the full list):
+//   connection   - userdata over the live session (remote, hello, relaying, tls, notes,
+//                  transaction); it holds a weak reference, so touching it after the
+//                  client left is a Lua error, never a dangling pointer;
+//   transaction  - userdata over the session's current transaction (mail_from, rcpt_to,
+//                  notes, headers); stale once that transaction ends;
+//   notes        - string-valued; what is set on a transaction is stored with the
+//                  message in the spool and is visible to the outbound hooks;
+//   hmail        - a snapshot table of a queued message for the outbound hooks.
+#pragma once
+
+#include <lua.hpp>
+
+#include <string>
+#include <vector>
+
+#include "core/hooks/plugin.h"
+
+namespace kasi {
+
+void install_lua_objects(lua_State* L);  // metatables, once per state
+// Pushes the hook's arguments (connection or hmail first); returns how many.
+int push_hook_args(lua_State* L, HookCall& c);
+// get_mx's OK answer: a string, or an array of strings or tables {exchange=, port=,
+// priority=, using_lmtp=, bind=, bind_helo=, auth_user=, auth_pass=}.
+bool next_hops_from_lua(lua_State* L, int idx, std::vector<NextHop>& out, std::string& err);
+
+}  // namespace kasi

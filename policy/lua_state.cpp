@@ -1,0 +1,223 @@
+#include "policy/lua_state.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace kasi {
+
+namespace {
+
+constexpr int hook_period = 1000;  // instructions between budget checks
+const char* const state_key = "kasi.state";
+
+bool read_text(const std::string& path, std::string& out) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return false;
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    out = ss.str();
+    return true;
+}
+
+// The sandbox's pcall and xpcall: Lua wrappers (so yields still pass through the builtin
+// pcall) that re-raise once the call has overrun a limit.
+const char* const pcall_wrappers = R"lua(
+local rawpcall, rawxpcall, killed, error = ...
+local function check(ok, ...)
+  if not ok and killed() then error((...), 0) end
+  return ok, ...
+end
+return function(f, ...) return check(rawpcall(f, ...)) end,
+       function(f, h, ...) return check(rawxpcall(f, h, ...)) end
+)lua";
+
+}  // namespace
+
+LuaState::LuaState(LuaLimits limits, std::vector<std::string> search_path)
+    : limits_(limits), search_path_(std::move(search_path)) {
+    L_ = lua_newstate(&LuaState::alloc, this);
+    if (!L_) return;
+    luaJIT_setmode(L_, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    lua_pushlightuserdata(L_, this);
+    lua_setfield(L_, LUA_REGISTRYINDEX, state_key);
+    open_sandbox();
+    lua_sethook(L_, &LuaState::count_hook, LUA_MASKCOUNT, hook_period);
+}
+
+LuaState::~LuaState() {
+    if (L_) lua_close(L_);
+}
+
+LuaState* LuaState::of(lua_State* L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, state_key);
+    auto* s = static_cast<LuaState*>(lua_touserdata(L, -1));
+    lua_pop(L, 1);
+    return s;
+}
+
+void* LuaState::alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
+    auto* self = static_cast<LuaState*>(ud);
+    if (nsize == 0) {
+        if (ptr) self->used_ -= osize;
+        std::free(ptr);
+        return nullptr;
+    }
+    size_t old = ptr ? osize : 0;
+    if (nsize > old) {
+        size_t grow = nsize - old;
+        bool over_state = self->used_ + grow > self->limits_.state_memory;
+        bool over_call =
+            self->in_call_ && self->used_ + grow > self->slice_base_ + self->limits_.call_memory;
+        if (over_state || over_call) {
+            if (self->in_call_) self->killed_ = true;
+            return nullptr;
+        }
+    }
+    void* p = std::realloc(ptr, nsize);
+    if (p) self->used_ = self->used_ - old + nsize;
+    return p;
+}
+
+void LuaState::count_hook(lua_State* L, lua_Debug*) {
+    LuaState* self = of(L);
+    if (!self || !self->in_call_) return;
+    if (self->killed_ || self->left_ <= hook_period) {
+        self->killed_ = true;
+        self->left_ = 0;
+        luaL_error(L, "instruction budget exceeded (%d instructions)",
+                   int(self->limits_.instructions));
+    }
+    self->left_ -= hook_period;
+}
+
+void LuaState::begin_slice(uint64_t left) {
+    left_ = left;
+    in_call_ = true;
+    killed_ = false;
+    slice_base_ = used_;
+}
+
+uint64_t LuaState::end_slice() {
+    in_call_ = false;
+    return left_;
+}
+
+bool LuaState::load(const std::string& source, const std::string& chunkname, std::string& err) {
+    if (!source.empty() && source[0] == '\x1b') {
+        err = chunkname + ": precompiled (binary) chunks are not accepted";
+        return false;
+    }
+    if (luaL_loadbuffer(L_, source.data(), source.size(), ("@" + chunkname).c_str()) != 0) {
+        err = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "unknown load error";
+        lua_pop(L_, 1);
+        return false;
+    }
+    return true;
+}
+
+// require(name): name.lua (dots become slashes) from the search path, run once, cached in
+// the registry table kasi.loaded. Text only; no C modules.
+int LuaState::require(lua_State* L) {
+    LuaState* self = of(L);
+    std::string name = luaL_checkstring(L, 1);
+    for (char c : name)
+        if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
+            return luaL_error(L, "require: invalid module name '%s'", name.c_str());
+    lua_getfield(L, LUA_REGISTRYINDEX, "kasi.loaded");
+    lua_getfield(L, -1, name.c_str());
+    if (!lua_isnil(L, -1)) return 1;
+    lua_pop(L, 1);
+    std::string rel = name;
+    for (char& c : rel)
+        if (c == '.') c = '/';
+    for (const auto& dir : self->search_path_) {
+        std::string path = dir + "/" + rel + ".lua", src;
+        if (!read_text(path, src)) continue;
+        std::string err;
+        if (!self->load(src, path, err)) return luaL_error(L, "%s", err.c_str());
+        lua_pushstring(L, name.c_str());
+        lua_call(L, 1, 1);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_pushboolean(L, 1);
+        }
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, name.c_str());
+        return 1;
+    }
+    std::string where;
+    for (const auto& dir : self->search_path_) where += "\n\tno file '" + dir + "/" + rel + ".lua'";
+    return luaL_error(L, "module '%s' not found:%s", name.c_str(), where.c_str());
+}
+
+void LuaState::open_sandbox() {
+    static const luaL_Reg libs[] = {{"", luaopen_base},
+                                    {LUA_TABLIBNAME, luaopen_table},
+                                    {LUA_STRLIBNAME, luaopen_string},
+                                    {LUA_MATHLIBNAME, luaopen_math},
+                                    {LUA_BITLIBNAME, luaopen_bit},
+                                    {LUA_OSLIBNAME, luaopen_os}};
+    for (const auto& lib : libs) {
+        lua_pushcfunction(L_, lib.func);
+        lua_pushstring(L_, lib.name);
+        lua_call(L_, 1, 0);
+    }
+    lua_pushvalue(L_, LUA_GLOBALSINDEX);
+    int g = lua_gettop(L_);
+    for (const char* name : {"load", "loadstring", "dofile", "loadfile", "newproxy", "module",
+                             "gcinfo", "coroutine"}) {
+        lua_pushnil(L_);
+        lua_setfield(L_, g, name);
+    }
+    lua_getfield(L_, g, "string");
+    lua_pushnil(L_);
+    lua_setfield(L_, -2, "dump");
+    lua_pop(L_, 1);
+    // os: time and dates only
+    lua_getfield(L_, g, "os");
+    int os = lua_gettop(L_);
+    lua_newtable(L_);
+    for (const char* name : {"time", "clock", "date", "difftime"}) {
+        lua_getfield(L_, os, name);
+        lua_setfield(L_, -2, name);
+    }
+    lua_setfield(L_, g, "os");
+    lua_pop(L_, 1);
+    // the loaded-module cache for require; the standard names are preloaded
+    lua_newtable(L_);
+    for (const char* name : {"string", "table", "math", "bit", "os"}) {
+        lua_getfield(L_, g, name);
+        lua_setfield(L_, -2, name);
+    }
+    lua_setfield(L_, LUA_REGISTRYINDEX, "kasi.loaded");
+    lua_pushcfunction(L_, &LuaState::require);
+    lua_setfield(L_, g, "require");
+    // pcall/xpcall that cannot swallow a limit
+    std::string err;
+    if (load(pcall_wrappers, "=kasi.sandbox", err)) {
+        lua_getfield(L_, g, "pcall");
+        lua_getfield(L_, g, "xpcall");
+        lua_pushcfunction(L_, [](lua_State* L) -> int {
+            LuaState* s = of(L);
+            lua_pushboolean(L, s && s->killed_);
+            return 1;
+        });
+        lua_getfield(L_, g, "error");
+        lua_call(L_, 4, 2);
+        lua_setfield(L_, g, "xpcall");
+        lua_setfield(L_, g, "pcall");
+    }
+    lua_pop(L_, 1);
+}
+
+std::string lua_error_with_traceback(lua_State* co, const std::string& msg) {
+    luaL_traceback(co, co, msg.c_str(), 0);
+    std::string out = lua_tostring(co, -1) ? lua_tostring(co, -1) : msg;
+    lua_pop(co, 1);
+    return out;
+}
+
+}  // namespace kasi

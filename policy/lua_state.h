@@ -1,0 +1,75 @@
+// One sandboxed LuaJIT state. Everything that makes a policy safe to run on an event loop
+// lives here:
+//   - the allocator enforces a cap on the whole state and a cap on what one call may
+//     allocate; a refused allocation is a Lua "not enough memory" error;
+//   - a count hook enforces an instruction budget per call. The JIT compiler is off in
+//     policy states because compiled traces never call hooks, and a budget that a hot loop
+//     can escape is no budget. The interpreter is still fast for policy code;
+//   - once a call has overrun either limit it is "killed": the sandbox's pcall/xpcall
+//     re-raise, so a policy cannot catch its way past a limit;
+//   - the library is base (without load/loadstring/dofile/loadfile/newproxy), string
+//     (without dump), table, math, bit and a safe subset of os. No io, debug, ffi, jit,
+//     package or coroutine (hooks already run as coroutines; a nested one would swallow
+//     the yields of kasi.dns and kasi.sleep). `require` loads only text modules from the
+//     policy search path.
+#pragma once
+
+#include <lua.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kasi {
+
+struct LuaLimits {
+    size_t state_memory = size_t(256) << 20;  // bytes, whole state
+    size_t call_memory = size_t(64) << 20;    // bytes one call may grow the state by
+    uint64_t instructions = 10'000'000;       // VM instructions per hook call
+};
+
+class LuaState {
+  public:
+    // `search_path`: directories `require("x.y")` looks in for x/y.lua, in order.
+    LuaState(LuaLimits limits, std::vector<std::string> search_path);
+    ~LuaState();
+    LuaState(const LuaState&) = delete;
+    LuaState& operator=(const LuaState&) = delete;
+
+    lua_State* L() const { return L_; }
+    bool ok() const { return L_ != nullptr; }
+    size_t memory_used() const { return used_; }
+    const LuaLimits& limits() const { return limits_; }
+
+    // Budget bookkeeping around one resume of a call's coroutine. `left` is what the call
+    // has not used yet; end_slice() returns what is left after this slice.
+    void begin_slice(uint64_t left);
+    uint64_t end_slice();
+    bool killed() const { return killed_; }
+
+    // Compiles a text chunk (binary chunks are refused). On success the function is on
+    // the stack; on failure `err` is "file:line: message" and the stack is unchanged.
+    bool load(const std::string& source, const std::string& chunkname, std::string& err);
+
+    static LuaState* of(lua_State* L);  // the LuaState that owns L (or one of its threads)
+
+  private:
+    static void* alloc(void* ud, void* ptr, size_t osize, size_t nsize);
+    static void count_hook(lua_State* L, lua_Debug* ar);
+    static int require(lua_State* L);
+    void open_sandbox();
+
+    lua_State* L_ = nullptr;
+    LuaLimits limits_;
+    std::vector<std::string> search_path_;
+    size_t used_ = 0;
+    size_t slice_base_ = 0;
+    bool in_call_ = false;
+    bool killed_ = false;
+    uint64_t left_ = 0;
+};
+
+// "file:line: message" plus a traceback of `co`, for logging a failed call.
+std::string lua_error_with_traceback(lua_State* co, const std::string& msg);
+
+}  // namespace kasi
