@@ -143,54 +143,53 @@ int api_dns(lua_State* L) {
     return lp.await(L);
 }
 
-// kasi.config.*: cached per state under "kasi.config:<kind>:<name>".
-bool cached(lua_State* L, LuaLoop& lp, const std::string& key) {
-    auto& cache = lp.config_cache();
-    auto it = cache.find(key);
-    if (it == cache.end()) return false;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, it->second);
-    return true;
-}
-
-void remember(lua_State* L, LuaLoop& lp, const std::string& key) {
+// kasi.config.<kind>(name): `build` reads the file through ConfigDir and pushes one value;
+// the value is cached per state (files are read once per generation and loop).
+template <class Build>
+int config_cached(lua_State* L, char kind, Build build) {
+    std::string name = luaL_checkstring(L, 1);
+    LuaLoop* lp = LuaLoop::of(L);
+    std::string key = std::string(1, kind) + ":" + name;
+    auto& cache = lp->config_cache();
+    if (auto it = cache.find(key); it != cache.end()) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, it->second);
+        return 1;
+    }
+    Diagnostics d;
+    if (!build(ConfigDir(lp->env().config_dir), name, d) || !d.ok()) {
+        std::string msg = d.errors.empty() ? "cannot read " + name : d.errors.front();
+        return luaL_error(L, "kasi.config: %s", msg.c_str());
+    }
     lua_pushvalue(L, -1);
-    lp.config_cache()[key] = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
-int config_fail(lua_State* L, const Diagnostics& d) {
-    std::string msg = d.errors.empty() ? "cannot read the file" : d.errors.front();
-    return luaL_error(L, "kasi.config: %s", msg.c_str());
+    cache[key] = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 1;
 }
 
 int api_config_get(lua_State* L) {
-    std::string name = luaL_checkstring(L, 1);
-    LuaLoop* lp = LuaLoop::of(L);
-    if (cached(L, *lp, "v:" + name)) return 1;
-    Diagnostics d;
-    auto v = ConfigDir(lp->env().config_dir).value(name, d);
-    if (!d.ok()) return config_fail(L, d);
-    if (v)
-        lua_pushstring(L, v->text.c_str());
-    else
-        lua_pushnil(L);
-    remember(L, *lp, "v:" + name);
-    return 1;
+    return config_cached(L, 'v',
+                         [L](const ConfigDir& dir, const std::string& name, Diagnostics& d) {
+                             auto v = dir.value(name, d);
+                             if (!d.ok()) return false;
+                             if (v)
+                                 lua_pushstring(L, v->text.c_str());
+                             else
+                                 lua_pushnil(L);
+                             return true;
+                         });
 }
 
 int api_config_list(lua_State* L) {
-    std::string name = luaL_checkstring(L, 1);
-    LuaLoop* lp = LuaLoop::of(L);
-    if (cached(L, *lp, "l:" + name)) return 1;
-    Diagnostics d;
-    auto lines = ConfigDir(lp->env().config_dir).list(name, d);
-    if (!d.ok()) return config_fail(L, d);
-    lua_createtable(L, int(lines.size()), 0);
-    for (size_t i = 0; i < lines.size(); ++i) {
-        lua_pushstring(L, lines[i].text.c_str());
-        lua_rawseti(L, -2, int(i + 1));
-    }
-    remember(L, *lp, "l:" + name);
-    return 1;
+    return config_cached(L, 'l',
+                         [L](const ConfigDir& dir, const std::string& name, Diagnostics& d) {
+                             auto lines = dir.list(name, d);
+                             if (!d.ok()) return false;
+                             lua_createtable(L, int(lines.size()), 0);
+                             for (size_t i = 0; i < lines.size(); ++i) {
+                                 lua_pushstring(L, lines[i].text.c_str());
+                                 lua_rawseti(L, -2, int(i + 1));
+                             }
+                             return true;
+                         });
 }
 
 void push_ini_value(lua_State* L, const std::optional<std::string>& v) {
@@ -211,31 +210,29 @@ void push_ini_value(lua_State* L, const std::optional<std::string>& v) {
 // kasi.config.ini(name) -> { main = {k = v, ...}, section = {...} }; numbers as numbers,
 // key[] arrays as arrays, valueless keys as true.
 int api_config_ini(lua_State* L) {
-    std::string name = luaL_checkstring(L, 1);
-    LuaLoop* lp = LuaLoop::of(L);
-    if (cached(L, *lp, "i:" + name)) return 1;
-    Diagnostics d;
-    Ini ini = ConfigDir(lp->env().config_dir).ini(name, d);
-    if (!d.ok()) return config_fail(L, d);
-    lua_newtable(L);
-    for (const auto& sec : ini.sections) {
-        lua_newtable(L);
-        for (const auto& e : sec.entries) {
-            if (e.is_array) {
-                lua_createtable(L, int(e.array.size()), 0);
-                for (size_t i = 0; i < e.array.size(); ++i) {
-                    push_ini_value(L, e.array[i]);
-                    lua_rawseti(L, -2, int(i + 1));
-                }
-            } else {
-                push_ini_value(L, e.value);
-            }
-            lua_setfield(L, -2, e.key.c_str());
-        }
-        lua_setfield(L, -2, sec.name.c_str());
-    }
-    remember(L, *lp, "i:" + name);
-    return 1;
+    return config_cached(L, 'i',
+                         [L](const ConfigDir& dir, const std::string& name, Diagnostics& d) {
+                             Ini ini = dir.ini(name, d);
+                             if (!d.ok()) return false;
+                             lua_newtable(L);
+                             for (const auto& sec : ini.sections) {
+                                 lua_newtable(L);
+                                 for (const auto& e : sec.entries) {
+                                     if (e.is_array) {
+                                         lua_createtable(L, int(e.array.size()), 0);
+                                         for (size_t i = 0; i < e.array.size(); ++i) {
+                                             push_ini_value(L, e.array[i]);
+                                             lua_rawseti(L, -2, int(i + 1));
+                                         }
+                                     } else {
+                                         push_ini_value(L, e.value);
+                                     }
+                                     lua_setfield(L, -2, e.key.c_str());
+                                 }
+                                 lua_setfield(L, -2, sec.name.c_str());
+                             }
+                             return true;
+                         });
 }
 
 void set_fn(lua_State* L, const char* name, lua_CFunction f) {

@@ -11,7 +11,18 @@ namespace kasi {
 
 namespace {
 const char* const loop_key = "kasi.loop";
+
+// "hook_<name>" for each hook, built once: the field every call looks up.
+const std::string& hook_field(Hook h) {
+    static const auto names = [] {
+        std::vector<std::string> v;
+        for (int i = 0; i < hook_count; ++i)
+            v.push_back(fmt::format("hook_{}", hook_name(Hook(i))));
+        return v;
+    }();
+    return names[size_t(h)];
 }
+}  // namespace
 
 struct LuaLoop::Call {
     uint64_t id = 0;
@@ -160,7 +171,7 @@ std::optional<Result> LuaLoop::call(size_t plugin, Hook h, HookCall& hc) {
     c->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_State* co = c->co;
     lua_rawgeti(co, LUA_REGISTRYINDEX, plugin_refs_[plugin]);
-    lua_getfield(co, -1, fmt::format("hook_{}", hook_name(h)).c_str());
+    lua_getfield(co, -1, hook_field(h).c_str());
     lua_remove(co, -2);
     int nargs = push_hook_args(co, hc);
     Call& ref = *c;

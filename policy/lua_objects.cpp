@@ -52,11 +52,22 @@ Session& live_session(lua_State* L, const std::weak_ptr<Session>& w) {
     return *s;  // the worker keeps it alive while this loop runs Lua
 }
 
-Transaction& live_txn(lua_State* L, const TxnRef& r) {
-    Session& s = live_session(L, r.s);
+Transaction& live_txn(lua_State* L, const std::weak_ptr<Session>& w, const std::string& uuid) {
+    Session& s = live_session(L, w);
     Transaction* t = s.transaction();
-    if (!t || t->uuid != r.uuid) luaL_error(L, "transaction %s is over", r.uuid.c_str());
+    if (!t || t->uuid != uuid) luaL_error(L, "transaction %s is over", uuid.c_str());
     return *t;
+}
+
+Transaction& live_txn(lua_State* L, const TxnRef& r) {
+    return live_txn(L, r.s, r.uuid);
+}
+
+// Pushes `v`, or nothing (the field reads as nil) when it is empty; returns the count.
+int push_opt(lua_State* L, const std::string& v) {
+    if (v.empty()) return 0;
+    lua_pushlstring(L, v.data(), v.size());
+    return 1;
 }
 
 void set_str(lua_State* L, const char* key, const std::string& v) {
@@ -81,11 +92,8 @@ void push_address(lua_State* L, const Address& a) {
 }
 
 std::map<std::string, std::string>* notes_of(lua_State* L, const NotesRef& n) {
-    Session& s = live_session(L, n.s);
-    if (n.txn_uuid.empty()) return &s.notes();
-    Transaction* t = s.transaction();
-    if (!t || t->uuid != n.txn_uuid) luaL_error(L, "transaction %s is over", n.txn_uuid.c_str());
-    return &t->notes;
+    if (n.txn_uuid.empty()) return &live_session(L, n.s).notes();
+    return &live_txn(L, n.s, n.txn_uuid).notes;
 }
 
 int notes_index(lua_State* L) {
@@ -204,8 +212,7 @@ int txn_index(lua_State* L) {
         lua_pushinteger(L, lua_Integer(t.body.size()));
     } else if (key == "tenant" || key == "campaign" || key == "region") {
         auto it = t.notes.find(key);
-        if (it == t.notes.end()) return 0;
-        lua_pushstring(L, it->second.c_str());
+        return it == t.notes.end() ? 0 : push_opt(L, it->second);
     } else {
         return 0;
     }
@@ -244,21 +251,18 @@ int conn_index(lua_State* L) {
     } else if (key == "remote_port") {
         lua_pushinteger(L, s.remote_port());
     } else if (key == "remote_host") {
-        if (s.remote_host().empty()) return 0;
-        lua_pushstring(L, s.remote_host().c_str());
+        return push_opt(L, s.remote_host());
     } else if (key == "local_ip") {
         lua_pushstring(L, s.local_ip().c_str());
     } else if (key == "local_port") {
         lua_pushinteger(L, s.local_port());
     } else if (key == "proxy_ip") {
-        if (s.proxy_ip().empty()) return 0;
-        lua_pushstring(L, s.proxy_ip().c_str());
+        return push_opt(L, s.proxy_ip());
     } else if (key == "hello") {
         lua_createtable(L, 0, 1);
         set_str(L, "host", s.hello_host());
     } else if (key == "hello_host") {
-        if (s.hello_host().empty()) return 0;
-        lua_pushstring(L, s.hello_host().c_str());
+        return push_opt(L, s.hello_host());
     } else if (key == "relaying") {
         lua_pushboolean(L, s.relaying());
     } else if (key == "tls") {
@@ -268,8 +272,7 @@ int conn_index(lua_State* L) {
         set_str(L, "cipher", s.tls_cipher());
         set_str(L, "version", s.tls_version());
     } else if (key == "auth_user") {
-        if (s.auth_user().empty()) return 0;
-        lua_pushstring(L, s.auth_user().c_str());
+        return push_opt(L, s.auth_user());
     } else if (key == "notes") {
         new_ud(L, notes_meta, NotesRef{r->s, {}});
     } else if (key == "transaction") {

@@ -29,11 +29,6 @@ bool valid_lua_name(const std::string& name) {
     return true;
 }
 
-long long ini_int(const IniReader& r, const char* key, long long def, long long min,
-                  long long max) {
-    return r.get_int("main", key, def, min, max);
-}
-
 // config/lua.ini: limits and the library path, shared by every Lua plugin.
 LuaEnv load_lua_env(const ConfigDir& cfg, Diagnostics& d) {
     LuaEnv env;
@@ -41,9 +36,10 @@ LuaEnv load_lua_env(const ConfigDir& cfg, Diagnostics& d) {
     IniReader r(ini, d);
     r.check_sections({"main"});
     r.check_known("main", {"memory_mb", "call_memory_mb", "instructions", "library_path"});
-    env.limits.state_memory = size_t(ini_int(r, "memory_mb", 256, 4, 65536)) << 20;
-    env.limits.call_memory = size_t(ini_int(r, "call_memory_mb", 64, 1, 65536)) << 20;
-    env.limits.instructions = uint64_t(ini_int(r, "instructions", 10'000'000, 10'000, 1LL << 40));
+    env.limits.state_memory = size_t(r.get_int("main", "memory_mb", 256, 4, 65536)) << 20;
+    env.limits.call_memory = size_t(r.get_int("main", "call_memory_mb", 64, 1, 65536)) << 20;
+    env.limits.instructions =
+        uint64_t(r.get_int("main", "instructions", 10'000'000, 10'000, 1LL << 40));
     std::string base = base_of(cfg);
     env.search_path = {base + "/plugins", base + "/lua"};
     for (auto& p : r.get_list("main", "library_path"))
@@ -93,8 +89,8 @@ void add_lua_plugin(const ConfigDir& cfg, const std::string& name, int line, uin
         return;
     }
     // Validate alone (its own main chunk, its own state) to name this file in any error.
-    LuaEnv one = rt->env_for_building();
-    one.plugins = {def};
+    const LuaEnv& all = rt->env_for_building();
+    LuaEnv one{{def}, all.limits, all.search_path, all.config_dir};
     std::string err;
     if (!LuaLoop::validate(one, err)) {
         if (err.rfind(def.path, 0) == 0)

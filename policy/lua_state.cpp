@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+
+#include "core/util/file.h"
 
 namespace kasi {
 
@@ -12,15 +12,6 @@ namespace {
 
 constexpr int hook_period = 1000;  // instructions between budget checks
 const char* const state_key = "kasi.state";
-
-bool read_text(const std::string& path, std::string& out) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return false;
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    out = ss.str();
-    return true;
-}
 
 // The sandbox's pcall and xpcall: Lua wrappers (so yields still pass through the builtin
 // pcall) that re-raise once the call has overrun a limit.
@@ -135,7 +126,7 @@ int LuaState::require(lua_State* L) {
         if (c == '.') c = '/';
     for (const auto& dir : self->search_path_) {
         std::string path = dir + "/" + rel + ".lua", src;
-        if (!read_text(path, src)) continue;
+        if (!read_whole_file(path, src)) continue;
         std::string err;
         if (!self->load(src, path, err)) return luaL_error(L, "%s", err.c_str());
         lua_pushstring(L, name.c_str());

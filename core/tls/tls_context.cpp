@@ -6,11 +6,10 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
+#include "core/util/file.h"
 #include "core/util/strings.h"
 
 namespace kasi {
@@ -22,15 +21,6 @@ namespace {
 std::string lower(std::string s) {
     for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
     return s;
-}
-
-bool read_all(const std::string& path, std::string& out) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return false;
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    out = ss.str();
-    return true;
 }
 
 int accept_any_client_cert(int, X509_STORE_CTX*) {
@@ -161,7 +151,7 @@ void TlsServerContext::load_sni_dir(const TlsServerOptions& o, Diagnostics& d,
     std::map<std::string, TlsKeyCert> halves;
     for (const auto& p : files) {
         std::string text;
-        if (!read_all(p.string(), text)) {
+        if (!read_whole_file(p.string(), text)) {
             d.error(p.string(), 0, "cannot read");
             continue;
         }

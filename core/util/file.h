@@ -1,0 +1,12 @@
+// Whole-file reads for start-up and reload paths (certificates, policy modules): never
+// on a hot path, so plain blocking I/O.
+#pragma once
+
+#include <string>
+
+namespace kasi {
+
+// The file's bytes into `out`; false if it cannot be opened.
+bool read_whole_file(const std::string& path, std::string& out);
+
+}  // namespace kasi
