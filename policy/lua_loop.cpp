@@ -40,7 +40,7 @@ struct LuaLoop::Call {
 };
 
 LuaLoop::LuaLoop(std::shared_ptr<const LuaEnv> env, uv_loop_t* loop)
-    : env_(std::move(env)), loop_(loop), state_(env_->limits, env_->search_path) {}
+    : env_(std::move(env)), loop_(loop), state_(env_->limits, env_->search_path, env_->modules) {}
 
 LuaLoop::~LuaLoop() = default;
 
@@ -198,6 +198,11 @@ std::optional<Result> LuaLoop::resume(Call& c, int nargs, HookCall* hc) {
     }
     if (rc != 0) {
         std::string msg = lua_tostring(c.co, -1) ? lua_tostring(c.co, -1) : "(error object)";
+        if (rc == LUA_ERRMEM || msg == "not enough memory")
+            msg = fmt::format(
+                "not enough memory (limits: {} MiB per call, {} MiB per state; lua.ini "
+                "call_memory_mb, memory_mb)",
+                env_->limits.call_memory >> 20, env_->limits.state_memory >> 20);
         return finish(c, fail(c, lua_error_with_traceback(c.co, msg)));
     }
     if (c.suspended) hc = c.pending.call();

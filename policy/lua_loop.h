@@ -43,6 +43,8 @@ struct LuaEnv {
     LuaLimits limits;
     std::vector<std::string> search_path;  // for require()
     std::string config_dir;                // DIR/config, for kasi.config
+    // what require() read, shared by all states of the generation
+    std::shared_ptr<LuaModuleSources> modules = std::make_shared<LuaModuleSources>();
 };
 
 class LuaLoop : public std::enable_shared_from_this<LuaLoop> {

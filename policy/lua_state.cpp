@@ -18,7 +18,10 @@ const char* const state_key = "kasi.state";
 const char* const pcall_wrappers = R"lua(
 local rawpcall, rawxpcall, killed, error = ...
 local function check(ok, ...)
-  if not ok and killed() then error((...), 0) end
+  if not ok then
+    local why = killed()
+    if why then error(why, 0) end
+  end
   return ok, ...
 end
 return function(f, ...) return check(rawpcall(f, ...)) end,
@@ -27,8 +30,31 @@ return function(f, ...) return check(rawpcall(f, ...)) end,
 
 }  // namespace
 
-LuaState::LuaState(LuaLimits limits, std::vector<std::string> search_path)
-    : limits_(limits), search_path_(std::move(search_path)) {
+bool LuaModuleSources::find(const std::string& name, const std::vector<std::string>& search_path,
+                            std::string& path, std::string& text) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = by_name_.find(name); it != by_name_.end()) {
+        path = it->second.first;
+        text = it->second.second;
+        return true;
+    }
+    std::string rel = name;
+    for (char& c : rel)
+        if (c == '.') c = '/';
+    for (const auto& dir : search_path) {
+        path = dir + "/" + rel + ".lua";
+        if (!read_whole_file(path, text)) continue;
+        by_name_[name] = {path, text};
+        return true;
+    }
+    return false;
+}
+
+LuaState::LuaState(LuaLimits limits, std::vector<std::string> search_path,
+                   std::shared_ptr<LuaModuleSources> modules)
+    : limits_(limits),
+      search_path_(std::move(search_path)),
+      modules_(modules ? std::move(modules) : std::make_shared<LuaModuleSources>()) {
     L_ = lua_newstate(&LuaState::alloc, this);
     if (!L_) return;
     luaJIT_setmode(L_, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
@@ -63,7 +89,10 @@ void* LuaState::alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
         bool over_call =
             self->in_call_ && self->used_ + grow > self->slice_base_ + self->limits_.call_memory;
         if (over_state || over_call) {
-            if (self->in_call_) self->killed_ = true;
+            if (self->in_call_ && !self->killed_) {
+                self->killed_ = true;
+                self->kill_reason_ = "not enough memory";
+            }
             return nullptr;
         }
     }
@@ -75,11 +104,25 @@ void* LuaState::alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
 void LuaState::count_hook(lua_State* L, lua_Debug*) {
     LuaState* self = of(L);
     if (!self || !self->in_call_) return;
-    if (self->killed_ || self->left_ <= hook_period) {
+    if (self->killed_) {  // the call is past a limit: whatever it does now fails again
+        lua_pushstring(L, self->kill_reason_.c_str());
+        lua_error(L);
+    }
+    if (self->left_ <= hook_period) {
         self->killed_ = true;
         self->left_ = 0;
-        luaL_error(L, "instruction budget exceeded (%d instructions)",
-                   int(self->limits_.instructions));
+        // luaL_error would name the caller of the running function (the hook itself
+        // has no frame): name the line that was executing instead.
+        lua_Debug ar;
+        if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
+            lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+        else
+            lua_pushliteral(L, "");
+        lua_pushfstring(L, "instruction budget exceeded (%d instructions)",
+                        int(self->limits_.instructions));
+        lua_concat(L, 2);
+        self->kill_reason_ = lua_tostring(L, -1);
+        lua_error(L);
     }
     self->left_ -= hook_period;
 }
@@ -97,13 +140,18 @@ uint64_t LuaState::end_slice() {
 }
 
 bool LuaState::load(const std::string& source, const std::string& chunkname, std::string& err) {
+    return load(L_, source, chunkname, err);
+}
+
+bool LuaState::load(lua_State* L, const std::string& source, const std::string& chunkname,
+                    std::string& err) {
     if (!source.empty() && source[0] == '\x1b') {
         err = chunkname + ": precompiled (binary) chunks are not accepted";
         return false;
     }
-    if (luaL_loadbuffer(L_, source.data(), source.size(), ("@" + chunkname).c_str()) != 0) {
-        err = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "unknown load error";
-        lua_pop(L_, 1);
+    if (luaL_loadbuffer(L, source.data(), source.size(), ("@" + chunkname).c_str()) != 0) {
+        err = lua_tostring(L, -1) ? lua_tostring(L, -1) : "unknown load error";
+        lua_pop(L, 1);
         return false;
     }
     return true;
@@ -121,14 +169,10 @@ int LuaState::require(lua_State* L) {
     lua_getfield(L, -1, name.c_str());
     if (!lua_isnil(L, -1)) return 1;
     lua_pop(L, 1);
-    std::string rel = name;
-    for (char& c : rel)
-        if (c == '.') c = '/';
-    for (const auto& dir : self->search_path_) {
-        std::string path = dir + "/" + rel + ".lua", src;
-        if (!read_whole_file(path, src)) continue;
+    std::string path, src;
+    if (self->modules_->find(name, self->search_path_, path, src)) {
         std::string err;
-        if (!self->load(src, path, err)) return luaL_error(L, "%s", err.c_str());
+        if (!load(L, src, path, err)) return luaL_error(L, "%s", err.c_str());
         lua_pushstring(L, name.c_str());
         lua_call(L, 1, 1);
         if (lua_isnil(L, -1)) {
@@ -139,6 +183,9 @@ int LuaState::require(lua_State* L) {
         lua_setfield(L, -3, name.c_str());
         return 1;
     }
+    std::string rel = name;
+    for (char& c : rel)
+        if (c == '.') c = '/';
     std::string where;
     for (const auto& dir : self->search_path_) where += "\n\tno file '" + dir + "/" + rel + ".lua'";
     return luaL_error(L, "module '%s' not found:%s", name.c_str(), where.c_str());
@@ -193,7 +240,10 @@ void LuaState::open_sandbox() {
         lua_getfield(L_, g, "xpcall");
         lua_pushcfunction(L_, [](lua_State* L) -> int {
             LuaState* s = of(L);
-            lua_pushboolean(L, s && s->killed_);
+            if (s && s->killed_)
+                lua_pushstring(L, s->kill_reason_.c_str());
+            else
+                lua_pushnil(L);
             return 1;
         });
         lua_getfield(L_, g, "error");

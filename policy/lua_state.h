@@ -17,6 +17,9 @@
 #include <lua.hpp>
 
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -28,10 +31,26 @@ struct LuaLimits {
     uint64_t instructions = 10'000'000;       // VM instructions per hook call
 };
 
+// The module files `require` has read, shared by every state of one config generation:
+// a module is read from disk once per generation, so all loops run the same code even if
+// the file changes on disk in between (the change is a new generation's business).
+class LuaModuleSources {
+  public:
+    // The path and text of module `name` from `search_path`; false if no file has it.
+    bool find(const std::string& name, const std::vector<std::string>& search_path,
+              std::string& path, std::string& text);
+
+  private:
+    std::mutex mu_;
+    std::map<std::string, std::pair<std::string, std::string>> by_name_;
+};
+
 class LuaState {
   public:
     // `search_path`: directories `require("x.y")` looks in for x/y.lua, in order.
-    LuaState(LuaLimits limits, std::vector<std::string> search_path);
+    // `modules`: the generation's module cache (a private one when null).
+    LuaState(LuaLimits limits, std::vector<std::string> search_path,
+             std::shared_ptr<LuaModuleSources> modules = nullptr);
     ~LuaState();
     LuaState(const LuaState&) = delete;
     LuaState& operator=(const LuaState&) = delete;
@@ -50,6 +69,9 @@ class LuaState {
     // Compiles a text chunk (binary chunks are refused). On success the function is on
     // the stack; on failure `err` is "file:line: message" and the stack is unchanged.
     bool load(const std::string& source, const std::string& chunkname, std::string& err);
+    // The same onto the stack of `L` (a coroutine of this state, as in require()).
+    static bool load(lua_State* L, const std::string& source, const std::string& chunkname,
+                     std::string& err);
 
     static LuaState* of(lua_State* L);  // the LuaState that owns L (or one of its threads)
 
@@ -62,10 +84,12 @@ class LuaState {
     lua_State* L_ = nullptr;
     LuaLimits limits_;
     std::vector<std::string> search_path_;
+    std::shared_ptr<LuaModuleSources> modules_;
     size_t used_ = 0;
     size_t slice_base_ = 0;
     bool in_call_ = false;
     bool killed_ = false;
+    std::string kill_reason_;  // the error a killed call re-raises
     uint64_t left_ = 0;
 };
 

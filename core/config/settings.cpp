@@ -130,10 +130,11 @@ void load_connection_ini(const ConfigDir& cfg, Settings& s, Diagnostics& d) {
 void load_kasi_ini(const ConfigDir& cfg, Settings& s, Diagnostics& d) {
     Ini ini = cfg.ini("kasi.ini", d);
     IniReader r(ini, d);
-    r.check_sections({"limits", "smtp", "spool"});
+    r.check_sections({"limits", "smtp", "spool", "reload"});
     r.check_known("limits", {"max_connections", "max_connections_per_ip", "max_recipients"});
     r.check_known("smtp", {"chunking", "enhanced_status_codes", "proxy_timeout", "rdns_lookup"});
     r.check_known("spool", {"segment_mb"});
+    r.check_known("reload", {"watch", "interval"});
     s.max_connections = int(r.get_int("limits", "max_connections", 10000, 1, 1000000));
     s.max_connections_per_ip = int(r.get_int("limits", "max_connections_per_ip", 0, 0, 1000000));
     s.max_recipients = int(r.get_int("limits", "max_recipients", 1000, 1, 100000));
@@ -142,6 +143,8 @@ void load_kasi_ini(const ConfigDir& cfg, Settings& s, Diagnostics& d) {
     s.proxy_timeout_s = int(r.get_int("smtp", "proxy_timeout", 30, 1, 3600));
     s.rdns_lookup = r.get_bool("smtp", "rdns_lookup", true);
     s.spool_segment_bytes = uint64_t(r.get_int("spool", "segment_mb", 64, 1, 4096)) << 20;
+    s.watch_config = r.get_bool("reload", "watch", true);
+    s.watch_interval_ms = int(r.get_int("reload", "interval", 2, 1, 3600)) * 1000;
 }
 
 void load_log_ini(const ConfigDir& cfg, Settings& s, Diagnostics& d) {

@@ -56,6 +56,8 @@ struct Settings {
     int proxy_timeout_s = 30;
     bool rdns_lookup = true;  // core PTR lookup when no lookup_rdns plugin answers
     uint64_t spool_segment_bytes = 64ull << 20;
+    bool watch_config = true;  // reload when a file of config/, plugins/ or lua/ changes
+    int watch_interval_ms = 2000;
     // queue_dir, plugin_timeout, log.ini
     std::string queue_dir;
     uint32_t plugin_timeout_ms = 30000;

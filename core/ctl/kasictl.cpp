@@ -33,6 +33,8 @@ void usage(FILE* f) {
         "       kasictl -c DIR queue   (the delivery summary kasi writes every second, JSON)\n"
         "       kasictl -c DIR flush [DOMAIN] | suspend DOMAIN|rq:KEY [REASON...] |\n"
         "                      resume DOMAIN|rq:KEY | delete ID|@DOMAIN | bounce ID|@DOMAIN\n"
+        "       kasictl -c DIR reload   (load the config and policies again; prints why not)\n"
+        "       kasictl -c DIR status   (the running config generation, the last reload)\n"
         "       kasictl -c DIR resolve TYPE NAME... [--again]\n"
         "       kasictl -c DIR resolve route DOMAIN [--prefer v4|v6|only_v4|only_v6] "
         "[--local-mx-ok]\n"
@@ -130,6 +132,7 @@ int main(int argc, char** argv) {
     if (!rest.empty()) id = rest[0];
     bool is_control =
         cmd == "flush" || cmd == "suspend" || cmd == "resume" || cmd == "delete" || cmd == "bounce";
+    bool is_admin = cmd == "reload" || cmd == "status";
     if (rest.size() > 1 && !is_control) {
         usage(stderr);
         return 2;
@@ -144,7 +147,11 @@ int main(int argc, char** argv) {
         spool = kasi::load_settings(cfg, dir, d).queue_dir;
     }
     if (cmd == "queue") return print_queue_summary(spool);
-    if (is_control) {
+    if (is_admin && !rest.empty()) {
+        usage(stderr);
+        return 2;
+    }
+    if (is_control || is_admin) {
         std::string line = cmd;
         for (const auto& a : rest) line += " " + a;
         return control(spool, line);

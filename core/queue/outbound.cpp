@@ -67,8 +67,16 @@ bool Outbound::start(std::string& err, QueueLoader& recovered) {
             if (qm_) qm_->journal_closed(seq, std::move(refs));
         });
     });
-    control_ = std::make_unique<ControlServer>(
-        &loop_, [this](const std::string& line) { return qm_->control(line); });
+    control_ = std::make_unique<ControlServer>(&loop_, [this](const std::string& line) {
+        AdminHandler admin;
+        {
+            std::lock_guard<std::mutex> lock(admin_mu_);
+            admin = admin_;
+        }
+        if (admin)
+            if (auto r = admin(line)) return *r;
+        return qm_->control(line);
+    });
     std::string cerr;
     if (!control_->listen(spool_.dir() + "/control.sock", cerr)) {
         log::warn("queue: {}; kasictl flush/suspend/resume/delete/bounce are unavailable", cerr);
@@ -119,6 +127,11 @@ void Outbound::set_config(std::shared_ptr<const OutboundConfig> cfg,
         me_ = me;
         if (qm_) qm_->set_settings(QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_});
     });
+}
+
+void Outbound::set_admin_handler(AdminHandler h) {
+    std::lock_guard<std::mutex> lock(admin_mu_);
+    admin_ = std::move(h);
 }
 
 void Outbound::stop(int grace_ms) {

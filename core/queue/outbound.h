@@ -6,7 +6,10 @@
 
 #include <uv.h>
 
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -35,6 +38,10 @@ class Outbound {
                     std::shared_ptr<const HookTable> hooks, std::string me);
     // Closes connections (QUIT where idle) and stops the loop within `grace_ms`.
     void stop(int grace_ms = 3000);
+    // Control-socket commands the queue does not own ("reload", "status"): the handler
+    // answers them, or returns nullopt. Runs on the delivery loop; any thread may set it.
+    using AdminHandler = std::function<std::optional<std::string>(const std::string&)>;
+    void set_admin_handler(AdminHandler h);
 
   private:
     void run();
@@ -48,6 +55,8 @@ class Outbound {
     std::unique_ptr<LoopInbox> inbox_;
     std::unique_ptr<QueueManager> qm_;
     std::unique_ptr<ControlServer> control_;
+    std::mutex admin_mu_;
+    AdminHandler admin_;
     std::thread thread_;
     std::unique_ptr<UvHandle<uv_timer_t>> stop_timer_;
     std::unique_ptr<UvHandle<uv_timer_t>> status_timer_;

@@ -26,7 +26,7 @@ void QueueLoader::add(SpooledMessage& sm) {
     }
     m->set_tags(sm.env.tenant, sm.env.campaign);
     for (auto& [k, v] : sm.env.notes)
-        if (k.rfind("queue.", 0) == 0) m->more().notes.emplace_back(k, std::move(v));
+        if (k.rfind("kasi.", 0) != 0) m->more().notes.emplace_back(k, std::move(v));
     m->segment = sm.segment;
     m->body_offset = sm.body_offset;
     m->body_size = sm.body_size;

@@ -42,6 +42,21 @@ std::string reply_line(const SmtpReply& r) {
                               : fmt::format("{} {} {}", r.code, r.enhanced, r.text());
 }
 
+// What the deferred, bounce and delivered hooks are told about an attempt.
+OutboundEvent make_event(const QueuedMessage& m, const std::vector<uint32_t>& idx,
+                         const SmtpReply& r, const EventPeer& peer) {
+    OutboundEvent ev;
+    for (uint32_t i : idx) ev.rcpts.push_back(m.rcpts[i].address);
+    ev.code = r.code;
+    ev.enhanced = r.enhanced;
+    ev.text = r.text();
+    ev.host = peer.mx_host;
+    ev.ip = peer.mx_ip;
+    ev.port = 0;
+    ev.tls = !peer.tls_version.empty();
+    return ev;
+}
+
 }  // namespace
 
 // The state of one outbound hook call: the runner keeps a reference to `call`, so the
@@ -50,6 +65,7 @@ struct QueueManager::HookCtx : HookRunner::Sink {
     QueueManager* qm = nullptr;
     HookCall call{Hook::get_mx, nullptr};
     OutboundAnswer answer;
+    OutboundEvent event;
     std::string domain;
     std::shared_ptr<QueuedMessage> msg;
     std::shared_ptr<HookRunner> runner;
@@ -214,17 +230,19 @@ void QueueManager::run_due() {
     arm_timer();
 }
 
-void QueueManager::run_hook(Hook h, const Delivery& d,
-                            std::function<void(Result, OutboundAnswer&)> done) {
+void QueueManager::run_hook(Hook h, std::shared_ptr<QueuedMessage> m, std::string domain,
+                            std::function<void(Result, OutboundAnswer&)> done, OutboundEvent ev) {
     auto ctx = std::make_unique<HookCtx>();
     HookCtx* c = ctx.get();
     c->qm = this;
-    c->msg = d.msg;
-    c->domain = d.domain;
+    c->msg = std::move(m);
+    c->domain = std::move(domain);
+    c->event = std::move(ev);
     c->call.hook = h;
     c->call.hmail = c->msg.get();
     c->call.domain = c->domain;
     c->call.outbound = &c->answer;
+    if (h == Hook::deferred || h == Hook::bounce || h == Hook::delivered) c->call.event = &c->event;
     c->done = std::move(done);
     c->runner = std::make_shared<HookRunner>(loop_, *c);
     c->runner->set_resolver(resolver_);
@@ -250,31 +268,32 @@ void QueueManager::route(std::unique_ptr<Delivery> d) {
         it->second.held.push_back(std::move(d));  // until resumed (or expired by the sweep)
         return;
     }
-    if (!s_.hooks || s_.hooks->at(Hook::send_email).empty()) return route_by_hooks(std::move(d));
+    if (!has_hooks(Hook::send_email)) return route_by_hooks(std::move(d));
     // send_email (Haraka's semantics): DELAY puts the delivery back for that many seconds
     // without counting an attempt; every other code goes on.
     auto held = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
     std::weak_ptr<bool> alive = alive_;
     const Delivery& dref = **held;
-    run_hook(Hook::send_email, dref, [this, alive, held](Result r, OutboundAnswer&) {
-        if (!alive.lock()) return;
-        auto d = std::move(*held);
-        if (r.code != Code::delay) return route_by_hooks(std::move(d));
-        unsigned long long secs = 60;
-        if (!r.msg.empty() && (!parse_u64(r.msg, secs) || secs == 0)) secs = 60;
-        d->due_ms = now_ms() + int64_t(std::min<unsigned long long>(secs, 86400)) * 1000;
-        schedule(std::move(d));
-    });
+    run_hook(Hook::send_email, dref.msg, dref.domain,
+             [this, alive, held](Result r, OutboundAnswer&) {
+                 if (!alive.lock()) return;
+                 auto d = std::move(*held);
+                 if (r.code != Code::delay) return route_by_hooks(std::move(d));
+                 unsigned long long secs = 60;
+                 if (!r.msg.empty() && (!parse_u64(r.msg, secs) || secs == 0)) secs = 60;
+                 d->due_ms = now_ms() + int64_t(std::min<unsigned long long>(secs, 86400)) * 1000;
+                 schedule(std::move(d));
+             });
 }
 
 void QueueManager::route_by_hooks(std::unique_ptr<Delivery> d) {
-    if (!s_.hooks || s_.hooks->at(Hook::get_mx).empty()) return route_by_dns(std::move(d));
+    if (!has_hooks(Hook::get_mx)) return route_by_dns(std::move(d));
     // get_mx (Haraka's semantics): OK with next hops routes there, in the order given;
     // DENY bounces, DENYSOFT defers, anything else falls through to DNS.
     auto holder = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
     std::weak_ptr<bool> alive = alive_;
     const Delivery& ref = **holder;
-    run_hook(Hook::get_mx, ref, [this, alive, holder](Result r, OutboundAnswer& a) {
+    run_hook(Hook::get_mx, ref.msg, ref.domain, [this, alive, holder](Result r, OutboundAnswer& a) {
         if (!alive.lock()) return;
         auto d = std::move(*holder);
         const std::string domain = d->domain;
@@ -506,8 +525,9 @@ void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpRepl
     ++d->attempts;
     m->attempts = std::max(m->attempts, d->attempts);
     std::string queue = sched_key(*m, d->domain);
-    std::vector<uint32_t> deferred, failed, changed;
+    std::vector<uint32_t> deferred, failed, changed, delivered;
     std::vector<SmtpReply> failed_replies, deferred_replies;
+    const SmtpReply* delivered_reply = nullptr;
     for (size_t k = 0; k < d->rcpts.size(); ++k) {
         uint32_t i = d->rcpts[k];
         const SmtpReply& r = k < replies.size() ? replies[k] : replies.back();
@@ -518,6 +538,8 @@ void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpRepl
             st.status = RcptStatus::delivered;
             ++st_.delivered;
             events_.recipient("Delivery", *m, i, queue, peer, r, d->attempts, now);
+            delivered.push_back(i);
+            if (!delivered_reply) delivered_reply = &r;
         } else if (r.cls() == 5) {
             failed.push_back(i);
             failed_replies.push_back(r);
@@ -525,6 +547,12 @@ void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpRepl
             deferred.push_back(i);
             deferred_replies.push_back(r);
         }
+    }
+    if (delivered_reply && has_hooks(Hook::delivered)) {  // runs all; answers ignored
+        OutboundEvent ev = make_event(*m, delivered, *delivered_reply, peer);
+        ev.delay_s = (now - m->received_ms) / 1000;
+        run_hook(
+            Hook::delivered, m, d->domain, [](Result, OutboundAnswer&) {}, std::move(ev));
     }
     if (!failed.empty()) fail_rcpts(*d, failed, failed_replies, "Bounce", peer);
     if (deferred.empty()) {
@@ -557,14 +585,65 @@ void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpRepl
         journal(*m, d.get(), changed, false, 0);
         return part_done(m);
     }
+    if (!has_hooks(Hook::deferred))
+        return requeue(std::move(d), std::move(deferred), std::move(deferred_replies),
+                       std::move(changed), peer, next);
+    // deferred (Haraka's semantics): CONT retries as planned; DENYSOFT with a number of
+    // seconds retries after that long instead; any other answer drops the recipients
+    // without a DSN (the plugin took care of them).
+    OutboundEvent ev = make_event(*m, deferred, deferred_replies.front(), peer);
+    ev.delay_s = (next - now) / 1000;
+    auto holder = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
+    std::weak_ptr<bool> alive = alive_;
+    const Delivery& ref = **holder;
+    run_hook(
+        Hook::deferred, ref.msg, ref.domain,
+        [this, alive, holder, deferred = std::move(deferred), replies = std::move(deferred_replies),
+         changed = std::move(changed), peer, next](Result r, OutboundAnswer&) mutable {
+            if (!alive.lock()) return;
+            auto d = std::move(*holder);
+            if (r.code == Code::denysoft) {
+                unsigned long long secs = 0;
+                if (parse_u64(r.msg, secs) && secs <= 365ull * 86400)
+                    next = now_ms() + int64_t(secs) * 1000;
+                else
+                    log::warn(
+                        "queue: {}: deferred hook answered DENYSOFT '{}', not a number "
+                        "of seconds; the planned retry stands",
+                        d->msg->id, r.msg);
+            } else if (r.code != Code::cont) {
+                auto m = d->msg;
+                log::info("queue: {}: dropped by the deferred hook ({})", m->id,
+                          r.msg.empty() ? "no reason given" : r.msg);
+                std::vector<SmtpReply> rs(
+                    deferred.size(),
+                    make_reply(550, "5.0.0",
+                               "dropped by a deferred hook" + (r.msg.empty() ? "" : ": " + r.msg)));
+                fail_rcpts(*d, deferred, rs, "Bounce", peer);
+                for (uint32_t i : deferred) m->rcpts[i].deleted = true;
+                journal(*m, d.get(), changed, false, 0);
+                return part_done(m);
+            }
+            requeue(std::move(d), std::move(deferred), std::move(replies), std::move(changed), peer,
+                    next);
+        },
+        std::move(ev));
+}
+
+void QueueManager::requeue(std::unique_ptr<Delivery> d, std::vector<uint32_t> deferred,
+                           std::vector<SmtpReply> replies, std::vector<uint32_t> changed,
+                           const EventPeer& peer, int64_t next) {
+    auto m = d->msg;
+    int64_t now = now_ms();
+    std::string queue = sched_key(*m, d->domain);
     for (size_t k = 0; k < deferred.size(); ++k) {
         m->rcpts[deferred[k]].status = RcptStatus::deferred;
         ++st_.deferred;
-        events_.recipient("TransientFailure", *m, deferred[k], queue, peer, deferred_replies[k],
-                          d->attempts, now, next);
+        events_.recipient("TransientFailure", *m, deferred[k], queue, peer, replies[k], d->attempts,
+                          now, next);
     }
     journal(*m, d.get(), changed, false, next);
-    d->rcpts = deferred;
+    d->rcpts = std::move(deferred);
     d->due_ms = next;
     d->ready_since_ms = 0;
     schedule(std::move(d));
@@ -606,19 +685,46 @@ void QueueManager::part_done(const std::shared_ptr<QueuedMessage>& m) {
 }
 
 void QueueManager::finish(const std::shared_ptr<QueuedMessage>& m) {
-    bool any_failed = false;
-    for (const auto& st : m->rcpts) any_failed |= st.status == RcptStatus::failed && !st.deleted;
-    if (any_failed && !m->mail_from.empty() && !m->is_dsn && !m->cancelled) {
-        std::weak_ptr<bool> alive = alive_;
-        bodies_.read(*m, [this, alive, m](int err, std::string body) {
+    std::vector<uint32_t> failed;
+    for (uint32_t i = 0; i < m->rcpts.size(); ++i)
+        if (m->rcpts[i].status == RcptStatus::failed && !m->rcpts[i].deleted) failed.push_back(i);
+    if (failed.empty() || m->cancelled) return finish_without_dsn(m);
+    if (!has_hooks(Hook::bounce)) return send_dsn_for(m);
+    // bounce (Haraka's semantics): any answer but CONT means the plugin dealt with the
+    // failure, and no DSN is sent.
+    const std::string& last = m->rcpts[failed.front()].reply();
+    SmtpReply r = make_reply(last.size() >= 3 ? std::atoi(last.substr(0, 3).c_str()) : 550, "",
+                             last.size() > 4 ? last.substr(4) : last);
+    r.enhanced = std::string(leading_enhanced_code(last.size() > 4 ? last.substr(4) : ""));
+    OutboundEvent ev = make_event(*m, failed, r, EventPeer{});
+    ev.text = last;
+    std::weak_ptr<bool> alive = alive_;
+    run_hook(
+        Hook::bounce, m, "",
+        [this, alive, m](Result r, OutboundAnswer&) {
             if (!alive.lock()) return;
-            if (err) body.clear();  // a DSN without the original is better than none
-            send_dsn(m, std::move(body));
-        });
-        return;
-    }
-    if (any_failed && (m->mail_from.empty() || m->is_dsn))
+            if (r.code == Code::cont) return send_dsn_for(m);
+            log::info("queue: {}: no DSN: the bounce hook answered {}{}", m->id, code_name(r.code),
+                      r.msg.empty() ? "" : " (" + r.msg + ")");
+            finish_without_dsn(m);
+        },
+        std::move(ev));
+}
+
+void QueueManager::send_dsn_for(const std::shared_ptr<QueuedMessage>& m) {
+    if (m->mail_from.empty() || m->is_dsn) {
         log::info("queue: {}: not sending a DSN for a message with a null sender", m->id);
+        return finish_without_dsn(m);
+    }
+    std::weak_ptr<bool> alive = alive_;
+    bodies_.read(*m, [this, alive, m](int err, std::string body) {
+        if (!alive.lock()) return;
+        if (err) body.clear();  // a DSN without the original is better than none
+        send_dsn(m, std::move(body));
+    });
+}
+
+void QueueManager::finish_without_dsn(const std::shared_ptr<QueuedMessage>& m) {
     journal(*m, nullptr, {}, true, 0);
     bodies_.message_finished(m->segment);
     --st_.messages;

@@ -106,8 +106,17 @@ class QueueManager {
     void route(std::unique_ptr<Delivery> d);
     void route_by_dns(std::unique_ptr<Delivery> d);
     void route_by_hooks(std::unique_ptr<Delivery> d);
-    // Runs an outbound hook for a delivery; `done` gets the code and what handlers set.
-    void run_hook(Hook h, const Delivery& d, std::function<void(Result, OutboundAnswer&)> done);
+    // Runs an outbound hook for a message (and a recipient domain); `done` gets the code
+    // and what handlers set. `ev` is what happened, for deferred, bounce and delivered.
+    void run_hook(Hook h, std::shared_ptr<QueuedMessage> m, std::string domain,
+                  std::function<void(Result, OutboundAnswer&)> done, OutboundEvent ev = {});
+    bool has_hooks(Hook h) const { return s_.hooks && !s_.hooks->at(h).empty(); }
+    // The rest of a deferral once the deferred hook (if any) has had its say.
+    void requeue(std::unique_ptr<Delivery> d, std::vector<uint32_t> deferred,
+                 std::vector<SmtpReply> replies, std::vector<uint32_t> changed,
+                 const EventPeer& peer, int64_t next);
+    void finish_without_dsn(const std::shared_ptr<QueuedMessage>& m);
+    void send_dsn_for(const std::shared_ptr<QueuedMessage>& m);
     void route_to_hops(std::unique_ptr<Delivery> d, std::vector<NextHop> hops);
     struct HookCtx;
     void retire(HookCtx* c);

@@ -38,9 +38,10 @@ struct QueuedMessage {
         rcpts.resize(addrs.size());
         for (size_t i = 0; i < addrs.size(); ++i) rcpts[i].address = addrs[i];
     }
-    // What most messages lack costs a null pointer: tenant and campaign, routing notes
-    // (queue.wants, queue.next_hop; the only transaction notes delivery keeps) and the MX
-    // that failed each bounced recipient (the DSN's Remote-MTA).
+    // What most messages lack costs a null pointer: tenant and campaign, the transaction
+    // notes (all but kasi.*: routing notes such as queue.wants and queue.next_hop, and
+    // whatever plugins set for their outbound hooks) and the MX that failed each bounced
+    // recipient (the DSN's Remote-MTA).
     struct Extra {
         std::string tenant, campaign;
         std::vector<std::pair<std::string, std::string>> notes;

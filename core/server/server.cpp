@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <cstring>
+#include <future>
 #include <thread>
 
 #include <fmt/format.h>
@@ -13,6 +14,12 @@
 #include "core/util/clock.h"
 
 namespace kasi {
+
+namespace {
+std::string now_text() {
+    return rfc5322_date(now_ms() / 1000);
+}
+}  // namespace
 
 bool apply_log_settings(const Settings& s, std::string& err) {
     log::set_level(s.log_level);
@@ -67,6 +74,20 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
 
     uv_loop_init(&loop_);
     loop_.data = this;
+    inbox_ = std::make_unique<LoopInbox>(&loop_);
+    loaded_ = fmt::format("generation {} loaded at {} (start)", cfg_->generation, now_text());
+    outbound_->set_admin_handler([this](const std::string& line) { return admin(line); });
+    if (s.watch_config) {
+        watch_ = std::make_unique<ConfigWatch>(
+            &loop_,
+            std::vector<std::string>{base_dir_ + "/config", base_dir_ + "/plugins",
+                                     base_dir_ + "/lua"},
+            uint64_t(s.watch_interval_ms), [this] {
+                log::notice("configuration files changed: reloading");
+                reload("file change");
+            });
+        watch_->start();
+    }
     UvHandle<uv_signal_t> sigterm, sigint, sighup;
     UvHandle<uv_timer_t> poll;
     for (auto* h : {&sigterm, &sigint, &sighup}) uv_signal_init(&loop_, h->get());
@@ -81,13 +102,21 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     uv_signal_start(sigterm.get(), on_stop, SIGTERM);
     uv_signal_start(sigint.get(), on_stop, SIGINT);
     uv_signal_start(
-        sighup.get(), [](uv_signal_t* h, int) { static_cast<Server*>(h->data)->reload(); }, SIGHUP);
+        sighup.get(),
+        [](uv_signal_t* h, int) {
+            log::notice("received SIGHUP: reloading the configuration");
+            static_cast<Server*>(h->data)->reload("SIGHUP");
+        },
+        SIGHUP);
     uv_timer_start(
         poll.get(), [](uv_timer_t* t) { static_cast<Server*>(t->data)->check_drained(); }, 100,
         100);
     uv_run(&loop_, UV_RUN_DEFAULT);
     for (auto* h : {&sigterm, &sigint, &sighup}) h->close();
     poll.close();
+    outbound_->set_admin_handler(nullptr);
+    if (watch_) watch_->stop();
+    inbox_->close();
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
     for (auto& w : workers_) w->join();
@@ -100,15 +129,20 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     return 0;
 }
 
-void Server::reload() {
-    log::notice("received SIGHUP: reloading the configuration");
+std::string Server::reload(const std::string& why) {
     Diagnostics d;
     auto cfg = load_server_config(base_dir_, d);
     for (const auto& w : d.warnings) log::warn("config: {}", w);
     if (!cfg) {
-        for (const auto& e : d.errors) log::error("config: {}", e);
+        std::string text;
+        for (const auto& e : d.errors) {
+            log::error("config: {}", e);
+            text += "\n" + e;
+        }
         log::error("reload refused: the running configuration stays in effect");
-        return;
+        last_reload_ = fmt::format("reload at {} ({}) refused; generation {} stays:{}", now_text(),
+                                   why, cfg_->generation, text);
+        return "error: " + last_reload_;
     }
     std::string err;
     if (!apply_log_settings(cfg->settings, err)) log::error("{}", err);
@@ -118,6 +152,37 @@ void Server::reload() {
     for (auto& w : workers_) w->set_config(cfg);
     outbound_->set_config(cfg->outbound, cfg->hooks, cfg->settings.me);
     log::notice("configuration generation {} in effect for new connections", cfg->generation);
+    loaded_ = fmt::format("generation {} loaded at {} ({})", cfg->generation, now_text(), why);
+    last_reload_ = loaded_;
+    return "ok " + loaded_;
+}
+
+std::string Server::status() const {
+    return fmt::format("ok {}\nlast reload: {}", loaded_,
+                       last_reload_.empty() ? "none" : last_reload_);
+}
+
+std::optional<std::string> Server::admin(const std::string& line) {
+    if (line == "reload")
+        return on_main([this] {
+            log::notice("kasictl reload: reloading the configuration");
+            return reload("kasictl");
+        });
+    if (line == "status") return on_main([this] { return status(); });
+    return std::nullopt;
+}
+
+std::string Server::on_main(std::function<std::string()> fn) {
+    auto done = std::make_shared<std::promise<std::string>>();
+    auto answer = done->get_future();
+    inbox_->post([done, fn = std::move(fn)] { done->set_value(fn()); });
+    if (answer.wait_for(std::chrono::seconds(30)) != std::future_status::ready)
+        return "error: the main loop did not answer in 30 s";
+    try {
+        return answer.get();
+    } catch (const std::future_error&) {  // the task was dropped: shutting down
+        return "error: kasi is shutting down";
+    }
 }
 
 void Server::begin_shutdown() {

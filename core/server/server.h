@@ -5,14 +5,21 @@
 //                    drains and the process exits 0;
 //   SIGHUP         - reload: a new config generation for new connections; a config with
 //                    errors is refused and the running one stays.
+// The same reload runs for `kasictl reload` (the control socket, which lives on the
+// delivery loop, hands it to this loop and waits for the result) and, unless kasi.ini
+// [reload] watch=false, when a file under DIR/config, DIR/plugins or DIR/lua changes.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/queue/outbound.h"
+#include "core/server/config_watch.h"
 #include "core/server/conn_limits.h"
+#include "core/server/loop_inbox.h"
 #include "core/server/server_config.h"
 #include "core/server/worker.h"
 #include "core/spool/spool.h"
@@ -25,7 +32,12 @@ class Server {
     int run(std::shared_ptr<const ServerConfig> cfg);  // returns the exit status
 
   private:
-    void reload();
+    // Loads and swaps in a new generation; "ok ..." or "error: ..." with every reason.
+    std::string reload(const std::string& why);
+    std::string status() const;
+    // Runs `fn` on the main loop and returns its answer; for other threads.
+    std::string on_main(std::function<std::string()> fn);
+    std::optional<std::string> admin(const std::string& line);
     void begin_shutdown();
     void check_drained();
 
@@ -36,6 +48,10 @@ class Server {
     ConnLimits limits_;
     std::vector<std::unique_ptr<Worker>> workers_;
     uv_loop_t loop_{};
+    std::unique_ptr<LoopInbox> inbox_;
+    std::unique_ptr<ConfigWatch> watch_;
+    std::string loaded_;       // when and why the running generation was loaded
+    std::string last_reload_;  // the outcome of the last reload attempt
     bool stopping_ = false;
     int64_t deadline_ms_ = 0;
 };

@@ -68,9 +68,7 @@ bool stream_spool(const std::string& dir, SpoolSnapshot& info, std::string& err,
                 env.helo.clear();
                 env.auth_user.clear();
                 env.extra.clear();
-                std::erase_if(env.notes, [](const auto& kv) {
-                    return kv.first.rfind("kasi.", 0) != 0 && kv.first.rfind("queue.", 0) != 0;
-                });
+                // transaction notes stay: plugins read them at get_mx, bounce, ...
             }
             if (auto it = journal.find(env.id); it != journal.end()) {
                 m.state = std::move(it->second.state);

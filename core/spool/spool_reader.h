@@ -43,7 +43,7 @@ struct SpoolSnapshot {
 };
 
 // `lean` drops the envelope fields delivery does not use (client_ip, helo, auth_user,
-// notes other than kasi.* and queue.*, unknown keys), for recovery of large queues.
+// unknown keys), for recovery of large queues. Notes stay: delivery hooks read them.
 bool read_spool(const std::string& dir, SpoolSnapshot& out, std::string& err,
                 bool keep_done = false, bool lean = false);
 

@@ -322,7 +322,7 @@ void Session::queue_message() {
     qm->set_rcpts(env.rcpts);
     qm->set_tags(env.tenant, env.campaign);
     for (const auto& [k, v] : env.notes)
-        if (k.rfind("queue.", 0) == 0) qm->more().notes.emplace_back(k, v);
+        if (k.rfind("kasi.", 0) != 0) qm->more().notes.emplace_back(k, v);
     qm->body_size = txn_->body.size();
     Outbound* ob = host_.outbound();
     host_.spool().submit_message(env, std::move(txn_->body),

@@ -1,0 +1,422 @@
+// The Lua policy engine: the sandbox (what is and is not reachable), the instruction and
+// memory budgets (and that pcall cannot swallow them), require, plugin validation errors
+// with file:line, hook answers, and hooks that yield in kasi.sleep resumed on a real libuv
+// loop, many at once.
+#include <catch2/catch.hpp>
+
+#include <uv.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "core/hooks/runner.h"
+#include "core/server/server_config.h"
+#include "core/smtp/server/session.h"
+#include "policy/lua_loop.h"
+#include "policy/lua_state.h"
+
+using namespace kasi;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Runs `code` as one call under the state's budgets; returns "" or the error text.
+std::string run(LuaState& s, const std::string& code) {
+    lua_State* L = s.L();
+    std::string err;
+    if (!s.load(code, "test.lua", err)) return err;
+    s.begin_slice(s.limits().instructions);
+    int rc = lua_pcall(L, 0, 1, 0);
+    s.end_slice();
+    std::string out;
+    if (rc != 0) out = lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error object)";
+    lua_pop(L, 1);
+    return out;
+}
+
+// Runs `code` and returns its (string) result.
+std::string eval(LuaState& s, const std::string& code) {
+    lua_State* L = s.L();
+    std::string err;
+    REQUIRE(s.load(code, "test.lua", err));
+    s.begin_slice(s.limits().instructions);
+    int rc = lua_pcall(L, 0, 1, 0);
+    s.end_slice();
+    std::string out = lua_tostring(L, -1) ? lua_tostring(L, -1) : "(nil)";
+    lua_pop(L, 1);
+    if (rc != 0) FAIL(out);
+    return out;
+}
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        char tmpl[] = "/tmp/kasi-lua-test-XXXXXX";
+        path = mkdtemp(tmpl);
+    }
+    ~TempDir() { fs::remove_all(path); }
+    void write(const std::string& rel, const std::string& text) const {
+        fs::create_directories((path / rel).parent_path());
+        std::ofstream(path / rel) << text;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the sandbox has no way out to the system") {
+    LuaState s({}, {});
+    REQUIRE(s.ok());
+    for (const char* expr :
+         {"io",          "debug",         "ffi",           "jit",       "package",   "coroutine",
+          "load",        "loadstring",    "dofile",        "loadfile",  "newproxy",  "module",
+          "os.execute",  "os.exit",       "os.getenv",     "os.remove", "os.rename", "os.tmpname",
+          "string.dump", "require('io')", "require('ffi')"}) {
+        INFO(expr);
+        std::string r = run(s, std::string("return ") + expr);
+        // either nil, or require's "not found"
+        if (r.empty())
+            CHECK(eval(s, std::string("return tostring(") + expr + ")") == "nil");
+        else
+            CHECK(r.find("not found") != std::string::npos);
+    }
+    CHECK(eval(s, "return type(os.time())") == "number");
+    CHECK(eval(s, "return string.format('%d-%s', bit.band(7, 3), string.upper('a'))") == "3-A");
+    CHECK(eval(s, "return ('x'):rep(3)") == "xxx");
+}
+
+TEST_CASE("binary chunks are refused") {
+    LuaState s({}, {});
+    std::string err;
+    CHECK_FALSE(s.load(std::string("\x1bLJ\x02junk"), "evil.lua", err));
+    CHECK(err.find("evil.lua: precompiled") == 0);
+}
+
+TEST_CASE("an endless loop overruns the instruction budget and names the line") {
+    LuaLimits lim;
+    lim.instructions = 100'000;
+    LuaState s(lim, {});
+    std::string r = run(s, "local x = 0\nwhile true do\n  x = x + 1\nend");
+    CHECK(r.find("instruction budget exceeded") != std::string::npos);
+    CHECK(r.find("test.lua:") == 0);
+    CHECK(s.killed());
+    // the next call starts with a fresh budget
+    CHECK(eval(s, "local n = 0 for i = 1, 1000 do n = n + i end return tostring(n)") == "500500");
+    CHECK_FALSE(s.killed());
+}
+
+TEST_CASE("pcall and xpcall catch ordinary errors but not an overrun") {
+    LuaLimits lim;
+    lim.instructions = 100'000;
+    LuaState s(lim, {});
+    CHECK(eval(s, "local ok, e = pcall(error, 'boom', 0) return tostring(ok) .. ':' .. e") ==
+          "false:boom");
+    CHECK(eval(s,
+               "return tostring(select(2, xpcall(function() error('x', 0) end, "
+               "function(m) return 'handled ' .. m end)))") == "handled x");
+    std::string r = run(s, "local ok = pcall(function() while true do end end)\nreturn 'escaped'");
+    CHECK(r.find("instruction budget exceeded") != std::string::npos);
+    r = run(s,
+            "for i = 1, 100 do xpcall(function() while true do end end, function() end) end\n"
+            "return 'escaped'");
+    CHECK(r.find("instruction budget exceeded") != std::string::npos);
+}
+
+TEST_CASE("a call that allocates too much fails, and the state lives on") {
+    LuaLimits lim;
+    lim.call_memory = size_t(8) << 20;
+    lim.state_memory = size_t(32) << 20;
+    LuaState s(lim, {});
+    std::string r = run(s,
+                        "local t = {}\n"
+                        "for i = 1, 10000000 do t[i] = string.rep('x', 64) .. i end");
+    CHECK(r.find("not enough memory") != std::string::npos);
+    // pcall cannot catch its way past the cap either
+    r = run(s,
+            "local ok = pcall(function() local t = {} for i = 1, 1e7 do t[i] = {i} end end)\n"
+            "return 'escaped'");
+    CHECK(r.find("not enough memory") != std::string::npos);
+    lua_gc(s.L(), LUA_GCCOLLECT, 0);
+    CHECK(s.memory_used() < lim.call_memory);
+    CHECK(eval(s, "return tostring(#string.rep('y', 1000))") == "1000");
+}
+
+TEST_CASE("require loads text modules from the search path, once") {
+    TempDir a, b;
+    a.write("lib/one.lua", "count = (count or 0) + 1\nreturn { name = 'one', n = count }");
+    b.write("lib/two.lua", "return { name = 'two' }");
+    b.write("lib/one.lua", "return { name = 'shadowed' }");
+    LuaState s({}, {a.path.string(), b.path.string()});
+    CHECK(eval(s, "return require('lib.one').name .. require('lib.two').name") == "onetwo");
+    CHECK(eval(s, "require('lib.one') return tostring(require('lib.one').n)") == "1");
+    std::string r = run(s, "return require('lib.missing')");
+    CHECK(r.find("module 'lib.missing' not found") != std::string::npos);
+    CHECK(r.find(a.path.string() + "/lib/missing.lua") != std::string::npos);
+    r = run(s, "return require('../etc/passwd')");
+    CHECK(r.find("invalid module name") != std::string::npos);
+    b.write("lib/broken.lua", "return {\n");
+    r = run(s, "return require('lib.broken')");
+    CHECK(r.find("lib/broken.lua:2:") != std::string::npos);
+}
+
+namespace {
+
+std::shared_ptr<LuaEnv> env_of(const std::vector<std::pair<std::string, std::string>>& plugins,
+                               LuaLimits lim = {}) {
+    auto env = std::make_shared<LuaEnv>();
+    env->limits = lim;
+    for (const auto& [name, src] : plugins)
+        env->plugins.push_back({name, "/etc/kasi/plugins/" + name + ".lua", src, {}});
+    return env;
+}
+
+std::string validate(const std::string& src) {
+    auto env = env_of({{"p", src}});
+    std::string err;
+    if (LuaLoop::validate(*env, err)) return "";
+    return err;
+}
+
+}  // namespace
+
+TEST_CASE("plugin validation names the file and line") {
+    CHECK(validate("return { hook_rcpt = function() end }") == "");
+    CHECK(validate("local x = 1\nreturn { hook_rcpt = function(\n")
+              .find("/etc/kasi/plugins/p.lua:3:") == 0);
+    CHECK(validate("return {\n  hook_rcpt = function() end,\n  hook_recpt = function() end,\n}") ==
+          "/etc/kasi/plugins/p.lua:3: unknown hook 'hook_recpt'");
+    CHECK(validate("return { hook_mail = 42 }") ==
+          "/etc/kasi/plugins/p.lua: hook_mail is a number, not a function");
+    CHECK(validate("return 7") ==
+          "/etc/kasi/plugins/p.lua: the file must return a table of hook functions, not number");
+    CHECK(validate("\n\nerror('bad setup')").find("/etc/kasi/plugins/p.lua:3: bad setup") == 0);
+    CHECK(validate("kasi.sleep(1)").find("works only inside a hook") != std::string::npos);
+    LuaLimits lim;
+    lim.instructions = 50'000;
+    auto env = env_of({{"p", "while true do end"}}, lim);
+    std::string err;
+    CHECK_FALSE(LuaLoop::validate(*env, err));
+    CHECK(err.find("p.lua:1: instruction budget exceeded") != std::string::npos);
+    // the hooks each plugin defines are recorded
+    env = env_of({{"a", "return { hook_helo = function() end, hook_data_post = function() end }"},
+                  {"b", "return { helper = 1 }"}});
+    REQUIRE(LuaLoop::validate(*env, err));
+    auto hooks = env->plugins[0].hooks;
+    std::sort(hooks.begin(), hooks.end());
+    CHECK(hooks == std::vector<Hook>{Hook::helo, Hook::data_post});
+    CHECK(env->plugins[1].hooks.empty());
+}
+
+namespace {
+
+struct NoHost : SessionHost {
+    uv_loop_t* lp;
+    explicit NoHost(uv_loop_t* l) : lp(l) {}
+    uv_loop_t* loop() override { return lp; }
+    std::shared_ptr<const ServerConfig> config() override { return nullptr; }
+    Spool& spool() override { throw std::logic_error("unused"); }
+    LoopInbox& inbox() override { throw std::logic_error("unused"); }
+    Outbound* outbound() override { return nullptr; }
+    void session_closed(Session*) override {}
+};
+
+// Lua plugins registered on a hook table and run through real HookRunners on a loop, one
+// runner and session per simulated client.
+struct Fixture : HookRunner::Sink {
+    uv_loop_t loop;
+    std::unique_ptr<NoHost> host;
+    std::shared_ptr<LuaLoop> lua;
+    std::shared_ptr<HookTable> table = std::make_shared<HookTable>();
+    struct Client {
+        std::shared_ptr<Session> session;
+        std::shared_ptr<HookRunner> runner;
+        std::unique_ptr<HookCall> call;
+        std::string arg;
+    };
+    std::vector<Client> clients;
+    std::vector<std::pair<size_t, Result>> done;  // (client, answer) in completion order
+    Hook hook = Hook::helo;
+
+    struct ClientSink : HookRunner::Sink {
+        Fixture* f;
+        size_t i;
+        void hook_done(Hook, Result r) override { f->done.emplace_back(i, std::move(r)); }
+    };
+    std::vector<std::unique_ptr<ClientSink>> sinks;
+
+    explicit Fixture(const std::string& src, Hook h = Hook::helo, LuaLimits lim = {}) : hook(h) {
+        uv_loop_init(&loop);
+        host = std::make_unique<NoHost>(&loop);
+        auto env = env_of({{"p", src}}, lim);
+        std::string err;
+        REQUIRE(LuaLoop::validate(*env, err));
+        lua = LuaLoop::create(env, &loop, err);
+        REQUIRE(lua);
+        auto lp = lua;
+        table->add(h, "p", [lp, h](HookCall& c) { return lp->call(0, h, c); });
+        table->finalize();
+    }
+    ~Fixture() override {
+        clients.clear();
+        lua.reset();
+        uv_run(&loop, UV_RUN_NOWAIT);
+        uv_loop_close(&loop);
+    }
+    void hook_done(Hook, Result) override {}
+
+    // Starts the hook for a new client whose helo argument is `arg`.
+    void start(const std::string& arg) {
+        size_t i = clients.size();
+        sinks.push_back(std::make_unique<ClientSink>());
+        sinks.back()->f = this;
+        sinks.back()->i = i;
+        Client c;
+        c.session = std::make_shared<Session>(*host, std::make_shared<ServerConfig>(), false);
+        c.runner = std::make_shared<HookRunner>(&loop, *sinks.back());
+        c.arg = arg;
+        clients.push_back(std::move(c));
+        auto& cl = clients.back();
+        cl.call = std::make_unique<HookCall>(HookCall{hook, cl.session.get()});
+        cl.call->arg = cl.arg;
+        cl.runner->run(table, *cl.call);
+    }
+    Result one(const std::string& arg) {
+        size_t before = done.size();
+        start(arg);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        REQUIRE(done.size() == before + 1);
+        return done.back().second;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("hook answers: codes, names, texts; anything else is a temporary failure") {
+    Fixture f(R"lua(
+return { hook_helo = function(conn, arg)
+  if arg == 'nothing' then return end
+  if arg == 'deny' then return DENY, 'go away' end
+  if arg == 'name' then return 'DENYSOFT', 'later' end
+  if arg == 'kasi' then return kasi.OK end
+  if arg == 'number' then return OK, 42 end
+  if arg == 'badcode' then return 42 end
+  if arg == 'badname' then return 'MAYBE' end
+  if arg == 'crlf' then return DENY, 'a\r\nb' end
+  if arg == 'table' then return OK, {} end
+  if arg == 'error' then error('policy bug') end
+  if arg == 'index' then local t = nil; return t.x end
+  if arg == 'loop' then while true do end end
+  return OK, 'hello ' .. arg
+end }
+)lua");
+    auto r = f.one("nothing");
+    CHECK(r.code == Code::cont);
+    r = f.one("deny");
+    CHECK(r.code == Code::deny);
+    CHECK(r.msg == "go away");
+    r = f.one("name");
+    CHECK(r.code == Code::denysoft);
+    CHECK(r.msg == "later");
+    CHECK(f.one("kasi").code == Code::ok);
+    r = f.one("number");
+    CHECK(r.code == Code::ok);
+    CHECK(r.msg == "42");
+    for (const char* bad : {"badcode", "badname", "crlf", "table", "error", "index", "loop"}) {
+        INFO(bad);
+        r = f.one(bad);
+        CHECK(r.code == Code::denysoft);
+        CHECK(r.msg == "Temporary failure (policy error)");
+    }
+    r = f.one("there");
+    CHECK(r.code == Code::ok);
+    CHECK(r.msg == "hello there");
+}
+
+TEST_CASE("hooks that sleep yield to the loop and resume in their own order") {
+    Fixture f(R"lua(
+local finished = 0
+return { hook_helo = function(conn, arg)
+  local ms = tonumber(arg)
+  conn.notes.mine = arg
+  kasi.sleep(ms / 1000)
+  kasi.sleep(0)
+  finished = finished + 1
+  return OK, arg .. ':' .. conn.notes.mine .. ':' .. finished
+end }
+)lua");
+    // 200 clients; client i sleeps (i * 37) % 200 ms, all distinct
+    const int n = 200;
+    for (int i = 0; i < n; ++i) f.start(std::to_string((i * 37) % n));
+    CHECK(f.done.empty());  // every hook yielded
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    REQUIRE(f.done.size() == size_t(n));
+    int prev = -1;
+    for (size_t k = 0; k < f.done.size(); ++k) {
+        auto& [i, r] = f.done[k];
+        std::string arg = f.clients[i].arg;
+        CHECK(r.code == Code::ok);
+        // each client got its own values back, and they finished shortest sleep first
+        CHECK(r.msg == arg + ":" + arg + ":" + std::to_string(k + 1));
+        CHECK(std::stoi(arg) > prev);
+        prev = std::stoi(arg);
+    }
+}
+
+TEST_CASE("a client that leaves while its hook sleeps does not disturb the others") {
+    Fixture f(R"lua(
+return { hook_helo = function(conn, arg)
+  kasi.sleep(0.02)
+  local ok, err = pcall(function() return conn.notes.x end)
+  if not ok then return DENY, 'gone' end
+  return OK, arg
+end }
+)lua");
+    f.start("a");
+    f.start("b");
+    f.start("c");
+    f.clients[1].runner->cancel();
+    f.clients[1].session.reset();
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    std::vector<std::string> got;
+    for (auto& [i, r] : f.done) got.push_back(r.msg);
+    CHECK(got == std::vector<std::string>{"a", "c"});
+}
+
+TEST_CASE("an overrun after a yield still fails only that call") {
+    LuaLimits lim;
+    lim.instructions = 200'000;
+    Fixture f(R"lua(
+return { hook_helo = function(conn, arg)
+  kasi.sleep(0.001)
+  if arg == 'spin' then local n = 0 while true do n = n + 1 end end
+  return OK, arg
+end }
+)lua",
+              Hook::helo, lim);
+    f.start("x");
+    f.start("spin");
+    f.start("y");
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    REQUIRE(f.done.size() == 3);
+    std::map<std::string, Result> by;
+    for (auto& [i, r] : f.done) by[f.clients[i].arg] = r;
+    CHECK(by["x"].code == Code::ok);
+    CHECK(by["y"].code == Code::ok);
+    CHECK(by["spin"].code == Code::denysoft);
+}
+
+TEST_CASE("require works inside a coroutine (a hook) too") {
+    TempDir a;
+    a.write("ver.lua", "return 'v4'");
+    LuaState s({}, {a.path.string()});
+    lua_State* co = lua_newthread(s.L());
+    std::string err;
+    REQUIRE(LuaState::load(co, "return require('ver') .. require('ver')", "hook.lua", err));
+    s.begin_slice(s.limits().instructions);
+    int rc = lua_resume(co, 0);
+    s.end_slice();
+    REQUIRE(rc == 0);
+    CHECK(std::string(lua_tostring(co, -1)) == "v4v4");
+    CHECK(lua_gettop(s.L()) == 1);  // only the thread: nothing leaked onto the main stack
+}

@@ -1,0 +1,651 @@
+"""Lua plugins in the real kasi: every API function seen from a hook (connection,
+transaction, notes, headers, kasi.log, kasi.now, kasi.sleep, kasi.dns against the DNS
+fixture, kasi.config), hooks that yield under concurrent load, policy errors and overruns
+answering a temporary failure while everyone else is served, --check-config catching a
+broken policy, and reloads of good and broken policies under live traffic."""
+import os
+import signal
+import smtplib
+import subprocess
+import tempfile
+import threading
+import time
+
+from harness import KASI, Kasi, free_port, run
+
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dns_fixture.py")
+ZONE = """$TTL 300
+has-mx.test.      IN MX 10 mx1.has-mx.test.
+has-mx.test.      IN MX 20 mx2.has-mx.test.
+mx1.has-mx.test.  IN A 127.0.0.9
+mx1.has-mx.test.  IN AAAA ::1
+has-mx.test.      IN TXT "v=spf1 -all"
+9.0.0.127.in-addr.arpa. IN PTR mx1.has-mx.test.
+"""
+
+
+def lua_kasi(plugins, order=None, extra=None, start=True):
+    """A kasi whose DIR/plugins holds `plugins` (name -> source), listed in config/plugins
+    after relay (or in `order`)."""
+    names = order if order is not None else list(plugins)
+    k = Kasi(extra=extra)
+    with open(os.path.join(k.dir, "config", "plugins"), "w") as f:
+        f.write("".join(n + "\n" for n in names))
+    os.makedirs(os.path.join(k.dir, "plugins"), exist_ok=True)
+    for name, src in plugins.items():
+        write_plugin(k, name, src)
+    return k.start() if start else k
+
+
+def write_plugin(k, name, src):
+    path = os.path.join(k.dir, "plugins", name + ".lua")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(src)
+    os.rename(tmp, path)  # as an editor's save would: never half a file
+
+
+def spooled(k):
+    """{message id: full spooled text} of everything in the spool."""
+    out = {}
+    for mid in k.queued_ids():
+        rc, text, err = k.ctl("show", mid, "--body")
+        assert rc == 0, err
+        out[mid] = text
+    return out
+
+
+def test_connection_and_transaction_objects():
+    k = lua_kasi({"inspect": r'''
+local M = {}
+function M.hook_connect(conn)
+  conn.notes.seen = 'yes'
+end
+function M.hook_helo(conn, host)
+  if host ~= 'probe.example' then return end
+  return DENY, table.concat({conn.remote.ip, conn.remote_ip, tostring(conn.remote.port > 0),
+                           conn.local_ip, host, conn.notes.seen, tostring(conn.relaying)}, ' ')
+end
+function M.hook_ehlo(conn, host)
+  conn.notes.ehlo = host
+end
+function M.hook_mail(conn, params)
+  local a = params[1]
+  if a.host == 'refused.test' then return DENY, 'sender ' .. tostring(a) .. ' refused' end
+  conn.transaction.notes.first = a.user
+  conn.transaction.tenant = 'acme'
+  conn.transaction.campaign = 'spring'
+  conn.transaction.region = 'eu'
+  return OK, 'hello ' .. a.address .. ' from ' .. conn.hello.host
+end
+function M.hook_rcpt(conn, params)
+  local a = params[1]
+  if a.user == 'nobody' then return DENY, 'no such user ' .. a.address end
+  local t = conn.transaction
+  return OK, string.format('rcpt %d after %s (%s/%s/%s) null=%s', #t.rcpt_to + 1,
+                           t.mail_from.address, t.tenant, t.campaign, t.region,
+                           tostring(t.mail_from.is_null))
+end
+function M.hook_data_post(conn)
+  local t = conn.transaction
+  local subj = t:get_header('Subject')
+  if subj == 'reject me' then return DENY, 'subject refused' end
+  t:add_header('X-Lua-Subject', subj .. ' (' .. #t:get_headers('Received') .. ' received)')
+  t:add_header_end('X-Lua-Size', tostring(t.data_bytes))
+  t:remove_header('X-Secret')
+  t.notes.from_data = 'dp'
+  kasi.log.info('data_post for', t.uuid, 'notes', t.notes.first)
+end
+return M
+'''}, order=["inspect", "relay"])
+    try:
+        c = k.client()
+        code, lines = c.cmd("HELO probe.example")
+        assert code == 550, (lines, k.read_log())
+        f = lines[0][4:].split(" ")[1:]  # after the enhanced code
+        assert f[0] == "127.0.0.1" and f[1] == "127.0.0.1" and f[2] == "true", f
+        assert f[3] == "127.0.0.1" and f[4] == "probe.example" and f[5] == "yes", f
+        assert f[6] == "true", f  # 127.0.0.1 matches relay_acl_allow
+        assert c.cmd("HELO client.example")[0] == 250
+        code, lines = c.cmd("MAIL FROM:<x@refused.test>")
+        assert code == 550 and "sender <x@refused.test> refused" in lines[0], lines
+        code, lines = c.cmd("MAIL FROM:<alice@sender.test>")
+        assert code == 250 and "hello alice@sender.test from client.example" in lines[0], lines
+        code, lines = c.cmd("RCPT TO:<nobody@kasi.test>")
+        assert code == 550 and "no such user nobody@kasi.test" in lines[0], lines
+        code, lines = c.cmd("RCPT TO:<bob@kasi.test>")
+        assert code == 250 and "rcpt 1 after alice@sender.test (acme/spring/eu) null=false" in \
+            lines[0], lines
+        code, lines = c.cmd("RCPT TO:<carol@kasi.test>")
+        assert code == 250 and "rcpt 2 after" in lines[0], lines
+        assert c.cmd("DATA")[0] == 354
+        c.send("Subject: hi there\r\nX-Secret: s3cr3t\r\n\r\nbody\r\n.\r\n")
+        code, lines = c.reply()
+        assert code == 250, lines
+        code, lines = c.send_message("a@sender.test", ["d@kasi.test"],
+                                     "Subject: reject me\n\nx\n", ehlo=None)
+        assert code == 550 and "subject refused" in lines[0], lines
+        c.cmd("QUIT")
+        msgs = list(spooled(k).values())
+        assert len(msgs) == 1, msgs
+        m = msgs[0]
+        assert "X-Lua-Subject: hi there (1 received)" in m, m
+        assert "X-Secret" not in m, m
+        head, body = m.split("\r\n\r\n", 1) if "\r\n\r\n" in m else m.split("\n\n", 1)
+        assert "X-Lua-Size: " in head, m
+        log = k.read_log()
+        assert "lua: /" in log and "inspect.lua:" in log and "data_post for" in log, log
+        assert "notes alice" in log, log
+    finally:
+        k.cleanup()
+
+
+def test_notes_are_strings_and_kasi_notes_are_reserved():
+    k = lua_kasi({"notes": r'''
+return { hook_rcpt = function(conn, params)
+  local n = conn.transaction.notes
+  n.a = 'x'
+  n.b = 12
+  n.a = nil
+  local ok, err = pcall(function() n['kasi.queue'] = 'evil' end)
+  local ok2, err2 = pcall(function() n.c = {} end)
+  return OK, string.format('a=%s b=%s type=%s reserved=%s table=%s', tostring(n.a),
+                           tostring(n.b), type(n.b), tostring(not ok), tostring(not ok2))
+end }
+'''}, order=["notes"])
+    try:
+        c = k.client()
+        c.cmd("EHLO x")
+        c.cmd("MAIL FROM:<a@b.test>")
+        code, lines = c.cmd("RCPT TO:<x@kasi.test>")
+        assert code == 250, lines
+        assert "a=nil b=12 type=string reserved=true table=true" in lines[0], lines
+    finally:
+        k.cleanup()
+
+
+def test_now_sleep_and_config():
+    extra = {"lua_policy.ini": "[main]\nrate=50\nname=gold\nflag\n[ids]\nlist[]=1\nlist[]=2\n",
+             "lua_words": "alpha\n# comment\nbeta\n",
+             "lua_value": "just one line\n"}
+    k = lua_kasi({"api": r'''
+return { hook_helo = function(conn, host)
+  local t0 = kasi.now()
+  kasi.sleep(0.25)
+  local slept = kasi.now() - t0
+  local ini = kasi.config.ini('lua_policy.ini')
+  local words = kasi.config.list('lua_words')
+  return DENY, string.format('slept=%s rate=%d+1 name=%s flag=%s list=%d,%d words=%s value=%s missing=%s',
+    tostring(slept >= 0.24 and slept < 5), ini.main.rate, ini.main.name, tostring(ini.main.flag),
+    ini.ids.list[1], ini.ids.list[2], table.concat(words, ','), kasi.config.get('lua_value'),
+    tostring(kasi.config.get('no_such_file')))
+end }
+'''}, order=["api"], extra=extra)
+    try:
+        c = k.client()
+        code, lines = c.cmd("HELO me")
+        assert code == 550, lines
+        assert ("slept=true rate=50+1 name=gold flag=true list=1,2 words=alpha,beta "
+                "value=just one line missing=nil") in lines[0], lines
+    finally:
+        k.cleanup()
+
+
+class Dns:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="kasi-lua-dns-")
+        zone = os.path.join(self.dir, "zone")
+        with open(zone, "w") as f:
+            f.write(ZONE)
+        self.port = free_port()
+        self.proc = subprocess.Popen(["/usr/bin/python3", FIXTURE, "--zone", zone, "--port",
+                                      str(self.port)], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def test_dns_lookups_yield_and_return_records():
+    dns = Dns()
+    k = lua_kasi({"dnscheck": r'''
+return { hook_rcpt = function(conn, params)
+  local host = params[1].host
+  local mx, err = kasi.dns.mx(host)
+  if not mx then return DENY, 'no mx for ' .. host .. ': ' .. err end
+  local a = kasi.dns.a(mx[1].exchange)
+  local aaaa = kasi.dns.aaaa(mx[1].exchange)
+  local txt = kasi.dns.txt(host)
+  local ptr = kasi.dns.ptr('127.0.0.9')
+  return OK, string.format('mx=%s/%d,%s/%d a=%s aaaa=%s txt=%s ptr=%s', mx[1].exchange,
+    mx[1].priority, mx[2].exchange, mx[2].priority, a[1], aaaa[1], txt[1], ptr[1])
+end }
+'''}, order=["dnscheck"], extra={"dns.ini": f"[main]\nservers=127.0.0.1:{dns.port}\ntimeout=0.5\n"})
+    try:
+        c = k.client()
+        c.cmd("EHLO x")
+        c.cmd("MAIL FROM:<a@b.test>")
+        code, lines = c.cmd("RCPT TO:<x@has-mx.test>")
+        assert code == 250, lines
+        assert ("mx=mx1.has-mx.test/10,mx2.has-mx.test/20 a=127.0.0.9 aaaa=::1 "
+                "txt=v=spf1 -all ptr=mx1.has-mx.test") in lines[0], lines
+        code, lines = c.cmd("RCPT TO:<x@nowhere.test>")
+        assert code == 550 and "no mx for nowhere.test: nxdomain" in lines[0].lower(), lines
+    finally:
+        k.cleanup()
+        dns.stop()
+
+
+def test_concurrent_clients_each_resume_with_their_own_state():
+    k = lua_kasi({"slow": r'''
+return { hook_rcpt = function(conn, params)
+  local me = params[1].user
+  conn.transaction.notes.me = me
+  kasi.sleep(0.05 + (#me % 5) / 50)
+  return OK, 'for ' .. conn.transaction.notes.me .. ' ' .. me
+end }
+'''}, order=["relay", "slow"])
+    results = {}
+    errors = []
+
+    def client(i):
+        try:
+            c = k.client()
+            c.cmd("EHLO c%d" % i)
+            c.cmd("MAIL FROM:<s%d@b.test>" % i)
+            got = []
+            for j in range(5):
+                user = "u%d-%d%s" % (i, j, "x" * (j * 7 % 5))
+                code, lines = c.cmd("RCPT TO:<%s@kasi.test>" % user)
+                got.append((code, lines[0], user))
+            results[i] = got
+            c.cmd("QUIT")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(60)]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.time() - t0
+    try:
+        assert not errors, errors
+        assert len(results) == 60
+        for i, got in results.items():
+            for code, line, user in got:
+                assert code == 250 and line.endswith("for %s %s" % (user, user)), (code, line)
+        # 300 sleeps of >= 50 ms in sequence would take 15 s; they overlapped
+        assert elapsed < 10, elapsed
+    finally:
+        k.cleanup()
+
+
+def test_errors_and_overruns_fail_one_message_and_are_logged_with_file_and_line():
+    k = lua_kasi({"buggy": r'''
+local M = {}
+function M.hook_rcpt(conn, params)
+  local u = params[1].user
+  if u == 'error' then
+    error('deliberate failure')
+  elseif u == 'nil' then
+    local t = nil
+    return t.field
+  elseif u == 'loop' then
+    while true do end
+  elseif u == 'swallow' then
+    for i = 1, 10 do pcall(function() while true do end end) end
+    return OK, 'escaped the budget'
+  elseif u == 'memory' then
+    local t = {}
+    for i = 1, 1e8 do t[i] = string.rep('m', 100) .. i end
+  elseif u == 'badcode' then
+    return 'SURE'
+  end
+  return OK, 'fine ' .. u
+end
+return M
+'''}, order=["relay", "buggy"], extra={"lua.ini": "[main]\ninstructions=2000000\ncall_memory_mb=16\n"})
+    try:
+        c = k.client()
+        c.cmd("EHLO x")
+        c.cmd("MAIL FROM:<a@b.test>")
+        for u in ("error", "nil", "loop", "swallow", "memory", "badcode"):
+            code, lines = c.cmd("RCPT TO:<%s@kasi.test>" % u)
+            assert code == 450 and "policy error" in lines[0], (u, code, lines)
+        code, lines = c.cmd("RCPT TO:<ok@kasi.test>")
+        assert code == 250 and "fine ok" in lines[0], lines
+        assert c.cmd("DATA")[0] == 354
+        c.send("Subject: x\r\n\r\nx\r\n.\r\n")
+        assert c.reply()[0] == 250
+        log = k.read_log()
+        p = os.path.join(k.dir, "plugins", "buggy.lua")
+        assert f"lua plugin buggy hook_rcpt failed: {p}:6: deliberate failure" in log, log
+        assert "stack traceback:" in log
+        assert f"{p}:9: attempt to index local 't' (a nil value)" in log, log
+        assert f"{p}:11: instruction budget exceeded" in log, log
+        assert f"{p}:13: instruction budget exceeded" in log, log
+        assert "not enough memory (limits: 16 MiB per call" in log, log
+        assert "returned 'SURE', which is not a hook code" in log, log
+        assert k.proc.poll() is None
+    finally:
+        k.cleanup()
+
+
+def test_check_config_catches_a_broken_policy():
+    for src, want in (("return {\n hook_rcpt = function(\n", "broken.lua:3:"),
+                      ("return { hook_rcp = function() end }", "broken.lua:1: unknown hook"),
+                      ("local x = nil\nreturn x.y", "broken.lua:2: attempt to index")):
+        k = lua_kasi({"broken": src}, order=["broken"], start=False)
+        try:
+            r = subprocess.run([KASI, "-c", k.dir, "--check-config"], capture_output=True,
+                               text=True)
+            out = r.stdout + r.stderr
+            assert r.returncode == 1 and want in out, (src, out)
+            # and kasi refuses to start on it
+            r = subprocess.run([KASI, "-c", k.dir], capture_output=True, text=True, timeout=10)
+            assert r.returncode != 0 and want in r.stdout + r.stderr
+        finally:
+            k.cleanup()
+    k = lua_kasi({"fine": "return { hook_rcpt = function() end }"}, order=["fine"], start=False)
+    try:
+        r = subprocess.run([KASI, "-c", k.dir, "--check-config"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        k.cleanup()
+
+
+def policy(version):
+    return r"""
+return {
+  hook_rcpt = function(conn, params)
+    conn.transaction.notes.policy = '%s'
+    return OK, 'policy %s'
+  end,
+  hook_data_post = function(conn)
+    local t = conn.transaction
+    t:add_header('X-Policy', t.notes.policy .. ' at rcpt, %s at data')
+  end,
+}
+""" % (version, version, version)
+
+
+BROKEN = "return {\n  hook_rcpt = function(conn, params)\n    return OK, 'never'\n"
+
+
+def rcpt_reply(k):
+    c = k.client()
+    c.cmd("EHLO x")
+    c.cmd("MAIL FROM:<a@b.test>")
+    code, lines = c.cmd("RCPT TO:<x@kasi.test>")
+    c.close()
+    return code, lines[0].split(" ", 2)[-1]  # the text after the enhanced status code
+
+
+def test_kasictl_reload_swaps_policies_and_refuses_a_broken_one():
+    k = lua_kasi({"pol": policy("v1")}, order=["pol", "relay"],
+                 extra={"kasi.ini": "[reload]\nwatch=false\n"})
+    try:
+        got = rcpt_reply(k)
+        assert got == (250, "policy v1"), got
+        old = k.client()  # a session of generation 1, open across the reload
+        old.cmd("EHLO old")
+        write_plugin(k, "pol", policy("v2"))
+        time.sleep(0.3)
+        assert rcpt_reply(k) == (250, "policy v1")  # no watching: nothing changed yet
+        rc, out, err = k.ctl("reload")
+        assert rc == 0 and out.startswith("ok generation 2 loaded at ") and "(kasictl)" in out, \
+            (rc, out, err)
+        got = rcpt_reply(k)
+        assert got == (250, "policy v2"), got
+        write_plugin(k, "pol", BROKEN)
+        rc, out, err = k.ctl("reload")
+        path = os.path.join(k.dir, "plugins", "pol.lua")
+        assert rc == 1 and "refused; generation 2 stays" in out, (rc, out)
+        assert f"{path}:4: 'end' expected" in out, out
+        got = rcpt_reply(k)
+        assert got == (250, "policy v2"), got
+        rc, out, err = k.ctl("status")
+        assert rc == 0 and "ok generation 2 loaded at" in out and "refused" in out, out
+        # the session opened before the reloads still works
+        old.cmd("MAIL FROM:<a@b.test>")
+        code, lines = old.cmd("RCPT TO:<y@kasi.test>")
+        assert code == 250, lines
+        # SIGHUP reloads the same way
+        write_plugin(k, "pol", policy("v3"))
+        k.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while rcpt_reply(k) != (250, "policy v3") and time.time() < deadline:
+            time.sleep(0.1)
+        got = rcpt_reply(k)
+        assert got == (250, "policy v3"), got
+        assert f"{path}:4: 'end' expected" in k.read_log()
+    finally:
+        k.cleanup()
+
+
+def test_a_changed_policy_file_is_reloaded_without_a_signal():
+    k = lua_kasi({"pol": policy("v1")}, order=["pol", "relay"],
+                 extra={"kasi.ini": "[reload]\ninterval=1\n"})
+    try:
+        got = rcpt_reply(k)
+        assert got == (250, "policy v1"), got
+        write_plugin(k, "pol", policy("v2"))
+        deadline = time.time() + 8
+        while rcpt_reply(k) != (250, "policy v2") and time.time() < deadline:
+            time.sleep(0.2)
+        got = rcpt_reply(k)
+        assert got == (250, "policy v2"), got
+        assert "configuration files changed: reloading" in k.read_log()
+        write_plugin(k, "pol", BROKEN)
+        deadline = time.time() + 8
+        while "reload at" not in k.ctl("status")[1] or "refused" not in k.ctl("status")[1]:
+            assert time.time() < deadline, k.ctl("status")
+            time.sleep(0.2)
+        got = rcpt_reply(k)
+        assert got == (250, "policy v2"), got
+        # a required module the policy uses changing is a change too
+        os.makedirs(os.path.join(k.dir, "lua"), exist_ok=True)
+        with open(os.path.join(k.dir, "lua", "ver.lua"), "w") as f:
+            f.write("return 'v4'\n")
+        write_plugin(k, "pol", "return { hook_rcpt = function() "
+                               "return OK, 'policy ' .. require('ver') end }")
+        deadline = time.time() + 8
+        while rcpt_reply(k)[1] != "policy v4" and time.time() < deadline:
+            time.sleep(0.2)
+        got = rcpt_reply(k)
+        assert got == (250, "policy v4"), got
+        with open(os.path.join(k.dir, "lua", "ver.lua"), "w") as f:
+            f.write("return 'v5'\n")
+        deadline = time.time() + 8
+        while rcpt_reply(k)[1] != "policy v5" and time.time() < deadline:
+            time.sleep(0.2)
+        got = rcpt_reply(k)
+        assert got == (250, "policy v5"), (got, [l for l in k.read_log().splitlines() if "disconnect" not in l])
+    finally:
+        k.cleanup()
+
+
+def test_reloads_under_live_traffic_lose_nothing():
+    k = lua_kasi({"pol": policy("v1")}, order=["pol", "relay"],
+                 extra={"kasi.ini": "[reload]\nwatch=false\n"})
+    accepted = []
+    failures = []
+    stop = threading.Event()
+
+    def sender(i):
+        n = 0
+        while not stop.is_set():
+            try:
+                s = smtplib.SMTP("127.0.0.1", k.port, timeout=10)
+                for _ in range(5):
+                    n += 1
+                    subject = "s%d-%d" % (i, n)
+                    s.sendmail("a@b.test", ["x@kasi.test"], "Subject: %s\r\n\r\nbody\r\n" % subject)
+                    accepted.append(subject)
+                    time.sleep(0.01)
+                s.quit()
+            except Exception as e:  # noqa: BLE001 - every failure is reported
+                failures.append(repr(e))
+
+    threads = [threading.Thread(target=sender, args=(i,)) for i in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        versions = ["v2", "broken", "v3", "v4", "broken", "v5", "v6", "v7"]
+        for v in versions:
+            time.sleep(0.25)
+            write_plugin(k, "pol", BROKEN if v == "broken" else policy(v))
+            if v == "v4":
+                k.send_signal(signal.SIGHUP)
+            else:
+                rc, out, err = k.ctl("reload")
+                assert (rc == 0) == (v != "broken"), (v, out)
+        time.sleep(0.25)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    try:
+        assert not failures, failures[:5]
+        assert len(accepted) > 100, len(accepted)
+        t0 = time.time()
+        msgs = spooled(k)
+        print("read %d spooled messages in %.1f s" % (len(msgs), time.time() - t0))
+        assert len(msgs) == len(accepted), (len(msgs), len(accepted))
+        seen = set()
+        import re
+        for text in msgs.values():
+            m = re.search(r"X-Policy: (v\d) at rcpt, (v\d) at data", text)
+            assert m, text[:500]
+            seen.add(m.group(1))
+            subj = re.search(r"Subject: (\S+)", text).group(1)
+            seen.add(subj)
+        assert {"v1", "v7"} <= seen, seen
+        assert set(accepted) <= seen  # every acknowledged message is in the spool
+        assert "policy error" not in k.read_log()
+    finally:
+        k.cleanup()
+
+
+OUTBOUND_POLICY = r"""
+local M = {}
+function M.hook_rcpt(conn, params)
+  conn.transaction.notes.customer = 'c-' .. params[1].user
+end
+function M.hook_get_mx(hmail, domain)
+  kasi.log.info('get_mx', domain, 'customer', hmail.notes.customer, 'rcpts', #hmail.rcpt_to)
+  return OK, { { exchange = '127.0.0.1', port = PORT } }
+end
+function M.hook_delivered(hmail, params)
+  kasi.log.info('EV delivered', hmail.notes.customer, params.ok_recips[1].address,
+                params.code, params.host, params.ip, 'after', params.delay >= 0)
+  return DENY  -- ignored: delivered cannot change anything
+end
+function M.hook_deferred(hmail, params)
+  local who = params.rcpts[1].user
+  kasi.log.info('EV deferred', hmail.notes.customer, who, params.code, params.err,
+                'planned', params.delay, 'failures', hmail.num_failures)
+  if who == 'retry' then return DENYSOFT, '1' end
+  if who == 'drop' then return OK, 'handled elsewhere' end
+end
+function M.hook_bounce(hmail, params)
+  local who = params.rcpts[1].user
+  kasi.log.info('EV bounce', hmail.notes.customer, who, params.code, params.err)
+  if who == 'quiet' then return OK end
+end
+return M
+"""
+
+
+def outbound_kasi(peer, outbound="", start=True):
+    k = lua_kasi({"out": OUTBOUND_POLICY.replace("PORT", str(peer.port))},
+                 order=["out", "relay"], start=False,
+                 extra={"outbound.ini": "disabled=false\nlocal_mx_ok=true\n"
+                                        "temp_fail_intervals=60s\n" + outbound})
+    return k.start() if start else k
+
+
+def log_lines(k, marker):
+    return [l.split(marker, 1)[1].strip() for l in k.read_log().splitlines() if marker in l]
+
+
+def test_outbound_hooks_see_notes_and_can_retry_drop_or_keep_quiet():
+    tries = {}
+
+    def rcpt(addr):
+        tries[addr] = tries.get(addr, 0) + 1
+        if "retry" in addr and tries[addr] == 1:
+            return "451 4.2.0 busy, come back"
+        if "drop" in addr:
+            return "452 4.2.2 over quota"
+        if "bad" in addr or "quiet" in addr:
+            return "550 5.1.1 no such user"
+        return None
+
+    from smtp_peer import Peer
+    peer = Peer(rcpt=rcpt)
+    k = outbound_kasi(peer)
+    try:
+        for user in ("good", "retry", "drop", "bad", "quiet"):
+            s = smtplib.SMTP("127.0.0.1", k.port)
+            s.sendmail("sender@src.test", [user + "@dest.test"], "Subject: %s\r\n\r\nx\r\n" % user)
+            s.quit()
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            rc, out, err = k.ctl("count")
+            if out.startswith("messages 0\n"):
+                break
+            time.sleep(0.2)
+        assert out.startswith("messages 0\n"), out
+        msgs = peer.wait_messages(3)
+        got = sorted(m[1][0] for m in msgs)
+        # good and retry (on the second try) delivered; one DSN, for bad only
+        assert got == ["<good@dest.test>", "<retry@dest.test>", "<sender@src.test>"], got
+        dsn = [m for m in msgs if m[1] == ["<sender@src.test>"]][0][2].decode()
+        assert "bad@dest.test" in dsn and "quiet@dest.test" not in dsn, dsn
+        delivered = log_lines(k, "EV delivered")
+        assert any(l.startswith("c-good <good@dest.test> 250 127.0.0.1 127.0.0.1 after true")
+                   or l.startswith("c-good good@dest.test 250") for l in delivered), delivered
+        deferred = log_lines(k, "EV deferred")
+        assert any(l.startswith("c-retry retry 451 ") and "planned 60 failures 1" in l
+                   for l in deferred), deferred
+        assert any(l.startswith("c-drop drop 452") for l in deferred), deferred
+        assert len([l for l in deferred if "c-retry" in l]) == 1, deferred
+        bounces = log_lines(k, "EV bounce")
+        assert any(l.startswith("c-bad bad 550") for l in bounces), bounces
+        assert any(l.startswith("c-quiet quiet 550") for l in bounces), bounces
+        assert not any("c-drop" in l for l in bounces), bounces
+        log = k.read_log()
+        assert "dropped by the deferred hook (handled elsewhere)" in log
+        assert "no DSN: the bounce hook answered OK" in log
+        assert any("get_mx dest.test customer c-good rcpts 1" in l for l in log.splitlines())
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_notes_set_at_rcpt_reach_get_mx_after_a_restart():
+    from smtp_peer import Peer
+    peer = Peer()
+    k = outbound_kasi(peer, "disabled=true\n")
+    try:
+        s = smtplib.SMTP("127.0.0.1", k.port)
+        s.sendmail("sender@src.test", ["later@dest.test"], "Subject: later\r\n\r\nx\r\n")
+        s.quit()
+        assert k.stop() == 0
+        with open(os.path.join(k.dir, "config", "outbound.ini"), "a") as f:
+            f.write("disabled=false\n")
+        k.start()
+        msgs = peer.wait_messages(1)
+        assert len(msgs) == 1, msgs
+        assert any("get_mx dest.test customer c-later" in l for l in k.read_log().splitlines())
+        assert any(l.startswith("c-later") for l in log_lines(k, "EV delivered"))
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+run(globals())
