@@ -236,6 +236,14 @@ Result LuaLoop::answer(Call& c, int n, HookCall* hc) {
         return fail(c, fmt::format("returned a {}, not a hook code", luaL_typename(co, 1)));
     }
     if (n < 2 || lua_isnil(co, 2)) return r;
+    if (c.hook == Hook::get_mx && r.code == Code::ok &&
+        (lua_istable(co, 2) || lua_type(co, 2) == LUA_TSTRING)) {
+        std::vector<NextHop> hops;
+        std::string err;
+        if (!next_hops_from_lua(co, 2, hops, err)) return fail(c, err);
+        if (hc && hc->outbound) hc->outbound->mx = std::move(hops);
+        return r;
+    }
     if (lua_type(co, 2) == LUA_TSTRING || lua_type(co, 2) == LUA_TNUMBER) {
         size_t len = 0;
         const char* s = lua_tolstring(co, 2, &len);
@@ -245,11 +253,11 @@ Result LuaLoop::answer(Call& c, int n, HookCall* hc) {
                 return fail(c, "the reply text contains CR, LF or NUL");
         return r;
     }
-    if (lua_istable(co, 2) && c.hook == Hook::get_mx && r.code == Code::ok) {
-        std::vector<NextHop> hops;
+    if (lua_istable(co, 2) && c.hook == Hook::queue_limits && r.code == Code::ok) {
+        LimitOverride o{LimitOverride::Kind::site, "", "lua:" + env_->plugins[c.plugin].name};
         std::string err;
-        if (!next_hops_from_lua(co, 2, hops, err)) return fail(c, err);
-        if (hc && hc->outbound) hc->outbound->mx = std::move(hops);
+        if (!limits_from_lua(co, 2, o, err)) return fail(c, err);
+        if (hc && hc->outbound) hc->outbound->limits = std::move(o);
         return r;
     }
     return fail(c, fmt::format("returned a {} after the code", luaL_typename(co, 2)));

@@ -365,6 +365,38 @@ void push_hmail(lua_State* L, const QueuedMessage& m, std::string_view domain,
     lua_setfield(L, -2, "todo");  // Haraka's hmail.todo.*
 }
 
+void push_limits(lua_State* L, const QueueLimits& l) {
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, l.max_connections);
+    lua_setfield(L, -2, "max_connections");
+    lua_pushinteger(L, l.max_messages_per_connection);
+    lua_setfield(L, -2, "max_messages_per_connection");
+    lua_pushnumber(L, l.max_message_rate);
+    lua_setfield(L, -2, "max_message_rate");
+    lua_pushinteger(L, l.max_recipients);
+    lua_setfield(L, -2, "max_recipients");
+    lua_pushnumber(L, l.idle_timeout_ms / 1000.0);
+    lua_setfield(L, -2, "idle_timeout");
+    set_str(L, "set_by", l.origin);
+}
+
+// queue_limits' argument: { key, source, site, domain, mx_hosts = {...}, limits = {...} }
+void push_queue_info(lua_State* L, const QueueInfo& q) {
+    lua_createtable(L, 0, 6);
+    set_str(L, "key", q.key);
+    set_str(L, "source", q.source);
+    set_str(L, "site", q.site);
+    set_str(L, "domain", q.domain);
+    lua_createtable(L, int(q.mx_hosts.size()), 0);
+    for (size_t i = 0; i < q.mx_hosts.size(); ++i) {
+        lua_pushstring(L, q.mx_hosts[i].c_str());
+        lua_rawseti(L, -2, int(i + 1));
+    }
+    lua_setfield(L, -2, "mx_hosts");
+    push_limits(L, q.limits);
+    lua_setfield(L, -2, "limits");
+}
+
 void push_event(lua_State* L, Hook h, const OutboundEvent& e) {
     lua_createtable(L, 0, 12);
     lua_createtable(L, int(e.rcpts.size()), 0);
@@ -404,6 +436,10 @@ void install_lua_objects(lua_State* L) {
 
 int push_hook_args(lua_State* L, HookCall& c) {
     lua_checkstack(L, 8);
+    if (c.queue) {
+        push_queue_info(L, *c.queue);
+        return 1;
+    }
     if (c.hmail) {
         push_hmail(L, *c.hmail, c.domain, c.event);
         if (c.hook == Hook::get_mx) {
@@ -449,6 +485,58 @@ int push_hook_args(lua_State* L, HookCall& c) {
         default:
             return 1;
     }
+}
+
+bool limits_from_lua(lua_State* L, int idx, LimitOverride& o, std::string& err) {
+    if (idx < 0) idx = lua_gettop(L) + idx + 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            lua_pop(L, 2);
+            err = "queue limits: keys must be names";
+            return false;
+        }
+        std::string key = lua_tostring(L, -2);
+        auto number = [&](double lo, double hi, double& out) {
+            if (lua_type(L, -1) != LUA_TNUMBER) return false;
+            out = lua_tonumber(L, -1);
+            return out >= lo && out <= hi;
+        };
+        double v = 0;
+        bool ok = true;
+        if (key == "max_connections") {
+            ok = number(0, 100000, v);
+            o.max_connections = int(v);
+        } else if (key == "max_messages_per_connection") {
+            ok = number(1, 1e7, v);
+            o.max_messages_per_connection = int(v);
+        } else if (key == "max_recipients") {
+            ok = number(1, 100000, v);
+            o.max_recipients = int(v);
+        } else if (key == "idle_timeout") {
+            ok = number(0, 3600, v);
+            o.idle_timeout_ms = int(v * 1000);
+        } else if (key == "max_message_rate") {
+            if (lua_type(L, -1) == LUA_TSTRING)
+                ok = parse_rate(lua_tostring(L, -1), o.max_message_rate);
+            else
+                ok = number(0, 1e9, o.max_message_rate);
+        } else if (key == "set_by") {
+            ok = lua_type(L, -1) == LUA_TSTRING;
+            if (ok) o.origin = lua_tostring(L, -1);
+        } else {
+            lua_pop(L, 2);
+            err = fmt::format("queue limits: unknown field '{}'", key);
+            return false;
+        }
+        if (!ok) {
+            err = fmt::format("queue limits: bad value for {}", key);
+            lua_pop(L, 2);
+            return false;
+        }
+        lua_pop(L, 1);
+    }
+    return true;
 }
 
 bool next_hops_from_lua(lua_State* L, int idx, std::vector<NextHop>& out, std::string& err) {

@@ -36,7 +36,8 @@ constexpr std::string_view hook_names[] = {"connect_init",
                                            "get_mx",
                                            "deferred",
                                            "bounce",
-                                           "delivered"};
+                                           "delivered",
+                                           "queue_limits"};
 static_assert(std::size(hook_names) == hook_count);
 }  // namespace
 

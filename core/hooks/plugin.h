@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/hooks/hook.h"
+#include "core/queue/queue_limits.h"
 
 namespace kasi {
 
@@ -61,9 +62,17 @@ struct OutboundEvent {
     bool lmtp = false, tls = false, auth = false;
 };
 
+// The ready queue a queue_limits hook is asked about.
+struct QueueInfo {
+    std::string key, source, site, domain;  // domain: the one the queue was created for
+    std::vector<std::string> mx_hosts;
+    QueueLimits limits;  // what the configuration (outbound.ini) says
+};
+
 // What outbound hooks give back besides their code.
 struct OutboundAnswer {
-    std::vector<NextHop> mx;  // get_mx with OK, in the order given (not sorted)
+    std::vector<NextHop> mx;              // get_mx with OK, in the order given (not sorted)
+    std::optional<LimitOverride> limits;  // queue_limits with OK
 };
 
 struct HookCall {
@@ -81,6 +90,7 @@ struct HookCall {
     std::string_view domain;
     OutboundAnswer* outbound = nullptr;
     const OutboundEvent* event = nullptr;  // deferred, bounce, delivered
+    const QueueInfo* queue = nullptr;      // queue_limits
 
     PendingHook suspend();  // call before returning nullopt
     // Suspends and answers `r` after `ms` on the loop (a banner pause, a tarpit); return

@@ -98,19 +98,42 @@ bool host_pattern_match(std::string_view pattern, std::string_view host) {
     return iequals(pattern, host);
 }
 
+void apply_override(QueueLimits& l, const LimitOverride& o) {
+    if (o.max_connections >= 0) l.max_connections = o.max_connections;
+    if (o.max_messages_per_connection >= 0)
+        l.max_messages_per_connection = o.max_messages_per_connection;
+    if (o.max_recipients >= 0) l.max_recipients = o.max_recipients;
+    if (o.idle_timeout_ms >= 0) l.idle_timeout_ms = o.idle_timeout_ms;
+    if (o.max_message_rate >= 0) l.max_message_rate = o.max_message_rate;
+    l.origin = o.origin;
+}
+
+bool parse_rate(std::string_view text, double& per_second) {
+    std::string t(trim(text));
+    size_t slash = t.find('/');
+    std::string num(trim(std::string_view(t).substr(0, slash)));
+    char* end = nullptr;
+    double v = std::strtod(num.c_str(), &end);
+    if (num.empty() || end != num.c_str() + num.size() || !(v >= 0) || v > 1e9) return false;
+    double per = 1;
+    if (slash != std::string::npos) {
+        std::string u = to_lower(trim(std::string_view(t).substr(slash + 1)));
+        per = u == "s" || u == "sec"    ? 1
+              : u == "m" || u == "min"  ? 60
+              : u == "h" || u == "hour" ? 3600
+              : u == "d" || u == "day"  ? 86400
+                                        : 0;
+        if (per == 0) return false;
+    }
+    per_second = v / per;
+    return true;
+}
+
 QueueLimits OutboundConfig::limits_for(const std::string& domain,
                                        const std::vector<std::string>& mx_hosts,
                                        const std::string& source) const {
     QueueLimits l = defaults;
-    auto apply = [&l](const LimitOverride& o) {
-        if (o.max_connections >= 0) l.max_connections = o.max_connections;
-        if (o.max_messages_per_connection >= 0)
-            l.max_messages_per_connection = o.max_messages_per_connection;
-        if (o.max_recipients >= 0) l.max_recipients = o.max_recipients;
-        if (o.idle_timeout_ms >= 0) l.idle_timeout_ms = o.idle_timeout_ms;
-        if (o.max_message_rate >= 0) l.max_message_rate = o.max_message_rate;
-        l.origin = o.origin;
-    };
+    auto apply = [&l](const LimitOverride& o) { apply_override(l, o); };
     for (auto kind :
          {LimitOverride::Kind::site, LimitOverride::Kind::source, LimitOverride::Kind::domain})
         for (const auto& o : overrides) {
@@ -142,20 +165,13 @@ void read_limits(IniReader& r, const Ini& ini, Diagnostics& d, std::string_view 
         o.idle_timeout_ms = int(r.get_int(sect, "idle_timeout", 5, 0, 3600)) * 1000;
     if (auto* e = ini.find(sect, "max_message_rate"); e && e->value) {
         // "100/s", "6000/m", "50000/h", or a bare number per second; 0 = unlimited.
-        std::string v = std::string(trim(*e->value));
-        double per = 1;
-        if (size_t slash = v.find('/'); slash != std::string::npos) {
-            std::string u = to_lower(trim(v.substr(slash + 1)));
-            per = u == "s" ? 1 : u == "m" ? 60 : u == "h" ? 3600 : u == "d" ? 86400 : 0;
-            v = v.substr(0, slash);
-        }
-        unsigned long long n = 0;
-        if (per == 0 || !parse_u64(trim(v), n))
+        double rate = 0;
+        if (!parse_rate(trim(*e->value), rate))
             d.error(ini.path, e->line,
                     fmt::format("[{}] max_message_rate '{}' is not N, N/s, N/m, N/h or N/d", sect,
                                 *e->value));
         else
-            o.max_message_rate = double(n) / per;
+            o.max_message_rate = rate;
     }
 }
 

@@ -16,27 +16,9 @@
 #include "core/config/diagnostics.h"
 #include "core/dns/dns_config.h"
 #include "core/dns/mx.h"
+#include "core/queue/queue_limits.h"
 
 namespace kasi {
-
-struct QueueLimits {
-    int max_connections = 32;
-    int max_messages_per_connection = 1000;
-    double max_message_rate = 0;     // messages per second, 0 = unlimited
-    int max_recipients = 100;        // per transaction
-    int idle_timeout_ms = 5000;      // an idle pooled connection is closed after this
-    std::string origin = "default";  // who set them, for kasictl and events
-};
-
-struct LimitOverride {
-    enum class Kind { domain, site, source } kind;
-    std::string pattern;  // exact name, or "*.suffix" for sites and domains
-    std::string origin;   // "outbound.ini:[site:*.google.com]"
-    // A field not set in the section stays -1 and does not override.
-    int max_connections = -1, max_messages_per_connection = -1, max_recipients = -1,
-        idle_timeout_ms = -1;
-    double max_message_rate = -1;
-};
 
 struct ClientTimeouts {  // RFC 5321 §4.5.3.2 defaults, in ms
     int connect = 30000;

@@ -66,6 +66,7 @@ struct QueueManager::HookCtx : HookRunner::Sink {
     HookCall call{Hook::get_mx, nullptr};
     OutboundAnswer answer;
     OutboundEvent event;
+    std::shared_ptr<const QueueInfo> queue;
     std::string domain;
     std::shared_ptr<QueuedMessage> msg;
     std::shared_ptr<HookRunner> runner;
@@ -110,6 +111,7 @@ void QueueManager::set_settings(QueueSettings s) {
     s_ = std::move(s);
     if (dns_changed) resolver_ = std::make_shared<Resolver>(loop_, s_.cfg->dns);
     routes_.clear();  // new routing rules apply from the next lookup
+    for (auto& [k, rq] : ready_) refresh_limits(*rq);  // and new limits at once
     arm_timer();
 }
 
@@ -231,13 +233,16 @@ void QueueManager::run_due() {
 }
 
 void QueueManager::run_hook(Hook h, std::shared_ptr<QueuedMessage> m, std::string domain,
-                            std::function<void(Result, OutboundAnswer&)> done, OutboundEvent ev) {
+                            std::function<void(Result, OutboundAnswer&)> done, OutboundEvent ev,
+                            std::shared_ptr<const QueueInfo> queue) {
     auto ctx = std::make_unique<HookCtx>();
     HookCtx* c = ctx.get();
     c->qm = this;
     c->msg = std::move(m);
     c->domain = std::move(domain);
     c->event = std::move(ev);
+    c->queue = std::move(queue);
+    c->call.queue = c->queue.get();
     c->call.hook = h;
     c->call.hmail = c->msg.get();
     c->call.domain = c->domain;
@@ -389,9 +394,45 @@ ReadyQueue& QueueManager::ready_queue_for(const Route& r, const std::string& dom
     if (it != ready_.end()) return *it->second;
     QueueLimits lim = s_.cfg->limits_for(domain, r.mx_hosts, r.source);
     auto rq = std::make_unique<ReadyQueue>(*this, key, r, lim);
+    rq->set_first_domain(domain);
     auto& ref = *rq;
     ready_.emplace(key, std::move(rq));
+    refresh_limits(ref);
     return ref;
+}
+
+void QueueManager::refresh_limits(ReadyQueue& rq) {
+    const Route& r = rq.route();
+    QueueLimits lim = s_.cfg->limits_for(rq.first_domain(), r.mx_hosts, r.source);
+    if (!has_hooks(Hook::queue_limits)) return rq.set_limits(lim);
+    auto info = std::make_shared<QueueInfo>();
+    info->key = rq.key();
+    info->source = r.source;
+    info->site = r.site;
+    info->domain = rq.first_domain();
+    info->mx_hosts = r.mx_hosts;
+    info->limits = lim;
+    auto answered = std::make_shared<bool>(false);
+    std::weak_ptr<bool> alive = alive_;
+    std::string key = rq.key();
+    run_hook(
+        Hook::queue_limits, nullptr, rq.first_domain(),
+        [this, alive, key, info, answered](Result res, OutboundAnswer& a) {
+            *answered = true;
+            if (!alive.lock()) return;
+            auto it = ready_.find(key);
+            if (it == ready_.end()) return;
+            QueueLimits l = info->limits;
+            if (res.code == Code::ok && a.limits) apply_override(l, *a.limits);
+            it->second->set_limits(std::move(l));
+        },
+        {}, info);
+    if (!*answered) {  // hold the queue until the policy has answered
+        QueueLimits hold = lim;
+        hold.max_connections = 0;
+        hold.origin = "waiting for the queue_limits hook";
+        rq.set_limits(hold);
+    }
 }
 
 void QueueManager::routed(const std::string& domain, MxResult r) {

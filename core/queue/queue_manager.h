@@ -109,7 +109,8 @@ class QueueManager {
     // Runs an outbound hook for a message (and a recipient domain); `done` gets the code
     // and what handlers set. `ev` is what happened, for deferred, bounce and delivered.
     void run_hook(Hook h, std::shared_ptr<QueuedMessage> m, std::string domain,
-                  std::function<void(Result, OutboundAnswer&)> done, OutboundEvent ev = {});
+                  std::function<void(Result, OutboundAnswer&)> done, OutboundEvent ev = {},
+                  std::shared_ptr<const QueueInfo> queue = nullptr);
     bool has_hooks(Hook h) const { return s_.hooks && !s_.hooks->at(h).empty(); }
     // The rest of a deferral once the deferred hook (if any) has had its say.
     void requeue(std::unique_ptr<Delivery> d, std::vector<uint32_t> deferred,
@@ -136,6 +137,9 @@ class QueueManager {
     std::string sched_key(const QueuedMessage& m, const std::string& domain) const;
     std::shared_ptr<const std::string> intern(std::string s);
     ReadyQueue& ready_queue_for(const Route& r, const std::string& domain);
+    // The limits of `rq` from the configuration, then from the queue_limits hook if any
+    // (the queue waits, with no connection, while an asynchronous hook answers).
+    void refresh_limits(ReadyQueue& rq);
 
     uv_loop_t* loop_;
     Spool& spool_;

@@ -18,6 +18,16 @@ ReadyQueue::ReadyQueue(QueueManager& qm, std::string key, Route route, QueueLimi
     tokens_at_ms_ = now_ms();
 }
 
+void ReadyQueue::set_limits(QueueLimits l) {
+    bool rate_changed = l.max_message_rate != limits_.max_message_rate;
+    limits_ = std::move(l);
+    if (rate_changed) {
+        tokens_ = std::min(tokens_, std::max(1.0, limits_.max_message_rate));
+        tokens_at_ms_ = now_ms();
+    }
+    pump();
+}
+
 ReadyQueue::~ReadyQueue() {
     *alive_ = false;
     for (auto& c : conns_) {

@@ -70,6 +70,11 @@ class ReadyQueue {
     const std::string& key() const { return key_; }
     const Route& route() const { return route_; }
     const QueueLimits& limits() const { return limits_; }
+    // New limits apply at once (a lower connection cap lets busy connections finish).
+    void set_limits(QueueLimits l);
+    // The domain the queue was created for: limits are looked up again with it at reload.
+    const std::string& first_domain() const { return first_domain_; }
+    void set_first_domain(std::string d) { first_domain_ = std::move(d); }
     size_t waiting() const { return q_.size(); }
     size_t connections() const { return conns_.size(); }
     size_t in_flight() const {
@@ -105,6 +110,7 @@ class ReadyQueue {
     std::string key_;
     Route route_;
     QueueLimits limits_;
+    std::string first_domain_;
     std::deque<std::unique_ptr<Delivery>> q_;
     std::list<Conn> conns_;
     size_t connecting_ = 0;

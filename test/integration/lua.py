@@ -648,4 +648,72 @@ def test_notes_set_at_rcpt_reach_get_mx_after_a_restart():
         peer.stop()
 
 
+LIMITS_POLICY = r"""
+local M = {}
+function M.hook_get_mx(hmail, domain)
+  return OK, '127.0.0.1:PORT'
+end
+function M.hook_queue_limits(q)
+  kasi.sleep(SLEEP)
+  kasi.log.info('LIMITS for', q.key, q.site, q.domain, 'config says', q.limits.max_connections,
+                q.limits.set_by)
+  return OK, { max_connections = CONNS, max_message_rate = '600/min', set_by = 'test profile' }
+end
+return M
+"""
+
+
+def queue_summary(k, timeout=5):
+    deadline = time.time() + timeout
+    while True:
+        rc, out, err = k.ctl("queue")
+        if rc == 0:
+            import json
+            q = json.loads(out)
+            if q.get("ready_queues") or time.time() > deadline:
+                return q
+        time.sleep(0.2)
+
+
+def test_queue_limits_hook_sets_and_reload_updates_the_limits():
+    from smtp_peer import Peer
+    peer = Peer()
+    for sleep in ("0", "0.3"):  # answered at once, and after yielding
+        src = LIMITS_POLICY.replace("PORT", str(peer.port)).replace("SLEEP", sleep)
+        k = lua_kasi({"lim": src.replace("CONNS", "1")}, order=["lim", "relay"], start=False,
+                     extra={"outbound.ini": "disabled=false\nlocal_mx_ok=true\n"
+                                            "[queues]\nmax_connections=8\n",
+                            "kasi.ini": "[reload]\nwatch=false\n"})
+        k.start()
+        try:
+            before = len(peer.sessions)
+            s = smtplib.SMTP("127.0.0.1", k.port)
+            for i in range(6):
+                s.sendmail("a@src.test", ["x%d@d%d.test" % (i, i % 3)], "Subject: %d\r\n\r\nx\r\n" % i)
+            s.quit()
+            msgs = peer.wait_messages(6 * (1 if sleep == "0" else 2))
+            assert len(msgs) >= 6, (msgs, k.read_log()[-3000:])
+            assert len(peer.sessions) - before == 1, len(peer.sessions) - before  # one connection
+            q = queue_summary(k)
+            rq = q["ready_queues"][0]
+            assert rq["limits"]["max_connections"] == 1, rq
+            assert rq["limits"]["set_by"] == "test profile", rq
+            assert abs(rq["limits"]["max_message_rate"] - 10) < 1e-6, rq
+            log = k.read_log()
+            assert "config says 8 outbound.ini" in log or "config says 8 default" in log, log
+            write_plugin(k, "lim", src.replace("CONNS", "3"))
+            rc, out, err = k.ctl("reload")
+            assert rc == 0, out
+            deadline = time.time() + 5
+            while time.time() < deadline:
+                time.sleep(1.1)  # the summary is rewritten every second
+                rq = queue_summary(k)["ready_queues"][0]
+                if rq["limits"]["max_connections"] == 3:
+                    break
+            assert rq["limits"]["max_connections"] == 3, rq
+        finally:
+            k.cleanup()
+    peer.stop()
+
+
 run(globals())
