@@ -193,6 +193,7 @@ end }
 
 class Dns:
     def __init__(self):
+        global ZONE
         self.dir = tempfile.mkdtemp(prefix="kasi-lua-dns-")
         zone = os.path.join(self.dir, "zone")
         with open(zone, "w") as f:
@@ -714,6 +715,97 @@ def test_queue_limits_hook_sets_and_reload_updates_the_limits():
         finally:
             k.cleanup()
     peer.stop()
+
+
+LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lua")
+PROVIDER_ZONE = """$TTL 300
+gm.test.                          IN MX 5 gmail-smtp-in.l.google.com.
+gm.test.                          IN MX 10 alt1.gmail-smtp-in.l.google.com.
+gmail-smtp-in.l.google.com.       IN A 127.0.0.1
+alt1.gmail-smtp-in.l.google.com.  IN A 127.0.0.1
+ya.test.                          IN MX 1 mta5.am0.yahoodns.net.
+mta5.am0.yahoodns.net.            IN A 127.0.0.1
+mixed.test.                       IN MX 1 mta6.am0.yahoodns.net.
+mixed.test.                       IN MX 2 mx.mixed.test.
+mta6.am0.yahoodns.net.            IN A 127.0.0.1
+mx.mixed.test.                    IN A 127.0.0.1
+"""
+
+
+def test_provider_throttle_library_sets_limits_and_retries():
+    global ZONE
+    from smtp_peer import Peer
+    first = {}
+
+    def rcpt(addr):
+        if "later" in addr and addr not in first:
+            first[addr] = True
+            return "421 4.7.28 unusual rate of unsolicited mail"
+        return None
+
+    peer = Peer(rcpt=rcpt)
+    saved, ZONE = ZONE, PROVIDER_ZONE
+    dns = Dns()
+    ZONE = saved
+    plugin = """return require('kasi.throttle').plugin{
+  overrides = { yahoo = { max_connections = 2 } },
+  retry = { gmail = { 120, 600 } },
+}"""
+    k = lua_kasi({"throttle": plugin}, order=["throttle", "relay"], start=False, extra={
+        "lua.ini": "[main]\nlibrary_path=%s\n" % os.path.abspath(LIBRARY),
+        "dns.ini": "[main]\nservers=127.0.0.1:%d\ntimeout=0.5\n" % dns.port,
+        "outbound.ini": "disabled=false\nlocal_mx_ok=true\nsmtp_port=%d\n"
+                        "temp_fail_intervals=60s\n" % peer.port})
+    k.start()
+    try:
+        s = smtplib.SMTP("127.0.0.1", k.port)
+        for rcpt_to in ("a@gm.test", "b@ya.test", "c@mixed.test", "later@gm.test"):
+            s.sendmail("s@src.test", [rcpt_to], "Subject: x\r\n\r\nx\r\n")
+        s.quit()
+        msgs = peer.wait_messages(3)
+        assert len(msgs) == 3, msgs
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            time.sleep(1.1)
+            q = queue_summary(k)
+            if len(q["ready_queues"]) == 3:
+                break
+        by_site = {rq["queue"]: rq["limits"] for rq in q["ready_queues"]}
+        gm = [l for key, l in by_site.items() if "google.com" in key][0]
+        assert gm["set_by"] == "provider gmail" and gm["max_connections"] == 5, by_site
+        assert gm["max_messages_per_connection"] == 50, gm
+        assert abs(gm["max_message_rate"] - 100 / 60) < 1e-3, gm  # JSON has 3 decimals
+        ya = [l for key, l in by_site.items() if key.endswith("mta5.am0.yahoodns.net")][0]
+        assert ya["set_by"] == "provider yahoo" and ya["max_connections"] == 2, ya  # override
+        mixed = [l for key, l in by_site.items() if "mx.mixed.test" in key][0]
+        assert mixed["set_by"] != "provider yahoo", mixed  # not every MX is Yahoo's
+        # the deferral by a Gmail MX is retried after gmail's first interval (120 s), not
+        # after outbound.ini's 60 s
+        tf = [e for e in events(k, "TransientFailure", 5)]
+        assert len(tf) == 1, tf
+        delay = (tf[0]["next_due_ms"] - tf[0]["time_ms"]) / 1000
+        assert 119 <= delay <= 121, tf[0]
+        rc, out, err = k.ctl("list")
+        assert rc == 0 and len(out.splitlines()) == 1, out
+    finally:
+        k.cleanup()
+        dns.stop()
+        peer.stop()
+
+
+def events(k, kind, timeout=0):
+    import json
+    path = os.path.join(k.dir, "log", "events.jsonl")
+    deadline = time.time() + timeout
+    while True:
+        out = []
+        if os.path.exists(path):
+            with open(path) as f:
+                out = [json.loads(l) for l in f if l.endswith("\n")]
+        out = [e for e in out if e["type"] == kind]
+        if out or time.time() >= deadline:
+            return out
+        time.sleep(0.1)
 
 
 run(globals())

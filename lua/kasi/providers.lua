@@ -1,0 +1,129 @@
+-- Mailbox provider profiles: how to recognise a provider from the MX hosts of a
+-- destination, and how hard to push it from one egress source (IP).
+--
+-- A destination belongs to a provider when EVERY one of its MX hosts ends with one of the
+-- provider's suffixes (KumoMTA's rule: a vanity setup that mixes in a provider MX is not
+-- that provider). Limits are per ready queue, i.e. per (egress source, destination site),
+-- and site = the set of MX hosts, so all Google-hosted domains share one queue per source.
+--
+-- Where the numbers come from. Mailbox providers publish requirements (authentication,
+-- complaint rates, what their deferrals mean) but almost never numeric rate limits, so the
+-- limits below are common practice, chosen to stay under the point where each provider
+-- starts deferring for rate, and meant to be tuned by the operator:
+--   [G1] Google, Email sender guidelines: https://support.google.com/a/answer/81126
+--   [G2] Google, SMTP errors (421 4.7.28 "unusual rate of unsolicited mail"):
+--        https://support.google.com/a/answer/3726730
+--   [M1] Microsoft, Outlook.com postmaster / sender support:
+--        https://sendersupport.olc.protection.outlook.com/pm/
+--   [Y1] Yahoo Sender Hub, best practices: https://senders.yahooinc.com/best-practices/
+--   [Y2] Yahoo Sender Hub, SMTP error codes (TS01/TS02/TS03/TSS04 rate deferrals):
+--        https://senders.yahooinc.com/smtp-error-codes/
+--   [A1] Apple, iCloud Mail postmaster information: https://support.apple.com/en-us/102322
+--   [X1] GMX / WEB.DE postmaster: https://postmaster.gmx.net/ https://postmaster.web.de/
+--   [K1] KumoMTA's shipped shaping defaults (assets/policy-extras/shaping.toml, Apache-2.0):
+--        per-provider connection limits and deliveries per connection used as a baseline
+--        by many ESPs (google 5 connections / 50 per connection, yahoo 20 per
+--        connection, outlook 5 / 50, apple 10 / 5, comcast 25 / 1000, orange 2 / 100,
+--        mimecast 10 / 100).
+--   [C1] Common ESP practice for a warmed IP, also the starting points named in Kasi's
+--        issue #4: Gmail 100/min, Outlook 80/min, Yahoo 50/min.
+-- Retry intervals (seconds, by number of failures so far) follow the providers' advice to
+-- back off on 4xx rate deferrals rather than retry hot [G2][Y2].
+--
+-- Editing: change a number here (or better, override it from your plugin, see
+-- kasi/throttle.lua) and the running Kasi picks it up at the next reload.
+
+local M = {}
+
+local backoff = { 300, 600, 1200, 2400, 3600, 7200, 14400, 28800 }
+local gentle = { 600, 1200, 3600, 7200, 14400, 28800 }
+
+M.list = {
+  { name = 'gmail', mx_suffixes = { '.google.com', '.googlemail.com' },
+    -- [G1][G2][K1][C1]
+    limits = { max_connections = 5, max_messages_per_connection = 50,
+               max_message_rate = '100/min' },
+    retry = backoff },
+  { name = 'outlook', mx_suffixes = { '.olc.protection.outlook.com' },
+    -- Microsoft consumer: outlook.com, hotmail.*, live.*, msn.com [M1][K1][C1]
+    limits = { max_connections = 5, max_messages_per_connection = 50,
+               max_message_rate = '80/min' },
+    retry = backoff },
+  { name = 'office365', mx_suffixes = { '.mail.protection.outlook.com', '.mx.microsoft' },
+    -- Microsoft 365 tenants [M1][K1][C1]
+    limits = { max_connections = 5, max_messages_per_connection = 50,
+               max_message_rate = '80/min' },
+    retry = backoff },
+  { name = 'yahoo', mx_suffixes = { '.yahoodns.net' },
+    -- Yahoo and AOL (both on yahoodns.net MX) [Y1][Y2][K1][C1]
+    limits = { max_connections = 5, max_messages_per_connection = 20,
+               max_message_rate = '50/min' },
+    retry = gentle },
+  { name = 'apple', mx_suffixes = { '.icloud.com' },
+    -- iCloud, me.com, mac.com [A1][K1]
+    limits = { max_connections = 10, max_messages_per_connection = 5,
+               max_message_rate = '60/min' },
+    retry = backoff },
+  { name = 'gmx', mx_suffixes = { '.gmx.net', '.web.de', '.gmx.com' },
+    -- GMX and WEB.DE (1&1 Mail & Media) [X1]
+    limits = { max_connections = 5, max_messages_per_connection = 100,
+               max_message_rate = '60/min' },
+    retry = backoff },
+  { name = 'orange', mx_suffixes = { '.orange.fr', '.wanadoo.fr' },
+    -- Orange France [K1]
+    limits = { max_connections = 2, max_messages_per_connection = 100,
+               max_message_rate = '30/min' },
+    retry = gentle },
+  { name = 'comcast', mx_suffixes = { '.comcast.net' },
+    -- Comcast / Xfinity [K1]
+    limits = { max_connections = 25, max_messages_per_connection = 1000,
+               max_message_rate = '250/min' },
+    retry = backoff },
+  { name = 'mimecast', mx_suffixes = { '.mimecast.com', '.mimecast.co.za' },
+    -- Mimecast-filtered companies; each region is a separate farm [K1]
+    limits = { max_connections = 10, max_messages_per_connection = 100 },
+    retry = backoff },
+  { name = 'yandex', mx_suffixes = { '.yandex.net', '.yandex.ru' },
+    limits = { max_connections = 5, max_messages_per_connection = 50,
+               max_message_rate = '60/min' },
+    retry = backoff },
+  { name = 'mailru', mx_suffixes = { '.mail.ru' },
+    limits = { max_connections = 5, max_messages_per_connection = 50,
+               max_message_rate = '60/min' },
+    retry = backoff },
+  { name = 'zoho', mx_suffixes = { '.zoho.com', '.zoho.eu', '.zoho.in' },
+    limits = { max_connections = 5, max_messages_per_connection = 50,
+               max_message_rate = '60/min' },
+    retry = backoff },
+}
+
+local function ends_with(s, suffix)
+  return #s >= #suffix and s:sub(-#suffix) == suffix
+end
+
+-- The profile whose suffixes cover every host of `mx_hosts` (lower case, no trailing
+-- dot), or nil. `list` defaults to M.list.
+function M.match(mx_hosts, list)
+  if not mx_hosts or #mx_hosts == 0 then return nil end
+  for _, p in ipairs(list or M.list) do
+    local all = true
+    for _, host in ipairs(mx_hosts) do
+      local h = host:lower():gsub('%.$', '')
+      local hit = false
+      for _, suf in ipairs(p.mx_suffixes) do
+        if ends_with(h, suf) or h == suf:sub(2) then hit = true break end
+      end
+      if not hit then all = false break end
+    end
+    if all then return p end
+  end
+  return nil
+end
+
+-- The profile a single MX host name belongs to (for events that know one host).
+function M.match_host(host, list)
+  if not host or host == '' then return nil end
+  return M.match({ host }, list)
+end
+
+return M
