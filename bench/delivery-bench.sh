@@ -3,18 +3,20 @@
 # found through a DNS server on loopback (test/integration/dns_fixture.py). In the same
 # invocation: smtp-source -> smtp-sink directly (the loopback ceiling) and, unless turned
 # off, Postfix and Haraka as relays through ../shared/bench/relay-bench.sh.
-#   bench/delivery-bench.sh [-m MSGS] [-s SESSIONS] [-l BYTES] [-r RUNS] [--no-postfix] [--no-haraka]
+#   bench/delivery-bench.sh [-m MSGS] [-s SESSIONS] [-l BYTES] [-r RUNS] [--no-postfix] [--no-haraka] [--lua]
+# --lua: each run also measures kasi with a Lua policy on rcpt, data_post and get_mx
+# (bench/lua-policy.lua) and reports the ratio to kasi without it.
 # Defaults: -m 20000 -s 20 -l 4096 -r 3. Loopback only. Per run and median: accepted msg/s
 # (until smtp-source finished), delivered msg/s (until the sink counted every message),
 # kasi CPU per message over the whole run, kasi peak RSS, and delivered/ceiling.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 SB=${SHARED_BENCH:-$top/../shared/bench}
-MSGS=20000; SESS=20; LEN=4096; RUNS=3; POSTFIX=1; HARAKA=1
+MSGS=20000; SESS=20; LEN=4096; RUNS=3; POSTFIX=1; HARAKA=1; LUA=0
 while [ $# -gt 0 ]; do
   case "$1" in
     -m) MSGS=$2; shift 2;; -s) SESS=$2; shift 2;; -l) LEN=$2; shift 2;; -r) RUNS=$2; shift 2;;
-    --no-postfix) POSTFIX=0; shift;; --no-haraka) HARAKA=0; shift;;
+    --no-postfix) POSTFIX=0; shift;; --no-haraka) HARAKA=0; shift;; --lua) LUA=1; shift;;
     *) echo "unknown arg $1" >&2; exit 2;;
   esac
 done
@@ -40,9 +42,16 @@ DPID=$!
 for _ in $(seq 100); do grep -q ready "$res/dns.out" 2>/dev/null && break; sleep 0.05; done
 
 kasi_run() {
-  local d=$res/kasi-$1
+  local d=$res/kasi-$1 label=${2:-kasi}
   mkdir -p "$d/config"
   cp -r "$top/examples/quickstart/config/." "$d/config/"
+  if [ "$label" = kasi_lua ]; then
+    mkdir -p "$d/plugins"
+    cp "$top/bench/lua-policy.lua" "$d/plugins/policy.lua"
+    # first, so that its rcpt hook runs before relay's OK ends the chain
+    { echo policy; cat "$d/config/plugins"; } > "$d/config/plugins.new"
+    mv "$d/config/plugins.new" "$d/config/plugins"
+  fi
   printf 'listen=127.0.0.1:%s\nnodes=cpus\n' "$P_KASI" > "$d/config/smtp.ini"
   printf '[main]\nlevel=warn\n' > "$d/config/log.ini"
   printf '[main]\nservers=127.0.0.1:%s\n' "$P_DNS" > "$d/config/dns.ini"
@@ -69,7 +78,7 @@ kasi_run() {
   "$SB/sink.sh" stop "$P_SINK" >/dev/null
   local left; left=$("$top/build/kasictl" -c "$d" count | awk '/^messages/{print $2}')
   local cpu_us; cpu_us=$(awk -v c=$((c1 - c0)) -v t="$CLK" -v m="$MSGS" 'BEGIN{printf "%.1f", c/t*1e6/m}')
-  echo "kasi run=$1 accepted=$(awk -v m="$MSGS" -v t="$t_acc" 'BEGIN{printf "%.0f", m*1000/t}') delivered=$(awk -v m="$n" -v t="$t_del" 'BEGIN{printf "%.0f", m*1000/t}') cpu_us_per_msg=$cpu_us peak_rss_kb=$rss sink_count=$n left_in_spool=$left"
+  echo "$label run=$1 accepted=$(awk -v m="$MSGS" -v t="$t_acc" 'BEGIN{printf "%.0f", m*1000/t}') delivered=$(awk -v m="$n" -v t="$t_del" 'BEGIN{printf "%.0f", m*1000/t}') cpu_us_per_msg=$cpu_us peak_rss_kb=$rss sink_count=$n left_in_spool=$left"
   grep -v '^\s*$' "$d/kasi.log" | grep -iv 'notice' | head -5 >&2 || true
   rm -rf "$d"
 }
@@ -79,12 +88,19 @@ for i in $(seq "$RUNS"); do
   echo "sink run=$i rate=$("$SB/source.sh" -p "$P_SINK" -m "$MSGS" -s "$SESS" -l "$LEN" | rate_of)" | tee -a "$res/lines"
   "$SB/sink.sh" stop "$P_SINK" >/dev/null
   kasi_run "$i" | tee -a "$res/lines"
+  if [ "$LUA" = 1 ]; then
+    kasi_run "$i" kasi_lua | tee -a "$res/lines"
+  fi
 done
 field() { awk -v k="$2" '$1==v{for(i=2;i<=NF;i++){split($i,a,"="); if(a[1]==k) print a[2]}}' v="$1" "$res/lines" | median; }
 sink=$(field sink rate); acc=$(field kasi accepted); del=$(field kasi delivered)
 cpu=$(field kasi cpu_us_per_msg); rss=$(field kasi peak_rss_kb)
 echo "median: ceiling(smtp-sink)=$sink msg/s  kasi accepted=$acc msg/s delivered=$del msg/s"
 echo "median: kasi cpu=${cpu} us/msg  peak_rss=${rss} kB  delivered/ceiling=$(awk -v a="$del" -v b="$sink" 'BEGIN{printf "%.2f", a/b}')"
+if [ "$LUA" = 1 ]; then
+  ldel=$(field kasi_lua delivered); lacc=$(field kasi_lua accepted); lcpu=$(field kasi_lua cpu_us_per_msg)
+  echo "median: kasi+lua accepted=$lacc msg/s delivered=$ldel msg/s cpu=${lcpu} us/msg  lua/plain delivered=$(awk -v a="$ldel" -v b="$del" 'BEGIN{printf "%.2f", a/b}') cpu=$(awk -v a="$lcpu" -v b="$cpu" 'BEGIN{printf "%.2f", a/b}')"
+fi
 echo "params: msgs=$MSGS sessions=$SESS len=$LEN runs=$RUNS"
 if [ "$POSTFIX" = 1 ]; then
   echo "# postfix as relay (../shared/bench/relay-bench.sh)"

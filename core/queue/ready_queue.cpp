@@ -203,6 +203,13 @@ void ReadyQueue::on_done(Conn* c, TxnOutcome out) {
         pump();  // another connection takes over
         return;
     }
+    int open = 0;
+    for (const auto& o : conns_) open += !o.quitting;
+    if (open > limits_.max_connections) {  // the limits were lowered
+        c->quitting = true;
+        c->client->quit();
+        return;
+    }
     assign(c);
 }
 

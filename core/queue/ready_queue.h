@@ -91,7 +91,8 @@ class ReadyQueue {
         std::unique_ptr<Delivery> inflight;
         int sent = 0;
         bool ready = false;
-        bool loading = false;  // body being read for `inflight`
+        bool loading = false;   // body being read for `inflight`
+        bool quitting = false;  // closed to honour lowered limits
         UvHandle<uv_timer_t> idle_timer;
     };
     using ConnIt = std::list<Conn>::iterator;
