@@ -244,6 +244,10 @@ Result LuaLoop::answer(Call& c, int n, HookCall* hc) {
         if (hc && hc->outbound) hc->outbound->mx = std::move(hops);
         return r;
     }
+    if (c.hook == Hook::get_egress && r.code == Code::ok && lua_type(co, 2) == LUA_TSTRING) {
+        if (hc && hc->outbound) hc->outbound->source = lua_tostring(co, 2);
+        return r;
+    }
     if (lua_type(co, 2) == LUA_TSTRING || lua_type(co, 2) == LUA_TNUMBER) {
         size_t len = 0;
         const char* s = lua_tolstring(co, 2, &len);

@@ -37,6 +37,7 @@ constexpr std::string_view hook_names[] = {"connect_init",
                                            "deferred",
                                            "bounce",
                                            "delivered",
+                                           "get_egress",
                                            "queue_limits"};
 static_assert(std::size(hook_names) == hook_count);
 }  // namespace

@@ -56,6 +56,8 @@ enum class Hook : int {
     deferred,
     bounce,
     delivered,
+    // Kasi's own: the egress source of a delivery (before get_mx)
+    get_egress,
     // Kasi's own: the limits of a ready queue, asked when the queue is created and at
     // every reload (provider throttle profiles)
     queue_limits,

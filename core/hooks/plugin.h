@@ -73,6 +73,7 @@ struct QueueInfo {
 struct OutboundAnswer {
     std::vector<NextHop> mx;              // get_mx with OK, in the order given (not sorted)
     std::optional<LimitOverride> limits;  // queue_limits with OK
+    std::string source;                   // get_egress with OK
 };
 
 struct HookCall {

@@ -202,6 +202,7 @@ void load_tls_outbound(const ConfigDir& cfg, OutboundConfig& o, Diagnostics& d) 
 OutboundConfig load_outbound_config(const ConfigDir& cfg, const std::string& base_dir,
                                     Diagnostics& d) {
     OutboundConfig o;
+    o.egress = load_egress_config(cfg, d);
     Ini ini = cfg.ini("outbound.ini", d);
     IniReader r(ini, d);
     r.check_known("main", {"disabled", "concurrency_max", "enable_tls", "maxTempFailures",

@@ -16,6 +16,7 @@
 #include "core/config/diagnostics.h"
 #include "core/dns/dns_config.h"
 #include "core/dns/mx.h"
+#include "core/queue/egress.h"
 #include "core/queue/queue_limits.h"
 
 namespace kasi {
@@ -55,6 +56,7 @@ struct OutboundConfig {
     std::string events_file;      // "" = off
     std::string bounce_template;  // config/outbound.bounce_message, or built in
     DnsConfig dns;
+    EgressConfig egress;  // egress.ini
 
     // Limits for the ready queue of (source, site) first created for `domain`.
     QueueLimits limits_for(const std::string& domain, const std::vector<std::string>& mx_hosts,

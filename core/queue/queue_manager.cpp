@@ -273,7 +273,7 @@ void QueueManager::route(std::unique_ptr<Delivery> d) {
         it->second.held.push_back(std::move(d));  // until resumed (or expired by the sweep)
         return;
     }
-    if (!has_hooks(Hook::send_email)) return route_by_hooks(std::move(d));
+    if (!has_hooks(Hook::send_email)) return choose_egress(std::move(d));
     // send_email (Haraka's semantics): DELAY puts the delivery back for that many seconds
     // without counting an attempt; every other code goes on.
     auto held = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
@@ -283,12 +283,73 @@ void QueueManager::route(std::unique_ptr<Delivery> d) {
              [this, alive, held](Result r, OutboundAnswer&) {
                  if (!alive.lock()) return;
                  auto d = std::move(*held);
-                 if (r.code != Code::delay) return route_by_hooks(std::move(d));
+                 if (r.code != Code::delay) return choose_egress(std::move(d));
                  unsigned long long secs = 60;
                  if (!r.msg.empty() && (!parse_u64(r.msg, secs) || secs == 0)) secs = 60;
                  d->due_ms = now_ms() + int64_t(std::min<unsigned long long>(secs, 86400)) * 1000;
                  schedule(std::move(d));
              });
+}
+
+void QueueManager::choose_egress(std::unique_ptr<Delivery> d) {
+    const EgressConfig& eg = s_.cfg->egress;
+    auto by_pool = [this, &eg](Delivery& d) {
+        const std::string* pool = d.msg->note("pool");
+        const EgressSource* s = eg.pick(pool ? *pool : "", egress_ticket_++);
+        d.source = s ? intern(s->name) : nullptr;
+    };
+    if (!has_hooks(Hook::get_egress)) {
+        by_pool(*d);
+        return route_by_hooks(std::move(d));
+    }
+    // get_egress: OK with a source name sends from it; DENYSOFT defers (no source may take
+    // the message now, say why); DENY bounces; anything else picks from the pools.
+    auto holder = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
+    std::weak_ptr<bool> alive = alive_;
+    const Delivery& ref = **holder;
+    run_hook(
+        Hook::get_egress, ref.msg, ref.domain,
+        [this, alive, holder, by_pool](Result r, OutboundAnswer& a) {
+            if (!alive.lock()) return;
+            auto d = std::move(*holder);
+            const EgressConfig& eg = s_.cfg->egress;
+            if (r.code == Code::ok && !a.source.empty()) {
+                if (!eg.source(a.source)) {
+                    log::error(
+                        "queue: get_egress chose source '{}', which egress.ini does not "
+                        "define",
+                        a.source);
+                    return defer_all(
+                        std::move(d),
+                        make_reply(451, "4.3.5", "egress source " + a.source + " is not defined"),
+                        nullptr);
+                }
+                d->source = intern(a.source);
+                return route_by_hooks(std::move(d));
+            }
+            if (r.code == Code::denysoft || r.code == Code::denysoftdisconnect)
+                return defer_all(
+                    std::move(d),
+                    make_reply(451, "4.4.5", r.msg.empty() ? "no egress source available" : r.msg),
+                    nullptr);
+            if (r.code == Code::deny || r.code == Code::denydisconnect) {
+                std::vector<SmtpReply> rs(
+                    d->rcpts.size(),
+                    make_reply(550, "5.7.1", r.msg.empty() ? "refused by egress policy" : r.msg));
+                return apply(std::move(d), rs, EventPeer{});
+            }
+            by_pool(*d);
+            route_by_hooks(std::move(d));
+        });
+}
+
+void QueueManager::apply_source(Route& r, const Delivery& d, bool hop_bind, bool hop_helo) const {
+    if (!d.source) return;
+    const EgressSource* s = s_.cfg->egress.source(*d.source);
+    if (!s) return;
+    r.source = s->name;
+    if (!hop_bind && s->address) r.bind = *s->address;
+    if (!hop_helo && !s->ehlo.empty()) r.helo = s->ehlo;
 }
 
 void QueueManager::route_by_hooks(std::unique_ptr<Delivery> d) {
@@ -341,6 +402,7 @@ void QueueManager::route_to_hops(std::unique_ptr<Delivery> d, std::vector<NextHo
             const NextHop& first = hops[r.hosts.front().tag];
             route.helo = first.bind_helo.empty() ? s_.me : first.bind_helo;
             if (!first.bind.empty()) route.bind = IpAddr::parse(first.bind);
+            apply_source(route, *d, !first.bind.empty(), !first.bind_helo.empty());
             route.lmtp = first.lmtp;
             route.auth_user = first.auth_user;
             route.auth_pass = first.auth_pass;
@@ -363,8 +425,8 @@ void QueueManager::route_to_hops(std::unique_ptr<Delivery> d, std::vector<NextHo
                     if (host_pattern_match(p, h.host)) route.tls = TlsMode::required;
             RouteEntry e;
             e.ok = true;
-            e.rq_key = ready_queue_for(route, d->domain).key();
-            place(std::move(d), e);
+            e.route = std::make_shared<const Route>(std::move(route));
+            place(std::move(d), e, true);
         });
 }
 
@@ -467,7 +529,7 @@ void QueueManager::routed(const std::string& domain, MxResult r) {
         if (listed(s_.cfg->no_tls_hosts)) route.tls = TlsMode::off;
         if (listed(s_.cfg->force_tls_hosts)) route.tls = TlsMode::required;
         e.ok = true;
-        e.rq_key = ready_queue_for(route, domain).key();
+        e.route = std::make_shared<const Route>(std::move(route));
         e.expires_ms = now + route_ttl_ms;
     } else {
         e.permanent = r.kind == MxResult::Kind::permanent;
@@ -482,7 +544,7 @@ void QueueManager::routed(const std::string& domain, MxResult r) {
     for (auto& d : node.mapped()) place(std::move(d), e);
 }
 
-void QueueManager::place(std::unique_ptr<Delivery> d, const RouteEntry& e) {
+void QueueManager::place(std::unique_ptr<Delivery> d, const RouteEntry& e, bool sourced) {
     if (!e.ok) {
         if (e.permanent) {
             std::vector<SmtpReply> replies(d->rcpts.size(), e.error);
@@ -490,10 +552,9 @@ void QueueManager::place(std::unique_ptr<Delivery> d, const RouteEntry& e) {
         }
         return defer_all(std::move(d), e.error, nullptr);
     }
-    auto it = ready_.find(e.rq_key);
-    if (it == ready_.end())
-        return defer_all(std::move(d), make_reply(451, "4.3.0", "no route"), nullptr);
-    ReadyQueue& rq = *it->second;
+    Route r = *e.route;
+    if (!sourced) apply_source(r, *d, false, false);
+    ReadyQueue& rq = ready_queue_for(r, d->domain);
     size_t max_rcpts = size_t(std::max(1, rq.limits().max_recipients));
     while (d->rcpts.size() > max_rcpts) {  // one transaction per max_recipients
         auto extra = std::make_unique<Delivery>(*d);

@@ -94,8 +94,8 @@ class QueueManager {
         int64_t expires_ms = 0;
         bool ok = false;
         bool permanent = false;
-        SmtpReply error;  // when not ok
-        std::string rq_key;
+        SmtpReply error;                     // when not ok
+        std::shared_ptr<const Route> route;  // when ok; the egress source is applied at place()
     };
 
     void split(std::shared_ptr<QueuedMessage> m, const std::vector<uint32_t>& todo, int attempts,
@@ -117,12 +117,17 @@ class QueueManager {
                  std::vector<SmtpReply> replies, std::vector<uint32_t> changed,
                  const EventPeer& peer, int64_t next);
     void finish_without_dsn(const std::shared_ptr<QueuedMessage>& m);
+    // get_egress, or the pools of egress.ini: sets d->source, then routes.
+    void choose_egress(std::unique_ptr<Delivery> d);
+    // The source's address and EHLO name on `r`, unless a next hop chose them.
+    void apply_source(Route& r, const Delivery& d, bool hop_bind, bool hop_helo) const;
     void send_dsn_for(const std::shared_ptr<QueuedMessage>& m);
     void route_to_hops(std::unique_ptr<Delivery> d, std::vector<NextHop> hops);
     struct HookCtx;
     void retire(HookCtx* c);
     void routed(const std::string& domain, MxResult r);
-    void place(std::unique_ptr<Delivery> d, const RouteEntry& e);
+    // `sourced`: the route already has the delivery's egress source applied.
+    void place(std::unique_ptr<Delivery> d, const RouteEntry& e, bool sourced = false);
     void apply(std::unique_ptr<Delivery> d, const std::vector<SmtpReply>& replies,
                const EventPeer& peer);
     void fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
@@ -160,6 +165,7 @@ class QueueManager {
     QueueStats st_;
     std::unordered_map<std::string, std::shared_ptr<const std::string>> intern_;
     std::unordered_map<HookCtx*, std::unique_ptr<HookCtx>> hooks_running_;
+    uint64_t egress_ticket_ = 0;  // spreads deliveries over a pool's sources by weight
     struct Suspension {
         std::string reason;
         std::vector<std::unique_ptr<Delivery>> held;

@@ -83,7 +83,8 @@ struct Delivery {
     std::vector<uint32_t> rcpts;  // indexes into msg->rcpts still to deliver
     int attempts = 0;
     int64_t due_ms = 0;
-    int64_t ready_since_ms = 0;  // when it entered its ready queue
+    int64_t ready_since_ms = 0;                 // when it entered its ready queue
+    std::shared_ptr<const std::string> source;  // egress source of this attempt; null: default
 };
 
 }  // namespace kasi

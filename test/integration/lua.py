@@ -808,4 +808,78 @@ def events(k, kind, timeout=0):
         time.sleep(0.1)
 
 
+EGRESS_INI = """[source:eu1]
+address=127.0.0.2
+ehlo=eu1.mta.test
+region=eu
+[source:us1]
+address=127.0.0.3
+ehlo=us1.mta.test
+region=us
+[source:eu2]
+address=127.0.0.4
+ehlo=eu2.mta.test
+region=EU
+[pool:default]
+eu1=1
+us1=1
+eu2=1
+"""
+
+
+def test_region_pinning_sends_only_from_the_region_and_holds_what_has_no_source():
+    from smtp_peer import Peer
+    peer = Peer()
+    route = "return { hook_get_mx = function() return OK, '127.0.0.1:%d' end }" % peer.port
+    region = "return require('kasi.egress').plugin{ tenant_regions = { acme = 'us' } }"
+    tenant = r"""return { hook_rcpt = function(c, p)
+  if p[1].user:match('^acme') then c.transaction.tenant = 'acme' end
+end }"""
+    k = lua_kasi({"route": route, "region": region, "tenant": tenant},
+                 order=["tenant", "region", "route", "relay"], start=False, extra={
+        "egress.ini": EGRESS_INI,
+        "lua.ini": "[main]\nlibrary_path=%s\n" % os.path.abspath(LIBRARY),
+        "outbound.ini": "disabled=false\ntemp_fail_intervals=60s\n"})
+    k.start()
+    try:
+        s = smtplib.SMTP("127.0.0.1", k.port)
+        sends = [("eu%d" % i, "X-Kasi-Region: EU\r\n") for i in range(4)] + \
+                [("us%d" % i, "X-Kasi-Region: us\r\n") for i in range(2)] + \
+                [("acme%d" % i, "") for i in range(2)] + \
+                [("free%d" % i, "") for i in range(3)] + [("ap0", "X-Kasi-Region: ap\r\n")]
+        for user, hdr in sends:
+            s.sendmail("s@src.test", [user + "@dest.test"], "%sSubject: %s\r\n\r\nx\r\n" % (hdr, user))
+        s.quit()
+        msgs = peer.wait_messages(len(sends) - 1)
+        assert len(msgs) == len(sends) - 1, msgs
+        for m in msgs:
+            assert b"X-Kasi-Region" not in m[2], m  # the tag never leaves
+        source_of, ehlo_of = {}, {}
+        for sess in peer.sessions:
+            for c in sess.commands:
+                if c.startswith("RCPT TO:<"):
+                    source_of[c[9:].split("@")[0]] = sess.client[0]
+                    ehlo_of[sess.client[0]] = sess.commands[0]
+        for user, _ in sends:
+            if user.startswith("eu"):
+                assert source_of[user] in ("127.0.0.2", "127.0.0.4"), (user, source_of)
+            elif user.startswith("us") or user.startswith("acme"):
+                assert source_of[user] == "127.0.0.3", (user, source_of)
+        assert {source_of["eu%d" % i] for i in range(4)} == {"127.0.0.2", "127.0.0.4"}
+        assert {source_of["free%d" % i] for i in range(3)} == {"127.0.0.2", "127.0.0.3",
+                                                                "127.0.0.4"}, source_of
+        assert ehlo_of["127.0.0.2"] == "EHLO eu1.mta.test", ehlo_of
+        assert ehlo_of["127.0.0.3"] == "EHLO us1.mta.test", ehlo_of
+        assert "ap0" not in source_of
+        ids = k.queued_ids()
+        assert len(ids) == 1, ids
+        rc, out, err = k.ctl("show", ids[0])
+        assert "no egress source in region ap" in out, out
+        tf = events(k, "TransientFailure", 3)
+        assert tf and "no egress source in region ap" in tf[0]["response"], tf
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
 run(globals())
