@@ -13,6 +13,7 @@
 #include "core/util/clock.h"
 #include "core/util/ip.h"
 #include "core/util/uv_handle.h"
+#include "policy/lua_counters.h"
 #include "policy/lua_loop.h"
 
 namespace kasi {
@@ -235,6 +236,33 @@ int api_config_ini(lua_State* L) {
                          });
 }
 
+std::string counter_key(lua_State* L) {
+    size_t len = 0;
+    const char* k = luaL_checklstring(L, 1, &len);
+    std::string key(k, len);
+    if (key.empty() || key.size() > CounterStore::max_key ||
+        key.find_first_of("\t\r\n") != std::string::npos)
+        luaL_error(L, "kasi.counter: a key is 1 to %d characters without tabs or line breaks",
+                   int(CounterStore::max_key));
+    return key;
+}
+
+// kasi.counter.add(key [, n = 1 [, ttl_seconds]]) -> the new value
+int api_counter_add(lua_State* L) {
+    std::string key = counter_key(L);
+    auto n = int64_t(luaL_optnumber(L, 2, 1));
+    auto ttl = int64_t(luaL_optnumber(L, 3, 0));
+    lua_pushnumber(L, double(CounterStore::global().add(key, n, ttl, now_ms())));
+    return 1;
+}
+
+// kasi.counter.get(key) -> the value (0 for a counter never added to, or expired)
+int api_counter_get(lua_State* L) {
+    std::string key = counter_key(L);
+    lua_pushnumber(L, double(CounterStore::global().get(key, now_ms())));
+    return 1;
+}
+
 void set_fn(lua_State* L, const char* name, lua_CFunction f) {
     lua_pushcfunction(L, f);
     lua_setfield(L, -2, name);
@@ -273,6 +301,10 @@ void install_kasi_api(lua_State* L) {
     set_fn(L, "list", api_config_list);
     set_fn(L, "ini", api_config_ini);
     lua_setfield(L, -2, "config");
+    lua_newtable(L);
+    set_fn(L, "add", api_counter_add);
+    set_fn(L, "get", api_counter_get);
+    lua_setfield(L, -2, "counter");
     lua_setglobal(L, "kasi");
     lua_pushcfunction(L, log_at<log::Level::info>);
     lua_setglobal(L, "print");

@@ -442,7 +442,7 @@ int push_hook_args(lua_State* L, HookCall& c) {
     }
     if (c.hmail) {
         push_hmail(L, *c.hmail, c.domain, c.event);
-        if (c.hook == Hook::get_mx) {
+        if (c.hook == Hook::get_mx || c.hook == Hook::get_egress) {
             lua_pushlstring(L, c.domain.data(), c.domain.size());
             return 2;
         }

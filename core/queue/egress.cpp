@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <tuple>
 
 #include "core/util/strings.h"
@@ -60,10 +61,20 @@ EgressConfig load_egress_config(const ConfigDir& cfg, Diagnostics& d) {
                     s.ehlo = v;
                 } else if (en.key == "region") {
                     s.region = v;
+                } else if (en.key == "warmup_start") {
+                    int y = 0, m = 0, dd = 0;
+                    char tail = 0;
+                    if (std::sscanf(v.c_str(), "%4d-%2d-%2d%c", &y, &m, &dd, &tail) != 3 || m < 1 ||
+                        m > 12 || dd < 1 || dd > 31)
+                        d.error(ini.path, en.line,
+                                fmt::format("[{}] warmup_start '{}' is not a date (YYYY-MM-DD)",
+                                            sec.name, v));
+                    s.warmup_start = v;
                 } else {
                     d.warn(ini.path, en.line,
-                           fmt::format("[{}] unknown key '{}' (address, ehlo, region)", sec.name,
-                                       en.key));
+                           fmt::format("[{}] unknown key '{}' (address, ehlo, region, "
+                                       "warmup_start)",
+                                       sec.name, en.key));
                 }
             }
             if (s.name.empty() || e.source(s.name))

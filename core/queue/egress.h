@@ -9,6 +9,7 @@
 //   address=192.0.2.10
 //   ehlo=eu1.mta.example.net     ; default: config/me
 //   region=eu                    ; optional, for region pinning policies
+//   warmup_start=2026-11-01      ; optional, for warm-up policies
 //   [pool:default]
 //   eu1=1                        ; source=weight
 //   us1=3
@@ -30,6 +31,7 @@ struct EgressSource {
     std::optional<IpAddr> address;
     std::string ehlo;  // "" = config/me
     std::string region;
+    std::string warmup_start;  // YYYY-MM-DD: first day of the IP's warm-up (kasi/warmup.lua)
 };
 
 struct EgressPool {

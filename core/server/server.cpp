@@ -12,6 +12,7 @@
 #include "core/log/log.h"
 #include "core/server/listen_socket.h"
 #include "core/util/clock.h"
+#include "policy/lua_counters.h"
 
 namespace kasi {
 
@@ -35,6 +36,9 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     const auto& s = cfg_->settings;
     std::string err;
     spool_.set_segment_bytes(s.spool_segment_bytes);
+    counters_path_ = s.queue_dir + "/counters.tsv";
+    if (!CounterStore::global().load(counters_path_, now_ms(), err))
+        log::warn("policy counters: {}", err);
     QueueLoader recovered;  // the queue is rebuilt while the spool is read
     if (!spool_.open(s.queue_dir, err, [&recovered](SpooledMessage& m) { recovered.add(m); })) {
         log::crit("spool: {}", err);
@@ -111,9 +115,16 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     uv_timer_start(
         poll.get(), [](uv_timer_t* t) { static_cast<Server*>(t->data)->check_drained(); }, 100,
         100);
+    UvHandle<uv_timer_t> save_timer;
+    uv_timer_init(&loop_, save_timer.get());
+    save_timer->data = this;
+    uv_timer_start(
+        save_timer.get(), [](uv_timer_t* t) { static_cast<Server*>(t->data)->save_counters(); },
+        5000, 5000);
     uv_run(&loop_, UV_RUN_DEFAULT);
     for (auto* h : {&sigterm, &sigint, &sighup}) h->close();
     poll.close();
+    save_timer.close();
     outbound_->set_admin_handler(nullptr);
     if (watch_) watch_->stop();
     inbox_->close();
@@ -123,6 +134,7 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     workers_.clear();
     outbound_->stop(2000);
     outbound_.reset();
+    save_counters();
     auto st = spool_.stats();
     spool_.close();
     log::notice("stopped; spool wrote {} records in {} batches", st.records, st.batches);
@@ -155,6 +167,12 @@ std::string Server::reload(const std::string& why) {
     loaded_ = fmt::format("generation {} loaded at {} ({})", cfg->generation, now_text(), why);
     last_reload_ = loaded_;
     return "ok " + loaded_;
+}
+
+void Server::save_counters() {
+    std::string err;
+    if (!CounterStore::global().save(counters_path_, now_ms(), err))
+        log::warn("policy counters: {}", err);
 }
 
 std::string Server::status() const {

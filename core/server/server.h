@@ -35,6 +35,7 @@ class Server {
     // Loads and swaps in a new generation; "ok ..." or "error: ..." with every reason.
     std::string reload(const std::string& why);
     std::string status() const;
+    void save_counters();  // policy counters (kasi.counter) to the spool dir
     // Runs `fn` on the main loop and returns its answer; for other threads.
     std::string on_main(std::function<std::string()> fn);
     std::optional<std::string> admin(const std::string& line);
@@ -50,6 +51,7 @@ class Server {
     uv_loop_t loop_{};
     std::unique_ptr<LoopInbox> inbox_;
     std::unique_ptr<ConfigWatch> watch_;
+    std::string counters_path_;
     std::string loaded_;       // when and why the running generation was loaded
     std::string last_reload_;  // the outcome of the last reload attempt
     bool stopping_ = false;

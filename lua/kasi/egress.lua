@@ -7,6 +7,7 @@
 --
 --   return require('kasi.egress').plugin{
 --     header = 'X-Kasi-Region',           -- the tag, removed from the message (default)
+--     warmup = require('kasi.warmup').new{ start = 50 },  -- optional: warm-up caps
 --     tenant_regions = { acme = 'eu' },   -- the region of a tenant's untagged mail
 --     default_region = nil,               -- the region of all other untagged mail
 --   }
@@ -28,7 +29,8 @@ function M.config()
     local name = sect:match('^source:(.+)$')
     if name then
       sources[name] = { name = name, address = keys.address, ehlo = keys.ehlo,
-                        region = keys.region and tostring(keys.region):lower() or nil }
+                        region = keys.region and tostring(keys.region):lower() or nil,
+                        warmup_start = keys.warmup_start }
     end
     local pool = sect:match('^pool:(.+)$')
     if pool then
@@ -43,7 +45,8 @@ function M.config()
   return sources, pools
 end
 
--- The members of `pool` (or "default", or every source) that are in `region`.
+-- The members of `pool` (or "default", or every source) that are in `region` (any
+-- region when nil).
 function M.candidates(region, pool)
   local sources, pools = M.config()
   local members = pools[pool or 'default'] or pools['default']
@@ -55,7 +58,7 @@ function M.candidates(region, pool)
   local out = {}
   for _, m in ipairs(members) do
     local s = sources[m.source]
-    if s and s.region == region then out[#out + 1] = m end
+    if s and (region == nil or s.region == region) then out[#out + 1] = m end
   end
   return out
 end
@@ -75,6 +78,7 @@ function M.plugin(opts)
   opts = opts or {}
   local header = opts.header or 'X-Kasi-Region'
   local tenant_regions = opts.tenant_regions or {}
+  local warmup = opts.warmup
   local plugin = {}
   local ticket = 0
 
@@ -89,13 +93,29 @@ function M.plugin(opts)
 
   function plugin.hook_get_egress(hmail, domain)
     local region = hmail.notes.region or tenant_regions[hmail.tenant] or opts.default_region
-    if not region or region == '' then return end
-    local list = M.candidates(region, hmail.notes.pool)
+    if region == '' then region = nil end
+    if not region and not warmup then return end  -- the pools decide, as without a policy
+    local pool = hmail.notes.pool
+    local list = M.candidates(region, pool)
     if #list == 0 then
-      return DENYSOFT, 'no egress source in region ' .. region
+      return DENYSOFT, 'no egress source in region ' .. tostring(region)
+    end
+    local provider
+    if warmup then
+      local sources = M.config()
+      provider = warmup:provider_of(domain)
+      local room, full = warmup:with_room(list, sources, provider, pool)
+      if #room == 0 then
+        return DENYSOFT, string.format('warm-up: every source%s is at its daily cap for %s ' ..
+                                       '(%s); waiting for the next UTC day',
+                                       region and (' of region ' .. region) or '', provider, full)
+      end
+      list = room
     end
     ticket = ticket + 1
-    return OK, pick(list, ticket)
+    local chosen = pick(list, ticket)
+    if warmup then warmup:take(chosen, provider) end
+    return OK, chosen
   end
 
   return plugin

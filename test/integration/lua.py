@@ -882,4 +882,102 @@ end }"""
         peer.stop()
 
 
+WARMUP_ZONE = """$TTL 300
+gm.test.                          IN MX 5 gmail-smtp-in.l.google.com.
+gmail-smtp-in.l.google.com.       IN A 127.0.0.1
+ya.test.                          IN MX 1 mta5.am0.yahoodns.net.
+mta5.am0.yahoodns.net.            IN A 127.0.0.1
+"""
+
+WARMUP_PLUGIN = """
+local clock = function() return tonumber(kasi.config.get('test_clock')) or kasi.now() end
+local warmup = require('kasi.warmup').new{ start = 2, factor = 2, days = 30, clock = clock }
+return require('kasi.egress').plugin{ warmup = warmup }
+"""
+
+POOL_PLUGIN = r"""return { hook_rcpt = function(c, p)
+  if p[1].user:match('^newonly') then c.transaction.notes.pool = 'newonly' end
+end }"""
+
+
+def test_warmup_caps_per_ip_provider_and_day_spill_and_wait():
+    global ZONE
+    from smtp_peer import Peer
+    peer = Peer()
+    saved, ZONE = ZONE, WARMUP_ZONE
+    dns = Dns()
+    ZONE = saved
+    day1 = 1793534400  # 2026-11-01 12:00 UTC
+    k = lua_kasi({"warm": WARMUP_PLUGIN, "pools": POOL_PLUGIN},
+                 order=["pools", "warm", "relay"], start=False, extra={
+        "egress.ini": "[source:new1]\naddress=127.0.0.2\nwarmup_start=2026-11-01\n"
+                      "[source:old1]\naddress=127.0.0.3\n"
+                      "[pool:default]\nnew1=5\nold1=1\n[pool:newonly]\nnew1=1\n",
+        "test_clock": "%d\n" % day1,
+        "kasi.ini": "[reload]\nwatch=false\n",
+        "lua.ini": "[main]\nlibrary_path=%s\n" % os.path.abspath(LIBRARY),
+        "dns.ini": "[main]\nservers=127.0.0.1:%d\ntimeout=0.5\n" % dns.port,
+        "outbound.ini": "disabled=false\nlocal_mx_ok=true\nsmtp_port=%d\n"
+                        "temp_fail_intervals=1h\n" % peer.port})
+    k.start()
+
+    def send(users):
+        s = smtplib.SMTP("127.0.0.1", k.port)
+        for u in users:
+            s.sendmail("s@src.test", [u], "Subject: %s\r\n\r\nx\r\n" % u)
+        s.quit()
+
+    def sources():
+        out = {}
+        for sess in list(peer.sessions):
+            for c in sess.commands:
+                if c.startswith("RCPT TO:<"):
+                    out[c[9:-1]] = sess.client[0]
+        return out
+
+    def count(prefix, ip):
+        return sum(1 for u, a in sources().items() if u.startswith(prefix) and a == ip)
+
+    try:
+        send(["d1g%d@gm.test" % i for i in range(8)] + ["d1y%d@ya.test" % i for i in range(3)])
+        assert len(peer.wait_messages(11)) == 11, [l for l in k.read_log().splitlines() if "disconnect" not in l][-15:]
+        assert count("d1g", "127.0.0.2") == 2, sources()  # day 0 cap for gmail: 2
+        assert count("d1g", "127.0.0.3") == 6, sources()  # the rest spilled to the warm IP
+        assert count("d1y", "127.0.0.2") == 2, sources()  # yahoo has its own cap
+        assert count("d1y", "127.0.0.3") == 1, sources()
+        # a pool with only the new IP: the messages wait and say why
+        send(["newonly%d@gm.test" % i for i in range(2)])
+        deadline = time.time() + 10
+        while len(k.queued_ids()) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)
+        ids = k.queued_ids()
+        assert len(ids) == 2, ids
+        rc, out, err = k.ctl("show", ids[0])
+        assert "warm-up: every source is at its daily cap for gmail (new1 2)" in out, out
+        # counts survive a restart
+        assert k.stop() == 0
+        k.start()
+        send(["d1r@gm.test"])
+        assert len(peer.wait_messages(12)) == 12
+        assert sources()["d1r@gm.test"] == "127.0.0.3", sources()
+        # the next day: the cap doubles and the waiting messages go out from the new IP
+        with open(os.path.join(k.dir, "config", "test_clock"), "w") as f:
+            f.write("%d\n" % (day1 + 86400))
+        rc, out, err = k.ctl("reload")
+        assert rc == 0, out
+        rc, out, err = k.ctl("flush")
+        assert rc == 0, out
+        send(["d2g%d@gm.test" % i for i in range(6)])
+        assert len(peer.wait_messages(20)) == 20, len(peer.messages)
+        assert count("newonly", "127.0.0.2") == 2, sources()
+        assert count("d2g", "127.0.0.2") == 2, sources()  # 4 on day 1: 2 + 2
+        assert count("d2g", "127.0.0.3") == 4, sources()
+        assert len(k.queued_ids()) == 0
+    finally:
+        k.cleanup()
+        dns.stop()
+        peer.stop()
+
+
 run(globals())
