@@ -30,6 +30,20 @@ def test_example_quickstart_is_valid():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_example_esp_is_valid():
+    r = subprocess.run([KASI, "-c", os.path.join(ROOT, "..", "examples", "esp"), "--check-config"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_egress_ini_errors_name_the_line():
+    rc, out = check({"egress.ini": "[source:a]\naddress=not-an-ip\n[pool:p]\na=0\nb=1\n"})
+    assert rc == 1, out
+    assert "egress.ini:2: [source:a] address 'not-an-ip' is not an IP address" in out, out
+    assert "egress.ini:4: [pool:p] a: the weight must be 1 to 1000000" in out, out
+    assert "egress.ini:5: [pool:p] names source 'b', which is not defined" in out, out
+
+
 def test_unknown_plugin_names_the_line():
     rc, out = check({"plugins": "relay\n\n# c\nno_such_plugin\n"})
     assert rc == 1 and "config/plugins:4: unknown plugin 'no_such_plugin'" in out, out

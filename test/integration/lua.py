@@ -980,4 +980,54 @@ def test_warmup_caps_per_ip_provider_and_day_spill_and_wait():
         peer.stop()
 
 
+def test_the_esp_example_runs_end_to_end():
+    """examples/esp as shipped (only the listen port, DNS and delivery switched on for the
+    test): acme's mail leaves from an EU source with the Gmail profile's limits."""
+    global ZONE
+    import shutil
+    from smtp_peer import Peer
+    peer = Peer()
+    saved, ZONE = ZONE, WARMUP_ZONE
+    dns = Dns()
+    ZONE = saved
+    example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples",
+                           "esp")
+    k = Kasi()
+    shutil.rmtree(os.path.join(k.dir, "config"))
+    shutil.copytree(os.path.join(example, "config"), os.path.join(k.dir, "config"))
+    shutil.copytree(os.path.join(example, "plugins"), os.path.join(k.dir, "plugins"))
+    cfg = os.path.join(k.dir, "config")
+    with open(os.path.join(cfg, "lua.ini"), "a") as f:
+        f.write("library_path[]=%s\n" % os.path.abspath(LIBRARY))
+    with open(os.path.join(cfg, "smtp.ini"), "w") as f:
+        f.write("listen=127.0.0.1:%d\nnodes=2\n" % k.port)
+    with open(os.path.join(cfg, "dns.ini"), "w") as f:
+        f.write("[main]\nservers=127.0.0.1:%d\ntimeout=0.5\n" % dns.port)
+    with open(os.path.join(cfg, "outbound.ini"), "a") as f:
+        f.write("[main]\ndisabled=false\nlocal_mx_ok=true\nsmtp_port=%d\n" % peer.port)
+    k.start()
+    try:
+        s = smtplib.SMTP("127.0.0.1", k.port)
+        for i in range(4):
+            s.sendmail("news@acme.test", ["r%d@gm.test" % i],
+                       "X-Campaign: spring sale\r\nSubject: %d\r\n\r\nx\r\n" % i)
+        s.quit()
+        msgs = peer.wait_messages(4)
+        assert len(msgs) == 4, [l for l in k.read_log().splitlines() if "disconnect" not in l]
+        for m in msgs:
+            assert b"X-Campaign" not in m[2]
+        ips = {sess.client[0] for sess in peer.sessions}
+        assert ips <= {"127.0.0.2", "127.0.0.4"}, ips  # acme is pinned to the EU
+        q = queue_summary(k)
+        for rq in q["ready_queues"]:
+            assert rq["limits"]["set_by"] == "provider gmail", rq
+            assert abs(rq["limits"]["max_message_rate"] - 80 / 60) < 1e-3, rq
+        rc, out, err = k.ctl("count")
+        assert out.startswith("messages 0\n"), out
+    finally:
+        k.cleanup()
+        dns.stop()
+        peer.stop()
+
+
 run(globals())
