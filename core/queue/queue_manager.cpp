@@ -225,7 +225,7 @@ void QueueManager::run_due() {
         heap_.pop_back();
         auto key = sched_key(*d->msg, d->domain);
         if (auto it = sched_counts_.find(key); it != sched_counts_.end() && --it->second == 0)
-            sched_counts_.erase(it);
+            forget_sched(it);
         --st_.scheduled;
         route(std::move(d));
     }
@@ -744,6 +744,7 @@ void QueueManager::requeue(std::unique_ptr<Delivery> d, std::vector<uint32_t> de
         events_.recipient("TransientFailure", *m, deferred[k], queue, peer, replies[k], d->attempts,
                           now, next);
     }
+    if (!replies.empty()) sched_reasons_[queue] = reply_line(replies.front());
     journal(*m, d.get(), changed, false, next);
     d->rcpts = std::move(deferred);
     d->due_ms = next;
@@ -975,7 +976,7 @@ size_t QueueManager::drop_matching(const std::function<bool(const Delivery&)>& p
         if (pred(*e.d)) {
             auto key = sched_key(*e.d->msg, e.d->domain);
             if (auto it = sched_counts_.find(key); it != sched_counts_.end() && --it->second == 0)
-                sched_counts_.erase(it);
+                forget_sched(it);
             --st_.scheduled;
             taken.push_back(std::move(e.d));
         } else {
@@ -1099,6 +1100,8 @@ std::string QueueManager::summary_json() const {
     for (const auto& [key, n] : sched_counts_) {
         JsonObject q;
         q.str("queue", key).num("deliveries", int64_t(n));
+        if (auto r = sched_reasons_.find(key); r != sched_reasons_.end())
+            q.str("last_deferral", r->second);
         sched += (sched.size() > 1 ? "," : "") + q.done();
     }
     o.raw("scheduled_queues", sched + "]");

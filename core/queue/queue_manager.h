@@ -161,7 +161,13 @@ class QueueManager {
     std::unordered_map<std::string, std::vector<std::unique_ptr<Delivery>>> resolving_;
     std::map<std::string, std::unique_ptr<ReadyQueue>> ready_;
     std::unordered_map<std::string, uint64_t> sched_counts_;  // scheduled queue -> deliveries
-    std::unordered_map<std::string, int64_t> tls_failures_;   // host -> until (ms)
+    // why the last delivery of a scheduled queue was deferred (the summary shows it)
+    std::unordered_map<std::string, std::string> sched_reasons_;
+    void forget_sched(std::unordered_map<std::string, uint64_t>::iterator it) {
+        sched_reasons_.erase(it->first);
+        sched_counts_.erase(it);
+    }
+    std::unordered_map<std::string, int64_t> tls_failures_;  // host -> until (ms)
     QueueStats st_;
     std::unordered_map<std::string, std::shared_ptr<const std::string>> intern_;
     std::unordered_map<HookCtx*, std::unique_ptr<HookCtx>> hooks_running_;

@@ -955,6 +955,10 @@ def test_warmup_caps_per_ip_provider_and_day_spill_and_wait():
         assert len(ids) == 2, ids
         rc, out, err = k.ctl("show", ids[0])
         assert "warm-up: every source is at its daily cap for gmail (new1 2)" in out, out
+        time.sleep(1.2)  # the summary is rewritten every second
+        q = queue_summary(k)
+        reasons = [sq.get("last_deferral", "") for sq in q["scheduled_queues"]]
+        assert any("daily cap for gmail" in r for r in reasons), q["scheduled_queues"]
         # counts survive a restart
         assert k.stop() == 0
         k.start()
