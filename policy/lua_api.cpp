@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cmath>
 #include <memory>
 
@@ -15,6 +16,7 @@
 #include "core/util/uv_handle.h"
 #include "policy/lua_counters.h"
 #include "policy/lua_loop.h"
+#include "policy/lua_redis.h"
 
 namespace kasi {
 
@@ -236,6 +238,76 @@ int api_config_ini(lua_State* L) {
                          });
 }
 
+int push_redis_reply(lua_State* L, const RedisReply& r) {
+    switch (r.type) {
+        case RedisReply::Type::nil:
+            lua_pushnil(L);
+            return 1;
+        case RedisReply::Type::integer:
+            lua_pushnumber(L, double(r.integer));
+            return 1;
+        case RedisReply::Type::string:
+        case RedisReply::Type::status:
+            lua_pushlstring(L, r.str.data(), r.str.size());
+            return 1;
+        case RedisReply::Type::array:
+            lua_createtable(L, int(r.elements.size()), 0);
+            for (size_t i = 0; i < r.elements.size(); ++i) {
+                const RedisReply& e = r.elements[i];
+                if (e.type == RedisReply::Type::error)  // inside an array: its text
+                    lua_pushlstring(L, e.str.data(), e.str.size());
+                else
+                    push_redis_reply(L, e);
+                lua_rawseti(L, -2, int(i + 1));
+            }
+            return 1;
+        case RedisReply::Type::error:
+            lua_pushnil(L);
+            lua_pushlstring(L, r.str.data(), r.str.size());
+            return 2;
+    }
+    return 0;
+}
+
+// kasi.redis.command(name, args...) and kasi.redis.<name>(args...) (upvalue 1: the name).
+int api_redis_command(lua_State* L) {
+    LuaLoop& lp = in_hook(L, "kasi.redis");
+    const auto& server = lp.env().redis;
+    if (!server) return luaL_error(L, "kasi.redis: no Redis server configured (config/redis.ini)");
+    std::vector<std::string> args;
+    if (lua_type(L, lua_upvalueindex(1)) == LUA_TSTRING)
+        args.push_back(lua_tostring(L, lua_upvalueindex(1)));
+    int n = lua_gettop(L);
+    for (int i = 1; i <= n; ++i) {
+        if (lua_type(L, i) != LUA_TSTRING && lua_type(L, i) != LUA_TNUMBER)
+            return luaL_error(L, "kasi.redis: argument %d is a %s, not a string or number", i,
+                              luaL_typename(L, i));
+        size_t len = 0;
+        const char* s = lua_tolstring(L, i, &len);
+        args.emplace_back(s, len);
+    }
+    if (args.empty()) return luaL_error(L, "kasi.redis.command: no command");
+    std::weak_ptr<LuaLoop> weak = lp.weak_from_this();
+    uint64_t id = lp.running_call();
+    redis_command(lp.loop(), *server, std::move(args), [weak, id](const RedisReply& r) {
+        if (auto l = weak.lock())
+            l->deliver(id, [r](lua_State* co) { return push_redis_reply(co, r); });
+    });
+    return lp.await(L);
+}
+
+// kasi.redis.incr etc.: any missing field is the command of that name.
+int api_redis_index(lua_State* L) {
+    std::string name = luaL_checkstring(L, 2);
+    for (char& c : name) c = char(std::toupper(static_cast<unsigned char>(c)));
+    lua_pushstring(L, name.c_str());
+    lua_pushcclosure(L, api_redis_command, 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);  // cached for next time
+    return 1;
+}
+
 std::string counter_key(lua_State* L) {
     size_t len = 0;
     const char* k = luaL_checklstring(L, 1, &len);
@@ -301,6 +373,15 @@ void install_kasi_api(lua_State* L) {
     set_fn(L, "list", api_config_list);
     set_fn(L, "ini", api_config_ini);
     lua_setfield(L, -2, "config");
+    lua_newtable(L);  // kasi.redis
+    lua_pushnil(L);
+    lua_pushcclosure(L, api_redis_command, 1);
+    lua_setfield(L, -2, "command");
+    lua_newtable(L);
+    lua_pushcfunction(L, api_redis_index);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, -2, "redis");
     lua_newtable(L);
     set_fn(L, "add", api_counter_add);
     set_fn(L, "get", api_counter_get);

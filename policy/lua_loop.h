@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/hooks/plugin.h"
+#include "policy/lua_redis.h"
 #include "policy/lua_state.h"
 
 namespace kasi {
@@ -43,6 +44,7 @@ struct LuaEnv {
     LuaLimits limits;
     std::vector<std::string> search_path;  // for require()
     std::string config_dir;                // DIR/config, for kasi.config
+    std::optional<RedisServer> redis;      // config/redis.ini, for kasi.redis
     // what require() read, shared by all states of the generation
     std::shared_ptr<LuaModuleSources> modules = std::make_shared<LuaModuleSources>();
 };

@@ -46,6 +46,17 @@ LuaEnv load_lua_env(const ConfigDir& cfg, Diagnostics& d) {
         env.search_path.push_back(p.empty() || p[0] == '/' ? p : base + "/" + p);
     env.search_path.push_back(KASI_LUA_DIR);
     env.config_dir = cfg.root();
+    if (cfg.exists("redis.ini")) {
+        Ini rini = cfg.ini("redis.ini", d);
+        IniReader rr(rini, d);
+        rr.check_known("server", {"host", "port", "db", "timeout"});
+        RedisServer s;
+        s.host = rr.get_str("server", "host", s.host);
+        s.port = int(rr.get_int("server", "port", 6379, 1, 65535));
+        s.db = int(rr.get_int("server", "db", 0, 0, 1000));
+        s.timeout_ms = int(rr.get_int("server", "timeout", 2, 1, 600)) * 1000;
+        env.redis = s;
+    }
     return env;
 }
 

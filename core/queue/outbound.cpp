@@ -1,4 +1,5 @@
 #include "core/queue/outbound.h"
+#include "policy/lua_redis.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -110,6 +111,7 @@ bool Outbound::start(std::string& err, QueueLoader& recovered) {
 
 void Outbound::run() {
     uv_run(&loop_, UV_RUN_DEFAULT);
+    redis_close_loop(&loop_);  // kasi.redis links of this loop
     for (int i = 0; i < 8; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
 }
 

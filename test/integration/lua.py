@@ -1034,4 +1034,129 @@ def test_the_esp_example_runs_end_to_end():
         peer.stop()
 
 
+class Redis:
+    """A real redis-server on a free loopback port, stopped by stop()."""
+
+    def __init__(self, port=None):
+        self.dir = tempfile.mkdtemp(prefix="kasi-redis-")
+        self.port = port or free_port()
+        self.proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port",
+                                      str(self.port), "--dir", self.dir, "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while self.cli("PING") != "PONG":
+            assert time.time() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def cli(self, *args):
+        r = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *args],
+                           capture_output=True, text=True)
+        return r.stdout.strip()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+REDIS_POLICY = r"""
+local M = {}
+function M.hook_rcpt(conn, params)
+  local who = params[1].user
+  if who == 'api' then
+    local n = kasi.redis.incr('kasi:test:n')
+    local ok = kasi.redis.set('kasi:test:k', 'v1', 'EX', 60)
+    local v = kasi.redis.get('kasi:test:k')
+    kasi.redis.command('HSET', 'kasi:test:h', 'f', 12)
+    local all = kasi.redis.hgetall('kasi:test:h')
+    local missing = kasi.redis.get('kasi:test:none')
+    local bad, err = kasi.redis.command('NOSUCHCOMMAND', 'x')
+    return OK, string.format('n=%s ok=%s v=%s h=%s,%s missing=%s bad=%s err=%s', n, ok, v,
+      all[1], all[2], tostring(missing), tostring(bad), err:sub(1, 11))
+  end
+  local n, err = kasi.redis.incr('kasi:test:count')
+  if not n then return DENYSOFT, 'redis: ' .. err end
+  return OK, 'count ' .. n
+end
+return M
+"""
+
+
+def test_redis_commands_yield_and_survive_a_redis_outage():
+    redis = Redis()
+    k = lua_kasi({"r": REDIS_POLICY}, order=["r", "relay"],
+                 extra={"redis.ini": "[server]\nhost=127.0.0.1\nport=%d\ntimeout=1\n" % redis.port})
+    try:
+        c = k.client()
+        c.cmd("EHLO x")
+        c.cmd("MAIL FROM:<a@b.test>")
+        code, lines = c.cmd("RCPT TO:<api@kasi.test>")
+        assert code == 250, lines
+        assert "n=1 ok=OK v=v1 h=f,12 missing=nil bad=nil err=ERR unknown" in lines[0], lines
+        c.close()
+        # 30 clients x 10 increments at once: every increment counted once
+        errors = []
+
+        def client():
+            try:
+                cl = k.client()
+                cl.cmd("EHLO x")
+                cl.cmd("MAIL FROM:<a@b.test>")
+                for _ in range(10):
+                    code, lines = cl.cmd("RCPT TO:<x@kasi.test>")
+                    if code != 250 or "count " not in lines[0]:
+                        errors.append(lines)
+                cl.close()
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+        threads = [threading.Thread(target=client) for _ in range(30)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors[:3]
+        assert redis.cli("GET", "kasi:test:count") == "300"
+        # Redis stalls: the hook gets a timeout after 1 s, the client a 4xx
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        try:
+            c = k.client()
+            c.cmd("EHLO x")
+            c.cmd("MAIL FROM:<a@b.test>")
+            t0 = time.time()
+            code, lines = c.cmd("RCPT TO:<x@kasi.test>")
+            assert code == 450 and "redis: timeout" in lines[0], lines
+            assert 0.9 < time.time() - t0 < 5
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        # Redis restarts: the next command reconnects
+        port = redis.port
+        redis.stop()
+        code, lines = c.cmd("RCPT TO:<x@kasi.test>")
+        assert code == 450 and "redis:" in lines[0], lines
+        redis = Redis(port)
+        deadline = time.time() + 5
+        while True:
+            code, lines = c.cmd("RCPT TO:<x@kasi.test>")
+            if code == 250 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert code == 250 and "count 1" in lines[0], (lines, [l for l in k.read_log().splitlines() if "redis" in l])
+        assert k.proc.poll() is None
+    finally:
+        k.cleanup()
+        redis.stop()
+
+
+def test_kasi_redis_without_a_server_is_a_clear_policy_error():
+    k = lua_kasi({"r": REDIS_POLICY}, order=["r", "relay"])
+    try:
+        c = k.client()
+        c.cmd("EHLO x")
+        c.cmd("MAIL FROM:<a@b.test>")
+        code, lines = c.cmd("RCPT TO:<x@kasi.test>")
+        assert code == 450, lines
+        assert "kasi.redis: no Redis server configured (config/redis.ini)" in k.read_log()
+    finally:
+        k.cleanup()
+
+
 run(globals())
