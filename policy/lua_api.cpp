@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "core/util/uv_handle.h"
 #include "policy/lua_counters.h"
 #include "policy/lua_loop.h"
+#include "policy/lua_metrics.h"
 #include "policy/lua_redis.h"
 
 namespace kasi {
@@ -308,6 +310,35 @@ int api_redis_index(lua_State* L) {
     return 1;
 }
 
+// kasi.metrics.counter(name [, n = 1 [, labels]]) / kasi.metrics.gauge(name, value [, labels])
+template <bool Counter>
+int api_metric(lua_State* L) {
+    std::string name = luaL_checkstring(L, 1);
+    double v = Counter ? luaL_optnumber(L, 2, 1) : luaL_checknumber(L, 2);
+    PolicyMetrics::Labels labels;
+    if (lua_istable(L, 3)) {
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            if (lua_type(L, -2) == LUA_TSTRING &&
+                (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
+                lua_pushvalue(L, -2);
+                std::string k = lua_tostring(L, -1);
+                lua_pop(L, 1);
+                labels.emplace_back(k, lua_tostring(L, -1));
+            }
+            lua_pop(L, 1);
+        }
+        std::sort(labels.begin(), labels.end());
+    } else if (!lua_isnoneornil(L, 3)) {
+        return luaL_error(L, "kasi.metrics: labels are a table of strings");
+    }
+    std::string err;
+    bool ok = Counter ? PolicyMetrics::global().add(name, labels, v, err)
+                      : PolicyMetrics::global().set(name, labels, v, err);
+    if (!ok) return luaL_error(L, "kasi.metrics: %s", err.c_str());
+    return 0;
+}
+
 std::string counter_key(lua_State* L) {
     size_t len = 0;
     const char* k = luaL_checklstring(L, 1, &len);
@@ -373,6 +404,10 @@ void install_kasi_api(lua_State* L) {
     set_fn(L, "list", api_config_list);
     set_fn(L, "ini", api_config_ini);
     lua_setfield(L, -2, "config");
+    lua_newtable(L);
+    set_fn(L, "counter", api_metric<true>);
+    set_fn(L, "gauge", api_metric<false>);
+    lua_setfield(L, -2, "metrics");
     lua_newtable(L);  // kasi.redis
     lua_pushnil(L);
     lua_pushcclosure(L, api_redis_command, 1);

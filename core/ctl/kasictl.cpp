@@ -35,6 +35,7 @@ void usage(FILE* f) {
         "                      resume DOMAIN|rq:KEY | delete ID|@DOMAIN | bounce ID|@DOMAIN\n"
         "       kasictl -c DIR reload   (load the config and policies again; prints why not)\n"
         "       kasictl -c DIR status   (the running config generation, the last reload)\n"
+        "       kasictl -c DIR metrics  (what policies publish, Prometheus text format)\n"
         "       kasictl -c DIR resolve TYPE NAME... [--again]\n"
         "       kasictl -c DIR resolve route DOMAIN [--prefer v4|v6|only_v4|only_v6] "
         "[--local-mx-ok]\n"
@@ -132,7 +133,7 @@ int main(int argc, char** argv) {
     if (!rest.empty()) id = rest[0];
     bool is_control =
         cmd == "flush" || cmd == "suspend" || cmd == "resume" || cmd == "delete" || cmd == "bounce";
-    bool is_admin = cmd == "reload" || cmd == "status";
+    bool is_admin = cmd == "reload" || cmd == "status" || cmd == "metrics";
     if (rest.size() > 1 && !is_control) {
         usage(stderr);
         return 2;

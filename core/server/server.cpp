@@ -13,6 +13,7 @@
 #include "core/server/listen_socket.h"
 #include "core/util/clock.h"
 #include "policy/lua_counters.h"
+#include "policy/lua_metrics.h"
 
 namespace kasi {
 
@@ -187,6 +188,7 @@ std::optional<std::string> Server::admin(const std::string& line) {
             return reload("kasictl");
         });
     if (line == "status") return on_main([this] { return status(); });
+    if (line == "metrics") return "ok\n" + PolicyMetrics::global().prometheus();
     return std::nullopt;
 }
 

@@ -1159,4 +1159,43 @@ def test_kasi_redis_without_a_server_is_a_clear_policy_error():
         k.cleanup()
 
 
+def test_metrics_from_policies_are_shown_by_kasictl_and_bounded():
+    k = lua_kasi({"m": r"""
+return { hook_rcpt = function(conn, params)
+  local a = params[1]
+  if a.user == 'flood' then
+    for i = 1, 10050 do kasi.metrics.counter('flood_total', 1, { n = i }) end
+    return OK
+  end
+  if a.user == 'badname' then kasi.metrics.counter('kasi_mine', 1) end
+  kasi.metrics.counter('policy_rcpts_total', 1, { domain = a.host, verdict = 'ok' })
+  kasi.metrics.gauge('policy_last_user_length', #a.user)
+  return OK
+end }
+"""}, order=["m", "relay"])
+    try:
+        c = k.client()
+        c.cmd("EHLO x")
+        c.cmd("MAIL FROM:<a@b.test>")
+        for r in ("ab@one.test", "abc@one.test", "x@two.test"):
+            assert c.cmd("RCPT TO:<%s>" % r)[0] == 250
+        code, lines = c.cmd("RCPT TO:<badname@one.test>")
+        assert code == 450, lines
+        rc, out, err = k.ctl("metrics")
+        assert rc == 0, err
+        assert "# TYPE policy_rcpts_total counter" in out, out
+        assert 'policy_rcpts_total{domain="one.test",verdict="ok"} 2' in out, out
+        assert 'policy_rcpts_total{domain="two.test",verdict="ok"} 1' in out, out
+        assert "# TYPE policy_last_user_length gauge\npolicy_last_user_length 1\n" in out, out
+        assert "kasi_policy_metrics_dropped_total 0" in out, out
+        assert "kasi_mine" not in out and "kasi.metrics: metric name 'kasi_mine'" in k.read_log()
+        assert c.cmd("RCPT TO:<flood@one.test>")[0] == 250
+        rc, out, err = k.ctl("metrics")
+        n = sum(1 for l in out.splitlines() if l.startswith("flood_total{"))
+        assert n == 10000 - 3, n  # the cap counts every series, the first three included
+        assert "kasi_policy_metrics_dropped_total 53" in out, out[-300:]
+    finally:
+        k.cleanup()
+
+
 run(globals())
