@@ -16,6 +16,7 @@
 #include "core/util/ip.h"
 #include "core/util/uv_handle.h"
 #include "policy/lua_counters.h"
+#include "policy/lua_http.h"
 #include "policy/lua_loop.h"
 #include "policy/lua_metrics.h"
 #include "policy/lua_redis.h"
@@ -310,6 +311,104 @@ int api_redis_index(lua_State* L) {
     return 1;
 }
 
+int push_http_response(lua_State* L, const HttpResponse& r) {
+    if (!r.error.empty()) {
+        lua_pushnil(L);
+        lua_pushstring(L, r.error.c_str());
+        return 2;
+    }
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, r.status);
+    lua_setfield(L, -2, "status");
+    lua_newtable(L);
+    for (const auto& [k, v] : r.headers) {
+        lua_getfield(L, -1, k.c_str());
+        if (lua_isstring(L, -1)) {  // repeated: joined as HTTP allows
+            std::string joined = std::string(lua_tostring(L, -1)) + ", " + v;
+            lua_pop(L, 1);
+            lua_pushstring(L, joined.c_str());
+        } else {
+            lua_pop(L, 1);
+            lua_pushlstring(L, v.data(), v.size());
+        }
+        lua_setfield(L, -2, k.c_str());
+    }
+    lua_setfield(L, -2, "headers");
+    lua_pushlstring(L, r.body.data(), r.body.size());
+    lua_setfield(L, -2, "body");
+    return 1;
+}
+
+bool http_token(const std::string& s) {
+    if (s.empty() || s.size() > 64) return false;
+    for (char c : s)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) return false;
+    return true;
+}
+
+// kasi.http.request{ url =, method =, headers = {}, body =, timeout =, max_bytes = }
+//   -> { status =, headers = {lower-case name = value}, body = } or nil, error
+int api_http_request(lua_State* L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    LuaLoop& lp = in_hook(L, "kasi.http.request");
+    HttpRequest req;
+    auto str_field = [L](const char* name, std::string& out) {
+        lua_getfield(L, 1, name);
+        if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+            size_t len = 0;
+            const char* s = lua_tolstring(L, -1, &len);
+            out.assign(s, len);
+        } else if (!lua_isnil(L, -1)) {
+            luaL_error(L, "kasi.http.request: %s must be a string", name);
+        }
+        lua_pop(L, 1);
+    };
+    str_field("url", req.url);
+    str_field("method", req.method);
+    str_field("body", req.body);
+    for (char& c : req.method) c = char(std::toupper(static_cast<unsigned char>(c)));
+    if (req.url.empty()) return luaL_error(L, "kasi.http.request: url is required");
+    if (!http_token(req.method)) return luaL_error(L, "kasi.http.request: bad method");
+    lua_getfield(L, 1, "timeout");
+    double timeout = luaL_optnumber(L, -1, 10);
+    lua_pop(L, 1);
+    if (!(timeout > 0) || timeout > 300)
+        return luaL_error(L, "kasi.http.request: timeout is 0 to 300 seconds");
+    req.timeout_ms = int(timeout * 1000);
+    lua_getfield(L, 1, "max_bytes");
+    double max_bytes = luaL_optnumber(L, -1, double(req.max_response_bytes));
+    lua_pop(L, 1);
+    if (!(max_bytes >= 0) || max_bytes > double(64 << 20))
+        return luaL_error(L, "kasi.http.request: max_bytes is at most 64 MiB");
+    req.max_response_bytes = size_t(max_bytes);
+    lua_getfield(L, 1, "headers");
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            if (lua_type(L, -2) != LUA_TSTRING ||
+                (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER))
+                return luaL_error(L, "kasi.http.request: headers are name = string");
+            lua_pushvalue(L, -2);
+            std::string k = lua_tostring(L, -1);
+            lua_pop(L, 1);
+            std::string v = lua_tostring(L, -1);
+            if (!http_token(k) || v.find_first_of("\r\n") != std::string::npos)
+                return luaL_error(L, "kasi.http.request: bad header '%s'", k.c_str());
+            req.headers.emplace_back(k, v);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    SSL_CTX* tls = lp.http_tls();
+    std::weak_ptr<LuaLoop> weak = lp.weak_from_this();
+    uint64_t id = lp.running_call();
+    http_request(lp.loop(), tls, std::move(req), [weak, id](HttpResponse r) {
+        if (auto l = weak.lock())
+            l->deliver(id, [r = std::move(r)](lua_State* co) { return push_http_response(co, r); });
+    });
+    return lp.await(L);
+}
+
 // kasi.metrics.counter(name [, n = 1 [, labels]]) / kasi.metrics.gauge(name, value [, labels])
 template <bool Counter>
 int api_metric(lua_State* L) {
@@ -408,6 +507,9 @@ void install_kasi_api(lua_State* L) {
     set_fn(L, "counter", api_metric<true>);
     set_fn(L, "gauge", api_metric<false>);
     lua_setfield(L, -2, "metrics");
+    lua_newtable(L);
+    set_fn(L, "request", api_http_request);
+    lua_setfield(L, -2, "http");
     lua_newtable(L);  // kasi.redis
     lua_pushnil(L);
     lua_pushcclosure(L, api_redis_command, 1);

@@ -4,6 +4,7 @@
 
 #include "core/hooks/runner.h"
 #include "core/log/log.h"
+#include "core/queue/outbound.h"
 #include "policy/lua_api.h"
 #include "policy/lua_objects.h"
 
@@ -43,6 +44,17 @@ LuaLoop::LuaLoop(std::shared_ptr<const LuaEnv> env, uv_loop_t* loop)
     : env_(std::move(env)), loop_(loop), state_(env_->limits, env_->search_path, env_->modules) {}
 
 LuaLoop::~LuaLoop() = default;
+
+SSL_CTX* LuaLoop::http_tls() {
+    if (http_tls_ || http_tls_failed_) return http_tls_.get();
+    std::string err;
+    http_tls_ = make_client_tls_ctx(env_->http_ca_file, err);
+    if (!http_tls_) {
+        http_tls_failed_ = true;
+        log::error("kasi.http.request: no https: {}", err);
+    }
+    return http_tls_.get();
+}
 
 LuaLoop* LuaLoop::of(lua_State* L) {
     lua_getfield(L, LUA_REGISTRYINDEX, loop_key);

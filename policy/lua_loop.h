@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/hooks/plugin.h"
+#include "core/tls/ssl_ptr.h"
 #include "policy/lua_redis.h"
 #include "policy/lua_state.h"
 
@@ -45,6 +46,7 @@ struct LuaEnv {
     std::vector<std::string> search_path;  // for require()
     std::string config_dir;                // DIR/config, for kasi.config
     std::optional<RedisServer> redis;      // config/redis.ini, for kasi.redis
+    std::string http_ca_file;              // lua.ini http_ca_file ("" = the system's CAs)
     // what require() read, shared by all states of the generation
     std::shared_ptr<LuaModuleSources> modules = std::make_shared<LuaModuleSources>();
 };
@@ -77,6 +79,9 @@ class LuaLoop : public std::enable_shared_from_this<LuaLoop> {
     int await(lua_State* L);
     // Per-state cache for kasi.config (files are read once per generation and loop).
     std::unordered_map<std::string, int>& config_cache() { return config_cache_; }
+    // The TLS client context of kasi.http.request, made on first use; null (logged) if the
+    // CA file cannot be loaded.
+    SSL_CTX* http_tls();
 
     ~LuaLoop();
 
@@ -95,6 +100,8 @@ class LuaLoop : public std::enable_shared_from_this<LuaLoop> {
     std::vector<int> plugin_refs_;  // registry refs of each plugin's table
     std::unordered_map<uint64_t, std::unique_ptr<Call>> calls_;
     std::unordered_map<std::string, int> config_cache_;
+    SslCtxPtr http_tls_;
+    bool http_tls_failed_ = false;
     Call* running_ = nullptr;
     uint64_t next_id_ = 1;
 };

@@ -35,7 +35,8 @@ LuaEnv load_lua_env(const ConfigDir& cfg, Diagnostics& d) {
     Ini ini = cfg.ini("lua.ini", d);
     IniReader r(ini, d);
     r.check_sections({"main"});
-    r.check_known("main", {"memory_mb", "call_memory_mb", "instructions", "library_path"});
+    r.check_known("main",
+                  {"memory_mb", "call_memory_mb", "instructions", "library_path", "http_ca_file"});
     env.limits.state_memory = size_t(r.get_int("main", "memory_mb", 256, 4, 65536)) << 20;
     env.limits.call_memory = size_t(r.get_int("main", "call_memory_mb", 64, 1, 65536)) << 20;
     env.limits.instructions =
@@ -46,6 +47,9 @@ LuaEnv load_lua_env(const ConfigDir& cfg, Diagnostics& d) {
         env.search_path.push_back(p.empty() || p[0] == '/' ? p : base + "/" + p);
     env.search_path.push_back(KASI_LUA_DIR);
     env.config_dir = cfg.root();
+    env.http_ca_file = r.get_str("main", "http_ca_file", "");
+    if (!env.http_ca_file.empty() && env.http_ca_file[0] != '/')
+        env.http_ca_file = base + "/" + env.http_ca_file;
     if (cfg.exists("redis.ini")) {
         Ini rini = cfg.ini("redis.ini", d);
         IniReader rr(rini, d);

@@ -1198,4 +1198,141 @@ end }
         k.cleanup()
 
 
+class WebServer:
+    """An HTTP(S) server on loopback for kasi.http.request: /echo answers with what it got,
+    /chunked answers in chunks, /slow waits 3 s, /big sends 100 kB, /close ends the body by
+    closing the connection."""
+
+    def __init__(self, cert=None):
+        import http.server
+        import ssl
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _answer(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                if self.path == "/slow":
+                    time.sleep(3)
+                if self.path == "/chunked":
+                    self.send_response(200)
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for part in (b"hello ", b"chunked ", b"world"):
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
+                if self.path == "/close":
+                    self.wfile.write(b"HTTP/1.0 200 OK\r\nX-Mode: close\r\n\r\nuntil the end")
+                    self.close_connection = True
+                    return
+                out = b"x" * 100000 if self.path == "/big" else (
+                    b"%s %s ua=%s tok=%s body=%s" % (self.command.encode(), self.path.encode(),
+                                                     (self.headers.get("User-Agent") or "").encode(),
+                                                     (self.headers.get("X-Token") or "").encode(),
+                                                     body))
+                self.send_response(201 if self.command == "POST" else 200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Set-Cookie", "a=1")
+                self.send_header("Set-Cookie", "b=2")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            do_GET = do_POST = _answer
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.handle_error = lambda *a: None  # clients that hang up early are expected
+        if cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert[1], cert[0])
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+HTTP_POLICY = r"""
+return { hook_rcpt = function(conn, params)
+  local u = params[1].user
+  local base = kasi.config.get('web_base')
+  local opts = { url = base .. '/' .. u, timeout = 1, max_bytes = 50000 }
+  if u == 'post' then
+    opts.method = 'post'
+    opts.body = 'payload=1'
+    opts.headers = { ['X-Token'] = 'secret' }
+  end
+  if u == 'nohost' then opts.url = 'http://no-such-host.invalid/' end
+  if u == 'refused' then opts.url = 'http://127.0.0.1:1/' end
+  if u == 'ftp' then opts.url = 'ftp://x/' end
+  local r, err = kasi.http.request(opts)
+  if not r then return DENYSOFT, 'http: ' .. err end
+  return OK, string.format('%d [%s] [%s] %s', r.status, r.headers['content-type'] or
+                           r.headers['x-mode'] or '', r.headers['set-cookie'] or '', r.body)
+end }
+"""
+
+
+def test_http_requests_from_policies():
+    from pki import Pki
+    p = Pki(tempfile.mkdtemp(prefix="kasi-http-pki-"))
+    cert = p.leaf("web", "localhost")
+    plain, tls = WebServer(), WebServer(cert)
+    try:
+        for base, extra in (("http://127.0.0.1:%d" % plain.port, {}),
+                            ("https://localhost:%d" % tls.port,
+                             {"lua.ini": "[main]\nhttp_ca_file=%s\n" % p.ca_cert})):
+            files = {"web_base": base + "\n"}
+            files.update(extra)
+            k = lua_kasi({"h": HTTP_POLICY}, order=["h", "relay"], extra=files)
+            try:
+                c = k.client()
+                c.cmd("EHLO x")
+                c.cmd("MAIL FROM:<a@b.test>")
+
+                def rcpt(user):
+                    code, lines = c.cmd("RCPT TO:<%s@kasi.test>" % user)
+                    return code, lines[0].split(" ", 2)[-1]
+                code, text = rcpt("get")
+                assert code == 250 and text.startswith("200 [text/plain] [a=1, b=2] GET /get ua=Kasi/"), text
+                code, text = rcpt("post")
+                assert code == 250 and text.endswith("POST /post ua=Kasi/0.1.0 tok=secret body=payload=1"), text
+                assert text.startswith("201 "), text
+                assert rcpt("chunked") == (250, "200 [] [] hello chunked world")
+                assert rcpt("close") == (250, "200 [close] [] until the end")
+                assert rcpt("slow") == (450, "http: timeout")
+                code, text = rcpt("big")
+                assert code == 450 and "larger than 50000 bytes" in text, text
+                code, text = rcpt("refused")
+                assert code == 450 and "http: connect: " in text, text
+                code, text = rcpt("nohost")
+                assert code == 450 and "cannot resolve no-such-host.invalid" in text, text
+                code, text = rcpt("ftp")
+                assert code == 450 and "must start with http:// or https://" in text, text
+            finally:
+                k.cleanup()
+        # https with a certificate the CA did not sign: refused
+        k = lua_kasi({"h": HTTP_POLICY}, order=["h", "relay"],
+                     extra={"web_base": "https://localhost:%d\n" % tls.port})
+        try:
+            c = k.client()
+            c.cmd("EHLO x")
+            c.cmd("MAIL FROM:<a@b.test>")
+            code, lines = c.cmd("RCPT TO:<get@kasi.test>")
+            assert code == 450 and "http: TLS" in lines[0], lines
+        finally:
+            k.cleanup()
+    finally:
+        plain.stop()
+        tls.stop()
+
+
 run(globals())
