@@ -12,6 +12,7 @@
 #include "core/dns/resolver.h"
 #include "core/hooks/hook.h"
 #include "core/log/log.h"
+#include "core/queue/queue_manager.h"
 #include "core/util/clock.h"
 #include "core/util/ip.h"
 #include "core/util/uv_handle.h"
@@ -19,6 +20,7 @@
 #include "policy/lua_http.h"
 #include "policy/lua_loop.h"
 #include "policy/lua_metrics.h"
+#include "policy/lua_objects.h"
 #include "policy/lua_redis.h"
 
 namespace kasi {
@@ -409,6 +411,56 @@ int api_http_request(lua_State* L) {
     return lp.await(L);
 }
 
+QueueManager& delivery_loop(lua_State* L, const char* what) {
+    LuaLoop* lp = LuaLoop::of(L);
+    QueueManager* qm = lp && lp->loop() ? QueueManager::on_loop(lp->loop()) : nullptr;
+    if (!qm) luaL_error(L, "%s works only in outbound hooks (the delivery loop)", what);
+    return *qm;
+}
+
+// kasi.queue.limits(key) -> {max_connections=, ..., set_by=} or nil
+int api_queue_limits(lua_State* L) {
+    std::string key = luaL_checkstring(L, 1);
+    const ReadyQueue* rq = delivery_loop(L, "kasi.queue.limits").ready_queue(key);
+    if (!rq) return 0;
+    const QueueLimits& l = rq->limits();
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, l.max_connections);
+    lua_setfield(L, -2, "max_connections");
+    lua_pushinteger(L, l.max_messages_per_connection);
+    lua_setfield(L, -2, "max_messages_per_connection");
+    lua_pushnumber(L, l.max_message_rate);
+    lua_setfield(L, -2, "max_message_rate");
+    lua_pushinteger(L, l.max_recipients);
+    lua_setfield(L, -2, "max_recipients");
+    lua_pushnumber(L, l.idle_timeout_ms / 1000.0);
+    lua_setfield(L, -2, "idle_timeout");
+    lua_pushstring(L, l.origin.c_str());
+    lua_setfield(L, -2, "set_by");
+    return 1;
+}
+
+// kasi.queue.set_limits(key, {max_message_rate = '10/min', ...}, seconds) -> true or nil, err
+int api_queue_set_limits(lua_State* L) {
+    std::string key = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    double secs = luaL_checknumber(L, 3);
+    if (!(secs > 0) || secs > 7 * 86400)
+        return luaL_error(L, "kasi.queue.set_limits: 1 second to 7 days");
+    QueueManager& qm = delivery_loop(L, "kasi.queue.set_limits");
+    LimitOverride o{LimitOverride::Kind::site, key, "lua"};
+    std::string err;
+    if (!limits_from_lua(L, 2, o, err))
+        return luaL_error(L, "kasi.queue.set_limits: %s", err.c_str());
+    if (!qm.set_temporary_limits(key, o, int64_t(secs))) {
+        lua_pushnil(L);
+        lua_pushstring(L, ("no ready queue " + key).c_str());
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 // kasi.metrics.counter(name [, n = 1 [, labels]]) / kasi.metrics.gauge(name, value [, labels])
 template <bool Counter>
 int api_metric(lua_State* L) {
@@ -507,6 +559,10 @@ void install_kasi_api(lua_State* L) {
     set_fn(L, "counter", api_metric<true>);
     set_fn(L, "gauge", api_metric<false>);
     lua_setfield(L, -2, "metrics");
+    lua_newtable(L);
+    set_fn(L, "limits", api_queue_limits);
+    set_fn(L, "set_limits", api_queue_set_limits);
+    lua_setfield(L, -2, "queue");
     lua_newtable(L);
     set_fn(L, "request", api_http_request);
     lua_setfield(L, -2, "http");

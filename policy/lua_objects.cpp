@@ -416,6 +416,7 @@ void push_event(lua_State* L, Hook h, const OutboundEvent& e) {
     lua_pushinteger(L, e.port);
     lua_setfield(L, -2, "port");
     set_str(L, "mode", e.lmtp ? "LMTP" : "SMTP");
+    set_str(L, "queue", e.queue);
     lua_pushboolean(L, e.tls);
     lua_setfield(L, -2, "secured");
     lua_pushboolean(L, e.auth);

@@ -60,6 +60,7 @@ struct OutboundEvent {
     std::string host, ip;  // the MX host and address (delivered, and failures after connect)
     uint16_t port = 0;
     bool lmtp = false, tls = false, auth = false;
+    std::string queue;  // the ready queue of the attempt ("" before one was chosen)
 };
 
 // The ready queue a queue_limits hook is asked about.

@@ -1,5 +1,7 @@
 #include "core/queue/queue_manager.h"
 
+#include <mutex>
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -54,9 +56,18 @@ OutboundEvent make_event(const QueuedMessage& m, const std::vector<uint32_t>& id
     ev.ip = peer.mx_ip;
     ev.port = 0;
     ev.tls = !peer.tls_version.empty();
+    ev.queue = peer.ready_queue;
     return ev;
 }
 
+}  // namespace
+
+namespace {
+std::mutex qm_registry_mu;
+std::unordered_map<uv_loop_t*, QueueManager*>& qm_registry() {
+    static std::unordered_map<uv_loop_t*, QueueManager*> m;
+    return m;
+}
 }  // namespace
 
 // The state of one outbound hook call: the runner keeps a reference to `call`, so the
@@ -97,9 +108,36 @@ QueueManager::QueueManager(uv_loop_t* loop, Spool& spool, QueueSettings s,
         sweep_timer_.get(), [](uv_timer_t* t) { static_cast<QueueManager*>(t->data)->sweep(); },
         1000, 1000);
     uv_unref(sweep_timer_.handle());
+    std::lock_guard<std::mutex> lock(qm_registry_mu);
+    qm_registry()[loop_] = this;
+}
+
+QueueManager* QueueManager::on_loop(uv_loop_t* loop) {
+    std::lock_guard<std::mutex> lock(qm_registry_mu);
+    auto it = qm_registry().find(loop);
+    return it == qm_registry().end() ? nullptr : it->second;
+}
+
+const ReadyQueue* QueueManager::ready_queue(const std::string& key) const {
+    auto it = ready_.find(key);
+    return it == ready_.end() ? nullptr : it->second.get();
+}
+
+bool QueueManager::set_temporary_limits(const std::string& key, const LimitOverride& o,
+                                        int64_t seconds) {
+    auto it = ready_.find(key);
+    if (it == ready_.end()) return false;
+    temp_limits_[key] = TempLimits{o, now_ms() + seconds * 1000};
+    log::info("queue: {}: limits overridden for {} s by {}", key, seconds, o.origin);
+    refresh_limits(*it->second);
+    return true;
 }
 
 QueueManager::~QueueManager() {
+    {
+        std::lock_guard<std::mutex> lock(qm_registry_mu);
+        qm_registry().erase(loop_);
+    }
     *alive_ = false;
     for (auto& [p, c] : hooks_running_) c->runner->cancel();
     ready_.clear();
@@ -466,7 +504,12 @@ ReadyQueue& QueueManager::ready_queue_for(const Route& r, const std::string& dom
 void QueueManager::refresh_limits(ReadyQueue& rq) {
     const Route& r = rq.route();
     QueueLimits lim = s_.cfg->limits_for(rq.first_domain(), r.mx_hosts, r.source);
-    if (!has_hooks(Hook::queue_limits)) return rq.set_limits(lim);
+    const LimitOverride* temp = nullptr;
+    if (auto t = temp_limits_.find(rq.key()); t != temp_limits_.end()) temp = &t->second.o;
+    if (!has_hooks(Hook::queue_limits)) {
+        if (temp) apply_override(lim, *temp);
+        return rq.set_limits(lim);
+    }
     auto info = std::make_shared<QueueInfo>();
     info->key = rq.key();
     info->source = r.source;
@@ -486,6 +529,8 @@ void QueueManager::refresh_limits(ReadyQueue& rq) {
             if (it == ready_.end()) return;
             QueueLimits l = info->limits;
             if (res.code == Code::ok && a.limits) apply_override(l, *a.limits);
+            if (auto t = temp_limits_.find(key); t != temp_limits_.end())
+                apply_override(l, t->second.o);
             it->second->set_limits(std::move(l));
         },
         {}, info);
@@ -932,8 +977,18 @@ void QueueManager::journal(const QueuedMessage& m, const Delivery* d,
 
 void QueueManager::sweep() {
     events_.flush();
-    if (++sweep_tick_ % 10 != 0 || shutting_down_) return;
     int64_t now = now_ms();
+    for (auto it = temp_limits_.begin(); it != temp_limits_.end();) {
+        if (it->second.until_ms > now) {
+            ++it;
+            continue;
+        }
+        std::string key = it->first;
+        it = temp_limits_.erase(it);
+        log::info("queue: {}: temporary limits ended", key);
+        if (auto rq = ready_.find(key); rq != ready_.end()) refresh_limits(*rq->second);
+    }
+    if (++sweep_tick_ % 10 != 0 || shutting_down_) return;
     for (auto& [key, rq] : ready_)
         for (auto& d : rq->take_expired(now, s_.cfg->max_age_ms)) {
             if (d->msg->cancelled) {

@@ -68,6 +68,14 @@ class QueueManager {
     QueueStats stats() const;
     // One command line from the control socket (control.h); the reply.
     std::string control(const std::string& line);
+
+    // ---- for policies on this loop (kasi.queue) ----
+    // The QueueManager running on `loop`, or null; valid on that loop's thread only.
+    static QueueManager* on_loop(uv_loop_t* loop);
+    const ReadyQueue* ready_queue(const std::string& key) const;
+    // Overrides some limits of ready queue `key` for `seconds` (an adaptive back-off);
+    // false if there is no such queue.
+    bool set_temporary_limits(const std::string& key, const LimitOverride& o, int64_t seconds);
     std::string summary_json() const;
 
     // For ready queues:
@@ -143,7 +151,8 @@ class QueueManager {
     std::shared_ptr<const std::string> intern(std::string s);
     ReadyQueue& ready_queue_for(const Route& r, const std::string& domain);
     // The limits of `rq` from the configuration, then from the queue_limits hook if any
-    // (the queue waits, with no connection, while an asynchronous hook answers).
+    // (the queue waits, with no connection, while an asynchronous hook answers), then a
+    // temporary override (set_temporary_limits) while it lasts.
     void refresh_limits(ReadyQueue& rq);
 
     uv_loop_t* loop_;
@@ -172,6 +181,11 @@ class QueueManager {
     std::unordered_map<std::string, std::shared_ptr<const std::string>> intern_;
     std::unordered_map<HookCtx*, std::unique_ptr<HookCtx>> hooks_running_;
     uint64_t egress_ticket_ = 0;  // spreads deliveries over a pool's sources by weight
+    struct TempLimits {
+        LimitOverride o;
+        int64_t until_ms;
+    };
+    std::unordered_map<std::string, TempLimits> temp_limits_;  // ready queue -> override
     struct Suspension {
         std::string reason;
         std::vector<std::unique_ptr<Delivery>> held;

@@ -30,6 +30,12 @@
 -- Retry intervals (seconds, by number of failures so far) follow the providers' advice to
 -- back off on 4xx rate deferrals rather than retry hot [G2][Y2].
 --
+-- `backoff` rules react to what a provider says when it defers: a Lua pattern matched
+-- against "CODE ENHANCED TEXT" of the deferral, the limits to apply to that ready queue
+-- (that IP towards that provider), and for how long. max_connections = 0 pauses the queue.
+-- They follow the providers' documented meanings [G2][Y2][M1] and the back-off KumoMTA
+-- ships for the same replies [K1].
+--
 -- Editing: change a number here (or better, override it from your plugin, see
 -- kasi/throttle.lua) and the running Kasi picks it up at the next reload.
 
@@ -43,21 +49,35 @@ M.list = {
     -- [G1][G2][K1][C1]
     limits = { max_connections = 5, max_messages_per_connection = 50,
                max_message_rate = '100/min' },
+    -- 421 4.7.28 "unusual rate of unsolicited mail" from this IP [G2]
+    backoff = { { pattern = '4%.7%.28', duration = 1800,
+                  limits = { max_message_rate = '10/min', max_connections = 1 } } },
     retry = backoff },
   { name = 'outlook', mx_suffixes = { '.olc.protection.outlook.com' },
     -- Microsoft consumer: outlook.com, hotmail.*, live.*, msn.com [M1][K1][C1]
     limits = { max_connections = 5, max_messages_per_connection = 50,
                max_message_rate = '80/min' },
+    -- 4.7.650 "temporarily rate limited due to IP reputation" [M1][K1]
+    backoff = { { pattern = '4%.7%.650', duration = 5400,
+                  limits = { max_message_rate = '1/min', max_connections = 1 } } },
     retry = backoff },
   { name = 'office365', mx_suffixes = { '.mail.protection.outlook.com', '.mx.microsoft' },
     -- Microsoft 365 tenants [M1][K1][C1]
     limits = { max_connections = 5, max_messages_per_connection = 50,
                max_message_rate = '80/min' },
+    -- 4.7.650 "temporarily rate limited due to IP reputation" [M1][K1]
+    backoff = { { pattern = '4%.7%.650', duration = 5400,
+                  limits = { max_message_rate = '1/min', max_connections = 1 } } },
     retry = backoff },
   { name = 'yahoo', mx_suffixes = { '.yahoodns.net' },
     -- Yahoo and AOL (both on yahoodns.net MX) [Y1][Y2][K1][C1]
     limits = { max_connections = 5, max_messages_per_connection = 20,
                max_message_rate = '50/min' },
+    -- [TS01]-[TS03]: too many messages or connections; [TSS04]/[TSS05]: temporarily
+    -- deferred for reputation: pause this IP towards Yahoo [Y2][K1]
+    backoff = { { pattern = '%[TSS0[45]%]', duration = 7200, limits = { max_connections = 0 } },
+                { pattern = '%[TS0[123]%]', duration = 1800,
+                  limits = { max_message_rate = '10/min', max_connections = 1 } } },
     retry = gentle },
   { name = 'apple', mx_suffixes = { '.icloud.com' },
     -- iCloud, me.com, mac.com [A1][K1]

@@ -740,7 +740,7 @@ def test_provider_throttle_library_sets_limits_and_retries():
     def rcpt(addr):
         if "later" in addr and addr not in first:
             first[addr] = True
-            return "421 4.7.28 unusual rate of unsolicited mail"
+            return "451 4.3.0 try again later"  # no back-off rule matches this one
         return None
 
     peer = Peer(rcpt=rcpt)
@@ -1333,6 +1333,62 @@ def test_http_requests_from_policies():
     finally:
         plain.stop()
         tls.stop()
+
+
+def test_throttle_backs_off_a_queue_when_the_provider_says_so():
+    global ZONE
+    from smtp_peer import Peer
+    tries = {}
+
+    def rcpt(addr):
+        tries[addr] = tries.get(addr, 0) + 1
+        if tries[addr] == 1:
+            return "421 4.7.28 Our system has detected an unusual rate of unsolicited mail"
+        return None
+
+    peer = Peer(rcpt=rcpt)
+    saved, ZONE = ZONE, WARMUP_ZONE
+    dns = Dns()
+    ZONE = saved
+    plugin = """return require('kasi.throttle').plugin{
+  retry = { gmail = { 1 } },
+  backoff = { gmail = { { pattern = '4%.7%.28', duration = 3,
+                          limits = { max_message_rate = '10/min', max_connections = 1 } } } },
+}"""
+    k = lua_kasi({"throttle": plugin}, order=["throttle", "relay"], start=False, extra={
+        "lua.ini": "[main]\nlibrary_path=%s\n" % os.path.abspath(LIBRARY),
+        "dns.ini": "[main]\nservers=127.0.0.1:%d\ntimeout=0.5\n" % dns.port,
+        "outbound.ini": "disabled=false\nlocal_mx_ok=true\nsmtp_port=%d\n"
+                        "temp_fail_intervals=60s\n" % peer.port})
+    k.start()
+    try:
+        s = smtplib.SMTP("127.0.0.1", k.port)
+        s.sendmail("s@src.test", ["a@gm.test"], "Subject: x\r\n\r\nx\r\n")
+        s.quit()
+        seen = []
+        deadline = time.time() + 12
+        while time.time() < deadline:
+            time.sleep(0.5)
+            q = queue_summary(k)
+            if q["ready_queues"]:
+                seen.append(q["ready_queues"][0]["limits"])
+            if seen and seen[-1]["set_by"] == "provider gmail" and \
+                    any(l["set_by"].startswith("backoff") for l in seen):
+                break
+        backoff = [l for l in seen if l["set_by"].startswith("backoff gmail")]
+        assert backoff, seen
+        assert backoff[0]["max_connections"] == 1, backoff[0]
+        assert abs(backoff[0]["max_message_rate"] - 10 / 60) < 1e-3, backoff[0]
+        assert seen[-1]["set_by"] == "provider gmail" and seen[-1]["max_connections"] == 5, seen
+        msgs = peer.wait_messages(1)
+        assert len(msgs) == 1  # retried after gmail's 1 s, under the back-off limits
+        log = k.read_log()
+        assert "limits overridden for 3 s by backoff gmail" in log, log
+        assert "temporary limits ended" in log, log
+    finally:
+        k.cleanup()
+        dns.stop()
+        peer.stop()
 
 
 run(globals())
