@@ -14,7 +14,9 @@
 #include "core/hooks/runner.h"
 #include "core/server/server_config.h"
 #include "core/smtp/server/session.h"
+#include "policy/lua_counters.h"
 #include "policy/lua_loop.h"
+#include "policy/lua_metrics.h"
 #include "policy/lua_state.h"
 
 using namespace kasi;
@@ -419,4 +421,48 @@ TEST_CASE("require works inside a coroutine (a hook) too") {
     REQUIRE(rc == 0);
     CHECK(std::string(lua_tostring(co, -1)) == "v4v4");
     CHECK(lua_gettop(s.L()) == 1);  // only the thread: nothing leaked onto the main stack
+}
+
+TEST_CASE("counters: add, expiry, save and load") {
+    CounterStore s;
+    int64_t t = 1'000'000;
+    CHECK(s.add("a", 1, 0, t) == 1);
+    CHECK(s.add("a", 2, 0, t) == 3);
+    CHECK(s.add("day", 5, 10, t) == 5);  // expires at t + 10 s
+    CHECK(s.get("day", t + 9'000) == 5);
+    CHECK(s.get("day", t + 10'000) == 0);
+    CHECK(s.add("day", 1, 10, t + 10'000) == 1);  // a fresh counter
+    TempDir d;
+    std::string path = (d.path / "counters.tsv").string(), err;
+    REQUIRE(s.save(path, t + 10'000, err));
+    CounterStore back;
+    REQUIRE(back.load(path, t + 10'000, err));
+    CHECK(back.get("a", t) == 3);
+    CHECK(back.get("day", t + 19'000) == 1);
+    CounterStore later;  // what expired while Kasi was down is not loaded
+    REQUIRE(later.load(path, t + 30'000, err));
+    CHECK(later.size() == 1);
+    CounterStore missing;
+    CHECK(missing.load((d.path / "none.tsv").string(), t, err));
+}
+
+TEST_CASE("policy metrics: types, names, labels, exposition, cardinality cap") {
+    PolicyMetrics m;
+    std::string err;
+    CHECK(m.add("sent_total", {{"domain", "a.test"}}, 2, err));
+    CHECK(m.add("sent_total", {{"domain", "a.test"}}, 1, err));
+    CHECK(m.set("queue_depth", {}, 7, err));
+    CHECK_FALSE(m.set("sent_total", {}, 1, err));  // a counter, not a gauge
+    CHECK(err.find("is a counter") != std::string::npos);
+    CHECK_FALSE(m.add("kasi_mine", {}, 1, err));
+    CHECK_FALSE(m.add("9lives", {}, 1, err));
+    CHECK_FALSE(m.add("neg_total", {}, -1, err));
+    CHECK(m.add("q_total", {{"v", "say \"hi\"\n"}}, 1, err));
+    std::string text = m.prometheus();
+    CHECK(text.find("# TYPE sent_total counter\nsent_total{domain=\"a.test\"} 3\n") !=
+          std::string::npos);
+    CHECK(text.find("# TYPE queue_depth gauge\nqueue_depth 7\n") != std::string::npos);
+    CHECK(text.find("q_total{v=\"say \\\"hi\\\"\\n\"} 1") != std::string::npos);
+    for (int i = 0; i < 10010; ++i) m.add("many_total", {{"i", std::to_string(i)}}, 1, err);
+    CHECK(m.prometheus().find("kasi_policy_metrics_dropped_total 13\n") != std::string::npos);
 }

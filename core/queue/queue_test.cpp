@@ -1,8 +1,15 @@
 // Unit tests for the pure parts of outbound delivery: the reply parser (and its bounds),
-// dot-stuffing, temp_fail_intervals, queue limit resolution, DSN structure and JSON.
+// dot-stuffing, temp_fail_intervals, queue limit resolution, rates, egress pools, DSN
+// structure and JSON.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
 #include "core/queue/dsn.h"
+#include "core/queue/egress.h"
 #include "core/queue/outbound_config.h"
 #include "core/smtp/client/dot_stuff.h"
 #include "core/smtp/client/reply_parser.h"
@@ -200,4 +207,55 @@ TEST_CASE("JSON escaping keeps every record valid") {
     JsonObject o;
     o.str("k", "v").num("n", -3).boolean("b", true);
     CHECK(o.done() == "{\"k\":\"v\",\"n\":-3,\"b\":true}");
+}
+
+TEST_CASE("rates: N, N/s, N/min, N/h, N/d") {
+    double r = -1;
+    CHECK((parse_rate("100/min", r) && std::abs(r - 100.0 / 60) < 1e-9));
+    CHECK((parse_rate(" 5 / s ", r) && r == 5));
+    CHECK((parse_rate("7200/h", r) && r == 2));
+    CHECK((parse_rate("86400/d", r) && r == 1));
+    CHECK((parse_rate("2.5", r) && r == 2.5));
+    CHECK((parse_rate("0", r) && r == 0));
+    for (const char* bad : {"", "/min", "10/week", "-1/s", "ten/s", "1e12", "5/"}) {
+        INFO(bad);
+        CHECK_FALSE(parse_rate(bad, r));
+    }
+}
+
+TEST_CASE("egress pools: weighted picks, default pool, all sources, none") {
+    EgressConfig e;
+    CHECK(e.pick("", 0) == nullptr);  // no sources: the system's default address
+    e.sources = {{"a", IpAddr::parse("127.0.0.2"), "", "eu", ""},
+                 {"b", IpAddr::parse("127.0.0.3"), "", "us", ""},
+                 {"c", IpAddr::parse("127.0.0.4"), "", "", ""}};
+    // no pools: every source in turn
+    std::map<std::string, int> n;
+    for (uint64_t t = 0; t < 30; ++t) ++n[e.pick("", t)->name];
+    CHECK(n == std::map<std::string, int>{{"a", 10}, {"b", 10}, {"c", 10}});
+    e.pools = {{"default", {{"a", 1}, {"b", 3}}}, {"only_c", {{"c", 1}}}};
+    n.clear();
+    for (uint64_t t = 0; t < 400; ++t) ++n[e.pick("", t)->name];
+    CHECK(n == std::map<std::string, int>{{"a", 100}, {"b", 300}});
+    CHECK(e.pick("only_c", 7)->name == "c");
+    CHECK(e.pick("no_such_pool", 1)->name == "b");  // falls back to the default pool
+}
+
+TEST_CASE("egress.ini: errors name the line") {
+    char tmpl[] = "/tmp/kasi-egress-XXXXXX";
+    std::string dir = mkdtemp(tmpl);
+    {
+        std::ofstream f(dir + "/egress.ini");
+        f << "[source:a]\naddress=192.0.2.1\nehlo=a.example\nwarmup_start=2026-13-01\n"
+             "[pool:p]\na=2\nzz=1\n";
+    }
+    Diagnostics d;
+    EgressConfig e = load_egress_config(ConfigDir(dir), d);
+    std::filesystem::remove_all(dir);
+    REQUIRE(e.sources.size() == 1);
+    CHECK(e.sources[0].ehlo == "a.example");
+    CHECK(e.sources[0].address->str() == "192.0.2.1");
+    REQUIRE(d.errors.size() == 2);
+    CHECK(d.errors[0].find("egress.ini:4: [source:a] warmup_start '2026-13-01'") != std::string::npos);
+    CHECK(d.errors[1].find("egress.ini:7: [pool:p] names source 'zz'") != std::string::npos);
 }
