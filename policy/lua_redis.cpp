@@ -1,6 +1,5 @@
 #include "policy/lua_redis.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
@@ -16,6 +15,58 @@
 namespace kasi {
 
 namespace {
+
+// hiredis' event hooks on a uv_poll_t. Our own rather than <hiredis/adapters/libuv.h>:
+// the 0.14 adapter ignores a poll error (libuv reports POLLERR, e.g. after a reset, as a
+// status and stops the handle), so a connection reset by the server was never noticed
+// and every later command timed out. Here an error is handed to hiredis as readable, and
+// its read fails and tears the connection down.
+struct UvEvents {
+    redisAsyncContext* ctx = nullptr;
+    uv_poll_t poll{};
+    int events = 0;
+};
+
+void uv_events_cb(uv_poll_t* h, int status, int events) {
+    auto* e = static_cast<UvEvents*>(h->data);
+    if (!e->ctx) return;
+    if (status < 0) {
+        redisAsyncHandleRead(e->ctx);  // the read fails: hiredis disconnects
+        return;
+    }
+    if (events & UV_READABLE) redisAsyncHandleRead(e->ctx);
+    if (e->ctx && (events & UV_WRITABLE)) redisAsyncHandleWrite(e->ctx);
+}
+
+void uv_events_update(UvEvents* e, int add, int del) {
+    e->events = (e->events | add) & ~del;
+    if (e->events)
+        uv_poll_start(&e->poll, e->events, uv_events_cb);
+    else
+        uv_poll_stop(&e->poll);
+}
+
+bool uv_events_attach(redisAsyncContext* ac, uv_loop_t* loop) {
+    auto* e = new UvEvents;
+    if (uv_poll_init(loop, &e->poll, ac->c.fd) != 0) {
+        delete e;
+        return false;
+    }
+    e->ctx = ac;
+    e->poll.data = e;
+    ac->ev.data = e;
+    ac->ev.addRead = [](void* p) { uv_events_update(static_cast<UvEvents*>(p), UV_READABLE, 0); };
+    ac->ev.delRead = [](void* p) { uv_events_update(static_cast<UvEvents*>(p), 0, UV_READABLE); };
+    ac->ev.addWrite = [](void* p) { uv_events_update(static_cast<UvEvents*>(p), UV_WRITABLE, 0); };
+    ac->ev.delWrite = [](void* p) { uv_events_update(static_cast<UvEvents*>(p), 0, UV_WRITABLE); };
+    ac->ev.cleanup = [](void* p) {
+        auto* e = static_cast<UvEvents*>(p);
+        e->ctx = nullptr;  // the context is being freed
+        uv_close(reinterpret_cast<uv_handle_t*>(&e->poll),
+                 [](uv_handle_t* h) { delete static_cast<UvEvents*>(h->data); });
+    };
+    return true;
+}
 
 RedisReply convert(const redisReply* r) {
     RedisReply out;
@@ -130,7 +181,12 @@ class Link {
             return false;
         }
         ctx_->data = this;
-        redisLibuvAttach(ctx_, loop_);
+        if (!uv_events_attach(ctx_, loop_)) {
+            last_error_ = "cannot watch the socket";
+            redisAsyncFree(ctx_);
+            ctx_ = nullptr;
+            return false;
+        }
         redisAsyncSetConnectCallback(ctx_, [](const redisAsyncContext* c, int status) {
             auto* self = static_cast<Link*>(c->data);
             if (status != REDIS_OK && self) {

@@ -5,7 +5,8 @@
 //
 // One connection per event loop and server address, opened on first use, shared by every
 // Lua state of that loop (all generations), re-opened after it breaks. A command waits at
-// most `timeout` seconds: then the hook gets nil, "timeout" and a late reply is dropped.
+// most `timeout` seconds: then the hook gets nil, "timeout", a late reply is dropped and
+// the next command opens a new connection (the server may be stalled).
 // Links are closed by the loop's owner (redis_close_loop) before the loop is closed.
 #pragma once
 
