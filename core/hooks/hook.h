@@ -45,6 +45,7 @@ enum class Hook : int {
     max_data_exceeded,
     queue,
     queue_outbound,
+    pre_send_trans_email,  // relayed mail, before it is spooled for delivery (codes ignored)
     queue_ok,
     reset_transaction,
     quit,

@@ -1393,4 +1393,25 @@ def test_throttle_backs_off_a_queue_when_the_provider_says_so():
         peer.stop()
 
 
+def test_pre_send_trans_email_can_add_headers_and_its_answer_is_ignored():
+    k = lua_kasi({"sign": r"""
+return { hook_pre_send_trans_email = function(conn)
+  local t = conn.transaction
+  t:add_header('X-Pre-Send', 'saw ' .. t:get_header('Subject'))
+  t.notes.pre_send = 'yes'
+  return DENY, 'ignored'
+end }
+"""}, order=["relay", "sign"])
+    try:
+        c = k.client()
+        code, lines = c.send_message("a@b.test", ["x@elsewhere.test"], "Subject: hi\n\nbody\n")
+        assert code == 250, lines
+        msgs = spooled(k)
+        assert len(msgs) == 1
+        text = list(msgs.values())[0]
+        assert "X-Pre-Send: saw hi" in text and "note pre_send: yes" in text, text
+    finally:
+        k.cleanup()
+
+
 run(globals())

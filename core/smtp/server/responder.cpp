@@ -117,6 +117,10 @@ void Session::hook_done(Hook h, Result r) {
             respond_queue(r, true);
             if (busy_) return;
             break;
+        case Hook::pre_send_trans_email:
+            queue_message();
+            if (busy_) return;
+            break;
         case Hook::queue_ok:
             ++msg_ok_;
             reply(250, pending_arg_, "2.0.0");
@@ -277,6 +281,10 @@ void Session::respond_queue(Result& r, bool outbound) {
         // queue (queue/smtp_forward, queue/lmtp) says so in queue.wants.
         auto wants = txn_->notes.find("queue.wants");
         if (outbound || (wants != txn_->notes.end() && !wants->second.empty())) {
+            // Haraka's pre_send_trans_email: plugins may still add headers or notes
+            // (DKIM signing of relayed mail); whatever they answer, the message is queued.
+            if (cfg_->hooks && !cfg_->hooks->at(Hook::pre_send_trans_email).empty())
+                return run_hook(Hook::pre_send_trans_email);
             queue_message();  // the spool answers through spool_done()
             return;
         }
