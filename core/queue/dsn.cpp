@@ -29,6 +29,22 @@ const char* builtin_template =
     "\n"
     "{recipients}: {reason}\n";
 
+const char* delayed_template =
+    "Received: (Kasi {pid} invoked for delay warning); {date}\n"
+    "Date: {date}\n"
+    "From: MAILER-DAEMON@{me}\n"
+    "To: {to}\n"
+    "Auto-Submitted: auto-replied\n"
+    "Subject: delivery delayed\n"
+    "Message-Id: {msgid}\n"
+    "\n"
+    "Hi. This is the Kasi mailer at {me}.\n"
+    "Your message has not been delivered to the following addresses yet.\n"
+    "This is a temporary problem; I will keep trying until {retry_until}.\n"
+    "You do not need to send the message again.\n"
+    "\n"
+    "{recipients}: {reason}\n";
+
 // Placeholder values are forced onto one line so a reply text cannot add headers.
 std::string one_line(std::string_view s) {
     std::string out;
@@ -115,8 +131,12 @@ std::string build_dsn(const DsnInput& in, int64_t now, std::string& msgid) {
         {"extended_reason", in.rcpts.empty() ? "" : in.rcpts[0].diagnostic},
         {"pid", std::to_string(::getpid())},
         {"msgid", msgid},
+        {"retry_until", in.retry_until_ms ? rfc5322_date(in.retry_until_ms / 1000) : "later"},
     };
-    std::string tpl = fill(in.template_text.empty() ? builtin_template : in.template_text, vars);
+    std::string tpl = fill(in.delayed                 ? delayed_template
+                           : in.template_text.empty() ? builtin_template
+                                                      : in.template_text,
+                           vars);
     std::string_view tv = tpl;
     size_t split = tv.find("\n\n");
     std::string head(tv.substr(0, split == std::string_view::npos ? tv.size() : split + 1));
@@ -138,13 +158,15 @@ std::string build_dsn(const DsnInput& in, int64_t now, std::string& msgid) {
     m += fmt::format("Reporting-MTA: dns; {}\r\n", in.me);
     m += fmt::format("Arrival-Date: {}\r\n", rfc5322_date(in.arrival_ms / 1000));
     for (const auto& r : in.rcpts) {
-        m += fmt::format("\r\nFinal-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {}\r\n",
-                         one_line(r.address), r.status);
+        m += fmt::format("\r\nFinal-Recipient: rfc822; {}\r\nAction: {}\r\nStatus: {}\r\n",
+                         one_line(r.address), in.delayed ? "delayed" : "failed", r.status);
         if (!r.remote_mta.empty()) m += fmt::format("Remote-MTA: dns; {}\r\n", r.remote_mta);
         if (!r.diagnostic.empty())
             m += fmt::format("Diagnostic-Code: smtp; {}\r\n", one_line(r.diagnostic));
         if (r.last_attempt_ms)
             m += fmt::format("Last-Attempt-Date: {}\r\n", rfc5322_date(r.last_attempt_ms / 1000));
+        if (in.delayed && in.retry_until_ms)
+            m += fmt::format("Will-Retry-Until: {}\r\n", rfc5322_date(in.retry_until_ms / 1000));
     }
     if (in.whole_message) {
         m += fmt::format("\r\n--{}\r\nContent-Type: message/rfc822\r\n\r\n", boundary);

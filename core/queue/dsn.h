@@ -1,4 +1,5 @@
-// RFC 3464 delivery status notifications for permanent failures and expiry:
+// RFC 3464 delivery status notifications for permanent failures and expiry, and
+// optional delay warnings (Action: delayed) for mail still being retried:
 //   multipart/report; report-type=delivery-status
 //     1. text/plain from the template (config/outbound.bounce_message, Haraka's format:
 //        header lines, a blank line, the body; {placeholders} filled in)
@@ -33,6 +34,10 @@ struct DsnInput {
     std::string original;  // headers only, or the whole message
     bool whole_message = false;
     std::string template_text;  // "" = the built-in template
+    // A delay warning (RFC 3464 Action: delayed, a 4.x.y Status) instead of a failure:
+    // the built-in warning text, and Will-Retry-Until.
+    bool delayed = false;
+    int64_t retry_until_ms = 0;
 };
 
 // The DSN message (CRLF line ends) and its Message-ID in `msgid`.

@@ -208,7 +208,7 @@ OutboundConfig load_outbound_config(const ConfigDir& cfg, const std::string& bas
     r.check_known("main", {"disabled", "concurrency_max", "enable_tls", "maxTempFailures",
                            "temp_fail_intervals", "always_split", "received_header",
                            "connect_timeout", "local_mx_ok", "inet_prefer", "max_age",
-                           "bounce_include", "events_file", "smtp_port"});
+                           "bounce_include", "events_file", "smtp_port", "delay_warning"});
     r.check_known("timeouts", {"greeting", "ehlo", "starttls", "mail", "rcpt", "data_init",
                                "data_block", "data_done"});
     o.disabled = r.get_bool("main", "disabled", false);
@@ -229,6 +229,10 @@ OutboundConfig load_outbound_config(const ConfigDir& cfg, const std::string& bas
         else
             d.error(ini.path, e->line, fmt::format("temp_fail_intervals: {}", err));
     }
+    if (auto* e = ini.find("main", "delay_warning"); e && e->value && *e->value != "0")
+        if (!parse_duration_ms(*e->value, o.delay_warning_ms) || o.delay_warning_ms < 1000)
+            d.error(ini.path, e->line,
+                    fmt::format("delay_warning '{}' is not a duration (4h, 30m, 1d)", *e->value));
     if (auto* e = ini.find("main", "max_age"); e && e->value)
         if (!parse_duration_ms(*e->value, o.max_age_ms) || o.max_age_ms < 1000)
             d.error(ini.path, e->line,

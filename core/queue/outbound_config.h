@@ -43,6 +43,7 @@ struct OutboundConfig {
     InetPrefer inet_prefer = InetPrefer::v4;
     std::vector<int> temp_fail_intervals_s;  // delay before retry n+1; size = retries allowed
     int64_t max_age_ms = 5ll * 86400 * 1000;
+    int64_t delay_warning_ms = 0;  // warn the sender once a message waited this long; 0 = off
     bool bounce_include_message = false;  // else only the headers
     ClientTimeouts timeouts;
     QueueLimits defaults;

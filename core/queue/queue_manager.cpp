@@ -790,6 +790,9 @@ void QueueManager::requeue(std::unique_ptr<Delivery> d, std::vector<uint32_t> de
                           now, next);
     }
     if (!replies.empty()) sched_reasons_[queue] = reply_line(replies.front());
+    if (s_.cfg->delay_warning_ms && !m->warned && !m->is_dsn && !m->mail_from.empty() &&
+        now - m->received_ms >= s_.cfg->delay_warning_ms)
+        warn_delay(m, deferred);
     journal(*m, d.get(), changed, false, next);
     d->rcpts = std::move(deferred);
     d->due_ms = next;
@@ -859,6 +862,18 @@ void QueueManager::finish(const std::shared_ptr<QueuedMessage>& m) {
         std::move(ev));
 }
 
+// A delay warning to the sender for recipients still being retried; once per message.
+void QueueManager::warn_delay(const std::shared_ptr<QueuedMessage>& m,
+                              const std::vector<uint32_t>& rcpts) {
+    m->warned = true;
+    std::weak_ptr<bool> alive = alive_;
+    bodies_.read(*m, [this, alive, m, rcpts](int err, std::string body) {
+        if (!alive.lock()) return;
+        if (err) body.clear();
+        send_dsn(m, std::move(body), rcpts);
+    });
+}
+
 void QueueManager::send_dsn_for(const std::shared_ptr<QueuedMessage>& m) {
     if (m->mail_from.empty() || m->is_dsn) {
         log::info("queue: {}: not sending a DSN for a message with a null sender", m->id);
@@ -878,7 +893,9 @@ void QueueManager::finish_without_dsn(const std::shared_ptr<QueuedMessage>& m) {
     --st_.messages;
 }
 
-void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string original) {
+void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string original,
+                            std::vector<uint32_t> delayed) {
+    bool warning = !delayed.empty();
     DsnInput in;
     in.me = s_.me;
     in.original_sender = m->mail_from;
@@ -886,7 +903,13 @@ void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string
     in.arrival_ms = m->received_ms;
     in.whole_message = s_.cfg->bounce_include_message;
     in.original = in.whole_message ? std::move(original) : std::string(header_block(original));
-    if (!s_.cfg->bounce_template.empty()) {
+    in.delayed = warning;
+    if (warning) {
+        in.whole_message = false;
+        in.original = std::string(header_block(in.original));
+        in.retry_until_ms = m->received_ms + s_.cfg->max_age_ms;
+    }
+    if (!warning && !s_.cfg->bounce_template.empty()) {
         // Read per DSN: small, and an operator's edit applies at once.
         if (FILE* f = std::fopen(s_.cfg->bounce_template.c_str(), "re")) {
             char buf[4096];
@@ -897,7 +920,9 @@ void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string
     }
     for (uint32_t i = 0; i < m->rcpts.size(); ++i) {
         const auto& st = m->rcpts[i];
-        if (st.status != RcptStatus::failed || st.deleted) continue;
+        bool want = warning ? std::find(delayed.begin(), delayed.end(), i) != delayed.end()
+                            : st.status == RcptStatus::failed && !st.deleted;
+        if (!want) continue;
         DsnRecipient r;
         r.address = m->rcpts[i].address;
         // last_reply is "<code> [<x.y.z>] text"
@@ -905,7 +930,8 @@ void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string
         int code = lr.size() >= 3 ? std::atoi(std::string(lr.substr(0, 3)).c_str()) : 0;
         std::string_view rest = lr.size() > 4 ? lr.substr(4) : std::string_view{};
         std::string enh(leading_enhanced_code(rest));
-        r.status = final_status(code, enh);
+        r.status =
+            warning ? (enh.empty() || enh[0] != '4' ? "4.0.0" : enh) : final_status(code, enh);
         r.diagnostic = st.reply();
         if (m->extra)
             for (const auto& [idx, mta] : m->extra->failed_mta)
@@ -934,24 +960,39 @@ void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string
     dm->is_dsn = true;
     std::weak_ptr<bool> alive = alive_;
     auto post = post_;
-    spool_.submit_message(env, std::move(dsn), [this, alive, post, m, dm](const SpoolResult& r) {
-        post([this, alive, m, dm, r] {
-            if (!alive.lock()) return;
-            if (r.err) {
-                // Not finished: the failure is retried from the spool at the next start.
-                log::error("queue: {}: writing the DSN failed: {}", m->id, std::strerror(r.err));
-                return;
-            }
-            dm->segment = r.segment;
-            dm->body_offset = r.body_offset;
-            ++st_.dsns;
-            log::info("queue: {}: DSN {} to <{}> queued", m->id, dm->id, m->mail_from);
-            enqueue(dm);
-            journal(*m, nullptr, {}, true, 0);
-            bodies_.message_finished(m->segment);
-            --st_.messages;
+    spool_.submit_message(
+        env, std::move(dsn), [this, alive, post, m, dm, warning](const SpoolResult& r) {
+            post([this, alive, m, dm, r, warning] {
+                if (!alive.lock()) return;
+                if (warning) {
+                    if (r.err) {
+                        log::error("queue: {}: writing the delay warning failed: {}", m->id,
+                                   std::strerror(r.err));
+                        return;
+                    }
+                    dm->segment = r.segment;
+                    dm->body_offset = r.body_offset;
+                    ++st_.dsns;
+                    log::info("queue: {}: delay warning {} to <{}> queued", m->id, dm->id,
+                              m->mail_from);
+                    return enqueue(dm);
+                }
+                if (r.err) {
+                    // Not finished: the failure is retried from the spool at the next start.
+                    log::error("queue: {}: writing the DSN failed: {}", m->id,
+                               std::strerror(r.err));
+                    return;
+                }
+                dm->segment = r.segment;
+                dm->body_offset = r.body_offset;
+                ++st_.dsns;
+                log::info("queue: {}: DSN {} to <{}> queued", m->id, dm->id, m->mail_from);
+                enqueue(dm);
+                journal(*m, nullptr, {}, true, 0);
+                bodies_.message_finished(m->segment);
+                --st_.messages;
+            });
         });
-    });
 }
 
 void QueueManager::journal(const QueuedMessage& m, const Delivery* d,

@@ -143,7 +143,10 @@ class QueueManager {
     EventPeer peer_of(const ReadyQueue* rq, const ConnInfo* info) const;
     void part_done(const std::shared_ptr<QueuedMessage>& m);
     void finish(const std::shared_ptr<QueuedMessage>& m);
-    void send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string original);
+    // A DSN for the failed recipients, or a delay warning for `delayed` when given.
+    void send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string original,
+                  std::vector<uint32_t> delayed = {});
+    void warn_delay(const std::shared_ptr<QueuedMessage>& m, const std::vector<uint32_t>& rcpts);
     void journal(const QueuedMessage& m, const Delivery* d, const std::vector<uint32_t>& rcpts,
                  bool done, int64_t next_due);
     void sweep();

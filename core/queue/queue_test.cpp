@@ -256,6 +256,7 @@ TEST_CASE("egress.ini: errors name the line") {
     CHECK(e.sources[0].ehlo == "a.example");
     CHECK(e.sources[0].address->str() == "192.0.2.1");
     REQUIRE(d.errors.size() == 2);
-    CHECK(d.errors[0].find("egress.ini:4: [source:a] warmup_start '2026-13-01'") != std::string::npos);
+    CHECK(d.errors[0].find("egress.ini:4: [source:a] warmup_start '2026-13-01'") !=
+          std::string::npos);
     CHECK(d.errors[1].find("egress.ini:7: [pool:p] names source 'zz'") != std::string::npos);
 }

@@ -74,6 +74,7 @@ struct QueuedMessage {
     int open_parts = 0;      // deliveries not finished yet
     bool is_dsn = false;     // a bounce we generated (never bounced itself)
     bool cancelled = false;  // deleted by an operator
+    bool warned = false;     // a delay warning went to the sender (not kept across restarts)
     bool recovered = false;  // loaded from the spool at start-up
 };
 

@@ -758,8 +758,8 @@ def test_provider_throttle_library_sets_limits_and_retries():
         "dns.ini": "[main]\nservers=127.0.0.1:%d\ntimeout=0.5\n" % dns.port,
         "outbound.ini": "disabled=false\nlocal_mx_ok=true\nsmtp_port=%d\n"
                         "temp_fail_intervals=60s\n" % peer.port})
-    k.start()
     try:
+        k.start()
         s = smtplib.SMTP("127.0.0.1", k.port)
         for rcpt_to in ("a@gm.test", "b@ya.test", "c@mixed.test", "later@gm.test"):
             s.sendmail("s@src.test", [rcpt_to], "Subject: x\r\n\r\nx\r\n")
@@ -842,8 +842,8 @@ end }"""
         "egress.ini": EGRESS_INI,
         "lua.ini": "[main]\nlibrary_path=%s\n" % os.path.abspath(LIBRARY),
         "outbound.ini": "disabled=false\ntemp_fail_intervals=60s\n"})
-    k.start()
     try:
+        k.start()
         s = smtplib.SMTP("127.0.0.1", k.port)
         sends = [("eu%d" % i, "X-Kasi-Region: EU\r\n") for i in range(4)] + \
                 [("us%d" % i, "X-Kasi-Region: us\r\n") for i in range(2)] + \
@@ -1011,8 +1011,8 @@ def test_the_esp_example_runs_end_to_end():
         f.write("[main]\nservers=127.0.0.1:%d\ntimeout=0.5\n" % dns.port)
     with open(os.path.join(cfg, "outbound.ini"), "a") as f:
         f.write("[main]\ndisabled=false\nlocal_mx_ok=true\nsmtp_port=%d\n" % peer.port)
-    k.start()
     try:
+        k.start()
         s = smtplib.SMTP("127.0.0.1", k.port)
         for i in range(4):
             s.sendmail("news@acme.test", ["r%d@gm.test" % i],
@@ -1362,8 +1362,8 @@ def test_throttle_backs_off_a_queue_when_the_provider_says_so():
         "dns.ini": "[main]\nservers=127.0.0.1:%d\ntimeout=0.5\n" % dns.port,
         "outbound.ini": "disabled=false\nlocal_mx_ok=true\nsmtp_port=%d\n"
                         "temp_fail_intervals=60s\n" % peer.port})
-    k.start()
     try:
+        k.start()
         s = smtplib.SMTP("127.0.0.1", k.port)
         s.sendmail("s@src.test", ["a@gm.test"], "Subject: x\r\n\r\nx\r\n")
         s.quit()

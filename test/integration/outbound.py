@@ -817,6 +817,37 @@ def test_admin_suspend_resume_flush_delete_bounce():
         peer.stop()
 
 
+def test_delay_warning_once_then_delivery():
+    tries = {}
+
+    def rcpt(addr):
+        tries[addr] = tries.get(addr, 0) + 1
+        if "slow" in addr and tries[addr] <= 2:
+            return "451 4.2.0 mailbox busy"
+        return None
+    peer = Peer(rcpt=rcpt)
+    k = kasi(peer.port, "temp_fail_intervals=5s*10\ndelay_warning=3s\n")
+    try:
+        send(k, ["slow@sink.test"], "Subject: patience\r\nMessage-ID: <slow@test>\r\n\r\nbody\r\n")
+        msgs = peer.wait_messages(2, timeout=30)
+        assert len(msgs) == 2, msgs
+        warn = [m for m in msgs if m[0].startswith("<>")]
+        assert len(warn) == 1, msgs
+        assert warn[0][1] == ["<sender@sink.test>"]
+        text = warn[0][2].decode()
+        assert "Subject: delivery delayed" in text, text
+        assert "Final-Recipient: rfc822; slow@sink.test\r\nAction: delayed\r\nStatus: 4.2.0" in text
+        assert "Will-Retry-Until: " in text and "References: <slow@test>" in text, text
+        assert "message/rfc822" not in text  # headers only
+        real = [m for m in msgs if not m[0].startswith("<>")]
+        assert real[0][1] == ["<slow@sink.test>"], real
+        assert tries["<slow@sink.test>"] == 3, tries  # warned after the second deferral
+        wait_count(k, 0)
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
 if __name__ == "__main__":
     try:
         run(globals())
