@@ -422,7 +422,10 @@ QueueManager& delivery_loop(lua_State* L, const char* what) {
 int api_queue_limits(lua_State* L) {
     std::string key = luaL_checkstring(L, 1);
     const ReadyQueue* rq = delivery_loop(L, "kasi.queue.limits").ready_queue(key);
-    if (!rq) return 0;
+    if (!rq) {
+        lua_pushnil(L);
+        return 1;
+    }
     const QueueLimits& l = rq->limits();
     lua_createtable(L, 0, 6);
     lua_pushinteger(L, l.max_connections);

@@ -245,7 +245,7 @@ int conn_index(lua_State* L) {
         set_str(L, "ip", s.remote_ip().str());
         lua_pushinteger(L, s.remote_port());
         lua_setfield(L, -2, "port");
-        set_str(L, "host", s.remote_host());
+        if (!s.remote_host().empty()) set_str(L, "host", s.remote_host());  // nil if unknown
     } else if (key == "remote_ip") {
         lua_pushstring(L, s.remote_ip().str().c_str());
     } else if (key == "remote_port") {

@@ -879,6 +879,11 @@ end }"""
         assert "no egress source in region ap" in out, out
         tf = events(k, "TransientFailure", 3)
         assert tf and "no egress source in region ap" in tf[0]["response"], tf
+        dl = events(k, "Delivery", 3)
+        by_rcpt = {e["recipient"].split("@")[0]: e for e in dl}
+        assert by_rcpt["us0"]["source"] == "us1" and by_rcpt["us0"]["egress_ip"] == "127.0.0.3", \
+            by_rcpt["us0"]
+        assert by_rcpt["eu0"]["source"] in ("eu1", "eu2"), by_rcpt["eu0"]
     finally:
         k.cleanup()
         peer.stop()
@@ -1412,6 +1417,70 @@ end }
         assert "X-Pre-Send: saw hi" in text and "note pre_send: yes" in text, text
     finally:
         k.cleanup()
+
+
+def test_log_levels_print_connection_fields_and_kasi_queue():
+    from smtp_peer import Peer
+    peer = Peer(rcpt=lambda a: "451 4.3.0 later" if "defer" in a else None)
+    k = lua_kasi({"misc": r"""
+local M = {}
+function M.hook_rcpt(conn, params)
+  kasi.log.debug('LVL debug')
+  kasi.log.info('LVL info', 1, true)
+  kasi.log.notice('LVL notice')
+  kasi.log.warn('LVL warn')
+  kasi.log.error('LVL error')
+  print('LVL print')
+  local ok, err = pcall(kasi.queue.limits, 'x')
+  return OK, string.format('tls=%s auth=%s lport=%s proxy=%s rhost=%s uuid=%d txn=%s q=%s',
+    tostring(conn.tls.enabled), tostring(conn.auth_user), tostring(conn.local_port == PORT),
+    tostring(conn.proxy_ip), tostring(conn.remote.host), #conn.uuid,
+    tostring(conn.transaction.uuid:sub(1, #conn.uuid) == conn.uuid),
+    err:match('works only in outbound hooks') or err)
+end
+function M.hook_get_mx(hmail, domain)
+  return OK, '127.0.0.1:PEER'
+end
+function M.hook_deferred(hmail, params)
+  local l = kasi.queue.limits(params.queue)
+  kasi.log.info('QL', params.queue, l.max_connections, l.set_by, tostring(kasi.queue.limits('nope')))
+  return OK  -- drop it: the test is over
+end
+return M
+""".replace("PEER", str(peer.port))}, order=["misc", "relay"], start=False,
+        extra={"outbound.ini": "disabled=false\n[queues]\nmax_connections=7\n"})
+    with open(os.path.join(k.dir, "plugins", "misc.lua")) as f:
+        src = f.read()
+    write_plugin(k, "misc", src.replace("PORT", str(k.port)))
+    try:
+        k.start()
+        c = k.client()
+        c.cmd("EHLO x")
+        c.cmd("MAIL FROM:<a@b.test>")
+        code, lines = c.cmd("RCPT TO:<defer@far.test>")
+        assert code == 250, lines
+        assert ("tls=false auth=nil lport=true proxy=nil rhost=nil uuid=36 txn=true "
+                "q=works only in outbound hooks") in lines[0], lines
+        assert c.cmd("DATA")[0] == 354
+        c.send("Subject: x\r\n\r\nx\r\n.\r\n")
+        assert c.reply()[0] == 250
+        deadline = time.time() + 10
+        while "QL " not in k.read_log() and time.time() < deadline:
+            time.sleep(0.1)
+        log = k.read_log()
+        assert "LVL debug" not in log  # log.ini level=info
+        for level, text in (("INFO", "LVL info 1 true"), ("NOTICE", "LVL notice"),
+                            ("WARN", "LVL warn"), ("ERROR", "LVL error"), ("INFO", "LVL print")):
+            assert any(("[%s] lua: " % level) in l and l.endswith(text) for l in log.splitlines()), \
+                (level, text)
+        ql = [l for l in log.splitlines() if " QL " in l]
+        assert ql, [l for l in log.splitlines() if "disconnect" not in l][-12:]
+        assert ql and ql[0].endswith(" 7 outbound.ini:[queues] nil") or \
+            ql[0].endswith(" 7 default nil"), ql
+        assert "default->127.0.0.1:%d" % peer.port in ql[0], ql
+    finally:
+        k.cleanup()
+        peer.stop()
 
 
 run(globals())
