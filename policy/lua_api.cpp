@@ -426,20 +426,7 @@ int api_queue_limits(lua_State* L) {
         lua_pushnil(L);
         return 1;
     }
-    const QueueLimits& l = rq->limits();
-    lua_createtable(L, 0, 6);
-    lua_pushinteger(L, l.max_connections);
-    lua_setfield(L, -2, "max_connections");
-    lua_pushinteger(L, l.max_messages_per_connection);
-    lua_setfield(L, -2, "max_messages_per_connection");
-    lua_pushnumber(L, l.max_message_rate);
-    lua_setfield(L, -2, "max_message_rate");
-    lua_pushinteger(L, l.max_recipients);
-    lua_setfield(L, -2, "max_recipients");
-    lua_pushnumber(L, l.idle_timeout_ms / 1000.0);
-    lua_setfield(L, -2, "idle_timeout");
-    lua_pushstring(L, l.origin.c_str());
-    lua_setfield(L, -2, "set_by");
+    push_limits(L, rq->limits());
     return 1;
 }
 

@@ -365,21 +365,6 @@ void push_hmail(lua_State* L, const QueuedMessage& m, std::string_view domain,
     lua_setfield(L, -2, "todo");  // Haraka's hmail.todo.*
 }
 
-void push_limits(lua_State* L, const QueueLimits& l) {
-    lua_createtable(L, 0, 6);
-    lua_pushinteger(L, l.max_connections);
-    lua_setfield(L, -2, "max_connections");
-    lua_pushinteger(L, l.max_messages_per_connection);
-    lua_setfield(L, -2, "max_messages_per_connection");
-    lua_pushnumber(L, l.max_message_rate);
-    lua_setfield(L, -2, "max_message_rate");
-    lua_pushinteger(L, l.max_recipients);
-    lua_setfield(L, -2, "max_recipients");
-    lua_pushnumber(L, l.idle_timeout_ms / 1000.0);
-    lua_setfield(L, -2, "idle_timeout");
-    set_str(L, "set_by", l.origin);
-}
-
 // queue_limits' argument: { key, source, site, domain, mx_hosts = {...}, limits = {...} }
 void push_queue_info(lua_State* L, const QueueInfo& q) {
     lua_createtable(L, 0, 6);
@@ -424,6 +409,21 @@ void push_event(lua_State* L, Hook h, const OutboundEvent& e) {
 }
 
 }  // namespace
+
+void push_limits(lua_State* L, const QueueLimits& l) {
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, l.max_connections);
+    lua_setfield(L, -2, "max_connections");
+    lua_pushinteger(L, l.max_messages_per_connection);
+    lua_setfield(L, -2, "max_messages_per_connection");
+    lua_pushnumber(L, l.max_message_rate);
+    lua_setfield(L, -2, "max_message_rate");
+    lua_pushinteger(L, l.max_recipients);
+    lua_setfield(L, -2, "max_recipients");
+    lua_pushnumber(L, l.idle_timeout_ms / 1000.0);
+    lua_setfield(L, -2, "idle_timeout");
+    set_str(L, "set_by", l.origin);
+}
 
 void install_lua_objects(lua_State* L) {
     make_meta(L, conn_meta, conn_index, conn_newindex, gc_ud<SessionRef>);

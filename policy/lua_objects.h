@@ -25,6 +25,9 @@ int push_hook_args(lua_State* L, HookCall& c);
 // get_mx's OK answer: a string, or an array of strings or tables {exchange=, port=,
 // priority=, using_lmtp=, bind=, bind_helo=, auth_user=, auth_pass=}.
 bool next_hops_from_lua(lua_State* L, int idx, std::vector<NextHop>& out, std::string& err);
+// A QueueLimits as {max_connections=, max_messages_per_connection=, max_message_rate=,
+// max_recipients=, idle_timeout= (s), set_by=} (queue_limits' argument, kasi.queue.limits).
+void push_limits(lua_State* L, const QueueLimits& l);
 // queue_limits' OK answer: {max_connections=, max_messages_per_connection=,
 // max_message_rate= (per second, or "100/min"), max_recipients=, idle_timeout= (s), set_by=}
 bool limits_from_lua(lua_State* L, int idx, LimitOverride& o, std::string& err);

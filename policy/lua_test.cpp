@@ -18,8 +18,10 @@
 #include "policy/lua_loop.h"
 #include "policy/lua_metrics.h"
 #include "policy/lua_state.h"
+#include "test/unit/no_session_host.h"
 
 using namespace kasi;
+using kasi::test::NoHost;
 namespace fs = std::filesystem;
 
 namespace {
@@ -211,17 +213,6 @@ TEST_CASE("plugin validation names the file and line") {
 }
 
 namespace {
-
-struct NoHost : SessionHost {
-    uv_loop_t* lp;
-    explicit NoHost(uv_loop_t* l) : lp(l) {}
-    uv_loop_t* loop() override { return lp; }
-    std::shared_ptr<const ServerConfig> config() override { return nullptr; }
-    Spool& spool() override { throw std::logic_error("unused"); }
-    LoopInbox& inbox() override { throw std::logic_error("unused"); }
-    Outbound* outbound() override { return nullptr; }
-    void session_closed(Session*) override {}
-};
 
 // Lua plugins registered on a hook table and run through real HookRunners on a loop, one
 // runner and session per simulated client.

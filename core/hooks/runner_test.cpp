@@ -11,22 +11,12 @@
 #include "core/hooks/runner.h"
 #include "core/server/server_config.h"
 #include "core/smtp/server/session.h"
+#include "test/unit/no_session_host.h"
 
 using namespace kasi;
+using kasi::test::NoHost;
 
 namespace {
-
-// A session is only needed as the HookCall's subject; it is never started.
-struct NoHost : SessionHost {
-    uv_loop_t* lp;
-    explicit NoHost(uv_loop_t* l) : lp(l) {}
-    uv_loop_t* loop() override { return lp; }
-    std::shared_ptr<const ServerConfig> config() override { return nullptr; }
-    Spool& spool() override { throw std::logic_error("unused"); }
-    LoopInbox& inbox() override { throw std::logic_error("unused"); }
-    Outbound* outbound() override { return nullptr; }
-    void session_closed(Session*) override {}
-};
 
 struct Fixture : HookRunner::Sink {
     uv_loop_t loop;

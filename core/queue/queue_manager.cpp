@@ -330,8 +330,14 @@ void QueueManager::route(std::unique_ptr<Delivery> d) {
 }
 
 void QueueManager::choose_egress(std::unique_ptr<Delivery> d) {
-    const EgressConfig& eg = s_.cfg->egress;
-    auto by_pool = [this, &eg](Delivery& d) {
+    // Reads the configuration when called: after an asynchronous get_egress a reload may
+    // have replaced it.
+    auto by_pool = [this](Delivery& d) {
+        const EgressConfig& eg = s_.cfg->egress;
+        if (eg.sources.empty()) {  // no egress.ini: the system's default address
+            d.source = nullptr;
+            return;
+        }
         const std::string* pool = d.msg->note("pool");
         const EgressSource* s = eg.pick(pool ? *pool : "", egress_ticket_++);
         d.source = s ? intern(s->name) : nullptr;
@@ -486,10 +492,18 @@ void QueueManager::route_by_dns(std::unique_ptr<Delivery> d) {
     });
 }
 
-ReadyQueue& QueueManager::ready_queue_for(const Route& r, const std::string& domain) {
-    std::string key = r.source + "->" + r.site;
+namespace {
+// "source->site", plus the TLS mode when it is not opportunistic.
+std::string queue_key(const Route& r, const std::string& source) {
+    std::string key = source + "->" + r.site;
     if (r.tls == TlsMode::required) key += " (tls required)";
     if (r.tls == TlsMode::off) key += " (no tls)";
+    return key;
+}
+}  // namespace
+
+ReadyQueue& QueueManager::ready_queue_for(const Route& r, const std::string& domain) {
+    std::string key = queue_key(r, r.source);
     auto it = ready_.find(key);
     if (it != ready_.end()) return *it->second;
     QueueLimits lim = s_.cfg->limits_for(domain, r.mx_hosts, r.source);
@@ -597,9 +611,16 @@ void QueueManager::place(std::unique_ptr<Delivery> d, const RouteEntry& e, bool 
         }
         return defer_all(std::move(d), e.error, nullptr);
     }
-    Route r = *e.route;
-    if (!sourced) apply_source(r, *d, false, false);
-    ReadyQueue& rq = ready_queue_for(r, d->domain);
+    // The queue exists almost always: find it by key; copy the route only to create one.
+    const EgressSource* src = !sourced && d->source ? s_.cfg->egress.source(*d->source) : nullptr;
+    auto it = ready_.find(queue_key(*e.route, src ? src->name : e.route->source));
+    ReadyQueue* found = it == ready_.end() ? nullptr : it->second.get();
+    if (!found) {
+        Route r = *e.route;
+        if (!sourced) apply_source(r, *d, false, false);
+        found = &ready_queue_for(r, d->domain);
+    }
+    ReadyQueue& rq = *found;
     size_t max_rcpts = size_t(std::max(1, rq.limits().max_recipients));
     while (d->rcpts.size() > max_rcpts) {  // one transaction per max_recipients
         auto extra = std::make_unique<Delivery>(*d);
@@ -964,30 +985,20 @@ void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string
         env, std::move(dsn), [this, alive, post, m, dm, warning](const SpoolResult& r) {
             post([this, alive, m, dm, r, warning] {
                 if (!alive.lock()) return;
-                if (warning) {
-                    if (r.err) {
-                        log::error("queue: {}: writing the delay warning failed: {}", m->id,
-                                   std::strerror(r.err));
-                        return;
-                    }
-                    dm->segment = r.segment;
-                    dm->body_offset = r.body_offset;
-                    ++st_.dsns;
-                    log::info("queue: {}: delay warning {} to <{}> queued", m->id, dm->id,
-                              m->mail_from);
-                    return enqueue(dm);
-                }
+                const char* what = warning ? "delay warning" : "DSN";
                 if (r.err) {
-                    // Not finished: the failure is retried from the spool at the next start.
-                    log::error("queue: {}: writing the DSN failed: {}", m->id,
+                    // A failed message is not finished: it is retried from the spool at the
+                    // next start (a lost delay warning is only a warning).
+                    log::error("queue: {}: writing the {} failed: {}", m->id, what,
                                std::strerror(r.err));
                     return;
                 }
                 dm->segment = r.segment;
                 dm->body_offset = r.body_offset;
                 ++st_.dsns;
-                log::info("queue: {}: DSN {} to <{}> queued", m->id, dm->id, m->mail_from);
+                log::info("queue: {}: {} {} to <{}> queued", m->id, what, dm->id, m->mail_from);
                 enqueue(dm);
+                if (warning) return;  // the message itself is still being delivered
                 journal(*m, nullptr, {}, true, 0);
                 bodies_.message_finished(m->segment);
                 --st_.messages;

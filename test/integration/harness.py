@@ -26,6 +26,27 @@ def free_port():
     return p
 
 
+class DnsServer:
+    """The project's DNS fixture (dns_fixture.py) serving `zone` (zone-file text) on a free
+    loopback port; stop() ends it."""
+
+    def __init__(self, zone):
+        self.dir = tempfile.mkdtemp(prefix="kasi-dns-")
+        path = os.path.join(self.dir, "zone")
+        with open(path, "w") as f:
+            f.write(zone)
+        self.port = free_port()
+        fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dns_fixture.py")
+        self.proc = subprocess.Popen(["/usr/bin/python3", fixture, "--zone", path, "--port",
+                                      str(self.port)], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Skip(Exception):
     """Raised by a test that cannot run here; reported as skipped, never as passed."""
 

@@ -11,11 +11,10 @@ import subprocess
 import tempfile
 import time
 
-from harness import Kasi, free_port, run
+from harness import DnsServer, Kasi, free_port, run
 from pki import Pki
 from smtp_peer import Peer
 
-FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dns_fixture.py")
 ZONE = """$TTL 300
 sink.test.        IN MX 10 mx.sink.test.
 mx.sink.test.     IN A 127.0.0.1
@@ -26,18 +25,6 @@ nullmx.test.      IN MX 0 .
 """
 
 
-class Dns:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="kasi-ob-dns-")
-        zone = os.path.join(self.dir, "zone")
-        with open(zone, "w") as f:
-            f.write(ZONE)
-        self.port = free_port()
-        self.proc = subprocess.Popen(["/usr/bin/python3", FIXTURE, "--zone", zone, "--port",
-                                      str(self.port)], stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout.readline().strip() == "ready"
-
-
 _DNS = None
 _PKI = None
 
@@ -45,7 +32,7 @@ _PKI = None
 def dns():
     global _DNS
     if _DNS is None:
-        _DNS = Dns()
+        _DNS = DnsServer(ZONE)
     return _DNS
 
 

@@ -1,0 +1,26 @@
+// For unit tests that need a Session only as the subject of a HookCall: a SessionHost on a
+// given loop that never spools, delivers or is told anything. The session is never started.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <stdexcept>
+
+#include "core/server/server_config.h"
+#include "core/smtp/server/session.h"
+
+namespace kasi::test {
+
+struct NoHost : SessionHost {
+    uv_loop_t* lp;
+    explicit NoHost(uv_loop_t* l) : lp(l) {}
+    uv_loop_t* loop() override { return lp; }
+    std::shared_ptr<const ServerConfig> config() override { return nullptr; }
+    Spool& spool() override { throw std::logic_error("unused"); }
+    LoopInbox& inbox() override { throw std::logic_error("unused"); }
+    Outbound* outbound() override { return nullptr; }
+    void session_closed(Session*) override {}
+};
+
+}  // namespace kasi::test
