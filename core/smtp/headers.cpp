@@ -50,36 +50,9 @@ std::string build_received(const ReceivedInfo& r) {
     return s;
 }
 
-namespace {
-
-// Calls fn(name, start, end_including_crlf) for each header field; returns the offset where
-// the header block ends (the blank line, or where the body starts).
-template <class F>
-size_t each_field(std::string_view m, F fn) {
-    size_t pos = 0;
-    while (pos < m.size()) {
-        size_t eol = m.find("\r\n", pos);
-        size_t line_end = eol == std::string_view::npos ? m.size() : eol;
-        auto line = m.substr(pos, line_end - pos);
-        if (line.empty() || line[0] == ' ' || line[0] == '\t') return pos;
-        auto colon = line.find(':');
-        if (colon == std::string_view::npos) return pos;
-        size_t end = eol == std::string_view::npos ? m.size() : eol + 2;
-        while (end < m.size() && (m[end] == ' ' || m[end] == '\t')) {  // continuation lines
-            size_t e2 = m.find("\r\n", end);
-            end = e2 == std::string_view::npos ? m.size() : e2 + 2;
-        }
-        fn(trim(line.substr(0, colon)), pos, end);
-        pos = end;
-    }
-    return pos;
-}
-
-}  // namespace
-
 std::vector<std::string> header_values(std::string_view m, std::string_view name) {
     std::vector<std::string> out;
-    each_field(m, [&](std::string_view n, size_t start, size_t end) {
+    for_each_header_field(m, [&](std::string_view n, size_t start, size_t end) {
         if (!iequals(n, name)) return;
         auto field = m.substr(start, end - start);
         field = field.substr(field.find(':') + 1);
@@ -113,13 +86,13 @@ bool header_field_ok(std::string_view name, std::string_view value, std::string&
 
 void header_add(std::string& m, std::string_view name, std::string_view value, bool at_end) {
     std::string field = fmt::format("{}: {}\r\n", name, value);
-    size_t at = at_end ? each_field(m, [](auto, size_t, size_t) {}) : 0;
+    size_t at = at_end ? for_each_header_field(m, [](auto, size_t, size_t) {}) : 0;
     m.insert(at, field);
 }
 
 size_t header_remove(std::string& m, std::string_view name) {
     std::vector<std::pair<size_t, size_t>> spans;
-    each_field(m, [&](std::string_view n, size_t start, size_t end) {
+    for_each_header_field(m, [&](std::string_view n, size_t start, size_t end) {
         if (iequals(n, name)) spans.emplace_back(start, end);
     });
     for (auto it = spans.rbegin(); it != spans.rend(); ++it)
