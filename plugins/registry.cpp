@@ -5,6 +5,7 @@
 #include "core/util/strings.h"
 #include "plugins/access/access.h"
 #include "plugins/auth/flat_file/flat_file.h"
+#include "plugins/dkim/dkim.h"
 #include "plugins/early_talker/early_talker.h"
 #include "plugins/limit/limit.h"
 #include "plugins/queue/lmtp/lmtp.h"
@@ -34,6 +35,7 @@ const Factory factories[] = {
     {"access", &make_access_plugin},
     {"queue/smtp_forward", &make_smtp_forward_plugin},
     {"queue/lmtp", &make_lmtp_plugin},
+    {"dkim", &make_dkim_plugin},
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 // an unfinished tail is ignored).
 //   kasictl -c DIR count | list [--limit N] | show ID [--body] | queue
 //   kasictl -c DIR resolve ...  (ctl_resolve.h)
+//   kasictl -c DIR dkim keygen|records ...  (ctl_dkim.h)
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -18,6 +19,7 @@
 
 #include "core/config/config_dir.h"
 #include "core/config/settings.h"
+#include "core/ctl/ctl_dkim.h"
 #include "core/ctl/ctl_resolve.h"
 #include "core/spool/spool_reader.h"
 #include "core/util/clock.h"
@@ -39,6 +41,8 @@ void usage(FILE* f) {
         "       kasictl -c DIR resolve TYPE NAME... [--again]\n"
         "       kasictl -c DIR resolve route DOMAIN [--prefer v4|v6|only_v4|only_v6] "
         "[--local-mx-ok]\n"
+        "       kasictl -c DIR dkim keygen DOMAIN SELECTOR [--ed25519] [--bits N]\n"
+        "       kasictl -c DIR dkim records [DOMAIN]\n"
         "       kasictl --spool PATH ...   (a spool directory instead of -c)\n");
 }
 
@@ -107,6 +111,8 @@ int print_queue_summary(const std::string& spool) {
 int main(int argc, char** argv) {
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "resolve") == 0)
         return kasi::ctl_resolve(argv[2], std::vector<std::string>(argv + 4, argv + argc));
+    if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "dkim") == 0)
+        return kasi::ctl_dkim(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     std::string dir, spool, cmd, id;
     std::vector<std::string> rest;
     long limit = -1;

@@ -103,6 +103,32 @@ struct HookCall {
 
 using HookHandler = std::function<std::optional<Result>(HookCall&)>;
 
+struct Transaction;
+
+// The last steps before a relayed message is spooled, after every hook has run: header
+// additions (List-Unsubscribe), envelope shaping (the VERP return path) and, last of all,
+// signatures (DKIM), so that nothing changes a message once it is signed. Native plugins
+// provide sealers; the session runs them in stage order.
+class SealJob {
+  public:
+    virtual ~SealJob() = default;
+    // Runs on libuv's thread pool when heavy() (RSA), else on the loop. Returns header
+    // fields to put on top of `message`; on failure sets `err` (the message goes unsigned
+    // and the failure is logged, as in Haraka).
+    virtual std::string seal(std::string_view message, std::string& err) = 0;
+    virtual bool heavy() const = 0;
+};
+
+class Sealer {
+  public:
+    enum Stage { headers = 0, envelope = 1, sign = 2 };
+    virtual ~Sealer() = default;
+    virtual Stage stage() const = 0;
+    // On the loop: may edit the transaction (headers, notes); returns a job for the thread
+    // pool, or null when there is nothing more to do.
+    virtual std::unique_ptr<SealJob> prepare(Transaction& txn) const = 0;
+};
+
 class Plugin {
   public:
     virtual ~Plugin() = default;
@@ -127,11 +153,14 @@ class HookTable {
     void finalize();
     const std::vector<HookRegistration>& at(Hook h) const { return by_hook_[int(h)]; }
     void keep(std::shared_ptr<Plugin> p) { plugins_.push_back(std::move(p)); }
+    void add_sealer(std::shared_ptr<const Sealer> s);  // kept sorted by stage
+    const std::vector<std::shared_ptr<const Sealer>>& sealers() const { return sealers_; }
     const std::vector<std::shared_ptr<Plugin>>& plugins() const { return plugins_; }
 
   private:
     std::vector<HookRegistration> by_hook_[hook_count];
     std::vector<std::shared_ptr<Plugin>> plugins_;
+    std::vector<std::shared_ptr<const Sealer>> sealers_;
     size_t next_order_ = 0;
 };
 

@@ -59,6 +59,12 @@ void HookTable::finalize() {
         });
 }
 
+void HookTable::add_sealer(std::shared_ptr<const Sealer> s) {
+    sealers_.push_back(std::move(s));
+    std::stable_sort(sealers_.begin(), sealers_.end(),
+                     [](const auto& a, const auto& b) { return a->stage() < b->stage(); });
+}
+
 void HookRunner::run(std::shared_ptr<const HookTable> table, HookCall& call) {
     table_ = std::move(table);
     call_ = &call;

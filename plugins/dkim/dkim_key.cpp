@@ -78,22 +78,22 @@ std::shared_ptr<const PrivateKey> PrivateKey::load(const std::string& path, std:
                                                    std::string& warn) {
     struct stat st;
     if (stat(path.c_str(), &st) != 0) {
-        err = fmt::format("{}: cannot read the key: {}", path, strerror(errno));
+        err = fmt::format("cannot read the key: {}", strerror(errno));
         return nullptr;
     }
     std::string text;
     if (!read_whole_file(path, text)) {
-        err = fmt::format("{}: cannot read the key: {}", path, strerror(errno));
+        err = fmt::format("cannot read the key: {}", strerror(errno));
         return nullptr;
     }
     std::string why;
     auto key = from_text(text, why);
     if (!key) {
-        err = fmt::format("{}: {}", path, why);
+        err = why;
         return nullptr;
     }
     if (st.st_mode & (S_IRGRP | S_IROTH))
-        warn = fmt::format("{}: the private key is readable by {} (chmod 600 it)", path,
+        warn = fmt::format("the private key is readable by {} (chmod 600 it)",
                            (st.st_mode & S_IROTH) ? "everyone" : "its group");
     else if (key->type() == KeyType::rsa && key->bits() < 2048)
         warn =

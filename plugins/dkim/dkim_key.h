@@ -20,7 +20,8 @@ enum class KeyType { rsa, ed25519 };
 
 class PrivateKey {
   public:
-    // Loads `path`. On failure returns null and puts the reason in `err`; `warn` gets a
+    // Loads `path`. On failure returns null and puts the reason in `err` (without the path);
+    // `warn` gets a
     // warning (group/world readable, RSA shorter than 2048 bits) or stays empty.
     static std::shared_ptr<const PrivateKey> load(const std::string& path, std::string& err,
                                                   std::string& warn);

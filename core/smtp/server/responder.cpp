@@ -118,7 +118,7 @@ void Session::hook_done(Hook h, Result r) {
             if (busy_) return;
             break;
         case Hook::pre_send_trans_email:
-            queue_message();
+            seal_message();
             if (busy_) return;
             break;
         case Hook::queue_ok:
@@ -285,7 +285,7 @@ void Session::respond_queue(Result& r, bool outbound) {
             // (DKIM signing of relayed mail); whatever they answer, the message is queued.
             if (cfg_->hooks && !cfg_->hooks->at(Hook::pre_send_trans_email).empty())
                 return run_hook(Hook::pre_send_trans_email);
-            queue_message();  // the spool answers through spool_done()
+            seal_message();  // then the spool answers through spool_done()
             return;
         }
         ++msg_tempfail_;
