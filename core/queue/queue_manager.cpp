@@ -9,6 +9,7 @@
 #include "core/log/log.h"
 #include "core/queue/dsn.h"
 #include "core/smtp/client/dot_stuff.h"
+#include "core/smtp/server/transaction.h"
 #include "core/util/clock.h"
 #include "core/util/ids.h"
 #include "core/util/json.h"
@@ -965,6 +966,7 @@ void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string
     std::string dsn = build_dsn(in, now_ms(), msgid);
     Envelope env;
     env.id = new_uuid() + ".1";
+    seal_generated(dsn, env.id);
     env.received_ms = now_ms();
     env.mail_from = "";
     env.rcpts.push_back(m->mail_from);
@@ -1004,6 +1006,24 @@ void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string
                 --st_.messages;
             });
         });
+}
+
+// Mail Kasi writes itself (DSNs, delay warnings) gets the sealers relayed mail gets (DKIM
+// signing as MAILER-DAEMON@me's domain), here on the delivery loop: such mail is rare.
+void QueueManager::seal_generated(std::string& msg, const std::string& id) {
+    if (!s_.hooks || s_.hooks->sealers().empty()) return;
+    Transaction txn;
+    txn.uuid = id;
+    txn.body = std::move(msg);
+    for (const auto& sealer : s_.hooks->sealers()) {
+        auto job = sealer->prepare(txn);
+        if (!job) continue;
+        std::string err;
+        std::string fields = job->seal(txn.body, err);
+        if (!err.empty()) log::warn("queue: {}: {}", id, err);
+        txn.body.insert(0, fields);
+    }
+    msg = std::move(txn.body);
 }
 
 void QueueManager::journal(const QueuedMessage& m, const Delivery* d,

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/log/log.h"
 #include "core/smtp/server/transaction.h"
 #include "core/util/clock.h"
 #include "core/util/strings.h"
@@ -58,8 +59,8 @@ class DkimPlugin : public Plugin, public Sealer {
             domains.push_back(dkim::signing_domain(txn.body, txn.mail_from.str()));
         int64_t now = now_ms() / 1000;
         std::vector<SignSpec> specs;
+        std::string why;
         for (const auto& d : domains) {
-            std::string why;
             for (auto& s : cfg_->plan(d, now, why)) {
                 bool dup = false;
                 for (const auto& have : specs)
@@ -67,7 +68,10 @@ class DkimPlugin : public Plugin, public Sealer {
                 if (!dup) specs.push_back(std::move(s));
             }
         }
-        if (specs.empty()) return nullptr;
+        if (specs.empty()) {
+            log::info("[{}] dkim: not signed: {}", txn.uuid, why);
+            return nullptr;
+        }
         return std::make_unique<DkimJob>(std::move(specs), txn.uuid);
     }
 

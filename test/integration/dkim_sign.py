@@ -44,8 +44,8 @@ class Setup:
     verifiers, and a peer that takes everything."""
 
     def __init__(self, plugins="relay\ndkim\n", dkim_ini=DKIM_INI, lua=None, keys=KEYS,
-                 extra_files=None):
-        self.peer = Peer()
+                 extra_files=None, peer=None):
+        self.peer = Peer(**(peer or {}))
         self.k = Kasi()
         cfg = os.path.join(self.k.dir, "config")
         for domain, sel, opts in keys:
@@ -250,6 +250,22 @@ def test_fallback_key_signs_unknown_domains_as_the_configured_domain():
         s.send("a@unknown.test", "From: a@unknown.test\r\nSubject: fb\r\n\r\nhi\r\n")
         tags = s.v.verify_all(s.delivered(1)[0])
         assert [(t["d"], t["s"]) for t in tags] == [("esp.test", "fb")], tags
+    finally:
+        s.close()
+
+
+def test_bounces_kasi_writes_are_signed_too():
+    s = Setup(dkim_ini="[sign]\nenabled=true\n", keys=[("kasi.test", "dsn", [])],
+              peer={"rcpt": lambda a: "550 5.1.1 no such user" if "bad@" in a else None})
+    try:
+        s.start()
+        s.send("bounce@sink.test", "From: a@sender.test\r\nSubject: to a bad address\r\n\r\nhi\r\n",
+               rcpts=("bad@sink.test",))
+        dsn = s.delivered(1)[0]
+        assert b"report-type=delivery-status" in dsn, dsn
+        tags = s.v.verify_all(dsn)
+        # From: MAILER-DAEMON@mx.kasi.test: the key of kasi.test (labels walked up)
+        assert [(t["d"], t["s"]) for t in tags] == [("kasi.test", "dsn")], tags
     finally:
         s.close()
 
