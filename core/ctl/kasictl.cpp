@@ -3,6 +3,7 @@
 //   kasictl -c DIR count | list [--limit N] | show ID [--body] | queue
 //   kasictl -c DIR resolve ...  (ctl_resolve.h)
 //   kasictl -c DIR dkim keygen|records ...  (ctl_dkim.h)
+//   kasictl -c DIR verp decode | unsubscribe verify ...  (ctl_tokens.h)
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -21,6 +22,7 @@
 #include "core/config/settings.h"
 #include "core/ctl/ctl_dkim.h"
 #include "core/ctl/ctl_resolve.h"
+#include "core/ctl/ctl_tokens.h"
 #include "core/spool/spool_reader.h"
 #include "core/util/clock.h"
 
@@ -43,6 +45,8 @@ void usage(FILE* f) {
         "[--local-mx-ok]\n"
         "       kasictl -c DIR dkim keygen DOMAIN SELECTOR [--ed25519] [--bits N]\n"
         "       kasictl -c DIR dkim records [DOMAIN]\n"
+        "       kasictl -c DIR verp decode ADDRESS\n"
+        "       kasictl -c DIR unsubscribe verify TOKEN\n"
         "       kasictl --spool PATH ...   (a spool directory instead of -c)\n");
 }
 
@@ -113,6 +117,10 @@ int main(int argc, char** argv) {
         return kasi::ctl_resolve(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "dkim") == 0)
         return kasi::ctl_dkim(argv[2], std::vector<std::string>(argv + 4, argv + argc));
+    if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "verp") == 0)
+        return kasi::ctl_verp(argv[2], std::vector<std::string>(argv + 4, argv + argc));
+    if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "unsubscribe") == 0)
+        return kasi::ctl_unsubscribe(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     std::string dir, spool, cmd, id;
     std::vector<std::string> rest;
     long limit = -1;

@@ -203,6 +203,7 @@ OutboundConfig load_outbound_config(const ConfigDir& cfg, const std::string& bas
                                     Diagnostics& d) {
     OutboundConfig o;
     o.egress = load_egress_config(cfg, d);
+    o.verp = VerpConfig::load(cfg, d);
     Ini ini = cfg.ini("outbound.ini", d);
     IniReader r(ini, d);
     r.check_known("main", {"disabled", "concurrency_max", "enable_tls", "maxTempFailures",

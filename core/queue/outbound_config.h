@@ -18,6 +18,7 @@
 #include "core/dns/mx.h"
 #include "core/queue/egress.h"
 #include "core/queue/queue_limits.h"
+#include "core/queue/verp.h"
 
 namespace kasi {
 
@@ -44,7 +45,8 @@ struct OutboundConfig {
     std::vector<int> temp_fail_intervals_s;  // delay before retry n+1; size = retries allowed
     int64_t max_age_ms = 5ll * 86400 * 1000;
     int64_t delay_warning_ms = 0;  // warn the sender once a message waited this long; 0 = off
-    bool bounce_include_message = false;  // else only the headers
+    bool bounce_include_message = false;     // else only the headers
+    std::shared_ptr<const VerpConfig> verp;  // verp.ini (null: VERP off)
     ClientTimeouts timeouts;
     QueueLimits defaults;
     std::vector<LimitOverride> overrides;

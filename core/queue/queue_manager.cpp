@@ -622,7 +622,8 @@ void QueueManager::place(std::unique_ptr<Delivery> d, const RouteEntry& e, bool 
         found = &ready_queue_for(r, d->domain);
     }
     ReadyQueue& rq = *found;
-    size_t max_rcpts = size_t(std::max(1, rq.limits().max_recipients));
+    // A VERP return path names one recipient: one transaction each.
+    size_t max_rcpts = verp_domain(*d->msg) ? 1 : size_t(std::max(1, rq.limits().max_recipients));
     while (d->rcpts.size() > max_rcpts) {  // one transaction per max_recipients
         auto extra = std::make_unique<Delivery>(*d);
         extra->rcpts.assign(d->rcpts.begin() + long(max_rcpts), d->rcpts.end());
@@ -634,27 +635,40 @@ void QueueManager::place(std::unique_ptr<Delivery> d, const RouteEntry& e, bool 
     rq.push(std::move(d));
 }
 
+const std::string* QueueManager::verp_domain(const QueuedMessage& m) const {
+    if (!s_.cfg->verp || m.mail_from.empty() || m.is_dsn) return nullptr;
+    return m.note("verp.domain");
+}
+
 void QueueManager::prepare(Delivery& d, std::function<void(bool, OutTxn)> cb) {
     auto m = d.msg;
     std::vector<std::string> rcpts;
     for (uint32_t i : d.rcpts) rcpts.push_back(m->rcpts[i].address);
-    bodies_.read(
-        *m, [m, rcpts = std::move(rcpts), cb = std::move(cb)](int err, std::string body) mutable {
-            if (err) {
-                log::error("queue: {}: reading the message from the spool: {}", m->id,
-                           std::strerror(err));
-                return cb(false, OutTxn{});
-            }
-            OutTxn t;
-            t.mail_from = m->mail_from;
-            t.rcpts = std::move(rcpts);
-            t.size = body.size();
-            t.eightbit = has_8bit(body);
-            auto wire = std::make_shared<std::string>();
-            append_dot_stuffed(*wire, body);
-            t.wire = std::move(wire);
-            cb(true, std::move(t));
-        });
+    const std::string* rp = verp_domain(*m);
+    int first = rp && d.rcpts.size() == 1 ? int(d.rcpts[0]) : -1;
+    std::shared_ptr<const VerpConfig> verp = rp ? s_.cfg->verp : nullptr;
+    bodies_.read(*m, [m, rcpts = std::move(rcpts), cb = std::move(cb), rp, first, verp](
+                         int err, std::string body) mutable {
+        if (err) {
+            log::error("queue: {}: reading the message from the spool: {}", m->id,
+                       std::strerror(err));
+            return cb(false, OutTxn{});
+        }
+        OutTxn t;
+        t.mail_from = m->mail_from;
+        if (first >= 0 && verp)
+            if (auto a = verp_encode(verp->secret(), verp->prefix(), *rp, m->id,
+                                     m->rcpts[size_t(first)].address, first);
+                !a.empty())
+                t.mail_from = std::move(a);
+        t.rcpts = std::move(rcpts);
+        t.size = body.size();
+        t.eightbit = has_8bit(body);
+        auto wire = std::make_shared<std::string>();
+        append_dot_stuffed(*wire, body);
+        t.wire = std::move(wire);
+        cb(true, std::move(t));
+    });
 }
 
 EventPeer QueueManager::peer_of(const ReadyQueue* rq, const ConnInfo* info) const {

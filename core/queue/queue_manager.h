@@ -115,6 +115,8 @@ class QueueManager {
     void route_by_dns(std::unique_ptr<Delivery> d);
     void route_by_hooks(std::unique_ptr<Delivery> d);
     void seal_generated(std::string& msg, const std::string& id);
+    // The VERP return-path domain of a message (its note), when VERP is configured.
+    const std::string* verp_domain(const QueuedMessage& m) const;
     // Runs an outbound hook for a message (and a recipient domain); `done` gets the code
     // and what handlers set. `ev` is what happened, for deferred, bounce and delivered.
     void run_hook(Hook h, std::shared_ptr<QueuedMessage> m, std::string domain,

@@ -19,6 +19,7 @@ std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_d
     build_plugins(dir, cfg->settings, d, *table);
     cfg->hooks = table;
     cfg->outbound = std::make_shared<OutboundConfig>(load_outbound_config(dir, base_dir, d));
+    cfg->unsubscribe = UnsubscribeConfig::load(dir, d);
     bool has_tls = false;
     for (const auto& p : table->plugins()) has_tls |= p->name() == "tls";
     for (const auto& l : cfg->settings.listen)

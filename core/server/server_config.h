@@ -10,6 +10,7 @@
 #include "core/config/settings.h"
 #include "core/hooks/plugin.h"
 #include "core/queue/outbound_config.h"
+#include "core/smtp/unsubscribe.h"
 
 namespace kasi {
 
@@ -18,6 +19,7 @@ struct ServerConfig {
     Settings settings;
     std::shared_ptr<const HookTable> hooks;
     std::shared_ptr<const OutboundConfig> outbound;
+    std::shared_ptr<const UnsubscribeConfig> unsubscribe;  // unsubscribe.ini (null: none)
     uint64_t generation = 0;
 };
 

@@ -100,4 +100,72 @@ size_t header_remove(std::string& m, std::string_view name) {
     return spans.size();
 }
 
+std::vector<std::string> header_addresses(std::string_view v) {
+    // Split at top-level commas (not inside quotes, comments or angle brackets); from each
+    // part take the <addr-spec> if there is one, else the part without comments.
+    std::vector<std::string> out;
+    std::string cur, angle;
+    bool quoted = false, in_angle = false, has_angle = false;
+    int comment = 0;
+    auto flush = [&] {
+        std::string a(trim(has_angle ? angle : cur));
+        if (size_t colon = a.find(':'); !has_angle && colon != std::string::npos)
+            a = std::string(trim(std::string_view(a).substr(colon + 1)));  // group "name: a@b"
+        while (!a.empty() && a.back() == ';') a.pop_back();
+        if (a.find('@') != std::string::npos) out.push_back(a);
+        cur.clear();
+        angle.clear();
+        has_angle = false;
+    };
+    for (size_t i = 0; i < v.size(); ++i) {
+        char c = v[i];
+        if (quoted) {
+            if (c == '\\' && i + 1 < v.size())
+                ++i;
+            else if (c == '"')
+                quoted = false;
+            continue;
+        }
+        if (comment) {
+            if (c == '(') ++comment;
+            if (c == ')') --comment;
+            continue;
+        }
+        if (c == '"')
+            quoted = true;
+        else if (c == '(')
+            comment = 1;
+        else if (c == '<')
+            in_angle = has_angle = true, angle.clear();
+        else if (c == '>')
+            in_angle = false;
+        else if (in_angle)
+            angle += c;
+        else if (c == ',' || c == ';')
+            flush();
+        else if (c != '\r' && c != '\n')
+            cur += c;
+    }
+    flush();
+    return out;
+}
+
+std::string author_domain(std::string_view m, std::string_view envelope_from) {
+    auto domain_of = [](std::string_view a) {
+        size_t at = a.rfind('@');
+        return at == std::string_view::npos ? std::string() : to_lower(a.substr(at + 1));
+    };
+    auto from = header_values(m, "From");
+    if (from.size() == 1) {
+        auto addrs = header_addresses(from[0]);
+        if (addrs.size() == 1) return domain_of(addrs[0]);
+    }
+    auto sender = header_values(m, "Sender");
+    if (!sender.empty()) {
+        auto addrs = header_addresses(sender[0]);
+        if (!addrs.empty()) return domain_of(addrs[0]);
+    }
+    return domain_of(envelope_from);
+}
+
 }  // namespace kasi

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/log/log.h"
+#include "core/smtp/headers.h"
 #include "core/smtp/server/transaction.h"
 #include "core/util/clock.h"
 #include "core/util/strings.h"
@@ -56,7 +57,7 @@ class DkimPlugin : public Plugin, public Sealer {
         else if (!note("forward").empty())
             domains.push_back(domain_of(txn.mail_from.str()));
         else
-            domains.push_back(dkim::signing_domain(txn.body, txn.mail_from.str()));
+            domains.push_back(author_domain(txn.body, txn.mail_from.str()));
         int64_t now = now_ms() / 1000;
         std::vector<SignSpec> specs;
         std::string why;

@@ -61,10 +61,4 @@ class DkimConfig {
     std::map<std::string, SignPolicy, std::less<>> per_domain_;
 };
 
-// The signing domain as haraka-plugin-dkim chooses it: the one address in From, else the
-// Sender's domain, else the envelope sender's.
-std::string signing_domain(std::string_view message, std::string_view envelope_from);
-// The addresses of a From/Sender/To value ("Name <a@b>, c@d"), without display names.
-std::vector<std::string> header_addresses(std::string_view value);
-
 }  // namespace kasi::dkim

@@ -1,13 +1,17 @@
-// The sealers of a relayed message (List-Unsubscribe, VERP, DKIM: core/hooks/plugin.h),
-// run after the last hook and before the spool write. A heavy job (RSA signing) goes to
-// libuv's thread pool with the message bytes moved into it, so the loop keeps serving
-// other connections; the bytes come back with the result. If the client leaves meanwhile
+// List-Unsubscribe, the VERP return path, then the sealers of a relayed message (List-Unsubscribe,
+// VERP, DKIM: core/hooks/plugin.h), run after the last hook and before the spool write. A heavy job
+// (RSA signing) goes to libuv's thread pool with the message bytes moved into it, so the loop keeps
+// serving other connections; the bytes come back with the result. If the client leaves meanwhile
 // the result is dropped: nothing was acknowledged.
 #include <fmt/format.h>
 
 #include "core/log/log.h"
 #include "core/server/server_config.h"
+#include "core/smtp/headers.h"
 #include "core/smtp/server/session.h"
+#include "core/smtp/unsubscribe.h"
+#include "core/util/clock.h"
+#include "core/util/strings.h"
 
 namespace kasi {
 
@@ -23,9 +27,49 @@ struct SealWork {
 
 }  // namespace
 
+// The VERP return-path domain (core/queue/verp.h), chosen at reception from the policy's
+// note, the tenant or the sending domain, and kept as the note verp.domain; delivery turns
+// it into a per-recipient MAIL FROM.
+void Session::choose_return_path() {
+    const VerpConfig* verp = cfg_->outbound ? cfg_->outbound->verp.get() : nullptr;
+    auto& notes = txn_->notes;
+    auto note = [&](const char* k) {
+        auto it = notes.find(k);
+        return it == notes.end() ? std::string() : it->second;
+    };
+    std::string skip = note("verp.skip");
+    if (!verp || txn_->mail_from.null || (!skip.empty() && skip != "0" && skip != "false")) {
+        notes.erase("verp.domain");
+        return;
+    }
+    std::string rp = note("verp.domain");
+    if (rp.empty())
+        rp =
+            verp->return_path_for(author_domain(txn_->body, txn_->mail_from.str()), note("tenant"));
+    if (rp.empty() || rp.find_first_of(" @<>\"\\") != std::string::npos) {
+        if (!rp.empty()) log::warn("[{}] verp: bad return-path domain '{}'", txn_->uuid, rp);
+        notes.erase("verp.domain");
+        return;
+    }
+    notes["verp.domain"] = to_lower(rp);
+}
+
+void Session::add_unsubscribe() {
+    std::vector<std::string> rcpts;
+    for (const auto& r : txn_->rcpts) rcpts.push_back(r.str());
+    std::string err;
+    if (!add_list_unsubscribe(txn_->body, txn_->notes, rcpts, cfg_->unsubscribe.get(),
+                              now_ms() / 1000, err))
+        log::warn("[{}] {}", txn_->uuid, err);
+}
+
 void Session::seal_message(size_t from) {
-    const auto& sealers = cfg_->hooks ? cfg_->hooks->sealers()
-                                      : std::vector<std::shared_ptr<const Sealer>>{};
+    if (from == 0) {
+        add_unsubscribe();
+        choose_return_path();
+    }
+    const auto& sealers =
+        cfg_->hooks ? cfg_->hooks->sealers() : std::vector<std::shared_ptr<const Sealer>>{};
     for (size_t i = from; i < sealers.size(); ++i) {
         auto job = sealers[i]->prepare(*txn_);
         if (!job) continue;
