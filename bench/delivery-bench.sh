@@ -3,20 +3,23 @@
 # found through a DNS server on loopback (test/integration/dns_fixture.py). In the same
 # invocation: smtp-source -> smtp-sink directly (the loopback ceiling) and, unless turned
 # off, Postfix and Haraka as relays through ../shared/bench/relay-bench.sh.
-#   bench/delivery-bench.sh [-m MSGS] [-s SESSIONS] [-l BYTES] [-r RUNS] [--no-postfix] [--no-haraka] [--lua]
+#   bench/delivery-bench.sh [-m MSGS] [-s SESSIONS] [-l BYTES] [-r RUNS] [--no-postfix] [--no-haraka] [--lua] [--dkim]
 # --lua: each run also measures kasi with a Lua policy on rcpt, data_post and get_mx
 # (bench/lua-policy.lua) and reports the ratio to kasi without it.
+# --dkim: each run also measures kasi signing every message (plugin dkim) with an RSA-2048
+# key and with an Ed25519 key, and the invocation measures `openssl speed rsa2048 ed25519`
+# (one core) to report RSA-signed delivered msg/s / RSA sign/s and Ed25519-signed / unsigned.
 # Defaults: -m 20000 -s 20 -l 4096 -r 3. Loopback only. Per run and median: accepted msg/s
 # (until smtp-source finished), delivered msg/s (until the sink counted every message),
 # kasi CPU per message over the whole run, kasi peak RSS, and delivered/ceiling.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 SB=${SHARED_BENCH:-$top/../shared/bench}
-MSGS=20000; SESS=20; LEN=4096; RUNS=3; POSTFIX=1; HARAKA=1; LUA=0
+MSGS=20000; SESS=20; LEN=4096; RUNS=3; POSTFIX=1; HARAKA=1; LUA=0; DKIM=0
 while [ $# -gt 0 ]; do
   case "$1" in
     -m) MSGS=$2; shift 2;; -s) SESS=$2; shift 2;; -l) LEN=$2; shift 2;; -r) RUNS=$2; shift 2;;
-    --no-postfix) POSTFIX=0; shift;; --no-haraka) HARAKA=0; shift;; --lua) LUA=1; shift;;
+    --no-postfix) POSTFIX=0; shift;; --no-haraka) HARAKA=0; shift;; --lua) LUA=1; shift;; --dkim) DKIM=1; shift;;
     *) echo "unknown arg $1" >&2; exit 2;;
   esac
 done
@@ -52,6 +55,13 @@ kasi_run() {
     { echo policy; cat "$d/config/plugins"; } > "$d/config/plugins.new"
     mv "$d/config/plugins.new" "$d/config/plugins"
   fi
+  case "$label" in
+    kasi_rsa|kasi_ed25519)
+      echo dkim >> "$d/config/plugins"
+      printf '[sign]\nenabled=true\n' > "$d/config/dkim.ini"
+      "$top/build/kasictl" -c "$d" dkim keygen bench.test b1 \
+        $([ "$label" = kasi_ed25519 ] && echo --ed25519) > /dev/null;;
+  esac
   printf 'listen=127.0.0.1:%s\nnodes=cpus\n' "$P_KASI" > "$d/config/smtp.ini"
   printf '[main]\nlevel=warn\n' > "$d/config/log.ini"
   printf '[main]\nservers=127.0.0.1:%s\n' "$P_DNS" > "$d/config/dns.ini"
@@ -80,6 +90,7 @@ kasi_run() {
   local cpu_us; cpu_us=$(awk -v c=$((c1 - c0)) -v t="$CLK" -v m="$MSGS" 'BEGIN{printf "%.1f", c/t*1e6/m}')
   echo "$label run=$1 accepted=$(awk -v m="$MSGS" -v t="$t_acc" 'BEGIN{printf "%.0f", m*1000/t}') delivered=$(awk -v m="$n" -v t="$t_del" 'BEGIN{printf "%.0f", m*1000/t}') cpu_us_per_msg=$cpu_us peak_rss_kb=$rss sink_count=$n left_in_spool=$left"
   grep -v '^\s*$' "$d/kasi.log" | grep -iv 'notice' | head -5 >&2 || true
+  if grep -q 'dkim: not signed' "$d/kasi.log"; then echo "WARNING: $label: messages went unsigned" >&2; fi
   rm -rf "$d"
 }
 
@@ -91,6 +102,10 @@ for i in $(seq "$RUNS"); do
   if [ "$LUA" = 1 ]; then
     kasi_run "$i" kasi_lua | tee -a "$res/lines"
   fi
+  if [ "$DKIM" = 1 ]; then
+    kasi_run "$i" kasi_rsa | tee -a "$res/lines"
+    kasi_run "$i" kasi_ed25519 | tee -a "$res/lines"
+  fi
 done
 field() { awk -v k="$2" '$1==v{for(i=2;i<=NF;i++){split($i,a,"="); if(a[1]==k) print a[2]}}' v="$1" "$res/lines" | median; }
 sink=$(field sink rate); acc=$(field kasi accepted); del=$(field kasi delivered)
@@ -100,6 +115,15 @@ echo "median: kasi cpu=${cpu} us/msg  peak_rss=${rss} kB  delivered/ceiling=$(aw
 if [ "$LUA" = 1 ]; then
   ldel=$(field kasi_lua delivered); lacc=$(field kasi_lua accepted); lcpu=$(field kasi_lua cpu_us_per_msg)
   echo "median: kasi+lua accepted=$lacc msg/s delivered=$ldel msg/s cpu=${lcpu} us/msg  lua/plain delivered=$(awk -v a="$ldel" -v b="$del" 'BEGIN{printf "%.2f", a/b}') cpu=$(awk -v a="$lcpu" -v b="$cpu" 'BEGIN{printf "%.2f", a/b}')"
+fi
+if [ "$DKIM" = 1 ]; then
+  rsa_sign=$(openssl speed -seconds 5 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/{print $6}')
+  ed_sign=$(openssl speed -seconds 5 ed25519 2>/dev/null | awk '/Ed25519/{print $(NF-1)}')
+  rdel=$(field kasi_rsa delivered); rcpu=$(field kasi_rsa cpu_us_per_msg)
+  edel=$(field kasi_ed25519 delivered); ecpu=$(field kasi_ed25519 cpu_us_per_msg)
+  echo "openssl speed (one core): rsa2048 sign=$rsa_sign/s ed25519 sign=$ed_sign/s"
+  echo "median: kasi+dkim rsa2048 delivered=$rdel msg/s cpu=${rcpu} us/msg  delivered/rsa_sign_rate=$(awk -v a="$rdel" -v b="$rsa_sign" 'BEGIN{printf "%.2f", a/b}') (target >= 0.75)"
+  echo "median: kasi+dkim ed25519 delivered=$edel msg/s cpu=${ecpu} us/msg  ed25519/unsigned delivered=$(awk -v a="$edel" -v b="$del" 'BEGIN{printf "%.2f", a/b}') (target >= 0.60)"
 fi
 echo "params: msgs=$MSGS sessions=$SESS len=$LEN runs=$RUNS"
 if [ "$POSTFIX" = 1 ]; then
