@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cmath>
 #include <memory>
+#include <type_traits>
 
 #include "core/config/config_dir.h"
 #include "core/dns/mx.h"
@@ -13,6 +14,8 @@
 #include "core/hooks/hook.h"
 #include "core/log/log.h"
 #include "core/queue/queue_manager.h"
+#include "core/queue/verp.h"
+#include "core/smtp/unsubscribe.h"
 #include "core/util/clock.h"
 #include "core/util/ip.h"
 #include "core/util/uv_handle.h"
@@ -507,6 +510,88 @@ int api_counter_get(lua_State* L) {
     return 1;
 }
 
+// The secret (and VERP prefix) of verp.ini / unsubscribe.ini, read once per state and
+// generation like kasi.config; an error when the file has no secret.
+template <class Config>
+void push_token_config(lua_State* L, char kind, const char* file) {
+    config_cached(L, kind, [L, file](const ConfigDir& dir, const std::string&, Diagnostics& d) {
+        auto c = Config::load(dir, d);
+        if (!d.ok()) return false;
+        if (!c) {
+            d.error(file, 0, "not configured");
+            return false;
+        }
+        lua_createtable(L, 0, 2);
+        lua_pushlstring(L, c->secret().data(), c->secret().size());
+        lua_setfield(L, -2, "secret");
+        if constexpr (std::is_same_v<Config, VerpConfig>) {
+            lua_pushstring(L, c->prefix().c_str());
+            lua_setfield(L, -2, "prefix");
+        }
+        return true;
+    });
+}
+
+std::string table_str(lua_State* L, int idx, const char* field) {
+    lua_getfield(L, idx, field);
+    size_t n = 0;
+    const char* v = lua_tolstring(L, -1, &n);
+    std::string out = v ? std::string(v, n) : std::string();
+    lua_pop(L, 1);
+    return out;
+}
+
+// kasi.verp.decode(address) -> {message_id=, recipient= | rcpt_index=} or nil, why
+int api_verp_decode(lua_State* L) {
+    std::string addr = luaL_checkstring(L, 1);
+    lua_settop(L, 1);
+    lua_pushstring(L, "verp.ini");
+    lua_replace(L, 1);  // config_cached reads the name from argument 1
+    push_token_config<VerpConfig>(L, 'V', "verp.ini");
+    std::string why;
+    auto v = verp_decode(table_str(L, -1, "secret"), table_str(L, -1, "prefix"), addr, why);
+    if (!v) {
+        lua_pushnil(L);
+        lua_pushstring(L, why.c_str());
+        return 2;
+    }
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, v->message_id.c_str());
+    lua_setfield(L, -2, "message_id");
+    if (v->rcpt_index >= 0) {
+        lua_pushinteger(L, v->rcpt_index);
+        lua_setfield(L, -2, "rcpt_index");
+    } else {
+        lua_pushstring(L, v->recipient.c_str());
+        lua_setfield(L, -2, "recipient");
+    }
+    return 1;
+}
+
+// kasi.unsubscribe.verify(token) -> {recipient=, list=, tenant=, issued=} or nil
+int api_unsubscribe_verify(lua_State* L) {
+    std::string token = luaL_checkstring(L, 1);
+    lua_settop(L, 1);
+    lua_pushstring(L, "unsubscribe.ini");
+    lua_replace(L, 1);
+    push_token_config<UnsubscribeConfig>(L, 'U', "unsubscribe.ini");
+    auto t = verify_unsubscribe_token(table_str(L, -1, "secret"), token);
+    if (!t) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, t->recipient.c_str());
+    lua_setfield(L, -2, "recipient");
+    lua_pushstring(L, t->list.c_str());
+    lua_setfield(L, -2, "list");
+    lua_pushstring(L, t->tenant.c_str());
+    lua_setfield(L, -2, "tenant");
+    lua_pushnumber(L, double(t->issued_s));
+    lua_setfield(L, -2, "issued");
+    return 1;
+}
+
 void set_fn(lua_State* L, const char* name, lua_CFunction f) {
     lua_pushcfunction(L, f);
     lua_setfield(L, -2, name);
@@ -569,6 +654,12 @@ void install_kasi_api(lua_State* L) {
     set_fn(L, "add", api_counter_add);
     set_fn(L, "get", api_counter_get);
     lua_setfield(L, -2, "counter");
+    lua_newtable(L);
+    set_fn(L, "decode", api_verp_decode);
+    lua_setfield(L, -2, "verp");
+    lua_newtable(L);
+    set_fn(L, "verify", api_unsubscribe_verify);
+    lua_setfield(L, -2, "unsubscribe");
     lua_setglobal(L, "kasi");
     lua_pushcfunction(L, log_at<log::Level::info>);
     lua_setglobal(L, "print");

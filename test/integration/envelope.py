@@ -30,6 +30,16 @@ return { hook_data_post = function(conn)
   if subj == 'tenant' then t.notes.tenant = 'acme' end
   if subj == 'inject' then t.notes['unsubscribe.url'] = 'https://x.test/\r\nBcc: victim@x.test' end
   if subj == 'noverp' then t.notes['verp.skip'] = '1' end
+  local v = t:get_header('X-Check-Verp')
+  if v and v ~= '' then
+    local r, why = kasi.verp.decode(v)
+    t:add_header('X-Verp-Result', r and (r.message_id .. ' ' .. (r.recipient or ('#' .. r.rcpt_index))) or ('nil ' .. why))
+  end
+  local tok = t:get_header('X-Check-Token')
+  if tok and tok ~= '' then
+    local r = kasi.unsubscribe.verify(tok)
+    t:add_header('X-Token-Result', r and (r.recipient .. '|' .. r.tenant) or 'nil')
+  end
   if subj == 'own' then t.notes['unsubscribe.url'] = 'https://own.test/u?id=1' ; t.notes['unsubscribe.mailto'] = '' end
 end }
 """
@@ -135,6 +145,30 @@ def test_list_unsubscribe_one_click_tokens_signed_and_verified():
         assert b"List-Unsubscribe" not in bad and b"victim" not in bad, bad
         assert "unsubscribe target" in s.k.read_log() and "refused" in s.k.read_log()
         s.v.verify_all(bad)
+    finally:
+        s.close()
+
+
+def test_policies_decode_verp_addresses_and_verify_tokens():
+    s = setup()
+    try:
+        s.send("orig@sender.test", "From: news@sender.test\r\nSubject: first\r\n\r\nhi\r\n",
+               rcpts=["Jane@sink.test"])
+        mail_from, _, data = s.delivered(1)[0], None, s.peer.messages[0][2]
+        addr = s.peer.messages[0][0].strip("<>").split(">")[0]
+        token = re.search(rb"unsub\.esp\.test/u/([^>]+)>", data).group(1).decode()
+        forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+        for verp, tok in ((addr, token), (addr.replace("jane", "joan"), forged)):
+            s.send("orig@sender.test", f"From: news@sender.test\r\nSubject: check\r\n"
+                   f"X-Check-Verp: {verp}\r\nX-Check-Token: {tok}\r\n\r\nhi\r\n")
+        s.delivered(3)
+        good, bad = [d for _, _, d in s.peer.messages[1:]]
+        code, out = ctl(s, "verp", "decode", addr)
+        mid = re.search(r"message (\S+)", out).group(1)
+        assert f"X-Verp-Result: {mid} jane@sink.test".encode() in good, good
+        assert b"X-Token-Result: jane@sink.test|\r\n" in good, good
+        assert b"X-Verp-Result: nil HMAC mismatch" in bad, bad
+        assert b"X-Token-Result: nil\r\n" in bad, bad
     finally:
         s.close()
 

@@ -835,6 +835,27 @@ def test_delay_warning_once_then_delivery():
         peer.stop()
 
 
+def test_idle_connections_quit_and_the_queue_connects_again():
+    # Regression: a clean QUIT (221) never freed the ready queue's connection slot, so after
+    # max_connections idle timeouts a destination was never connected to again.
+    peer = Peer()
+    k = kasi(peer.port, "[queues]\nmax_connections=1\nidle_timeout=1\n")
+    try:
+        for i in range(3):
+            send(k, ["r@sink.test"], body=f"Subject: {i}\r\n\r\nhello\r\n")
+            assert len(peer.wait_messages(i + 1, 5)) == i + 1, (i, k.read_log()[-2000:])
+            time.sleep(1.5)  # the connection goes idle and is closed with QUIT
+        assert len(peer.sessions) == 3, len(peer.sessions)
+        assert all(s.commands[-1] == "QUIT" for s in peer.sessions), \
+            [s.commands for s in peer.sessions]
+        t = time.time()
+        k.stop()
+        assert time.time() - t < 1.5, "shutdown waited for connections that were gone"
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
 if __name__ == "__main__":
     try:
         run(globals())

@@ -296,7 +296,7 @@ void SmtpClient::on_session_reply(SmtpReply& r) {
             auth_step_ = -1;
             return after_ehlo();
         case State::quitting:
-            return close_socket();
+            return fail("");  // closes and tells the owner (the ready queue frees the slot)
         case State::idle:
             return fail(fmt::format("the server said: {} {}", r.code, r.text()));
         default:
@@ -533,7 +533,7 @@ void SmtpClient::on_txn_reply(SmtpReply& r) {
             return txn_finished();
         }
         case Expect::quit:
-            return close_socket();
+            return fail("");
     }
 }
 
