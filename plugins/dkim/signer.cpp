@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
-#include <map>
-
 #include "core/smtp/headers.h"
 #include "core/util/base64.h"
 #include "core/util/strings.h"
@@ -93,13 +91,20 @@ std::string body_hash(std::string_view message, Canon c, int64_t limit) {
     return base64_encode(sink.digest());
 }
 
-std::string header_hash_input(std::string_view m, Canon c, const std::vector<std::string>& h,
-                              std::string_view sig_field) {
+namespace {
+
+std::vector<Span> index_headers(std::string_view m) {
     std::vector<Span> spans;
     spans.reserve(32);
     for_each_header_field(m, [&](std::string_view name, size_t s, size_t e) {
         spans.push_back({name, s, e});
     });
+    return spans;
+}
+
+// `spans` is taken by value: its `used` marks are this signature's.
+std::string hash_input(std::string_view m, std::vector<Span> spans, Canon c,
+                       const std::vector<std::string>& h, std::string_view sig_field) {
     std::string out;
     out.reserve(1024);
     for (const auto& name : h) {
@@ -113,6 +118,13 @@ std::string header_hash_input(std::string_view m, Canon c, const std::vector<std
     canon_header(c, sig_field, out);
     if (c == Canon::relaxed && out.ends_with("\r\n")) out.resize(out.size() - 2);
     return out;
+}
+
+}  // namespace
+
+std::string header_hash_input(std::string_view m, Canon c, const std::vector<std::string>& h,
+                              std::string_view sig_field) {
+    return hash_input(m, index_headers(m), c, h, sig_field);
 }
 
 std::string strip_b_value(std::string_view f) {
@@ -158,23 +170,26 @@ std::vector<std::pair<std::string, std::string>> parse_tags(std::string_view lis
 
 namespace {
 
-std::optional<std::string> sign_one(std::string_view m, const SignSpec& s, const std::string& bh,
-                                    std::string& err) {
+std::optional<std::string> sign_one(std::string_view m, const std::vector<Span>& spans,
+                                    const SignSpec& s, const std::string& bh, std::string& err) {
     // The names in h=: every present instance of each listed header, bottom-up as the
     // verifier will pick them, then the over-signed names once more.
-    std::map<std::string, int, std::less<>> count;
-    for_each_header_field(m,
-                          [&](std::string_view name, size_t, size_t) { ++count[to_lower(name)]; });
-    if (!count.count("from")) {
+    auto count = [&](std::string_view name) {
+        int n = 0;
+        for (const auto& sp : spans) n += iequals(sp.name, name);
+        return n;
+    };
+    if (count("from") == 0) {
         err = "the message has no From header";
         return std::nullopt;
     }
     std::vector<std::string> h;
-    for (const auto& name : s.headers) {
-        auto it = count.find(name);
-        if (it == count.end()) continue;
-        for (int i = 0; i < it->second; ++i) h.push_back(name);
-        count.erase(it);  // a name listed twice is signed once
+    for (size_t i = 0; i < s.headers.size(); ++i) {
+        const auto& name = s.headers[i];
+        bool seen = false;  // a name listed twice is signed once
+        for (size_t j = 0; j < i; ++j) seen |= s.headers[j] == name;
+        if (seen) continue;
+        for (int k = count(name); k > 0; --k) h.push_back(name);
     }
     for (const auto& name : s.oversign) h.push_back(name);
     // Short tags fill lines of up to 76 columns; h=, bh= and b= start lines of their own.
@@ -201,7 +216,7 @@ std::optional<std::string> sign_one(std::string_view m, const SignSpec& s, const
     add(fmt::format("h={};", h_list(h)), true);
     add(fmt::format("bh={};", bh), true);
     add("b=", true);
-    auto sig = s.key->sign(header_hash_input(m, s.header, h, field));
+    auto sig = s.key->sign(hash_input(m, spans, s.header, h, field));
     if (!sig) {
         err = "signing failed: " + ssl_errors("unknown error");
         return std::nullopt;
@@ -214,16 +229,17 @@ std::optional<std::string> sign_one(std::string_view m, const SignSpec& s, const
 }  // namespace
 
 std::optional<std::string> sign_message(std::string_view m, const SignSpec& s, std::string& err) {
-    return sign_one(m, s, body_hash(m, s.body), err);
+    return sign_one(m, index_headers(m), s, body_hash(m, s.body), err);
 }
 
 std::optional<std::string> sign_message(std::string_view m, const std::vector<SignSpec>& specs,
                                         std::string& err) {
     std::string out, bh[2];
+    auto spans = index_headers(m);
     for (const auto& s : specs) {
         std::string& h = bh[int(s.body)];
         if (h.empty()) h = body_hash(m, s.body);
-        auto f = sign_one(m, s, h, err);
+        auto f = sign_one(m, spans, s, h, err);
         if (!f) return std::nullopt;
         out += *f;
     }
