@@ -115,12 +115,12 @@ bool add_list_unsubscribe(std::string& m, const std::map<std::string, std::strin
     };
     std::string skip = note("unsubscribe.skip");
     if (!skip.empty() && skip != "0" && skip != "false") return true;
-    if (!header_values(m, "List-Unsubscribe").empty()) return true;  // the sender's own
     UnsubscribeTargets t = cfg ? cfg->targets_for(note("tenant")) : UnsubscribeTargets{};
     if (auto u = note("unsubscribe.url"); !u.empty()) t.url = u;
     if (auto u = note("unsubscribe.mailto"); !u.empty())
         t.mailto = u.starts_with("mailto:") ? u.substr(7) : u;
     if (t.url.empty() && t.mailto.empty()) return true;
+    if (!header_values(m, "List-Unsubscribe").empty()) return true;  // the sender's own
     for (const auto& v : {t.url, t.mailto})
         if (!target_ok(v, err)) return false;
     if (!t.url.empty() && !t.url.starts_with("https://") && !t.url.starts_with("http://")) {

@@ -55,6 +55,9 @@ void Session::choose_return_path() {
 }
 
 void Session::add_unsubscribe() {
+    const auto& n = txn_->notes;
+    if (!cfg_->unsubscribe && !n.count("unsubscribe.url") && !n.count("unsubscribe.mailto"))
+        return;  // the common case costs two lookups
     std::vector<std::string> rcpts;
     for (const auto& r : txn_->rcpts) rcpts.push_back(r.str());
     std::string err;
@@ -68,8 +71,8 @@ void Session::seal_message(size_t from) {
         add_unsubscribe();
         choose_return_path();
     }
-    const auto& sealers =
-        cfg_->hooks ? cfg_->hooks->sealers() : std::vector<std::shared_ptr<const Sealer>>{};
+    static const std::vector<std::shared_ptr<const Sealer>> none;
+    const auto& sealers = cfg_->hooks ? cfg_->hooks->sealers() : none;  // not a copy
     for (size_t i = from; i < sealers.size(); ++i) {
         auto job = sealers[i]->prepare(*txn_);
         if (!job) continue;
