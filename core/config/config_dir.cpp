@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "core/util/file.h"
 #include "core/util/strings.h"
 
 namespace kasi {
@@ -143,6 +144,32 @@ long long IniReader::get_int(std::string_view sect, std::string_view key, long l
         return def;
     }
     return v;
+}
+
+std::string IniReader::get_secret(std::string_view sect, std::string_view key,
+                                  const std::string& dir, std::string_view hint) const {
+    const IniEntry* e = ini_.find(sect, key);
+    std::string secret;
+    if (e && e->value) {
+        std::string_view v = trim(*e->value);
+        if (!v.starts_with("file:")) {
+            secret = std::string(v);
+        } else {
+            std::string path(trim(v.substr(5)));
+            if (!path.empty() && path[0] != '/') path = dir + "/" + path;
+            if (!read_whole_file(path, secret)) {
+                d_.error(ini_.path, e->line, "cannot read the secret file " + path);
+                return {};
+            }
+            secret = std::string(trim(secret));
+        }
+    }
+    if (secret.size() < 16) {
+        d_.error(ini_.path, e ? e->line : 0,
+                 fmt::format("[{}] {}: at least 16 characters (or file:PATH){}", sect, key, hint));
+        return {};
+    }
+    return secret;
 }
 
 std::string IniReader::get_str(std::string_view sect, std::string_view key, std::string def) const {

@@ -54,6 +54,10 @@ class IniReader {
     std::string get_str(std::string_view sect, std::string_view key, std::string def) const;
     // "key[]=a" lines, or one comma/space separated value.
     std::vector<std::string> get_list(std::string_view sect, std::string_view key) const;
+    // An HMAC secret: the value itself, or "file:PATH" (relative to `dir`) read from a file;
+    // at least 16 characters, else an error (`hint` appended to it). "" when missing/bad.
+    std::string get_secret(std::string_view sect, std::string_view key, const std::string& dir,
+                           std::string_view hint = {}) const;
     // Warns about keys of `sect` not in `known` (with the line).
     void check_known(std::string_view sect, std::initializer_list<std::string_view> known) const;
     void check_sections(std::initializer_list<std::string_view> known) const;

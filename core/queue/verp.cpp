@@ -155,15 +155,8 @@ std::shared_ptr<const VerpConfig> VerpConfig::load(const ConfigDir& cfg, Diagnos
     if (c->prefix_.empty() || c->prefix_.size() > 8 ||
         c->prefix_.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") != std::string::npos)
         d.error(ini.path, 0, "[main] prefix: 1 to 8 letters or digits");
-    auto* se = ini.find("main", "secret");
-    std::string err;
-    if (se && se->value) c->secret_ = load_secret(*se->value, cfg.root(), err);
-    if (!err.empty())
-        d.error(ini.path, se->line, err);
-    else if (c->secret_.size() < 16)
-        d.error(ini.path, se ? se->line : 0,
-                "[main] secret: at least 16 characters (or file:PATH), shared by every node "
-                "that receives the bounces");
+    c->secret_ = r.get_secret("main", "secret", cfg.root(),
+                              ", shared by every node that receives the bounces");
     return c;
 }
 

@@ -150,7 +150,7 @@ std::vector<std::string> header_addresses(std::string_view v) {
     return out;
 }
 
-std::string author_domain(std::string_view m, std::string_view envelope_from) {
+std::string author_domain(std::string_view m, std::string_view envelope_domain) {
     auto domain_of = [](std::string_view a) {
         size_t at = a.rfind('@');
         return at == std::string_view::npos ? std::string() : to_lower(a.substr(at + 1));
@@ -165,7 +165,7 @@ std::string author_domain(std::string_view m, std::string_view envelope_from) {
         auto addrs = header_addresses(sender[0]);
         if (!addrs.empty()) return domain_of(addrs[0]);
     }
-    return domain_of(envelope_from);
+    return std::string(envelope_domain);
 }
 
 }  // namespace kasi

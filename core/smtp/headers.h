@@ -49,8 +49,8 @@ size_t header_remove(std::string& message, std::string_view name);  // how many 
 // The addresses of a From/Sender/To value ("Name <a@b>, c@d"), without display names.
 std::vector<std::string> header_addresses(std::string_view value);
 // The domain a message is sent as, as haraka-plugin-dkim chooses its signing domain: the
-// one address in From, else the Sender's domain, else the envelope sender's (lowercase).
-std::string author_domain(std::string_view message, std::string_view envelope_from);
+// one address in From, else the Sender's domain, else `envelope_domain` (lowercase).
+std::string author_domain(std::string_view message, std::string_view envelope_domain);
 
 // Calls fn(name, start, end) for each header field of a wire-form message: `name` trimmed,
 // [start, end) the whole field with its continuation lines and final CRLF. Returns the

@@ -90,14 +90,7 @@ std::shared_ptr<const UnsubscribeConfig> UnsubscribeConfig::load(const ConfigDir
         targets(sec.name, t);
         c->by_tenant_[sec.name.substr(7)] = t;
     }
-    auto* se = ini.find("main", "secret");
-    std::string err;
-    if (se && se->value) c->secret_ = load_secret(*se->value, cfg.root(), err);
-    if (!err.empty())
-        d.error(ini.path, se->line, err);
-    else if (c->secret_.size() < 16)
-        d.error(ini.path, se ? se->line : 0,
-                "[main] secret: at least 16 characters (or file:PATH)");
+    c->secret_ = r.get_secret("main", "secret", cfg.root());
     return c;
 }
 

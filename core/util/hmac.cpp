@@ -1,12 +1,12 @@
 #include "core/util/hmac.h"
 
 #include <openssl/crypto.h>
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <cctype>
 
 #include "core/util/base64.h"
-#include "core/util/file.h"
-#include "core/util/strings.h"
 
 namespace kasi {
 
@@ -78,19 +78,6 @@ std::optional<std::string> base64url_decode(std::string_view text) {
     }
     while (s.size() % 4) s += '=';
     return base64_decode(s);
-}
-
-std::string load_secret(std::string_view value, const std::string& dir, std::string& err) {
-    std::string_view v = trim(value);
-    if (!v.starts_with("file:")) return std::string(v);
-    std::string path(trim(v.substr(5)));
-    if (!path.empty() && path[0] != '/') path = dir + "/" + path;
-    std::string s;
-    if (!read_whole_file(path, s)) {
-        err = "cannot read the secret file " + path;
-        return {};
-    }
-    return std::string(trim(s));
 }
 
 }  // namespace kasi

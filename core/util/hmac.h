@@ -17,8 +17,4 @@ std::optional<std::string> base32_lower_decode(std::string_view text);  // case-
 std::string base64url(std::string_view bytes);
 std::optional<std::string> base64url_decode(std::string_view text);
 
-// A secret from a config value: "file:PATH" (relative to `dir`) reads the file; anything
-// else is the secret itself. Empty when unreadable (err set).
-std::string load_secret(std::string_view value, const std::string& dir, std::string& err);
-
 }  // namespace kasi

@@ -18,8 +18,7 @@ using dkim::SignSpec;
 
 class DkimJob : public SealJob {
   public:
-    DkimJob(std::vector<SignSpec> specs, std::string id)
-        : specs_(std::move(specs)), id_(std::move(id)) {}
+    explicit DkimJob(std::vector<SignSpec> specs) : specs_(std::move(specs)) {}
     std::string seal(std::string_view message, std::string& err) override {
         std::string why;
         auto fields = dkim::sign_message(message, specs_, why);
@@ -35,7 +34,6 @@ class DkimJob : public SealJob {
 
   private:
     std::vector<SignSpec> specs_;
-    std::string id_;
 };
 
 class DkimPlugin : public Plugin, public Sealer {
@@ -55,9 +53,9 @@ class DkimPlugin : public Plugin, public Sealer {
         if (std::string over = note("dkim.domain"); !over.empty())
             domains = split_list(over, ", ");
         else if (!note("forward").empty())
-            domains.push_back(domain_of(txn.mail_from.str()));
+            domains.push_back(txn.mail_from.domain);
         else
-            domains.push_back(author_domain(txn.body, txn.mail_from.str()));
+            domains.push_back(author_domain(txn.body, txn.mail_from.domain));
         int64_t now = now_ms() / 1000;
         std::vector<SignSpec> specs;
         std::string why;
@@ -73,14 +71,10 @@ class DkimPlugin : public Plugin, public Sealer {
             log::info("[{}] dkim: not signed: {}", txn.uuid, why);
             return nullptr;
         }
-        return std::make_unique<DkimJob>(std::move(specs), txn.uuid);
+        return std::make_unique<DkimJob>(std::move(specs));
     }
 
   private:
-    static std::string domain_of(const std::string& addr) {
-        size_t at = addr.rfind('@');
-        return at == std::string::npos ? std::string() : to_lower(addr.substr(at + 1));
-    }
     std::shared_ptr<const DkimConfig> cfg_;
 };
 

@@ -43,10 +43,6 @@ SignPolicy read_policy(const Ini& ini, std::string_view sect, const SignPolicy& 
                        Diagnostics& d) {
     SignPolicy p = base;
     IniReader r(ini, d);
-    auto line_of = [&](std::string_view key) {
-        auto* e = ini.find(sect, key);
-        return e ? e->line : 0;
-    };
     if (auto* e = ini.find(sect, "canonicalization"); e && e->value) {
         if (!parse_canon(trim(*e->value), p.header, p.body))
             d.error(ini.path, e->line,
@@ -78,7 +74,6 @@ SignPolicy read_policy(const Ini& ini, std::string_view sect, const SignPolicy& 
         p.also.clear();
         for (auto& a : split_list(*e->value, ", ")) p.also.push_back(to_lower(a));
     }
-    (void)line_of;
     return p;
 }
 

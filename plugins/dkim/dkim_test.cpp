@@ -218,7 +218,7 @@ bool self_verify(const std::string& signed_msg, const PrivateKey& key) {
                                           p->size());
     }
     PkeyPtr pk(pub);
-    std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> md(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    MdCtxPtr md(EVP_MD_CTX_new());
     auto us = [](const std::string& s) { return reinterpret_cast<const unsigned char*>(s.data()); };
     if (key.type() == KeyType::rsa) {
         EVP_DigestVerifyInit(md.get(), nullptr, EVP_sha256(), nullptr, pk.get());

@@ -4,16 +4,13 @@
 #include <openssl/evp.h>
 
 #include "core/smtp/headers.h"
+#include "core/tls/ssl_ptr.h"
 #include "core/util/base64.h"
 #include "core/util/strings.h"
 
 namespace kasi::dkim {
 
 namespace {
-
-struct MdCtxFree {
-    void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
 
 class ShaSink : public BodySink {
   public:
@@ -36,7 +33,7 @@ class ShaSink : public BodySink {
     }
 
   private:
-    std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx_;
+    MdCtxPtr ctx_;
     int64_t left_;
 };
 

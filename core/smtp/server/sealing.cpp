@@ -44,8 +44,8 @@ void Session::choose_return_path() {
     }
     std::string rp = note("verp.domain");
     if (rp.empty())
-        rp =
-            verp->return_path_for(author_domain(txn_->body, txn_->mail_from.str()), note("tenant"));
+        rp = verp->return_path_for(author_domain(txn_->body, txn_->mail_from.domain),
+                                   note("tenant"));
     if (rp.empty() || rp.find_first_of(" @<>\"\\") != std::string::npos) {
         if (!rp.empty()) log::warn("[{}] verp: bad return-path domain '{}'", txn_->uuid, rp);
         notes.erase("verp.domain");
