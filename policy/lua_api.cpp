@@ -316,7 +316,7 @@ int api_redis_index(lua_State* L) {
     return 1;
 }
 
-int push_http_response(lua_State* L, const HttpResponse& r) {
+int push_http_response(lua_State* L, const HttpClientResponse& r) {
     if (!r.error.empty()) {
         lua_pushnil(L);
         lua_pushstring(L, r.error.c_str());
@@ -356,7 +356,7 @@ bool http_token(const std::string& s) {
 int api_http_request(lua_State* L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     LuaLoop& lp = in_hook(L, "kasi.http.request");
-    HttpRequest req;
+    HttpClientRequest req;
     auto str_field = [L](const char* name, std::string& out) {
         lua_getfield(L, 1, name);
         if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
@@ -407,7 +407,7 @@ int api_http_request(lua_State* L) {
     SSL_CTX* tls = lp.http_tls();
     std::weak_ptr<LuaLoop> weak = lp.weak_from_this();
     uint64_t id = lp.running_call();
-    http_request(lp.loop(), tls, std::move(req), [weak, id](HttpResponse r) {
+    http_request(lp.loop(), tls, std::move(req), [weak, id](HttpClientResponse r) {
         if (auto l = weak.lock())
             l->deliver(id, [r = std::move(r)](lua_State* co) { return push_http_response(co, r); });
     });

@@ -78,8 +78,8 @@ namespace {
 struct HttpOp {
     uv_loop_t* loop;
     SSL_CTX* tls_ctx;
-    HttpRequest req;
-    std::function<void(HttpResponse)> done;
+    HttpClientRequest req;
+    std::function<void(HttpClientResponse)> done;
     bool https = false;
     std::string host, target;
     uint16_t port = 0;
@@ -89,7 +89,7 @@ struct HttpOp {
     std::unique_ptr<TlsConn> tls;
     http_parser parser{};
     http_parser_settings settings{};
-    HttpResponse resp;
+    HttpClientResponse resp;
     std::string field;  // header name being read
     bool in_value = false;
     bool complete = false;
@@ -296,9 +296,9 @@ struct HttpOp {
     void finish(const std::string& error) {
         if (finished) return;
         finished = true;
-        HttpResponse r = std::move(resp);
+        HttpClientResponse r = std::move(resp);
         if (!error.empty()) {
-            r = HttpResponse{};
+            r = HttpClientResponse{};
             r.error = error;
         }
         auto fn = std::move(done);
@@ -325,8 +325,8 @@ struct HttpOp {
 
 }  // namespace
 
-void http_request(uv_loop_t* loop, SSL_CTX* tls, HttpRequest req,
-                  std::function<void(HttpResponse)> done) {
+void http_request(uv_loop_t* loop, SSL_CTX* tls, HttpClientRequest req,
+                  std::function<void(HttpClientResponse)> done) {
     auto* op = new HttpOp{loop, tls, std::move(req), std::move(done)};
     op->start();
 }

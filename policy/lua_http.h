@@ -17,7 +17,7 @@
 
 namespace kasi {
 
-struct HttpRequest {
+struct HttpClientRequest {
     std::string method = "GET";
     std::string url;
     std::vector<std::pair<std::string, std::string>> headers;
@@ -26,7 +26,7 @@ struct HttpRequest {
     size_t max_response_bytes = size_t(4) << 20;
 };
 
-struct HttpResponse {
+struct HttpClientResponse {
     int status = 0;
     std::vector<std::pair<std::string, std::string>> headers;  // names in lower case
     std::string body;
@@ -34,8 +34,8 @@ struct HttpResponse {
 };
 
 // `tls` may be null: https:// then fails with an error. `done` runs on `loop`, once.
-void http_request(uv_loop_t* loop, SSL_CTX* tls, HttpRequest req,
-                  std::function<void(HttpResponse)> done);
+void http_request(uv_loop_t* loop, SSL_CTX* tls, HttpClientRequest req,
+                  std::function<void(HttpClientResponse)> done);
 
 // Splits "http[s]://host[:port]/path?query"; false with `err` if it is not such a URL.
 bool http_split_url(const std::string& url, bool& https, std::string& host, uint16_t& port,

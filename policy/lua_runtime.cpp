@@ -126,7 +126,7 @@ void add_lua_plugin(const ConfigDir& cfg, const std::string& name, int line, uin
                 if (!lp) return Result::denysoft("Temporary failure (policy error)");
                 return lp->call(index, h, c);
             },
-            0, timeout_ms);
+            0, timeout_ms, true);
 }
 
 }  // namespace kasi

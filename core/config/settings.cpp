@@ -13,9 +13,7 @@ std::string ListenAddr::str() const {
                                                : fmt::format("{}:{}", host, port);
 }
 
-namespace {
-
-bool parse_listen_one(std::string_view s, ListenAddr& out) {
+bool parse_listen_addr(std::string_view s, ListenAddr& out) {
     s = trim(s);
     std::string_view host, port;
     if (!s.empty() && s.front() == '[') {
@@ -39,6 +37,8 @@ bool parse_listen_one(std::string_view s, ListenAddr& out) {
     return true;
 }
 
+namespace {
+
 void load_smtp_ini(const ConfigDir& cfg, Settings& s, Diagnostics& d) {
     Ini ini = cfg.ini("smtp.ini", d);
     IniReader r(ini, d);
@@ -59,7 +59,7 @@ void load_smtp_ini(const ConfigDir& cfg, Settings& s, Diagnostics& d) {
     s.smtps_port = int(r.get_int("main", "smtps_port", 465, 1, 65535));
     for (const auto& item : split_list(listen, ",")) {
         ListenAddr a;
-        if (!parse_listen_one(item, a)) {
+        if (!parse_listen_addr(item, a)) {
             d.error(ini.path, line,
                     fmt::format("[main] listen: '{}' is not ip:port (IPv6 in brackets)", item));
             continue;

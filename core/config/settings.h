@@ -20,6 +20,8 @@ struct ListenAddr {
     bool implicit_tls = false;  // the smtps port
     std::string str() const;
 };
+// "ip:port" or "[ipv6]:port" (numeric addresses only); false if it is not that.
+bool parse_listen_addr(std::string_view s, ListenAddr& out);
 
 struct Settings {
     std::string config_root;  // DIR/config

@@ -21,8 +21,10 @@
 #include "core/config/config_dir.h"
 #include "core/config/settings.h"
 #include "core/ctl/ctl_dkim.h"
+#include "core/ctl/ctl_http.h"
 #include "core/ctl/ctl_resolve.h"
 #include "core/ctl/ctl_tokens.h"
+#include "core/http/http_config.h"
 #include "core/spool/spool_reader.h"
 #include "core/util/clock.h"
 
@@ -47,7 +49,11 @@ void usage(FILE* f) {
         "       kasictl -c DIR dkim records [DOMAIN]\n"
         "       kasictl -c DIR verp decode ADDRESS\n"
         "       kasictl -c DIR unsubscribe verify TOKEN\n"
-        "       kasictl --spool PATH ...   (a spool directory instead of -c)\n");
+        "       kasictl -c DIR http token NAME [SCOPES]  (a new API token: send,admin,metrics)\n"
+        "       kasictl --spool PATH ...   (a spool directory instead of -c)\n"
+        "  The admin commands (flush ... metrics, queue) go through the HTTP API when\n"
+        "  config/http.ini has a plain listen address ($KASI_API_TOKEN is sent as the bearer\n"
+        "  token), else through the control socket; --socket forces the socket.\n");
 }
 
 std::string when(int64_t ms) {
@@ -110,6 +116,24 @@ int print_queue_summary(const std::string& spool) {
     return 0;
 }
 
+// kasictl http token NAME [SCOPES]: prints the secret once and the line for http_tokens.
+int http_token(const std::vector<std::string>& args) {
+    if (args.size() < 2 || args.size() > 3 || args[0] != "token") {
+        usage(stderr);
+        return 2;
+    }
+    unsigned scopes = args.size() == 3 ? kasi::parse_http_scopes(args[2]) : kasi::scope_send;
+    if (!scopes || args[1].find_first_of(" \t") != std::string::npos) {
+        std::fprintf(stderr, "kasictl: scopes are send, admin, metrics (comma-separated)\n");
+        return 2;
+    }
+    std::string token;
+    std::string line = kasi::make_http_token_line(args[1], scopes, token);
+    std::printf("token: %s\n# add this line to config/http_tokens (the token is not stored):\n%s\n",
+                token.c_str(), line.c_str());
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -119,12 +143,15 @@ int main(int argc, char** argv) {
         return kasi::ctl_dkim(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "verp") == 0)
         return kasi::ctl_verp(argv[2], std::vector<std::string>(argv + 4, argv + argc));
+    if (argc >= 5 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "http") == 0)
+        return http_token(std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "unsubscribe") == 0)
         return kasi::ctl_unsubscribe(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     std::string dir, spool, cmd, id;
     std::vector<std::string> rest;
     long limit = -1;
     bool body = false;
+    bool use_socket = false;  // the control socket even when the HTTP API is configured
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "-c" && i + 1 < argc)
@@ -135,6 +162,8 @@ int main(int argc, char** argv) {
             limit = std::atol(argv[++i]);
         else if (a == "--body")
             body = true;
+        else if (a == "--socket")
+            use_socket = true;
         else if (a == "-h" || a == "--help") {
             usage(stdout);
             return 0;
@@ -161,11 +190,13 @@ int main(int argc, char** argv) {
         kasi::ConfigDir cfg(dir + "/config");
         spool = kasi::load_settings(cfg, dir, d).queue_dir;
     }
-    if (cmd == "queue") return print_queue_summary(spool);
     if (is_admin && !rest.empty()) {
         usage(stderr);
         return 2;
     }
+    if ((is_control || is_admin || cmd == "queue") && !dir.empty() && !use_socket)
+        if (auto rc = kasi::ctl_http(dir, cmd, rest)) return *rc;
+    if (cmd == "queue") return print_queue_summary(spool);
     if (is_control || is_admin) {
         std::string line = cmd;
         for (const auto& a : rest) line += " " + a;

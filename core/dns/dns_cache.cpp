@@ -1,5 +1,7 @@
 #include "core/dns/dns_cache.h"
 
+#include "core/metrics/metrics.h"
+
 #include <algorithm>
 
 namespace kasi {
@@ -16,9 +18,11 @@ std::optional<DnsResponse> DnsCache::get(const std::string& name, DnsType type, 
             map_.erase(it);
         }
         ++misses_;
+        CoreMetrics::global().dns_misses.fetch_add(1, std::memory_order_relaxed);
         return std::nullopt;
     }
     ++hits_;
+    CoreMetrics::global().dns_hits.fetch_add(1, std::memory_order_relaxed);
     lru_.splice(lru_.begin(), lru_, it->second.lru);
     DnsResponse r = it->second.resp;
     uint32_t age = uint32_t((now - it->second.stored_ms) / 1000);

@@ -142,6 +142,7 @@ struct HookRegistration {
     std::string plugin;
     HookHandler fn;
     uint32_t timeout_ms = 30000;  // 0 = none
+    bool lua = false;             // a Lua plugin's handler (for the latency metric)
 };
 
 // All handlers of one config generation, sorted by (priority, registration order).
@@ -149,7 +150,7 @@ struct HookRegistration {
 class HookTable {
   public:
     void add(Hook h, std::string plugin, HookHandler fn, int priority = 0,
-             uint32_t timeout_ms = 30000);
+             uint32_t timeout_ms = 30000, bool lua = false);
     void finalize();
     const std::vector<HookRegistration>& at(Hook h) const { return by_hook_[int(h)]; }
     void keep(std::shared_ptr<Plugin> p) { plugins_.push_back(std::move(p)); }

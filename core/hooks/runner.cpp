@@ -1,5 +1,7 @@
 #include "core/hooks/runner.h"
 
+#include "core/metrics/metrics.h"
+
 #include <algorithm>
 #include <exception>
 
@@ -47,9 +49,10 @@ std::optional<Result> HookCall::answer_after(uint64_t ms, Result r) {
     return std::nullopt;
 }
 
-void HookTable::add(Hook h, std::string plugin, HookHandler fn, int priority, uint32_t timeout_ms) {
-    by_hook_[int(h)].push_back(
-        HookRegistration{h, priority, next_order_++, std::move(plugin), std::move(fn), timeout_ms});
+void HookTable::add(Hook h, std::string plugin, HookHandler fn, int priority, uint32_t timeout_ms,
+                    bool lua) {
+    by_hook_[int(h)].push_back(HookRegistration{h, priority, next_order_++, std::move(plugin),
+                                                std::move(fn), timeout_ms, lua});
 }
 
 void HookTable::finalize() {
@@ -124,6 +127,11 @@ void HookRunner::arm_timer(uint32_t ms) {
 // Records one handler's answer and decides where the chain goes next.
 void HookRunner::on_answer(Result r) {
     Hook h = in_deny_ ? Hook::deny : call_->hook;
+    if (started_ns_) {
+        CoreMetrics::global().hook_latency[size_t(h)][current_lua_].observe_ns(uv_hrtime() -
+                                                                               started_ns_);
+        started_ns_ = 0;
+    }
     if (in_deny_) {
         if (r.code == Code::ok) {  // denial overridden: resume the original chain
             in_deny_ = false;
@@ -184,6 +192,8 @@ void HookRunner::step() {
         HookCall& c = in_deny_ ? *deny_call_ : *call_;
         uint64_t seq_before = seq_;
         std::optional<Result> answer;
+        started_ns_ = uv_hrtime();
+        current_lua_ = reg.lua;
         try {
             answer = reg.fn(c);
         } catch (const std::exception& e) {

@@ -67,6 +67,8 @@ class HookRunner : public std::enable_shared_from_this<HookRunner> {
     std::unique_ptr<UvHandle<uv_timer_t>> timer_;
     std::unique_ptr<HookCall> deny_call_;
     std::weak_ptr<Resolver> resolver_;
+    uint64_t started_ns_ = 0;  // when the current handler was called (hook latency metric)
+    bool current_lua_ = false;
 };
 
 }  // namespace kasi

@@ -30,6 +30,8 @@ class EventLog {
     void recipient(const char* type, const QueuedMessage& m, uint32_t rcpt,
                    const std::string& queue, const EventPeer& peer, const SmtpReply& reply,
                    int attempt, int64_t now_ms, int64_t next_due_ms = 0);
+    // An event from elsewhere (a one-click unsubscribe): one JSON object, no newline.
+    void other(const std::string& json) { put(json); }
     void flush();
     uint64_t written() const { return written_; }
 

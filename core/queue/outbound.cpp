@@ -68,16 +68,8 @@ bool Outbound::start(std::string& err, QueueLoader& recovered) {
             if (qm_) qm_->journal_closed(seq, std::move(refs));
         });
     });
-    control_ = std::make_unique<ControlServer>(&loop_, [this](const std::string& line) {
-        AdminHandler admin;
-        {
-            std::lock_guard<std::mutex> lock(admin_mu_);
-            admin = admin_;
-        }
-        if (admin)
-            if (auto r = admin(line)) return *r;
-        return qm_->control(line);
-    });
+    control_ = std::make_unique<ControlServer>(
+        &loop_, [this](const std::string& line) { return control(line); });
     std::string cerr;
     if (!control_->listen(spool_.dir() + "/control.sock", cerr)) {
         log::warn("queue: {}; kasictl flush/suspend/resume/delete/bounce are unavailable", cerr);
@@ -128,6 +120,33 @@ void Outbound::set_config(std::shared_ptr<const OutboundConfig> cfg,
         hooks_ = hooks;
         me_ = me;
         if (qm_) qm_->set_settings(QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_});
+    });
+}
+
+std::string Outbound::control(const std::string& line) {
+    AdminHandler admin;
+    {
+        std::lock_guard<std::mutex> lock(admin_mu_);
+        admin = admin_;
+    }
+    if (admin)
+        if (auto r = admin(line)) return *r;
+    if (!qm_) return "error: kasi is shutting down";
+    return qm_->control(line);
+}
+
+void Outbound::command(std::string line, std::function<void(std::string)> reply) {
+    inbox_->post(
+        [this, line = std::move(line), reply = std::move(reply)] { reply(control(line)); });
+}
+
+void Outbound::inspect(std::function<void(const QueueManager*)> fn) {
+    inbox_->post([this, fn = std::move(fn)] { fn(qm_.get()); });
+}
+
+void Outbound::log_event(std::string json) {
+    inbox_->post([this, json = std::move(json)] {
+        if (qm_) qm_->log_event(json);
     });
 }
 

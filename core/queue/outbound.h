@@ -42,9 +42,17 @@ class Outbound {
     // answers them, or returns nullopt. Runs on the delivery loop; any thread may set it.
     using AdminHandler = std::function<std::optional<std::string>(const std::string&)>;
     void set_admin_handler(AdminHandler h);
+    // Any thread: runs a control command (the control socket's language) on the delivery
+    // loop; `reply` gets the answer there (on the delivery thread).
+    void command(std::string line, std::function<void(std::string)> reply);
+    // Any thread: runs `fn` on the delivery loop with the queue manager (null while stopping).
+    void inspect(std::function<void(const QueueManager*)> fn);
+    // Any thread: appends one JSON event to the event log.
+    void log_event(std::string json);
 
   private:
     void run();
+    std::string control(const std::string& line);
 
     Spool& spool_;
     std::shared_ptr<const OutboundConfig> cfg_;

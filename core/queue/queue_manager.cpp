@@ -720,6 +720,7 @@ void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpRepl
         if (r.cls() == 2) {
             st.status = RcptStatus::delivered;
             ++st_.delivered;
+            count_outcome(peer, d->domain, delivered_o);
             events_.recipient("Delivery", *m, i, queue, peer, r, d->attempts, now);
             delivered.push_back(i);
             if (!delivered_reply) delivered_reply = &r;
@@ -822,6 +823,7 @@ void QueueManager::requeue(std::unique_ptr<Delivery> d, std::vector<uint32_t> de
     for (size_t k = 0; k < deferred.size(); ++k) {
         m->rcpts[deferred[k]].status = RcptStatus::deferred;
         ++st_.deferred;
+        count_outcome(peer, d->domain, deferred_o);
         events_.recipient("TransientFailure", *m, deferred[k], queue, peer, replies[k], d->attempts,
                           now, next);
     }
@@ -847,7 +849,9 @@ void QueueManager::fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
         st.status = RcptStatus::failed;
         st.last_reply = intern(reply_line(replies[k]));
         if (!peer.mx_host.empty()) m.more().failed_mta.emplace_back(idx[k], peer.mx_host);
-        ++(std::string_view(type) == "Expiration" ? st_.expired : st_.bounced);
+        bool expired = std::string_view(type) == "Expiration";
+        ++(expired ? st_.expired : st_.bounced);
+        count_outcome(peer, d.domain, expired ? expired_o : bounced_o);
         events_.recipient(type, m, idx[k], queue, peer, replies[k], d.attempts, now);
     }
 }

@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -77,6 +78,11 @@ class QueueManager {
     // false if there is no such queue.
     bool set_temporary_limits(const std::string& key, const LimitOverride& o, int64_t seconds);
     std::string summary_json() const;
+    void log_event(const std::string& json) { events_.other(json); }
+    // Prometheus text for the delivery side (queue_metrics.cpp): outcomes by provider and
+    // egress source, queue depths, ready-queue states, and per-queue series for the busiest
+    // `top_n` ready queues plus one "other".
+    std::string prometheus(size_t top_n) const;
 
     // For ready queues:
     void prepare(Delivery& d, std::function<void(bool ok, OutTxn)> cb);
@@ -184,6 +190,10 @@ class QueueManager {
     }
     std::unordered_map<std::string, int64_t> tls_failures_;  // host -> until (ms)
     QueueStats st_;
+    enum Outcome { delivered_o, deferred_o, bounced_o, expired_o };
+    // (provider, source) -> counts per Outcome; bounded (queue_metrics.cpp).
+    std::map<std::pair<std::string, std::string>, std::array<uint64_t, 4>> outcomes_;
+    void count_outcome(const EventPeer& peer, const std::string& domain, Outcome o);
     std::unordered_map<std::string, std::shared_ptr<const std::string>> intern_;
     std::unordered_map<HookCtx*, std::unique_ptr<HookCtx>> hooks_running_;
     uint64_t egress_ticket_ = 0;  // spreads deliveries over a pool's sources by weight

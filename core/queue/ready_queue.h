@@ -65,6 +65,7 @@ class ReadyQueue {
         pump();
     }
     void clear_backoff() { down_until_ms_ = 0; }
+    bool backing_off(int64_t now_ms) const { return down_until_ms_ > now_ms; }
     const std::string& suspended() const { return suspended_; }
 
     const std::string& key() const { return key_; }

@@ -55,26 +55,32 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
         log::crit("outbound: {}", err);
         return 1;
     }
-    std::vector<int> fds;
-    std::vector<bool> tls;
-    for (const auto& a : s.listen) {
-        int fd = open_listen_socket(a, err);
-        if (fd < 0) {
-            log::crit("{}", err);
-            return 1;
+    std::vector<Worker::Listen> socks;
+    auto open_all = [&](const std::vector<ListenAddr>& list, bool http) {
+        for (const auto& a : list) {
+            int fd = open_listen_socket(a, err);
+            if (fd < 0) {
+                log::crit("{}", err);
+                return false;
+            }
+            socks.push_back({fd, a.implicit_tls, http});
+            log::notice("listening on {}{}{}", a.str(), http ? " (HTTP API)" : "",
+                        a.implicit_tls ? (http ? " (HTTPS)" : " (implicit TLS)") : "");
         }
-        fds.push_back(fd);
-        tls.push_back(a.implicit_tls);
-        log::notice("listening on {}{}", a.str(), a.implicit_tls ? " (implicit TLS)" : "");
+        return true;
+    };
+    if (!open_all(s.listen, false) || (cfg_->http && !open_all(cfg_->http->listen, true))) {
+        for (const auto& l : socks) ::close(l.fd);
+        return 1;
     }
     int n = s.workers > 0 ? s.workers : int(std::max(1u, std::thread::hardware_concurrency()));
     for (int i = 0; i < n; ++i) {
         std::vector<Worker::Listen> ls;
-        for (size_t k = 0; k < fds.size(); ++k) ls.push_back({::dup(fds[k]), tls[k]});
+        for (const auto& l : socks) ls.push_back({::dup(l.fd), l.implicit_tls, l.http});
         workers_.push_back(std::make_unique<Worker>(i, cfg_, spool_, limits_, outbound_.get()));
         workers_.back()->start(std::move(ls));
     }
-    for (int fd : fds) ::close(fd);
+    for (const auto& l : socks) ::close(l.fd);
     log::notice("kasi {} started: {} workers, spool {}", KASI_VERSION, n, s.queue_dir);
 
     uv_loop_init(&loop_);

@@ -20,6 +20,7 @@ std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_d
     cfg->hooks = table;
     cfg->outbound = std::make_shared<OutboundConfig>(load_outbound_config(dir, base_dir, d));
     cfg->unsubscribe = UnsubscribeConfig::load(dir, d);
+    cfg->http = HttpConfig::load(dir, d);
     bool has_tls = false;
     for (const auto& p : table->plugins()) has_tls |= p->name() == "tls";
     for (const auto& l : cfg->settings.listen)

@@ -9,6 +9,7 @@
 #include "core/config/diagnostics.h"
 #include "core/config/settings.h"
 #include "core/hooks/plugin.h"
+#include "core/http/http_config.h"
 #include "core/queue/outbound_config.h"
 #include "core/smtp/unsubscribe.h"
 
@@ -20,6 +21,7 @@ struct ServerConfig {
     std::shared_ptr<const HookTable> hooks;
     std::shared_ptr<const OutboundConfig> outbound;
     std::shared_ptr<const UnsubscribeConfig> unsubscribe;  // unsubscribe.ini (null: none)
+    std::shared_ptr<const HttpConfig> http;                // http.ini (null: the API is off)
     uint64_t generation = 0;
 };
 

@@ -6,7 +6,9 @@
 
 #include <fmt/format.h>
 
+#include "core/http/api.h"
 #include "core/log/log.h"
+#include "core/metrics/metrics.h"
 
 namespace kasi {
 
@@ -43,11 +45,16 @@ void Worker::run(std::vector<Listen> listens) {
             ::close(l.fd);
             continue;
         }
-        (*h)->data = this;
-        auto cb = l.implicit_tls ? [](uv_stream_t* s, int st) {
-            if (st == 0) static_cast<Worker*>(s->data)->on_connection(s, true);
-        } : [](uv_stream_t* s, int st) {
-            if (st == 0) static_cast<Worker*>(s->data)->on_connection(s, false);
+        listener_kinds_.push_back(
+            std::make_unique<ListenerKind>(ListenerKind{this, l.implicit_tls, l.http}));
+        (*h)->data = listener_kinds_.back().get();
+        auto cb = [](uv_stream_t* s, int st) {
+            if (st != 0) return;
+            auto* k = static_cast<ListenerKind*>(s->data);
+            if (k->http)
+                k->worker->on_http_connection(s, k->tls);
+            else
+                k->worker->on_connection(s, k->tls);
         };
         if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(h->get()), 1024, cb); rc != 0)
             log::error("worker {}: listen: {}", index_, uv_strerror(rc));
@@ -74,7 +81,9 @@ void Worker::on_connection(uv_stream_t* server, bool implicit_tls) {
         ip = IpAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss)).str();
     const auto& st = cfg_->settings;
     auto verdict = limits_.acquire(ip, st.max_connections, st.max_connections_per_ip);
+    auto& cm = CoreMetrics::global();
     if (verdict != ConnLimits::Verdict::ok) {
+        cm.smtp_refused.fetch_add(1, std::memory_order_relaxed);
         std::string msg = verdict == ConnLimits::Verdict::total
                               ? "421 4.7.0 Too many connections, try again later\r\n"
                               : "421 4.7.0 Too many connections from your address\r\n";
@@ -87,6 +96,8 @@ void Worker::on_connection(uv_stream_t* server, bool implicit_tls) {
     }
     sessions_[s.get()] = s;
     sessions_count_++;
+    cm.smtp_connections.fetch_add(1, std::memory_order_relaxed);
+    cm.smtp_open.fetch_add(1, std::memory_order_relaxed);
     s->start(s->tcp());
 }
 
@@ -96,6 +107,65 @@ void Worker::session_closed(Session* s) {
     limits_.release(s->remote_ip().str());
     auto keep = std::move(it->second);
     sessions_.erase(it);
+    sessions_count_--;
+    CoreMetrics::global().smtp_open.fetch_sub(1, std::memory_order_relaxed);
+    maybe_stop();
+}
+
+void Worker::on_http_connection(uv_stream_t* server, bool tls) {
+    if (shutting_down_ || !http_config()) return;
+    auto c = std::make_shared<HttpConn>(*this, tls);
+    if (uv_accept(server, reinterpret_cast<uv_stream_t*>(c->tcp())) != 0) return;  // lost race
+    http_conns_[c.get()] = c;
+    sessions_count_++;  // the shutdown waits for requests in flight too
+    CoreMetrics::global().http_open.fetch_add(1, std::memory_order_relaxed);
+    c->start();
+}
+
+std::shared_ptr<const HttpConfig> Worker::http_config() {
+    if (cfg_->http) http_cfg_ = cfg_->http;
+    return http_cfg_;
+}
+
+namespace {
+
+HttpRoute route_of(const std::string& path) {
+    if (path == "/api/v1/send") return HttpRoute::send;
+    if (path == "/api/v1/send/batch") return HttpRoute::batch;
+    if (path == "/health") return HttpRoute::health;
+    if (path == "/metrics") return HttpRoute::metrics;
+    if (path.starts_with("/api/v1/admin/")) return HttpRoute::admin;
+    if (path.starts_with("/unsubscribe/")) return HttpRoute::unsubscribe;
+    return HttpRoute::other;
+}
+
+}  // namespace
+
+void Worker::handle(HttpConn& conn, HttpRequest req, HttpRespond respond) {
+    ApiEnv env;
+    env.loop = &loop_;
+    env.inbox = inbox_.get();
+    env.cfg = cfg_;
+    env.http = http_config();
+    env.spool = &spool_;
+    env.outbound = outbound_;
+    env.peer = conn.peer();
+    env.tls = conn.tls();
+    HttpRoute route = route_of(req.path);
+    route_request(std::move(env), std::move(req),
+                  [route, respond = std::move(respond)](HttpResponse r) {
+                      CoreMetrics::global().count_http(route, r.status);
+                      respond(std::move(r));
+                  });
+}
+
+void Worker::http_closed(HttpConn* c) {
+    auto it = http_conns_.find(c);
+    if (it == http_conns_.end()) return;
+    CoreMetrics::global().http_open.fetch_sub(1, std::memory_order_relaxed);
+    // Freed on the next turn of the loop: the connection is still on the call stack.
+    inbox_->post([keep = std::move(it->second)] {});
+    http_conns_.erase(it);
     sessions_count_--;
     maybe_stop();
 }
@@ -112,6 +182,9 @@ void Worker::begin_shutdown() {
         std::vector<std::shared_ptr<Session>> all;
         for (auto& [_, s] : sessions_) all.push_back(s);
         for (auto& s : all) s->shutdown_notice();
+        std::vector<std::shared_ptr<HttpConn>> hc;
+        for (auto& [_, c] : http_conns_) hc.push_back(c);
+        for (auto& c : hc) c->shutdown_notice();
     });
 }
 
@@ -127,12 +200,15 @@ void Worker::force_close() {
         std::vector<std::shared_ptr<Session>> all;
         for (auto& [_, s] : sessions_) all.push_back(s);
         for (auto& s : all) s->force_close();
+        std::vector<std::shared_ptr<HttpConn>> hc;
+        for (auto& [_, c] : http_conns_) hc.push_back(c);
+        for (auto& c : hc) c->close();
         maybe_stop();
     });
 }
 
 void Worker::maybe_stop() {
-    if (stopping_ && sessions_.empty()) {
+    if (stopping_ && sessions_.empty() && http_conns_.empty()) {
         inbox_->close();
         uv_stop(&loop_);
     }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/dns/resolver.h"
+#include "core/http/http_conn.h"
 #include "core/server/conn_limits.h"
 #include "core/server/loop_inbox.h"
 #include "core/server/server_config.h"
@@ -19,11 +20,12 @@
 
 namespace kasi {
 
-class Worker : public SessionHost {
+class Worker : public SessionHost, public HttpConnHost {
   public:
     struct Listen {
         int fd;  // owned by the worker (a dup)
         bool implicit_tls;
+        bool http = false;  // the HTTP API (http.ini), not SMTP
     };
 
     Worker(int index, std::shared_ptr<const ServerConfig> cfg, Spool& spool, ConnLimits& limits,
@@ -48,9 +50,15 @@ class Worker : public SessionHost {
     LoopInbox& inbox() override { return *inbox_; }
     void session_closed(Session* s) override;
 
+    // HttpConnHost
+    std::shared_ptr<const HttpConfig> http_config() override;
+    void handle(HttpConn& conn, HttpRequest req, HttpRespond respond) override;
+    void http_closed(HttpConn* c) override;
+
   private:
     void run(std::vector<Listen> listens);
     void on_connection(uv_stream_t* server, bool implicit_tls);
+    void on_http_connection(uv_stream_t* server, bool tls);
     void maybe_stop();
 
     int index_;
@@ -63,8 +71,14 @@ class Worker : public SessionHost {
     std::unique_ptr<LoopInbox> inbox_;
     std::thread thread_;
     std::vector<std::unique_ptr<UvHandle<uv_tcp_t>>> listeners_;
-    std::vector<bool> listener_tls_;
+    struct ListenerKind {
+        Worker* worker;
+        bool tls, http;
+    };
+    std::vector<std::unique_ptr<ListenerKind>> listener_kinds_;
     std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
+    std::unordered_map<HttpConn*, std::shared_ptr<HttpConn>> http_conns_;
+    std::shared_ptr<const HttpConfig> http_cfg_;  // the last one seen (the listeners' config)
     std::atomic<int> sessions_count_{0};
     bool shutting_down_ = false;
     bool stopping_ = false;

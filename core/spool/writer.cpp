@@ -11,6 +11,9 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <uv.h>
+
+#include "core/metrics/metrics.h"
 
 #include "core/log/log.h"
 #include "core/util/clock.h"
@@ -210,6 +213,7 @@ void SpoolWriter::sync_meta_if_stale() {
 }
 
 void SpoolWriter::write_batch(std::vector<SpoolRequest>& batch) {
+    uint64_t t0 = uv_hrtime();
     std::vector<SpoolRequest*> msgs, metas;
     for (auto& r : batch) (r.type == RecordType::message ? msgs : metas).push_back(&r);
     std::vector<uint8_t> headers;
@@ -256,6 +260,9 @@ void SpoolWriter::write_batch(std::vector<SpoolRequest>& batch) {
         stats_.syncs += (!msgs.empty()) + (!metas.empty());
         if (err) stats_.failures++;
     }
+    auto& cm = CoreMetrics::global();
+    cm.spool_sync.observe_ns(uv_hrtime() - t0);
+    cm.spool_records.fetch_add(batch.size(), std::memory_order_relaxed);
     // Report in submission order.
     if (!err) {
         msg_records_ += msgs.size();

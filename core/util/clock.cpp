@@ -19,4 +19,13 @@ std::string rfc5322_date(int64_t epoch_s) {
     return buf;
 }
 
+std::string http_date(int64_t epoch_s) {
+    time_t t = time_t(epoch_s);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char buf[64];
+    strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return buf;
+}
+
 }  // namespace kasi

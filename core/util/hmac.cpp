@@ -18,6 +18,13 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
     return std::string(reinterpret_cast<char*>(out), n);
 }
 
+std::string sha256(std::string_view data) {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(data.data(), data.size(), out, &n, EVP_sha256(), nullptr);
+    return std::string(reinterpret_cast<char*>(out), n);
+}
+
 bool equal_ct(std::string_view a, std::string_view b) {
     return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }

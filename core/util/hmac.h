@@ -10,6 +10,7 @@
 namespace kasi {
 
 std::string hmac_sha256(std::string_view key, std::string_view data);  // 32 raw bytes
+std::string sha256(std::string_view data);                             // 32 raw bytes
 bool equal_ct(std::string_view a, std::string_view b);                 // constant time
 
 std::string base32_lower(std::string_view bytes);

@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 
 #include "core/log/log.h"
+#include "core/queue/intake.h"
 #include "core/queue/outbound.h"
 #include "core/server/loop_inbox.h"
 #include "core/server/server_config.h"
 #include "core/smtp/command.h"
 #include "core/smtp/headers.h"
 #include "core/smtp/mime_scan.h"
+#include "core/smtp/seal.h"
 #include "core/smtp/server/session.h"
 #include "core/spool/spool.h"
 #include "core/util/clock.h"
@@ -296,46 +298,31 @@ void Session::finish_message() {
     run_hook(Hook::data_post);
 }
 
+void Session::seal_message() {
+    busy_ = true;
+    std::weak_ptr<Session> weak = weak_from_this();
+    seal_transaction(
+        host_.loop(), cfg_,
+        [weak]() -> Transaction* {
+            auto s = weak.lock();
+            return s && !s->closed_ ? s->txn_.get() : nullptr;
+        },
+        [weak] {
+            if (auto s = weak.lock()) s->queue_message();
+        });
+}
+
 void Session::queue_message() {
-    Envelope env;
-    env.id = txn_->uuid;
-    env.received_ms = now_ms();
-    env.mail_from = txn_->mail_from.str();
-    for (const auto& r : txn_->rcpts) env.rcpts.push_back(r.str());
-    env.client_ip = remote_ip_.str();
-    env.helo = hello_host_;
-    env.auth_user = auth_user_;
-    env.tls = tls_;
-    env.relaying = relaying_;
-    env.notes = txn_->notes;
-    if (auto it = env.notes.find("tenant"); it != env.notes.end()) env.tenant = it->second;
-    if (auto it = env.notes.find("campaign"); it != env.notes.end()) env.campaign = it->second;
     busy_ = true;
     std::weak_ptr<Session> weak = weak_from_this();
     LoopInbox* inbox = &host_.inbox();
-    // What delivery needs, handed over as soon as the message is durable: the queue must
-    // get it even if this session is gone by then.
-    auto qm = std::make_shared<QueuedMessage>();
-    qm->id = env.id;
-    qm->received_ms = env.received_ms;
-    qm->mail_from = env.mail_from;
-    qm->set_rcpts(env.rcpts);
-    qm->set_tags(env.tenant, env.campaign);
-    for (const auto& [k, v] : env.notes)
-        if (k.rfind("kasi.", 0) != 0) qm->more().notes.emplace_back(k, v);
-    qm->body_size = txn_->body.size();
-    Outbound* ob = host_.outbound();
-    host_.spool().submit_message(env, std::move(txn_->body),
-                                 [weak, inbox, ob, qm](const SpoolResult& r) {
-                                     if (r.err == 0 && ob) {
-                                         qm->segment = r.segment;
-                                         qm->body_offset = r.body_offset;
-                                         ob->submit(qm);
-                                     }
-                                     inbox->post([weak, r] {
-                                         if (auto s = weak.lock()) s->spool_done(r);
-                                     });
-                                 });
+    IntakeSource src{remote_ip_.str(), hello_host_, auth_user_, tls_, relaying_};
+    spool_and_queue(host_.spool(), host_.outbound(), *txn_, src,
+                    [weak, inbox](const SpoolResult& r) {
+                        inbox->post([weak, r] {
+                            if (auto s = weak.lock()) s->spool_done(r);
+                        });
+                    });
 }
 
 void Session::spool_done(const SpoolResult& r) {

@@ -155,11 +155,8 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     void bdat_chunk_done();
     void finish_message();
     void queue_message();
-    // sealing.cpp: List-Unsubscribe, VERP, DKIM after the last hook, then queue_message()
-    void seal_message(size_t from = 0);
-    void choose_return_path();
-    void add_unsubscribe();
-    void sealed(std::string fields, const std::string& err);
+    // List-Unsubscribe, VERP, DKIM after the last hook (core/smtp/seal.h), then queue_message()
+    void seal_message();
     void spool_done(const SpoolResult& r);
     void send_capabilities();
 

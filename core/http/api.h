@@ -1,0 +1,55 @@
+// The HTTP API's routes, run on the worker loop of the connection:
+//   GET  /health                    liveness and readiness (api_health.cpp)
+//   GET  /metrics                   Prometheus text format (core/metrics)
+//   POST /api/v1/send               one message (api_send.cpp)
+//   POST /api/v1/send/batch         many messages, one result each
+//   GET  /api/v1/admin/status       the running config generation and the last reload
+//   GET  /api/v1/admin/queue        the delivery summary (JSON)
+//   POST /api/v1/admin/reload | flush | suspend | resume | delete | bounce   (api_admin.cpp)
+//   POST /unsubscribe/TOKEN         RFC 8058 one-click unsubscribe
+// Authorisation (http.ini [auth]): a bearer token's scopes, or a trusted network; the
+// public paths need neither. Every answer is JSON except /metrics.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+
+#include "core/http/http_request.h"
+#include "core/http/http_response.h"
+#include "core/util/ip.h"
+
+namespace kasi {
+
+struct ServerConfig;
+struct HttpConfig;
+class Spool;
+class Outbound;
+class LoopInbox;
+
+// What the handlers may use: the worker loop they run on and the shared services.
+struct ApiEnv {
+    uv_loop_t* loop = nullptr;
+    LoopInbox* inbox = nullptr;  // this loop's: answers from other threads come back here
+    std::shared_ptr<const ServerConfig> cfg;
+    std::shared_ptr<const HttpConfig> http;  // never null here
+    Spool* spool = nullptr;
+    Outbound* outbound = nullptr;
+    IpAddr peer;
+    bool tls = false;
+    std::string who;  // the token's name or "trusted:IP", for logs
+};
+
+void route_request(ApiEnv env, HttpRequest req, HttpRespond respond);
+
+// The route handlers (one file each).
+void api_health(const ApiEnv& env, HttpRespond respond);
+void api_metrics(const ApiEnv& env, HttpRespond respond);
+void api_admin(const ApiEnv& env, const std::string& action, const HttpRequest& req,
+               HttpRespond respond);
+void api_send(const ApiEnv& env, HttpRequest req, HttpRespond respond, bool batch);
+void api_unsubscribe(const ApiEnv& env, const std::string& token, const HttpRequest& req,
+                     HttpRespond respond);
+
+}  // namespace kasi

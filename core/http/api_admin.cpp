@@ -1,0 +1,130 @@
+// The admin endpoints: the control socket's commands over HTTP (kasictl uses either).
+//   GET  /api/v1/admin/status | queue
+//   POST /api/v1/admin/reload
+//   POST /api/v1/admin/flush    {"domain": "example.com"}             (domain optional)
+//   POST /api/v1/admin/suspend  {"domain": D | "queue": KEY, "reason": "..."}
+//   POST /api/v1/admin/resume   {"domain": D | "queue": KEY}
+//   POST /api/v1/admin/delete   {"id": ID | "domain": D}
+//   POST /api/v1/admin/bounce   {"id": ID | "domain": D}
+// The same fields may come as query parameters instead of a JSON body.
+#include <rapidjson/document.h>
+
+#include <fmt/format.h>
+
+#include "core/http/api.h"
+#include "core/log/log.h"
+#include "core/queue/outbound.h"
+#include "core/server/loop_inbox.h"
+#include "core/util/json.h"
+
+namespace kasi {
+
+namespace {
+
+// A field from the JSON body or the query string; false with an error response if the
+// body is not a JSON object or the field is not a string.
+bool field(const rapidjson::Document& doc, const HttpRequest& req, const char* name,
+           std::string& out, HttpResponse& err) {
+    if (doc.IsObject() && doc.HasMember(name)) {
+        const auto& v = doc[name];
+        if (!v.IsString()) {
+            err = HttpResponse::error(400, name, "must be a string");
+            return false;
+        }
+        out.assign(v.GetString(), v.GetStringLength());
+        return true;
+    }
+    out = req.query_param(name);
+    return true;
+}
+
+bool bad_word(const std::string& s) {
+    return s.find_first_of(" \t\r\n") != std::string::npos;
+}
+
+// The control line for `action`, or an error response.
+std::optional<std::string> control_line(const std::string& action, const HttpRequest& req,
+                                        HttpResponse& err) {
+    rapidjson::Document doc;
+    if (!req.body.empty()) {
+        doc.Parse(req.body.data(), req.body.size());
+        if (doc.HasParseError() || !doc.IsObject()) {
+            err = HttpResponse::error(400, "", "the body must be a JSON object");
+            return std::nullopt;
+        }
+    }
+    std::string domain, queue, id, reason;
+    if (!field(doc, req, "domain", domain, err) || !field(doc, req, "queue", queue, err) ||
+        !field(doc, req, "id", id, err) || !field(doc, req, "reason", reason, err))
+        return std::nullopt;
+    for (auto [name, v] : {std::pair{"domain", &domain}, {"queue", &queue}, {"id", &id}})
+        if (bad_word(*v)) {
+            err = HttpResponse::error(400, name, "must not contain white space");
+            return std::nullopt;
+        }
+    if (reason.find_first_of("\r\n") != std::string::npos) {
+        err = HttpResponse::error(400, "reason", "must be one line");
+        return std::nullopt;
+    }
+    if (action == "reload" || action == "status") return action;
+    if (action == "flush") return domain.empty() ? "flush" : "flush " + domain;
+    if (action == "suspend" || action == "resume") {
+        if (domain.empty() == queue.empty()) {
+            err = HttpResponse::error(400, "domain", "give either domain or queue");
+            return std::nullopt;
+        }
+        std::string target = queue.empty() ? domain : "rq:" + queue;
+        return action + " " + target + (reason.empty() ? "" : " " + reason);
+    }
+    if (action == "delete" || action == "bounce") {
+        if (id.empty() == domain.empty()) {
+            err = HttpResponse::error(400, "id", "give either id or domain");
+            return std::nullopt;
+        }
+        return action + " " + (id.empty() ? "@" + domain : id);
+    }
+    err = HttpResponse::error(404, "", "no such admin action: " + action);
+    return std::nullopt;
+}
+
+// Control replies start with "ok" or "error"; the rest is the text.
+HttpResponse from_control(const std::string& reply) {
+    bool ok = reply.rfind("ok", 0) == 0;
+    std::string text = reply.substr(std::min(reply.size(), size_t(ok ? 2 : 5)));
+    while (!text.empty() && (text[0] == ':' || text[0] == ' ')) text.erase(0, 1);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    if (ok) return HttpResponse::json(200, JsonObject().boolean("ok", true).str("result", text).done());
+    return HttpResponse::error(409, "", text);
+}
+
+}  // namespace
+
+void api_admin(const ApiEnv& env, const std::string& action, const HttpRequest& req,
+               HttpRespond respond) {
+    if (!env.outbound) return respond(HttpResponse::error(503, "", "delivery is not running"));
+    LoopInbox* inbox = env.inbox;
+    auto answer = std::make_shared<HttpRespond>(std::move(respond));
+    if (action == "queue") {
+        if (req.method != "GET" && req.method != "HEAD")
+            return (*answer)(HttpResponse::error(405, "", "use GET"));
+        env.outbound->inspect([inbox, answer](const QueueManager* qm) {
+            std::string body = qm ? qm->summary_json() : "";
+            inbox->post([answer, body = std::move(body)] {
+                (*answer)(body.empty() ? HttpResponse::error(503, "", "kasi is shutting down")
+                                       : HttpResponse::json(200, body));
+            });
+        });
+        return;
+    }
+    if ((action == "status") != (req.method == "GET" || req.method == "HEAD"))
+        return (*answer)(HttpResponse::error(405, "", action == "status" ? "use GET" : "use POST"));
+    HttpResponse err;
+    auto line = control_line(action, req, err);
+    if (!line) return (*answer)(std::move(err));
+    log::notice("http: admin {} by {}", *line, env.who);
+    env.outbound->command(*line, [inbox, answer](std::string reply) {
+        inbox->post([answer, reply = std::move(reply)] { (*answer)(from_control(reply)); });
+    });
+}
+
+}  // namespace kasi

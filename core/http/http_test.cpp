@@ -1,0 +1,170 @@
+// Unit tests for the HTTP API's pure parts: the request parser's limits and pipelining, the
+// message builder's encodings, substitutions, token scopes and the provider table.
+#include <catch2/catch.hpp>
+
+#include "core/http/http_config.h"
+#include "core/http/http_request.h"
+#include "core/http/message_builder.h"
+#include "core/metrics/provider.h"
+#include "core/util/base64.h"
+#include "core/util/hmac.h"
+
+using namespace kasi;
+
+namespace {
+
+RequestParser::State feed_all(RequestParser& p, const std::string& s, size_t& used) {
+    return p.feed(s.data(), s.size(), used);
+}
+
+}  // namespace
+
+TEST_CASE("request parser: pipelined requests come out one at a time") {
+    RequestParser p;
+    p.set_limits(1024, 100, 1000);
+    std::string in =
+        "POST /api/v1/send?x=1&y=a%20b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+        "Authorization: Bearer abc\r\n\r\nhello"
+        "GET /health HTTP/1.1\r\nConnection: close\r\n\r\n";
+    size_t used = 0;
+    REQUIRE(feed_all(p, in, used) == RequestParser::State::done);
+    HttpRequest a = p.take();
+    CHECK(a.method == "POST");
+    CHECK(a.path == "/api/v1/send");
+    CHECK(a.query_param("y") == "a b");
+    CHECK(a.query_param("z").empty());
+    CHECK(a.body == "hello");
+    CHECK(*a.header("authorization") == "Bearer abc");
+    CHECK(a.keep_alive);
+    p.reset();
+    std::string rest = in.substr(used);
+    REQUIRE(feed_all(p, rest, used) == RequestParser::State::done);
+    HttpRequest b = p.take();
+    CHECK(b.method == "GET");
+    CHECK(b.path == "/health");
+    CHECK_FALSE(b.keep_alive);
+    CHECK(used == rest.size());
+}
+
+TEST_CASE("request parser: limits give 413 and 431, garbage 400, byte by byte works") {
+    RequestParser p;
+    p.set_limits(200, 10, 50);
+    size_t used;
+    CHECK(feed_all(p, "POST /api/v1/send HTTP/1.1\r\nContent-Length: 11\r\n\r\n", used) ==
+          RequestParser::State::error);
+    CHECK(p.error_status() == 413);
+    p.reset();
+    // the batch endpoint has its own limit
+    CHECK(feed_all(p, "POST /api/v1/send/batch HTTP/1.1\r\nContent-Length: 11\r\n\r\n", used) ==
+          RequestParser::State::more);
+    p.reset();
+    // chunked bodies are counted as they come
+    CHECK(feed_all(p, "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n"
+                      "8\r\n12345678\r\n0\r\n\r\n",
+                   used) == RequestParser::State::error);
+    CHECK(p.error_status() == 413);
+    p.reset();
+    CHECK(feed_all(p, "GET / HTTP/1.1\r\nX: " + std::string(300, 'a') + "\r\n\r\n", used) ==
+          RequestParser::State::error);
+    CHECK(p.error_status() == 431);
+    p.reset();
+    CHECK(feed_all(p, "EHLO example.com\r\n\r\n", used) == RequestParser::State::error);
+    CHECK(p.error_status() == 400);
+    p.reset();
+    std::string req = "GET /a%2Fb HTTP/1.1\r\nHost: x\r\n\r\n";
+    RequestParser::State st = RequestParser::State::more;
+    for (char c : req) {
+        REQUIRE(st == RequestParser::State::more);
+        st = p.feed(&c, 1, used);
+    }
+    CHECK(st == RequestParser::State::done);
+    CHECK(p.take().path == "/a/b");
+    std::string out;
+    CHECK_FALSE(percent_decode("%4", out, false));
+    CHECK_FALSE(percent_decode("%zz", out, false));
+    CHECK(percent_decode("a+b%41", out, true));
+    CHECK(out == "a bA");
+}
+
+TEST_CASE("message builder: encodings and structure") {
+    CHECK(encode_word("plain") == "plain");
+    CHECK(encode_word("Grüße") == "=?utf-8?B?R3LDvMOfZQ==?=");
+    // long non-ASCII text is split into words of at most 75 characters, never inside a
+    // UTF-8 sequence
+    std::string longtext;
+    for (int i = 0; i < 40; ++i) longtext += "é";
+    std::string w = encode_word(longtext);
+    size_t start = 0;
+    std::string decoded;
+    while (start < w.size()) {
+        size_t end = w.find("\r\n ", start);
+        std::string word = w.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        CHECK(word.size() <= 75);
+        REQUIRE(word.rfind("=?utf-8?B?", 0) == 0);
+        auto d = base64_decode(word.substr(10, word.size() - 12));
+        REQUIRE(d);
+        decoded += *d;
+        start = end == std::string::npos ? w.size() : end + 3;
+    }
+    CHECK(decoded == longtext);
+    CHECK(quoted_printable("a=b \r\n.x\r\ntrail \r\n") == "a=3Db=20\r\n=2Ex\r\ntrail=20\r\n");
+    std::string qp = quoted_printable(std::string(200, 'a'));
+    for (size_t p = 0, e; p < qp.size(); p = e + 2) {
+        e = qp.find("\r\n", p);
+        if (e == std::string::npos) e = qp.size();
+        CHECK(e - p <= 76);
+    }
+    CHECK(to_crlf("a\nb\r\nc\rd") == "a\r\nb\r\nc\r\nd");
+    MessageFields f;
+    f.from = {"a@b.test", "A \"q\""};
+    f.to = {{"x@y.test", ""}};
+    f.subject = "s";
+    f.text = "hi\n";
+    f.has_text = true;
+    f.html = "<p>hi</p>";
+    f.has_html = true;
+    f.attachments.push_back({"r.pdf", "application/pdf", std::string("\0\1\2", 3), ""});
+    std::string m = build_message(f, "<id@x>", "Mon, 1 Jan 2026 00:00:00 +0000");
+    CHECK(m.find("From: \"A \\\"q\\\"\" <a@b.test>\r\n") == 0);
+    CHECK(m.find("Content-Type: multipart/mixed;") != std::string::npos);
+    CHECK(m.find("Content-Type: multipart/alternative;") != std::string::npos);
+    CHECK(m.find("Content-Disposition: attachment; filename=\"r.pdf\"\r\n\r\nAAEC\r\n") !=
+          std::string::npos);
+    CHECK(m.find("\n") == m.find("\r\n") + 1);  // every LF is part of a CRLF
+    for (size_t i = 0; i < m.size(); ++i)
+        if (m[i] == '\n') REQUIRE(m[i - 1] == '\r');
+}
+
+TEST_CASE("substitutions: values, missing keys, HTML escaping") {
+    std::map<std::string, std::string> s{{"name", "<A&B>"}, {"n", "1"}};
+    CHECK(substitute("Hi {{name}}, {{ n }} {{missing}}!", s, false) == "Hi <A&B>, 1 !");
+    CHECK(substitute("<p>{{name}}</p>", s, true) == "<p>&lt;A&amp;B&gt;</p>");
+    CHECK(substitute("{{unclosed", s, false) == "{{unclosed");
+}
+
+TEST_CASE("tokens: scopes and constant-time lookup by hash") {
+    CHECK(parse_http_scopes("send,admin") == (scope_send | scope_admin));
+    CHECK(parse_http_scopes("bogus") == 0);
+    std::string token;
+    std::string line = make_http_token_line("app", scope_send, token);
+    CHECK(line.rfind("app send ", 0) == 0);
+    CHECK(line.size() == 9 + 64);
+    HttpConfig c;
+    c.tokens.push_back({"app", sha256(token), scope_send});
+    c.trusted.add(*Cidr::parse("10.0.0.0/8"));
+    std::string who;
+    CHECK(c.scopes_for(*IpAddr::parse("192.0.2.1"), token, &who) == scope_send);
+    CHECK(who == "app");
+    CHECK(c.scopes_for(*IpAddr::parse("192.0.2.1"), token + "x", &who) == 0);
+    CHECK(c.scopes_for(*IpAddr::parse("10.1.2.3"), "", &who) == scope_all);
+    CHECK(c.scopes_for(*IpAddr::parse("10.1.2.3"), "wrong", &who) == 0);
+    CHECK(c.scopes_for(*IpAddr::parse("192.0.2.1"), "", &who) == 0);
+}
+
+TEST_CASE("providers from MX hosts, bounded") {
+    CHECK(provider_of("gmail-smtp-in.l.google.com") == "gmail");
+    CHECK(provider_of("example-com.mail.protection.outlook.com.") == "microsoft");
+    CHECK(provider_of("mta7.am0.yahoodns.net") == "yahoo");
+    CHECK(provider_of("notgoogle.com") == "other");
+    CHECK(provider_of("mx.example.org") == "other");
+}

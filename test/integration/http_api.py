@@ -1,0 +1,600 @@
+"""The HTTP API of the real kasi, with real clients (Python's http.client, curl) over
+loopback: /api/v1/send and /send/batch delivered end to end (into a scripted peer that keeps
+what it gets, where every message is parsed and its DKIM signatures verified, and into
+postfix's smtp-sink under concurrent keep-alive load), per-field errors with nothing queued,
+limits and timeouts, pipelining, bearer tokens and trusted networks, /health, /metrics, the
+admin endpoints and kasictl through them, HTTPS, one-click unsubscribe, and a 200 that
+survives kill -9."""
+import atexit
+import email
+import email.policy
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+
+import dkim_sign
+from dkim_sign import Setup
+from harness import KASICTL, Kasi, free_port, run
+from outbound import Sink, events
+from outbound import kasi as outbound_kasi
+from pki import Pki
+
+TOKEN_SEND = "send-token-0123456789abcdefghijklmnopq"
+TOKEN_ADMIN = "admin-token-0123456789abcdefghijklmno"
+
+
+def token_line(name, scopes, token):
+    import hashlib
+    return f"{name} {scopes} {hashlib.sha256(token.encode()).hexdigest()}\n"
+
+
+# a second destination site (another MX host), for the per-queue metrics
+dkim_sign.MX_ZONE += "other.test. IN MX 10 mx.other.test.\nmx.other.test. IN A 127.0.0.1\n"
+TOKENS = token_line("app", "send", TOKEN_SEND) + token_line("ops", "admin", TOKEN_ADMIN)
+
+
+def http_ini(port, extra="", trusted="127.0.0.2"):
+    return (f"[main]\nlisten = 127.0.0.1:{port}, 127.0.0.2:{port}\nmax_recipients = 5\n"
+            f"max_body_bytes = 200000\nmax_batch_messages = 50\nmetrics_queues = 1\n{extra}"
+            f"[auth]\ntrusted = {trusted}\n")
+
+
+def wait_port(port, host="127.0.0.1"):
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+class Api:
+    """One keep-alive connection to the API."""
+
+    def __init__(self, port, token=None, source="127.0.0.1"):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20,
+                                               source_address=(source, 0))
+        self.token = token
+
+    def call(self, method, path, body=None, headers=None):
+        h = dict(headers or {})
+        if self.token:
+            h["Authorization"] = "Bearer " + self.token
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            h["Content-Type"] = "application/json"
+        self.conn.request(method, path, body=body, headers=h)
+        r = self.conn.getresponse()
+        data = r.read()
+        ctype = r.getheader("Content-Type", "")
+        if method == "HEAD":
+            return r.status, data, r
+        return r.status, (json.loads(data) if "json" in ctype else data.decode()), r
+
+    def close(self):
+        self.conn.close()
+
+
+_S = None
+
+
+def shared():
+    """A kasi with DKIM signing, the API on a free port, and a peer keeping what it gets."""
+    global _S
+    if _S is None:
+        port = free_port()
+        s = Setup(extra_files={"http.ini": http_ini(port), "http_tokens": TOKENS})
+        s.http = port
+        s.start()
+        wait_port(port)
+        _S = s
+        atexit.register(s.close)
+    return _S
+
+
+def rcpts_of(peer_msg):
+    return sorted(r.strip("<>").split(">")[0] for r in peer_msg[1])
+
+
+def test_send_builds_a_mime_message_delivered_signed_and_parseable():
+    s = shared()
+    n0 = len(s.peer.messages)
+    api = Api(s.http, TOKEN_SEND)
+    pdf = bytes(range(256)) * 40
+    import base64
+    status, body, _ = api.call("POST", "/api/v1/send", {
+        "from": {"email": "news@sender.test", "name": "Zoë Newsroom"},
+        "to": ["Alice <alice@sink.test>", {"email": "bob@sink.test", "name": "Bob \"B\" Ray"}],
+        "cc": "carol@sink.test", "bcc": ["dave@sink.test"],
+        "reply_to": "help@sender.test",
+        "subject": "Grüße, {{name}}",
+        "text": "Hello {{name}},\nline two with a long tail " + "x" * 1200 + "\n.leading dot\n",
+        "html": "<p>Hello {{name}}</p>",
+        "substitutions": {"name": "A&B <friends>"},
+        "headers": {"X-Campaign-Ref": "spring-2026", "List-Id": "<news.sender.test>"},
+        "attachments": [{"filename": "report ä.pdf", "content_type": "application/pdf",
+                         "content": base64.encodebytes(pdf).decode()}],
+        "tenant": "acme", "campaign": "spring", "region": "eu",
+        "metadata": {"order": 42, "vip": True}})
+    assert status == 200, body
+    ids = [r["id"] for r in body["recipients"]]
+    assert [r["email"] for r in body["recipients"]] == ["alice@sink.test", "bob@sink.test",
+                                                         "carol@sink.test", "dave@sink.test"]
+    assert len(set(ids)) == 4 and all(i.startswith(body["id"] + "/") for i in ids), body
+    msgs = s.delivered(n0 + 1)
+    peer_msg = s.peer.messages[n0]
+    assert peer_msg[0].startswith("<news@sender.test>"), peer_msg[0]
+    assert rcpts_of(peer_msg) == ["alice@sink.test", "bob@sink.test", "carol@sink.test",
+                                  "dave@sink.test"]
+    raw = msgs[n0]
+    assert b"\n" not in raw.replace(b"\r\n", b""), "bare LF in the message"
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    s.v.verify_all(raw)  # the API's messages are DKIM-signed like SMTP's (dkimpy + OpenDKIM)
+    m = email.message_from_bytes(raw, policy=email.policy.default)
+    assert m["Subject"] == "Grüße, A&B <friends>", m["Subject"]
+    assert m["From"].addresses[0].display_name == "Zoë Newsroom"
+    assert [a.addr_spec for a in m["To"].addresses] == ["alice@sink.test", "bob@sink.test"]
+    assert m["To"].addresses[1].display_name == 'Bob "B" Ray'
+    assert m["Cc"] and "dave" not in raw.decode(errors="replace").split("\r\n\r\n")[0]
+    assert m["Reply-To"].addresses[0].addr_spec == "help@sender.test"
+    assert m["X-Campaign-Ref"] == "spring-2026" and m["Message-ID"] and m["Date"]
+    assert re.search(rb"\r\nReceived: from \[127\.0\.0\.1\]\r\n\tby \S+ \(Kasi/[^)]+\) with HTTP id ",
+                     b"\r\n" + raw)
+    text = m.get_body(("plain",)).get_content()
+    html = m.get_body(("html",)).get_content()
+    assert "Hello A&B <friends>," in text and "x" * 1200 in text and "\n.leading dot" in text
+    assert "<p>Hello A&amp;B &lt;friends&gt;</p>" in html
+    att = [p for p in m.iter_attachments()]
+    assert len(att) == 1 and att[0].get_filename() == "report ä.pdf"
+    assert att[0].get_content() == pdf
+    rc, out, err = s.k.ctl("show", body["id"])
+    assert rc == 1  # delivered: gone from the spool
+    ev = [e for e in events(s.k, "Reception", 5, n=1) if e["id"] == body["id"]]
+    assert ev and ev[0]["tenant"] == "acme" and ev[0]["campaign"] == "spring", ev
+    api.close()
+
+
+def test_raw_content_and_per_recipient_substitutions():
+    s = shared()
+    n0 = len(s.peer.messages)
+    api = Api(s.http, TOKEN_SEND)
+    raw = "From: News <news@sender.test>\nTo: list@sink.test\nSubject: raw {{who}}\n\nHi {{who}}\n"
+    st, body, _ = api.call("POST", "/api/v1/send", {"content": raw, "to": ["x1@sink.test"],
+                                                   "substitutions": {"who": "all"}})
+    assert st == 200, body
+    st, body2, _ = api.call("POST", "/api/v1/send", {
+        "from": "news@sender.test", "subject": "for {{first}}", "html": "<b>{{first}}</b>",
+        "to": [{"email": "p1@sink.test", "substitutions": {"first": "Pat"}},
+               {"email": "p2@sink.test", "substitutions": {"first": "<Sam>"}}]})
+    assert st == 200, body2
+    assert len({r["id"].split("/")[0] for r in body2["recipients"]}) == 2  # two messages
+    s.delivered(n0 + 3)
+    got = {rcpts_of(m)[0]: m[2] for m in s.peer.messages[n0:]}
+    r = got["x1@sink.test"]
+    assert b"\r\nSubject: raw all\r\n" in r and b"\r\n\r\nHi all\r\n" in r
+    assert re.search(rb"\r\nMessage-ID: <[0-9A-F-]+\.1@", r) and b"\r\nDate: " in r
+    p1 = email.message_from_bytes(got["p1@sink.test"], policy=email.policy.default)
+    p2 = email.message_from_bytes(got["p2@sink.test"], policy=email.policy.default)
+    assert p1["Subject"] == "for Pat" and p2["Subject"] == "for <Sam>"
+    assert "<b>&lt;Sam&gt;</b>" in p2.get_content() and p1["To"] == "p1@sink.test"
+    for m in got.values():
+        s.v.verify_all(m)
+    api.close()
+
+
+BAD = [
+    ('{"from": "a@sender.test",', 400, ""),
+    ('[1, 2]', 400, ""),
+    ({"to": "a@sink.test", "text": "x"}, 400, "from"),
+    ({"from": "a@sender.test", "text": "x"}, 400, "to"),
+    ({"from": "a@sender.test", "to": ["ok@sink.test", "not an address"]}, 400, "to[1]"),
+    ({"from": "a@sender.test", "to": "x@sink.test\r\nBcc: victim@sink.test"}, 400, "to"),
+    ({"from": "a@sender.test", "to": [{"name": "n"}]}, 400, "to[0].email"),
+    ({"from": "a@sender.test", "to": "x@sink.test", "subject": "a\r\nBcc: v@sink.test"}, 400,
+     "subject"),
+    ({"from": {"email": "a@sender.test", "name": "A\r\nBcc: v@x"}, "to": "x@sink.test"}, 400,
+     "from.name"),
+    ({"from": "a@sender.test", "to": "x@sink.test", "headers": {"X-A": "1\r\nBcc: v@x"}}, 400,
+     "headers.X-A"),
+    ({"from": "a@sender.test", "to": "x@sink.test", "headers": {"Bad Name": "1"}}, 400,
+     "headers.Bad Name"),
+    ({"from": "a@sender.test", "to": "x@sink.test", "headers": {"To": "v@x.test"}}, 400,
+     "headers.To"),
+    ({"from": "a@sender.test", "to": "x@sink.test", "attachments": [{"content": "@@@"}]}, 400,
+     "attachments[0].content"),
+    ({"from": "a@sender.test", "to": "x@sink.test", "attachments": [{"filename": "a"}]}, 400,
+     "attachments[0].content"),
+    ({"from": "a@sender.test", "to": "x@sink.test", "colour": "red"}, 400, "colour"),
+    ({"from": "a@sender.test", "to": "x@sink.test", "tenant": "a b"}, 400, "tenant"),
+    ({"from": "a@sender.test", "to": "x@sink.test", "metadata": {"k": [1]}}, 400, "metadata.k"),
+    ({"from": "a@sender.test", "to": [f"r{i}@sink.test" for i in range(6)]}, 413, "to"),
+    ({"from": "a@sender.test", "to": [{"email": "a@sink.test", "substitutions": {"x": "1"}}],
+      "cc": "c@sink.test"}, 400, "cc"),
+    ({"content": "Subject: no from\r\n\r\nx\r\n", "to": "x@sink.test"}, 400, "content"),
+    ({"content": "From: a@sender.test\r\n\r\nx\r\n", "to": "x@sink.test", "text": "y"}, 400,
+     "text"),
+    ({"from": "a@sender.test", "to": "x@sink.test", "envelope_from": "bad"}, 400,
+     "envelope_from"),
+    # 70 kB of "=" is 210 kB quoted-printable: over max_body_bytes as a message
+    ({"from": "a@sender.test", "to": "x@sink.test", "text": "=" * 70000}, 413, ""),
+    (b'{"from": "a@sender.test", "to": "x@sink.test", "text": "\xff\xfe"}', 400, ""),
+]
+
+
+def test_bad_input_gets_a_4xx_naming_the_field_and_nothing_is_queued():
+    s = shared()
+    s.k.ctl("suspend", "sink.test")
+    try:
+        before = s.k.ctl("count")[1]
+        api = Api(s.http, TOKEN_SEND)
+        for body, status, field in BAD:
+            st, resp, _ = api.call("POST", "/api/v1/send", body)
+            assert st == status, (str(body)[:100], st, resp)
+            assert resp["error"]["status"] == status
+            assert resp["error"].get("field", "") == field, (field, resp)
+            assert resp["error"]["message"], resp
+        # over max_body_bytes: refused from Content-Length, before the body is read
+        st, resp, r = api.call("POST", "/api/v1/send", "x" * 300000)
+        assert st == 413 and r.getheader("Connection") == "close", resp
+        api = Api(s.http, TOKEN_SEND)
+        # a batch: bad messages get their own error, the good ones are queued
+        st, resp, _ = api.call("POST", "/api/v1/send/batch", {"messages": [
+            {"from": "a@sender.test", "to": "b1@sink.test", "text": "1"},
+            {"from": "a@sender.test", "to": "nope"},
+            {"from": "a@sender.test", "to": "b2@sink.test", "text": "2"}]})
+        assert st == 200 and resp["accepted"] == 2 and resp["rejected"] == 1, resp
+        assert resp["results"][1]["error"]["field"] == "to" and resp["results"][1]["index"] == 1
+        assert all("id" in resp["results"][i] for i in (0, 2))
+        for bad, field in [({"messages": {}}, "messages"), ({"mess": []}, "messages"),
+                           ({"messages": []}, "messages")]:
+            st, resp, _ = api.call("POST", "/api/v1/send/batch", bad)
+            assert st == 400 and resp["error"]["field"] == field, resp
+        st, resp, _ = api.call("POST", "/api/v1/send/batch", {"messages": [
+            {"from": "a@sender.test", "to": "x@sink.test"}] * 51})
+        assert st == 413 and resp["error"]["field"] == "messages", resp
+        m = re.match(r"messages (\d+)", before)
+        after = s.k.ctl("count")[1]
+        assert int(re.match(r"messages (\d+)", after).group(1)) == int(m.group(1)) + 2, after
+    finally:
+        s.k.ctl("resume", "sink.test")
+
+
+def test_authorisation_tokens_scopes_and_trusted_networks():
+    s = shared()
+    msg = {"from": "a@sender.test", "to": "auth@sink.test", "text": "x"}
+    st, resp, r = Api(s.http).call("POST", "/api/v1/send", msg)
+    assert st == 401 and r.getheader("WWW-Authenticate") == "Bearer", resp
+    st, resp, _ = Api(s.http, "wrong-token").call("POST", "/api/v1/send", msg)
+    assert st == 403, resp
+    # a wrong token is refused even from a trusted network
+    st, resp, _ = Api(s.http, "wrong-token", source="127.0.0.2").call("GET", "/metrics")
+    assert st == 403, resp
+    st, resp, _ = Api(s.http, TOKEN_SEND).call("POST", "/api/v1/admin/flush")
+    assert st == 403, resp
+    st, resp, _ = Api(s.http, TOKEN_SEND).call("GET", "/metrics")
+    assert st == 403, resp
+    st, resp, _ = Api(s.http, TOKEN_ADMIN).call("POST", "/api/v1/send", msg)
+    assert st == 403, resp
+    st, resp, _ = Api(s.http, TOKEN_ADMIN).call("GET", "/metrics")
+    assert st == 200 and "kasi_build_info" in resp
+    st, resp, _ = Api(s.http, source="127.0.0.2").call("POST", "/api/v1/admin/flush")
+    assert st == 200 and resp["ok"], resp
+    st, resp, _ = Api(s.http).call("GET", "/health")  # public
+    assert st == 200 and resp["ready"] is True and resp["checks"]["spool"]["ok"], resp
+    st, resp, _ = Api(s.http).call("GET", "/nowhere")
+    assert st == 404, resp
+    st, resp, _ = Api(s.http, TOKEN_SEND).call("GET", "/api/v1/send")
+    assert st == 405, resp
+    assert "refused: bad token or scope" in s.k.read_log()
+
+
+def metric(text, name, **labels):
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    total = None
+    for line in text.splitlines():
+        m = re.match(r"([a-z_]+)(\{[^}]*\})? (\S+)$", line)
+        if m and m.group(1) == name and all(f'{k}="{v}"' in (m.group(2) or "")
+                                            for k, v in labels.items()):
+            total = (total or 0) + float(m.group(3))
+    assert total is not None, f"no {name}{{{want}}} in metrics"
+    return total
+
+
+def test_metrics_prometheus_format_and_bounded_queue_series():
+    s = shared()
+    api = Api(s.http, TOKEN_ADMIN)
+    st, text, r = api.call("GET", "/metrics")
+    assert st == 200 and r.getheader("Content-Type").startswith("text/plain; version=0.0.4")
+    # every line is a comment or "name{labels} value"
+    for line in text.splitlines():
+        assert line.startswith("# ") or re.match(r'^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? '
+                                                 r'[-+0-9.eInf]+$', line), line
+    assert metric(text, "kasi_messages_received_total", via="http") >= 3
+    assert metric(text, "kasi_recipients_total", outcome="delivered", provider="other",
+                  source="default") >= 4
+    assert metric(text, "kasi_spool_sync_seconds_count") > 0
+    assert metric(text, "kasi_dns_cache_requests_total", result="miss") >= 1
+    assert metric(text, "kasi_http_requests_total", route="send", code="2xx") >= 3
+    assert metric(text, "kasi_http_requests_total", route="send", code="4xx") >= len(BAD)
+    assert metric(text, "kasi_hook_duration_seconds_count", kind="native") > 0
+    assert metric(text, "kasi_ready_queues", state="idle") >= 0
+    # metrics_queues = 1: two ready queues (two sites) give one named series and "other"
+    n0 = len(s.peer.messages)
+    a2 = Api(s.http, TOKEN_SEND)
+    for dom in ("sink.test", "other.test"):
+        st, resp, _ = a2.call("POST", "/api/v1/send", {"from": "a@sender.test", "to": f"q@{dom}",
+                                                      "text": "x"})
+        assert st == 200, resp
+    s.delivered(n0 + 2)
+    st, text, _ = api.call("GET", "/metrics")
+    named = re.findall(r'^kasi_ready_queue_waiting\{queue="([^"]*)"\}', text, re.M)
+    assert len(named) == 2 and named[0] != "other" and named[1] == "other", named
+    assert len(re.findall(r"^kasi_ready_queue_connections\{", text, re.M)) == 2
+    assert metric(text, "kasi_ready_queues") >= 2
+    assert metric(text, "kasi_queue_deliveries", stage="scheduled") >= 0
+
+
+def test_admin_endpoints_and_kasictl_through_them():
+    s = shared()
+    api = Api(s.http, TOKEN_ADMIN)
+    st, resp, _ = api.call("POST", "/api/v1/admin/suspend", {"domain": "hold.test",
+                                                             "reason": "maintenance"})
+    assert st == 200 and "suspended hold.test" in resp["result"], resp
+    st, resp, _ = Api(s.http, TOKEN_SEND).call(
+        "POST", "/api/v1/send", {"from": "a@sender.test", "to": "x@hold.test", "text": "held"})
+    assert st == 200
+    mid = resp["id"]
+    st, q, _ = api.call("GET", "/api/v1/admin/queue")
+    assert st == 200 and any(d["domain"] == "hold.test" and d["reason"] == "maintenance"
+                             for d in q["suspended_domains"]), q
+    env = dict(os.environ, KASI_API_TOKEN=TOKEN_ADMIN)
+    r = subprocess.run([KASICTL, "-c", s.k.dir, "resume", "hold.test"], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 0 and r.stdout.startswith("ok: resumed hold.test"), r
+    r = subprocess.run([KASICTL, "-c", s.k.dir, "bounce", mid], capture_output=True, text=True,
+                       env=env)
+    assert r.returncode == 0 and "bounced" in r.stdout, r
+    r = subprocess.run([KASICTL, "-c", s.k.dir, "resume", "nothing.test"], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 1 and r.stdout.startswith("error: nothing.test is not suspended"), r
+    r = subprocess.run([KASICTL, "-c", s.k.dir, "status"], capture_output=True, text=True,
+                       env=dict(os.environ, KASI_API_TOKEN=TOKEN_SEND))
+    assert r.returncode == 1 and "may not use" in r.stdout, r
+    log = s.k.read_log()
+    assert "http: admin resume hold.test by ops" in log and f"http: admin bounce {mid} by ops" in log
+    st, resp, _ = api.call("POST", "/api/v1/admin/reload")
+    assert st == 200 and "generation" in resp["result"], resp
+    st, resp, _ = api.call("GET", "/api/v1/admin/status")
+    assert st == 200 and "last reload" in resp["result"], resp
+    for path, body, field in [("suspend", {}, "domain"), ("delete", {}, "id"),
+                              ("suspend", {"domain": "a b"}, "domain"),
+                              ("flush", {"domain": 5}, "domain")]:
+        st, resp, _ = api.call("POST", "/api/v1/admin/" + path, body)
+        assert st == 400 and resp["error"]["field"] == field, (path, resp)
+    st, resp, _ = api.call("POST", "/api/v1/admin/explode")
+    assert st == 404, resp
+
+
+def test_pipelining_limits_and_timeouts():
+    port = free_port()
+    k = Kasi(extra={"http.ini": http_ini(port, "request_timeout = 1\nidle_timeout = 2\n"
+                                               "max_header_bytes = 2048\n", trusted="127.0.0.1"),
+                    "outbound.ini": "disabled=true\n"}).start()
+    try:
+        wait_port(port)
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"POST /api/v1/admin/flush HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                  b"Connection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        codes = re.findall(rb"^HTTP/1\.1 (\d+)", data, re.M)
+        assert codes == [b"200", b"404", b"200"], data
+        # header too large
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"GET /health HTTP/1.1\r\nX-Big: " + b"a" * 4000 + b"\r\n\r\n")
+        assert c.recv(4096).startswith(b"HTTP/1.1 431 "), "431"
+        # garbage
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"HELO smtp.example\r\n\r\n")
+        assert c.recv(4096).startswith(b"HTTP/1.1 400 ")
+        # a request that stops half-way: 408 after request_timeout, then closed
+        c = socket.create_connection(("127.0.0.1", port))
+        t0 = time.time()
+        c.sendall(b"POST /api/v1/send HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"fr")
+        c.settimeout(5)
+        data = c.recv(4096)
+        assert data.startswith(b"HTTP/1.1 408 ") and 0.8 < time.time() - t0 < 3, data
+        assert c.recv(4096) == b""
+        # an idle keep-alive connection is closed after idle_timeout
+        c = socket.create_connection(("127.0.0.1", port))
+        c.settimeout(5)
+        t0 = time.time()
+        assert c.recv(10) == b"" and 1.5 < time.time() - t0 < 4
+        # HTTP/1.0 without keep-alive: one answer, then close
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+        c.settimeout(5)
+        data = b""
+        while chunk := c.recv(4096):
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in data
+        # HEAD: headers only
+        api = Api(port)
+        st, _, r = api.call("HEAD", "/health")
+        assert st == 200 and int(r.getheader("Content-Length")) > 0
+        # curl reuses one connection for several requests (keep-alive)
+        out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",
+                              "-w", "%{http_code} %{num_connects}\\n",
+                              f"http://127.0.0.1:{port}/health", f"http://127.0.0.1:{port}/health",
+                              f"http://127.0.0.1:{port}/health"],
+                             capture_output=True, text=True, timeout=20).stdout.split("\n")
+        assert out[:3] == ["200 1", "200 0", "200 0"], out
+        assert "kasi_http_connections_open" in api.call("GET", "/metrics")[1]
+    finally:
+        k.cleanup()
+
+
+def test_concurrent_keep_alive_load_delivered_into_smtp_sink():
+    sink = Sink()
+    port = free_port()
+    k = outbound_kasi(sink.port, extra={"http.ini": http_ini(port, trusted="127.0.0.1")})
+    try:
+        wait_port(port)
+        ids, errors = [], []
+        lock = threading.Lock()
+
+        def client(n):
+            api = Api(port)
+            try:
+                for i in range(25):
+                    st, resp, _ = api.call("POST", "/api/v1/send", {
+                        "from": "load@sender.test", "to": [f"r{n}-{i}@sink.test"],
+                        "subject": f"load {n} {i}", "text": "body " * 200})
+                    with lock:
+                        (ids if st == 200 else errors).append(resp.get("id") or resp)
+            finally:
+                api.close()
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        st, resp, _ = Api(port).call("POST", "/api/v1/send/batch", {"messages": [
+            {"from": "batch@sender.test", "to": f"b{i}@sink.test", "text": f"batch {i}"}
+            for i in range(50)]})
+        for t in threads:
+            t.join()
+        assert st == 200 and resp["accepted"] == 50, resp
+        assert not errors and len(set(ids)) == 200, errors[:3]
+        deadline = time.time() + 60
+        while sink.count() < 250 and time.time() < deadline:
+            time.sleep(0.2)
+        assert sink.count() == 250, (sink.count(), k.read_log()[-2000:])
+    finally:
+        k.cleanup()
+        sink.stop()
+
+
+def test_a_200_survives_kill_9():
+    port = free_port()
+    k = Kasi(extra={"http.ini": http_ini(port, trusted="127.0.0.1"),
+                    "outbound.ini": "disabled=true\n"}).start()
+    try:
+        wait_port(port)
+        api = Api(port)
+        got = []
+        for i in range(20):
+            st, resp, _ = api.call("POST", "/api/v1/send", {"from": "a@sender.test",
+                                                           "to": "x@sink.test", "text": str(i)})
+            assert st == 200
+            got.append(resp["id"])
+        k.proc.send_signal(signal.SIGKILL)
+        k.proc.wait()
+        assert sorted(k.queued_ids()) == sorted(got)
+    finally:
+        k.cleanup()
+
+
+def test_https_listener():
+    p = Pki(tempfile.mkdtemp(prefix="kasi-http-pki-"))
+    key, cert = p.leaf("api", "api.kasi.test", sans=["api.kasi.test", "localhost"])
+    port, tport = free_port(), free_port()
+    k = Kasi(extra={"http.ini": http_ini(port, f"listen_tls = 127.0.0.1:{tport}\n",
+                                         trusted="127.0.0.1") + f"[tls]\nkey = {key}\ncert = {cert}\n",
+                    "outbound.ini": "disabled=true\n"}).start()
+    try:
+        wait_port(tport)
+        ctx = ssl.create_default_context(cafile=p.ca_cert)
+        ctx.check_hostname = False
+        c = http.client.HTTPSConnection("127.0.0.1", tport, context=ctx, timeout=10)
+        c.request("POST", "/api/v1/send", body=json.dumps(
+            {"from": "a@sender.test", "to": "x@sink.test", "text": "over tls"}))
+        r = c.getresponse()
+        body = json.loads(r.read())
+        assert r.status == 200, body
+        c.request("GET", "/health")
+        r = c.getresponse()
+        assert r.status == 200 and json.loads(r.read())["ready"]
+        rc, out, err = k.ctl("show", body["id"], "--body")
+        assert " with HTTPS id " in out, out
+        out = subprocess.run(["curl", "-s", "--cacert", p.ca_cert, "--resolve",
+                              f"localhost:{tport}:127.0.0.1", f"https://localhost:{tport}/health"],
+                             capture_output=True, text=True, timeout=20)
+        assert json.loads(out.stdout)["status"] == "ok", out
+        # plain HTTP on the TLS port is a failed handshake, not a crash
+        c2 = socket.create_connection(("127.0.0.1", tport))
+        c2.sendall(b"GET /health HTTP/1.1\r\n\r\n")
+        c2.settimeout(5)
+        assert not c2.recv(100).startswith(b"HTTP/1.1 200")
+        assert Api(port).call("GET", "/health")[0] == 200
+    finally:
+        k.cleanup()
+
+
+def test_one_click_unsubscribe_endpoint():
+    """List-Unsubscribe pointing at kasi's own HTTPS listener: RFC 8058's POST is recorded as
+    an Unsubscribe event; forged tokens, a missing body and GET are refused."""
+    p = Pki(tempfile.mkdtemp(prefix="kasi-unsub-pki-"))
+    key, cert = p.leaf("mta", "localhost")
+    port, tport = free_port(), free_port()
+    secret = "unsubscribe-secret-0123456789"
+    s = Setup(extra_files={
+        "http.ini": http_ini(port, f"listen_tls = 127.0.0.1:{tport}\n", trusted="127.0.0.1")
+        + f"[tls]\nkey = {key}\ncert = {cert}\n",
+        "unsubscribe.ini": f"[main]\nsecret = {secret}\n"
+                           f"url = https://localhost:{tport}/unsubscribe/{{token}}\n"})
+    s.start()
+    try:
+        wait_port(tport)
+        st, resp, _ = Api(port).call("POST", "/api/v1/send", {
+            "from": "news@sender.test", "to": "Reader@sink.test", "text": "hi", "tenant": "acme"})
+        assert st == 200, resp
+        raw = s.delivered(1)[0]
+        s.v.verify_all(raw)
+        assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw
+        url = re.search(rb"<(https://localhost:\d+/unsubscribe/[^>]+)>", raw).group(1).decode()
+        path = url.split(str(tport), 1)[1]
+        ctx = ssl.create_default_context(cafile=p.ca_cert)
+
+        def post(path, body, method="POST", source="127.0.0.2"):
+            # from an untrusted address: the token is the only authorisation
+            c = http.client.HTTPSConnection("localhost", tport, context=ctx, timeout=10,
+                                            source_address=(source, 0))
+            c.request(method, path, body=body,
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+            r = c.getresponse()
+            return r.status, json.loads(r.read())
+
+        st, resp = post(path, "List-Unsubscribe=One-Click")
+        assert st == 200 and resp["recipient"] == "reader@sink.test", resp
+        ev = events(s.k, "Unsubscribe", 5)
+        assert ev and ev[0]["recipient"] == "reader@sink.test" and ev[0]["tenant"] == "acme", ev
+        forged = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+        st, resp = post(forged, "List-Unsubscribe=One-Click")
+        assert st == 400 and resp["error"]["field"] == "token", resp
+        st, resp = post(path, "")
+        assert st == 400, resp
+        st, resp = post(path, None, method="GET")
+        assert st == 405, resp
+        time.sleep(0.5)
+        assert len(events(s.k, "Unsubscribe")) == 1
+    finally:
+        s.close()
+
+
+if __name__ == "__main__":
+    run(globals())
