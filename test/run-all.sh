@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds Kasi twice (optimised, and with ASan+UBSan), runs every
-# unit and integration test in both builds, and ends with one line "N passed, N failed"
+# unit and integration test in both builds, builds and tests the Debian package, and ends with one line "N passed, N failed"
 # counted over all suites. Exit status is non-zero on any failure.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +31,10 @@ for b in "${builds[@]}"; do
   echo "=== tests in $b"
   meson test -C "$b" --print-errorlogs --num-processes 1 || status=1
 done
-python3 test/count_results.py "${builds[@]/%//meson-logs/testlog.json}" || status=1
+# The Debian package: built, linted, installed, run as the unit runs it, upgraded, purged.
+echo "=== package"
+mkdir -p build-deb
+/usr/bin/python3 test/package/package_test.py --out build-deb --log build-deb/testlog.json || status=1
+python3 test/count_results.py "${builds[@]/%//meson-logs/testlog.json}" build-deb/testlog.json || status=1
 [ ${#builds[@]} -eq 2 ] || status=1
 exit $status

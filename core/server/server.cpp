@@ -1,6 +1,7 @@
 #include "core/server/server.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstring>
@@ -11,6 +12,7 @@
 
 #include "core/log/log.h"
 #include "core/server/listen_socket.h"
+#include "core/server/sd_notify.h"
 #include "core/util/clock.h"
 #include "policy/lua_counters.h"
 #include "policy/lua_metrics.h"
@@ -128,6 +130,8 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     uv_timer_start(
         save_timer.get(), [](uv_timer_t* t) { static_cast<Server*>(t->data)->save_counters(); },
         5000, 5000);
+    sd_notify_state(fmt::format("READY=1\nMAINPID={}\nSTATUS=kasi {}: {} workers, generation {}",
+                                ::getpid(), KASI_VERSION, n, cfg_->generation));
     uv_run(&loop_, UV_RUN_DEFAULT);
     for (auto* h : {&sigterm, &sigint, &sighup}) h->close();
     poll.close();
@@ -149,6 +153,13 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
 }
 
 std::string Server::reload(const std::string& why) {
+    sd_notify_state(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", uv_hrtime() / 1000));
+    std::string answer = reload_config(why);
+    sd_notify_state(fmt::format("READY=1\nSTATUS={}", last_reload_.substr(0, 200)));
+    return answer;
+}
+
+std::string Server::reload_config(const std::string& why) {
     Diagnostics d;
     auto cfg = load_server_config(base_dir_, d);
     for (const auto& w : d.warnings) log::warn("config: {}", w);
@@ -214,6 +225,7 @@ std::string Server::on_main(std::function<std::string()> fn) {
 void Server::begin_shutdown() {
     if (stopping_) return;
     stopping_ = true;
+    sd_notify_state("STOPPING=1\nSTATUS=stopping");
     deadline_ms_ = now_ms() + int64_t(cfg_->settings.shutdown_timeout_s) * 1000;
     for (auto& w : workers_) w->begin_shutdown();
 }

@@ -33,7 +33,8 @@ class Server {
 
   private:
     // Loads and swaps in a new generation; "ok ..." or "error: ..." with every reason.
-    std::string reload(const std::string& why);
+    std::string reload(const std::string& why);  // tells systemd (RELOADING=1, READY=1)
+    std::string reload_config(const std::string& why);
     std::string status() const;
     void save_counters();  // policy counters (kasi.counter) to the spool dir
     // Runs `fn` on the main loop and returns its answer; for other threads.

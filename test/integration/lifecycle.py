@@ -93,6 +93,43 @@ def test_sighup_reloads_and_refuses_a_broken_config():
         k.cleanup()
 
 
+def test_systemd_notify_ready_reloading_stopping():
+    """Type=notify: READY=1 once listening, RELOADING=1 then READY=1 around a SIGHUP reload,
+    STOPPING=1 at SIGTERM, on a datagram socket named by $NOTIFY_SOCKET (path and abstract)."""
+    import socket
+    import tempfile
+    for abstract in (False, True):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if abstract:
+            name = "@kasi-notify-%d" % os.getpid()
+            sock.bind("\0" + name[1:])
+        else:
+            name = os.path.join(tempfile.mkdtemp(prefix="kasi-notify-"), "notify.sock")
+            sock.bind(name)
+        sock.settimeout(10)
+        os.environ["NOTIFY_SOCKET"] = name
+        try:
+            k = Kasi().start(wait=False)
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+        try:
+            ready = sock.recv(4096).decode()
+            assert ready.startswith("READY=1\n") and "MAINPID=%d" % k.proc.pid in ready, ready
+            c = k.client()  # ready means listening
+            c.cmd("EHLO c.test")
+            k.send_signal(signal.SIGHUP)
+            assert sock.recv(4096).decode().startswith("RELOADING=1\nMONOTONIC_USEC=")
+            again = sock.recv(4096).decode()
+            assert again.startswith("READY=1\nSTATUS=generation "), again
+            c.close()
+            k.send_signal(signal.SIGTERM)
+            assert sock.recv(4096).decode().startswith("STOPPING=1")
+            assert k.stop() == 0
+        finally:
+            k.cleanup()
+            sock.close()
+
+
 def test_disk_full_gives_452_and_recovers():
     if os.geteuid() != 0:
         raise Skip("needs root to mount a small tmpfs")
