@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# HTTP injection benchmark: wrk -> kasi /api/v1/send (one message per request) and
+# /api/v1/send/batch (BATCH messages per request) -> durable spool -> smtp-sink, beside, in
+# the same invocation, smtp-source -> kasi over SMTP and smtp-source -> smtp-sink directly
+# (the loopback ceiling). The MX is found through the DNS fixture on loopback.
+#   bench/http-bench.sh [-d SECONDS] [-c CONNECTIONS] [-l BYTES] [-b BATCH] [-r RUNS] [-m SMTP_MSGS]
+# Defaults: -d 5 -c 20 -l 4096 -b 100 -r 3 -m 20000. wrk runs for SECONDS with CONNECTIONS
+# keep-alive connections (2 threads); the messages kasi spooled are read from its /metrics
+# (kasi_messages_received_total), and delivered msg/s = spooled / time until the sink
+# counted them all. Per run and median: accepted msg/s (spooled / wrk's duration),
+# delivered msg/s, kasi CPU per message, peak RSS; delivered/ceiling.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+SB=${SHARED_BENCH:-$top/../shared/bench}
+DUR=5; CONNS=20; LEN=4096; BATCH=100; RUNS=3; SMSGS=20000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -d) DUR=$2; shift 2;; -c) CONNS=$2; shift 2;; -l) LEN=$2; shift 2;; -b) BATCH=$2; shift 2;;
+    -r) RUNS=$2; shift 2;; -m) SMSGS=$2; shift 2;;
+    *) echo "unknown arg $1" >&2; exit 2;;
+  esac
+done
+command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null
+[ -x "$top/build/kasi" ] || { meson setup "$top/build" --buildtype=release -Dtests=false >/dev/null; }
+ninja -C "$top/build" kasi kasictl >/dev/null
+P_SINK=${P_SINK:-2646}; P_KASI=${P_KASI:-2645}; P_HTTP=${P_HTTP:-2647}; P_DNS=${P_DNS:-2654}
+CLK=$(getconf CLK_TCK)
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+median() { sort -n | awk '{a[NR]=$1} END{if(NR==0){print "-"} else {print a[int((NR+1)/2)]}}'; }
+res=$(mktemp -d /tmp/kasi-hbench.XXXXXX)
+cleanup() {
+  [ -n "${KPID:-}" ] && kill -9 "$KPID" 2>/dev/null || true
+  [ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null || true
+  "$SB/sink.sh" stop "$P_SINK" >/dev/null 2>&1 || true
+  rm -rf "$res"
+}
+trap cleanup EXIT
+
+printf '$TTL 300\nexample.test. IN MX 10 mx.example.test.\nmx.example.test. IN A 127.0.0.1\n' > "$res/zone"
+/usr/bin/python3 "$top/test/integration/dns_fixture.py" --zone "$res/zone" --port "$P_DNS" > "$res/dns.out" &
+DPID=$!
+for _ in $(seq 100); do grep -q ready "$res/dns.out" 2>/dev/null && break; sleep 0.05; done
+
+# The request bodies: one message of about LEN bytes, and BATCH of them.
+/usr/bin/python3 - "$LEN" "$BATCH" "$res" <<'PY'
+import json, sys
+n, batch, d = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+line = "The quick brown fox jumps over the lazy dog, again and again and again.\n"
+msg = {"from": "sender@bench.test", "to": "rcpt@example.test", "subject": "bench",
+       "text": (line * (n // len(line) + 1))[:max(0, n - 300)]}
+for name, body in (("one", msg), ("batch", {"messages": [msg] * batch})):
+    with open(f"{d}/{name}.lua", "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f'wrk.body = {json.dumps(json.dumps(body))}\n')
+PY
+
+spooled() {
+  curl -s "http://127.0.0.1:$P_HTTP/metrics" |
+    awk '/^kasi_messages_received_total/{s+=$2} END{printf "%d", s}'
+}
+
+# kasi_run RUN LABEL: LABEL is smtp, http or batch.
+kasi_run() {
+  local d=$res/kasi-$1-$2 label=$2
+  mkdir -p "$d/config"
+  cp -r "$top/examples/quickstart/config/." "$d/config/"
+  printf 'listen=127.0.0.1:%s\nnodes=cpus\n' "$P_KASI" > "$d/config/smtp.ini"
+  printf '[main]\nlevel=warn\n' > "$d/config/log.ini"
+  printf '[main]\nservers=127.0.0.1:%s\n' "$P_DNS" > "$d/config/dns.ini"
+  printf '[main]\nlocal_mx_ok=true\nsmtp_port=%s\nenable_tls=false\n' "$P_SINK" > "$d/config/outbound.ini"
+  printf '[main]\nlisten=127.0.0.1:%s\nmax_body_bytes=%s\n[auth]\ntrusted=127.0.0.1\n' \
+    "$P_HTTP" $(( (LEN + 1024) * BATCH + 65536 )) > "$d/config/http.ini"
+  rm -f "$d/config/queue_dir"
+  "$SB/sink.sh" start "$P_SINK" >/dev/null
+  "$top/build/kasi" -c "$d" > "$d/kasi.log" 2>&1 &
+  KPID=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$P_HTTP) 2>/dev/null && break; sleep 0.05; done
+  sleep 0.2
+  local c0 t0; c0=$(awk '{print $14+$15}' /proc/$KPID/stat); t0=$(now_ms)
+  local t_acc
+  if [ "$label" = smtp ]; then
+    "$SB/source.sh" -p "$P_KASI" -m "$SMSGS" -s 20 -l "$LEN" > "$d/load.out"
+  else
+    local path=/api/v1/send; [ "$label" = batch ] && path=/api/v1/send/batch
+    wrk -t 2 -c "$CONNS" -d "${DUR}s" --timeout 30s -s "$res/$([ "$label" = batch ] && echo batch || echo one).lua" \
+      "http://127.0.0.1:$P_HTTP$path" > "$d/load.out"
+    grep -q "Non-2xx" "$d/load.out" && { echo "WARNING: $label: non-2xx answers" >&2; grep Non-2xx "$d/load.out" >&2; }
+  fi
+  t_acc=$(( $(now_ms) - t0 ))
+  # requests wrk had in flight when it stopped are still being spooled: wait until the
+  # count holds still
+  local m prev=-1; m=$(spooled)
+  while [ "$m" != "$prev" ]; do prev=$m; sleep 0.2; m=$(spooled); done
+  local n=0 deadline=$(( $(date +%s) + 300 ))
+  while :; do
+    n=$("$SB/sink.sh" count "$P_SINK"); [ "$n" -ge "$m" ] && break
+    [ "$(date +%s)" -ge "$deadline" ] && { echo "timeout: sink has $n of $m" >&2; break; }
+    sleep 0.02
+  done
+  local t_del=$(( $(now_ms) - t0 ))
+  local c1; c1=$(awk '{print $14+$15}' /proc/$KPID/stat)
+  local rss; rss=$(awk '/VmHWM/{print $2}' /proc/$KPID/status)
+  kill -TERM "$KPID"; wait "$KPID" || true; KPID=
+  "$SB/sink.sh" stop "$P_SINK" >/dev/null
+  local cpu_us; cpu_us=$(awk -v c=$((c1 - c0)) -v t="$CLK" -v m="$m" 'BEGIN{printf "%.1f", c/t*1e6/m}')
+  echo "$label run=$1 spooled=$m accepted=$(awk -v m="$m" -v t="$t_acc" 'BEGIN{printf "%.0f", m*1000/t}') delivered=$(awk -v m="$n" -v t="$t_del" 'BEGIN{printf "%.0f", m*1000/t}') cpu_us_per_msg=$cpu_us peak_rss_kb=$rss sink_count=$n"
+  grep -v '^\s*$' "$d/kasi.log" | grep -iv 'notice' | head -5 >&2 || true
+  rm -rf "$d"
+}
+
+for i in $(seq "$RUNS"); do
+  "$SB/sink.sh" start "$P_SINK" >/dev/null
+  echo "sink run=$i rate=$("$SB/source.sh" -p "$P_SINK" -m "$SMSGS" -s 20 -l "$LEN" | sed -n 's/.* rate=\([0-9]*\).*/\1/p')" | tee -a "$res/lines"
+  "$SB/sink.sh" stop "$P_SINK" >/dev/null
+  for l in smtp http batch; do kasi_run "$i" "$l" | tee -a "$res/lines"; done
+done
+field() { awk -v k="$2" '$1==v{for(i=2;i<=NF;i++){split($i,a,"="); if(a[1]==k) print a[2]}}' v="$1" "$res/lines" | median; }
+sink=$(field sink rate)
+echo "median: ceiling(smtp-sink)=$sink msg/s"
+for l in smtp http batch; do
+  del=$(field "$l" delivered)
+  echo "median: kasi via $l: accepted=$(field "$l" accepted) msg/s delivered=$del msg/s cpu=$(field "$l" cpu_us_per_msg) us/msg peak_rss=$(field "$l" peak_rss_kb) kB delivered/ceiling=$(awk -v a="$del" -v b="$sink" 'BEGIN{printf "%.2f", a/b}')"
+done
+echo "params: wrk -t 2 -c $CONNS -d ${DUR}s, batch=$BATCH, len=$LEN, smtp msgs=$SMSGS, runs=$RUNS"
