@@ -8,6 +8,7 @@ namespace kasi {
 namespace {
 
 constexpr size_t read_chunk = 64 * 1024;
+constexpr size_t max_write_backlog = 1 << 20;  // unsent answers before reading pauses
 
 struct WriteReq {
     uv_write_t req{};
@@ -37,6 +38,10 @@ void HttpConn::start() {
     uv_timer_init(host_.loop(), timer_.get());
     timer_->data = this;
     arm_timer(false);
+    start_reading();
+}
+
+void HttpConn::start_reading() {
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(tcp_.get()),
         [](uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -48,6 +53,11 @@ void HttpConn::start() {
         [](uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
             static_cast<HttpConn*>(st->data)->on_read(n, buf);
         });
+}
+
+bool HttpConn::backlogged() const {
+    return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(tcp_.get())) >
+           max_write_backlog;
 }
 
 void HttpConn::arm_timer(bool request_started) {
@@ -94,12 +104,20 @@ void HttpConn::on_read(ssize_t n, const uv_buf_t* buf) {
 }
 
 void HttpConn::process() {
+    if (processing_) return;  // an answer given synchronously: the loop below goes on
+    processing_ = true;
     while (!busy_ && !closing_ && !closed_ && in_pos_ < in_.size()) {
+        if (backlogged()) {  // pipelined requests from a client that does not read
+            uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_.get()));
+            waiting_drain_ = true;
+            break;
+        }
         bool was_started = parser_.in_progress();
         size_t used = 0;
         auto st = parser_.feed(in_.data() + in_pos_, in_.size() - in_pos_, used);
         in_pos_ += used;
         if (st == RequestParser::State::error) {
+            processing_ = false;
             answer(HttpResponse::error(parser_.error_status(), "", parser_.error_text()), false);
             return;
         }
@@ -122,6 +140,7 @@ void HttpConn::process() {
         in_.clear();
         in_pos_ = 0;
     }
+    processing_ = false;
 }
 
 void HttpConn::answer(HttpResponse r, bool keep_alive) {
@@ -136,17 +155,11 @@ void HttpConn::answer(HttpResponse r, bool keep_alive) {
         return;
     }
     arm_timer(false);
-    uv_read_start(
-        reinterpret_cast<uv_stream_t*>(tcp_.get()),
-        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-            auto* c = static_cast<HttpConn*>(h->data);
-            c->read_buf_.resize(read_chunk);
-            buf->base = c->read_buf_.data();
-            buf->len = c->read_buf_.size();
-        },
-        [](uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
-            static_cast<HttpConn*>(st->data)->on_read(n, buf);
-        });
+    if (backlogged()) {
+        waiting_drain_ = true;  // the client does not read its answers: wait for it
+        return;
+    }
+    start_reading();
     process();  // a pipelined request may already be here
 }
 
@@ -177,7 +190,13 @@ void HttpConn::send_raw(std::string data) {
                           std::unique_ptr<WriteReq> own(static_cast<WriteReq*>(req->data));
                           auto& c = *own->keep;
                           --c.writes_pending_;
-                          if (status < 0 || (c.closing_ && c.writes_pending_ == 0)) c.close();
+                          if (status < 0 || (c.closing_ && c.writes_pending_ == 0)) {
+                              c.close();
+                          } else if (c.waiting_drain_ && !c.busy_ && !c.backlogged()) {
+                              c.waiting_drain_ = false;
+                              c.start_reading();
+                              c.process();
+                          }
                       });
     if (rc != 0) {
         std::unique_ptr<WriteReq> own(raw);

@@ -60,6 +60,8 @@ class HttpConn : public std::enable_shared_from_this<HttpConn> {
     void write(std::string data);     // plaintext: through TLS when there is TLS
     void send_raw(std::string data);  // bytes as they go on the wire
     void arm_timer(bool request_started);
+    void start_reading();
+    bool backlogged() const;  // too many answers the client has not read yet
 
     HttpConnHost& host_;
     std::shared_ptr<const HttpConfig> cfg_;
@@ -71,11 +73,14 @@ class HttpConn : public std::enable_shared_from_this<HttpConn> {
     std::string in_;
     size_t in_pos_ = 0;
     std::string read_buf_;
-    bool busy_ = false;      // a request is being answered
-    bool closing_ = false;   // close once the pending writes are done
+    bool busy_ = false;     // a request is being answered
+    bool closing_ = false;  // close once the pending writes are done
     bool closed_ = false;
     bool shutting_down_ = false;
-    bool head_ = false;      // the request being answered is a HEAD
+    bool head_ = false;           // the request being answered is a HEAD
+    bool waiting_drain_ = false;  // reading paused until the client reads its answers
+    bool processing_ = false;     // inside process(): pipelined requests answered at once
+                                  // do not recurse
     size_t writes_pending_ = 0;
 };
 

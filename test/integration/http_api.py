@@ -404,6 +404,22 @@ def test_pipelining_limits_and_timeouts():
             data += chunk
         codes = re.findall(rb"^HTTP/1\.1 (\d+)", data, re.M)
         assert codes == [b"200", b"404", b"200"], data
+        # 20,000 pipelined requests (answered synchronously) come back in order, without
+        # recursion, from a client that starts reading its answers only after a second
+        c = socket.create_connection(("127.0.0.1", port))
+        got = []
+
+        def reader():
+            time.sleep(1)  # let the answers pile up
+            while chunk := c.recv(65536):
+                got.append(chunk)
+        t = threading.Thread(target=reader)
+        t.start()
+        c.sendall(b"GET /nowhere HTTP/1.1\r\n\r\n" * 20000 + b"GET /health HTTP/1.1\r\n"
+                  b"Connection: close\r\n\r\n")
+        t.join(30)
+        codes = re.findall(rb"^HTTP/1\.1 (\d+)", b"".join(got), re.M)
+        assert len(codes) == 20001 and codes[-1] == b"200" and set(codes[:-1]) == {b"404"}
         # header too large
         c = socket.create_connection(("127.0.0.1", port))
         c.sendall(b"GET /health HTTP/1.1\r\nX-Big: " + b"a" * 4000 + b"\r\n\r\n")
