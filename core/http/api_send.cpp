@@ -42,7 +42,10 @@ struct MessageResult {
 class SendJob : public std::enable_shared_from_this<SendJob> {
   public:
     SendJob(ApiEnv env, HttpRespond respond, bool batch, std::string body)
-        : env_(std::move(env)), respond_(std::move(respond)), batch_(batch), body_(std::move(body)) {}
+        : env_(std::move(env)),
+          respond_(std::move(respond)),
+          batch_(batch),
+          body_(std::move(body)) {}
 
     void start();
 
@@ -70,9 +73,9 @@ void SendJob::start() {
     doc_.ParseInsitu<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseStopWhenDoneFlag>(
         body_.data());
     if (doc_.HasParseError())
-        return reply_error(400, "", fmt::format("malformed JSON at offset {}: {}",
-                                                doc_.GetErrorOffset(),
-                                                rapidjson::GetParseError_En(doc_.GetParseError())));
+        return reply_error(400, "",
+                           fmt::format("malformed JSON at offset {}: {}", doc_.GetErrorOffset(),
+                                       rapidjson::GetParseError_En(doc_.GetParseError())));
     const rapidjson::Value* list = &doc_;
     if (batch_) {
         if (!doc_.IsObject() || !doc_.HasMember("messages") || !doc_["messages"].IsArray())
@@ -87,6 +90,10 @@ void SendJob::start() {
     SendContext ctx{&hc, env_.cfg->settings.me, env_.peer.str(), env_.tls, hc.max_body_bytes};
     size_t n = batch_ ? list->Size() : 1;
     results_.resize(n);
+    // Each message is validated completely, then handed on at once (a sealer or the spool
+    // may answer synchronously, so the answer waits until the loop is done), so a batch
+    // holds at most its body plus the messages the spool has not written yet.
+    submitting_ = true;
     for (size_t i = 0; i < n; ++i) {
         const rapidjson::Value& v = batch_ ? (*list)[rapidjson::SizeType(i)] : doc_;
         PreparedMessage pm;
@@ -102,12 +109,8 @@ void SendJob::start() {
             for (size_t k = 0; k < t->rcpts.size(); ++k)
                 m.rcpts.emplace_back(t->rcpts[k].str(), fmt::format("{}/{}", t->uuid, k));
         }
+        submit(m);
     }
-    // Everything is validated: submit (a sealer or the spool may answer synchronously, so
-    // the answer waits until the loop is done).
-    submitting_ = true;
-    for (auto& m : results_)
-        if (m.prepared) submit(m);
     submitting_ = false;
     if (outstanding_ == 0) finish();
 }
@@ -119,19 +122,18 @@ void SendJob::submit(MessageResult& m) {
         ++outstanding_;
         Transaction* txn = t.get();
         MessageResult* mr = &m;
-        seal_transaction(env_.loop, env_.cfg, [self, txn]() -> Transaction* { return txn; },
-                         [self, txn, mr] {
-                             IntakeSource src{self->env_.peer.str(), "", self->env_.who,
-                                              self->env_.tls, true, true};
-                             LoopInbox* inbox = self->env_.inbox;
-                             spool_and_queue(*self->env_.spool, self->env_.outbound, *txn, src,
-                                             [self, mr, inbox](const SpoolResult& r) {
-                                                 bool ok = r.err == 0;
-                                                 inbox->post([self, mr, ok] {
-                                                     self->spooled(*mr, ok);
-                                                 });
-                                             });
-                         });
+        seal_transaction(
+            env_.loop, env_.cfg, [self, txn]() -> Transaction* { return txn; },
+            [self, txn, mr] {
+                IntakeSource src{self->env_.peer.str(), "",   self->env_.who,
+                                 self->env_.tls,        true, true};
+                LoopInbox* inbox = self->env_.inbox;
+                spool_and_queue(*self->env_.spool, self->env_.outbound, *txn, src,
+                                [self, mr, inbox](const SpoolResult& r) {
+                                    bool ok = r.err == 0;
+                                    inbox->post([self, mr, ok] { self->spooled(*mr, ok); });
+                                });
+            });
     }
 }
 
@@ -147,9 +149,10 @@ std::string SendJob::result_json(size_t index, const MessageResult& m) const {
     if (!m.prepared || m.spool_errors) {
         JsonObject e;
         if (m.prepared) {
-            e.num("status", 503).str("message", fmt::format("{} of {} spool writes failed; the "
-                                                            "others were queued",
-                                                            m.spool_errors, m.txns.size()));
+            e.num("status", 503)
+                .str("message", fmt::format("{} of {} spool writes failed; the "
+                                            "others were queued",
+                                            m.spool_errors, m.txns.size()));
         } else {
             e.num("status", m.err.status);
             if (!m.err.field.empty()) e.str("field", m.err.field);
@@ -170,8 +173,9 @@ void SendJob::finish() {
     if (!batch_) {
         const auto& m = results_.front();
         int status = m.spool_errors ? 503 : 200;
-        if (status == 200) log::info("http: message {} queued for {} recipients by {}",
-                                     m.ids.front(), m.rcpts.size(), env_.who);
+        if (status == 200)
+            log::info("http: message {} queued for {} recipients by {}", m.ids.front(),
+                      m.rcpts.size(), env_.who);
         return respond_(HttpResponse::json(status, result_json(0, m)));
     }
     size_t accepted = 0;
@@ -183,7 +187,8 @@ void SendJob::finish() {
     JsonObject o;
     o.num("accepted", int64_t(accepted)).num("rejected", int64_t(results_.size() - accepted));
     o.raw("results", list + "]");
-    log::info("http: batch of {} messages, {} accepted, by {}", results_.size(), accepted, env_.who);
+    log::info("http: batch of {} messages, {} accepted, by {}", results_.size(), accepted,
+              env_.who);
     respond_(HttpResponse::json(200, o.done()));
 }
 
