@@ -335,7 +335,12 @@ def test_metrics_prometheus_format_and_bounded_queue_series():
         st, resp, _ = a2.call("POST", "/api/v1/send", {"from": "a@sender.test", "to": f"q@{dom}",
                                                       "text": "x"})
         assert st == 200, resp
-    s.delivered(n0 + 2)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        got = {r for m in s.peer.messages for r in rcpts_of(m)}
+        if {"q@sink.test", "q@other.test"} <= got:
+            break
+        time.sleep(0.05)
     st, text, _ = api.call("GET", "/metrics")
     named = re.findall(r'^kasi_ready_queue_waiting\{queue="([^"]*)"\}', text, re.M)
     assert len(named) == 2 and named[0] != "other" and named[1] == "other", named
