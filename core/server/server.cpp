@@ -178,6 +178,15 @@ std::string Server::reload_config(const std::string& why) {
     if (!apply_log_settings(cfg->settings, err)) log::error("{}", err);
     if (cfg->settings.listen.size() != cfg_->settings.listen.size())
         log::warn("reload: listen addresses changed; they take effect at the next restart");
+    auto http_listen = [](const ServerConfig& c) {
+        std::string s;
+        if (c.http)
+            for (const auto& a : c.http->listen) s += a.str() + (a.implicit_tls ? "s " : " ");
+        return s;
+    };
+    if (http_listen(*cfg) != http_listen(*cfg_))
+        log::warn(
+            "reload: http.ini listen addresses changed; they take effect at the next restart");
     cfg_ = cfg;
     for (auto& w : workers_) w->set_config(cfg);
     outbound_->set_config(cfg->outbound, cfg->hooks, cfg->settings.me);
