@@ -93,7 +93,8 @@ HttpResponse from_control(const std::string& reply) {
     std::string text = reply.substr(std::min(reply.size(), size_t(ok ? 2 : 5)));
     while (!text.empty() && (text[0] == ':' || text[0] == ' ')) text.erase(0, 1);
     while (!text.empty() && text.back() == '\n') text.pop_back();
-    if (ok) return HttpResponse::json(200, JsonObject().boolean("ok", true).str("result", text).done());
+    if (ok)
+        return HttpResponse::json(200, JsonObject().boolean("ok", true).str("result", text).done());
     return HttpResponse::error(409, "", text);
 }
 

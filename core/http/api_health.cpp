@@ -38,8 +38,10 @@ struct HealthCheck {
         JsonObject spool, loop, checks;
         spool.boolean("ok", spool_ok).str("detail", spool_detail);
         loop.boolean("ok", loop_ok);
-        if (loop_ok) loop.real("latency_ms", loop_ms);
-        else loop.str("detail", fmt::format("no answer within {} ms", loop_timeout_ms));
+        if (loop_ok)
+            loop.real("latency_ms", loop_ms);
+        else
+            loop.str("detail", fmt::format("no answer within {} ms", loop_timeout_ms));
         checks.raw("spool", spool.done()).raw("delivery_loop", loop.done());
         JsonObject o;
         o.str("status", ready ? "ok" : "unavailable").boolean("live", true).boolean("ready", ready);
@@ -72,8 +74,7 @@ void api_health(const ApiEnv& env, HttpRespond respond) {
     uv_timer_init(env.loop, h->timer.get());
     h->timer->data = h.get();
     uv_timer_start(
-        h->timer.get(),
-        [](uv_timer_t* t) { static_cast<HealthCheck*>(t->data)->finish(false, 0); },
+        h->timer.get(), [](uv_timer_t* t) { static_cast<HealthCheck*>(t->data)->finish(false, 0); },
         loop_timeout_ms, 0);
     LoopInbox* inbox = env.inbox;
     env.outbound->inspect([h, inbox](const QueueManager* qm) {

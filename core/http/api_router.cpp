@@ -30,9 +30,9 @@ const Route* find_route(const HttpRequest& req, bool& wrong_method) {
     wrong_method = false;
     std::string method = req.method == "HEAD" ? std::string("GET") : req.method;
     for (const auto& r : routes) {
-        bool match = r.prefix.back() == '/' ? req.path.starts_with(r.prefix) &&
-                                                  req.path.size() > r.prefix.size()
-                                            : req.path == r.prefix;
+        bool match = r.prefix.back() == '/'
+                         ? req.path.starts_with(r.prefix) && req.path.size() > r.prefix.size()
+                         : req.path == r.prefix;
         if (!match) continue;
         if (method == r.method) return &r;
         wrong_method = true;
@@ -60,8 +60,8 @@ void route_request(ApiEnv env, HttpRequest req, HttpRespond respond) {
     const Route* r = find_route(req, wrong_method);
     if (!r) {
         if (wrong_method) {
-            auto resp = HttpResponse::error(405, "", fmt::format("{} is not allowed on {}",
-                                                                 req.method, req.path));
+            auto resp = HttpResponse::error(
+                405, "", fmt::format("{} is not allowed on {}", req.method, req.path));
             return respond(std::move(resp));
         }
         return respond(HttpResponse::error(404, "", "no such endpoint: " + req.path));

@@ -25,10 +25,14 @@ std::optional<std::string> unhex(std::string_view text) {
         unsigned v = 0;
         for (char c : text.substr(i, 2)) {
             v <<= 4;
-            if (c >= '0' && c <= '9') v |= unsigned(c - '0');
-            else if (c >= 'a' && c <= 'f') v |= unsigned(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F') v |= unsigned(c - 'A' + 10);
-            else return std::nullopt;
+            if (c >= '0' && c <= '9')
+                v |= unsigned(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v |= unsigned(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                v |= unsigned(c - 'A' + 10);
+            else
+                return std::nullopt;
         }
         out += char(v);
     }
@@ -42,8 +46,9 @@ void load_listeners(const IniReader& r, const std::string& path, HttpConfig& c, 
         for (const auto& item : r.get_list("main", key)) {
             ListenAddr a;
             if (!parse_listen_addr(item, a)) {
-                d.error(path, line,
-                        fmt::format("[main] {}: '{}' is not ip:port (IPv6 in brackets)", key, item));
+                d.error(
+                    path, line,
+                    fmt::format("[main] {}: '{}' is not ip:port (IPv6 in brackets)", key, item));
                 continue;
             }
             a.implicit_tls = std::string_view(key) == "listen_tls";
@@ -57,16 +62,20 @@ void load_tokens(const ConfigDir& cfg, const std::string& name, HttpConfig& c, D
         auto w = split_list(l.text, " \t");
         std::string where = cfg.root() + "/" + name;
         if (w.size() != 3) {
-            d.error(where, l.line, "expected 'NAME SCOPES SHA256HEX' (kasictl http token makes one)");
+            d.error(where, l.line,
+                    "expected 'NAME SCOPES SHA256HEX' (kasictl http token makes one)");
             continue;
         }
         HttpToken t;
         t.name = w[0];
         t.scopes = parse_http_scopes(w[1]);
         auto raw = unhex(w[2]);
-        if (!t.scopes) d.error(where, l.line, fmt::format("unknown scope in '{}' (send, admin, metrics)", w[1]));
+        if (!t.scopes)
+            d.error(where, l.line,
+                    fmt::format("unknown scope in '{}' (send, admin, metrics)", w[1]));
         if (!raw || raw->size() != 32)
-            d.error(where, l.line, "the third field must be the token's SHA-256 in hex (64 digits)");
+            d.error(where, l.line,
+                    "the third field must be the token's SHA-256 in hex (64 digits)");
         else
             t.sha256 = *raw;
         if (t.scopes && !t.sha256.empty()) c.tokens.push_back(std::move(t));
@@ -78,11 +87,16 @@ void load_tokens(const ConfigDir& cfg, const std::string& name, HttpConfig& c, D
 unsigned parse_http_scopes(std::string_view text) {
     unsigned s = 0;
     for (const auto& w : split_list(text, ",")) {
-        if (w == "send") s |= scope_send;
-        else if (w == "admin") s |= scope_admin;
-        else if (w == "metrics") s |= scope_metrics;
-        else if (w == "all") s |= scope_all;
-        else return 0;
+        if (w == "send")
+            s |= scope_send;
+        else if (w == "admin")
+            s |= scope_admin;
+        else if (w == "metrics")
+            s |= scope_metrics;
+        else if (w == "all")
+            s |= scope_all;
+        else
+            return 0;
     }
     return s;
 }
@@ -110,8 +124,11 @@ std::shared_ptr<const HttpConfig> HttpConfig::load(const ConfigDir& cfg, Diagnos
     int tline = 0;
     if (auto* e = ini.find("auth", "trusted")) tline = e->line;
     for (const auto& item : r.get_list("auth", "trusted")) {
-        if (auto cidr = Cidr::parse(item)) c->trusted.add(*cidr);
-        else d.error(ini.path, tline, fmt::format("[auth] trusted: '{}' is not an address or CIDR", item));
+        if (auto cidr = Cidr::parse(item))
+            c->trusted.add(*cidr);
+        else
+            d.error(ini.path, tline,
+                    fmt::format("[auth] trusted: '{}' is not an address or CIDR", item));
     }
     if (ini.find("auth", "public")) c->public_paths = r.get_list("auth", "public");
     load_tokens(cfg, r.get_str("auth", "tokens", "http_tokens"), *c, d);
@@ -152,7 +169,8 @@ std::string make_http_token_line(const std::string& name, unsigned scopes, std::
     RAND_bytes(raw, sizeof raw);
     token = base64url(std::string_view(reinterpret_cast<char*>(raw), sizeof raw));
     std::string sc;
-    for (auto [bit, n] : {std::pair{scope_send, "send"}, {scope_admin, "admin"}, {scope_metrics, "metrics"}})
+    for (auto [bit, n] :
+         {std::pair{scope_send, "send"}, {scope_admin, "admin"}, {scope_metrics, "metrics"}})
         if (scopes & bit) sc += (sc.empty() ? "" : ",") + std::string(n);
     return fmt::format("{} {} {}", name, sc, hex(sha256(token)));
 }

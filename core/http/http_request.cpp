@@ -171,8 +171,8 @@ int RequestParser::on_headers_complete(http_parser* p) {
 int RequestParser::on_body(http_parser* p, const char* at, size_t n) {
     auto* self = static_cast<RequestParser*>(p->data);
     if (self->req_.body.size() + n > self->body_limit_)
-        return self->fail(413, fmt::format("request body exceeds the limit of {} bytes",
-                                           self->body_limit_));
+        return self->fail(
+            413, fmt::format("request body exceeds the limit of {} bytes", self->body_limit_));
     self->req_.body.append(at, n);
     return 0;
 }

@@ -16,9 +16,9 @@
 namespace kasi {
 
 struct HttpRequest {
-    std::string method;  // "GET", "POST", ...
-    std::string path;    // percent-decoded, without the query
-    std::string query;   // raw, without '?'
+    std::string method;                                        // "GET", "POST", ...
+    std::string path;                                          // percent-decoded, without the query
+    std::string query;                                         // raw, without '?'
     std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
     std::string body;
     bool keep_alive = true;

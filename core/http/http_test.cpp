@@ -59,8 +59,9 @@ TEST_CASE("request parser: limits give 413 and 431, garbage 400, byte by byte wo
           RequestParser::State::more);
     p.reset();
     // chunked bodies are counted as they come
-    CHECK(feed_all(p, "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n"
-                      "8\r\n12345678\r\n0\r\n\r\n",
+    CHECK(feed_all(p,
+                   "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n"
+                   "8\r\n12345678\r\n0\r\n\r\n",
                    used) == RequestParser::State::error);
     CHECK(p.error_status() == 413);
     p.reset();
@@ -98,7 +99,8 @@ TEST_CASE("message builder: encodings and structure") {
     std::string decoded;
     while (start < w.size()) {
         size_t end = w.find("\r\n ", start);
-        std::string word = w.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        std::string word =
+            w.substr(start, end == std::string::npos ? std::string::npos : end - start);
         CHECK(word.size() <= 75);
         REQUIRE(word.rfind("=?utf-8?B?", 0) == 0);
         auto d = base64_decode(word.substr(10, word.size() - 12));

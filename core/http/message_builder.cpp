@@ -43,12 +43,14 @@ std::string text_part(std::string_view subtype, const std::string& body) {
     std::string crlf = to_crlf(body);
     if (!crlf.empty() && !crlf.ends_with("\r\n")) crlf += "\r\n";
     if (!needs_qp(crlf))
-        return fmt::format("Content-Type: text/{}; charset=utf-8\r\n"
-                           "Content-Transfer-Encoding: 7bit\r\n\r\n{}",
-                           subtype, crlf);
-    return fmt::format("Content-Type: text/{}; charset=utf-8\r\n"
-                       "Content-Transfer-Encoding: quoted-printable\r\n\r\n{}",
-                       subtype, quoted_printable(crlf));
+        return fmt::format(
+            "Content-Type: text/{}; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: 7bit\r\n\r\n{}",
+            subtype, crlf);
+    return fmt::format(
+        "Content-Type: text/{}; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n{}",
+        subtype, quoted_printable(crlf));
 }
 
 std::string wrap76(const std::string& b64) {
@@ -73,19 +75,20 @@ std::string filename_param(const std::string& name) {
 }
 
 std::string attachment_part(const Attachment& a) {
-    std::string h = fmt::format("Content-Type: {}\r\nContent-Transfer-Encoding: base64\r\n",
-                                a.content_type);
+    std::string h =
+        fmt::format("Content-Type: {}\r\nContent-Transfer-Encoding: base64\r\n", a.content_type);
     std::string disp = a.content_id.empty() ? "attachment" : "inline";
-    h += a.filename.empty() ? fmt::format("Content-Disposition: {}\r\n", disp)
-                            : fmt::format("Content-Disposition: {}; {}\r\n", disp,
-                                          filename_param(a.filename));
+    h += a.filename.empty()
+             ? fmt::format("Content-Disposition: {}\r\n", disp)
+             : fmt::format("Content-Disposition: {}; {}\r\n", disp, filename_param(a.filename));
     if (!a.content_id.empty()) h += fmt::format("Content-ID: <{}>\r\n", a.content_id);
     return h + "\r\n" + wrap76(base64_encode(a.data));
 }
 
 std::string multipart(std::string_view subtype, const std::vector<std::string>& parts) {
     std::string b = boundary();
-    std::string out = fmt::format("Content-Type: multipart/{}; boundary=\"{}\"\r\n\r\n", subtype, b);
+    std::string out =
+        fmt::format("Content-Type: multipart/{}; boundary=\"{}\"\r\n\r\n", subtype, b);
     for (const auto& p : parts) out += fmt::format("--{}\r\n{}\r\n", b, p);
     out += fmt::format("--{}--\r\n", b);
     return out;
@@ -118,10 +121,12 @@ std::string encode_word(std::string_view text) {
     size_t i = 0;
     while (i < text.size()) {
         size_t n = std::min<size_t>(45, text.size() - i);
-        while (i + n < text.size() && n > 0 && (static_cast<unsigned char>(text[i + n]) & 0xC0) == 0x80)
+        while (i + n < text.size() && n > 0 &&
+               (static_cast<unsigned char>(text[i + n]) & 0xC0) == 0x80)
             --n;
         if (n == 0) n = std::min<size_t>(45, text.size() - i);
-        out += (out.empty() ? "" : "\r\n ") + fmt::format("=?utf-8?B?{}?=", base64_encode(text.substr(i, n)));
+        out += (out.empty() ? "" : "\r\n ") +
+               fmt::format("=?utf-8?B?{}?=", base64_encode(text.substr(i, n)));
         i += n;
     }
     return out;
@@ -196,12 +201,23 @@ std::string substitute(std::string_view text, const std::map<std::string, std::s
             } else {
                 for (char c : it->second) {
                     switch (c) {
-                    case '&': out += "&amp;"; break;
-                    case '<': out += "&lt;"; break;
-                    case '>': out += "&gt;"; break;
-                    case '"': out += "&quot;"; break;
-                    case '\'': out += "&#39;"; break;
-                    default: out += c;
+                        case '&':
+                            out += "&amp;";
+                            break;
+                        case '<':
+                            out += "&lt;";
+                            break;
+                        case '>':
+                            out += "&gt;";
+                            break;
+                        case '"':
+                            out += "&quot;";
+                            break;
+                        case '\'':
+                            out += "&#39;";
+                            break;
+                        default:
+                            out += c;
                     }
                 }
             }

@@ -43,7 +43,7 @@ std::string substitute(std::string_view text, const std::map<std::string, std::s
                        bool html);
 
 // Helpers, exposed for the tests.
-std::string encode_word(std::string_view text);  // RFC 2047 "B" when not plain ASCII
+std::string encode_word(std::string_view text);       // RFC 2047 "B" when not plain ASCII
 std::string quoted_printable(std::string_view text);  // CRLF line breaks kept as hard breaks
 std::string to_crlf(std::string_view text);           // bare LF and bare CR become CRLF
 

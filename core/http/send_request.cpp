@@ -109,11 +109,16 @@ bool read_subs(const Value& v, const std::string& field, std::map<std::string, s
     for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
         std::string key(it->name.GetString(), it->name.GetStringLength());
         const Value& x = it->value;
-        if (x.IsString()) out[key].assign(x.GetString(), x.GetStringLength());
-        else if (x.IsInt64()) out[key] = std::to_string(x.GetInt64());
-        else if (x.IsNumber()) out[key] = fmt::format("{}", x.GetDouble());
-        else if (x.IsBool()) out[key] = x.GetBool() ? "true" : "false";
-        else return err = {400, field + "." + key, "must be a string, number or boolean"}, false;
+        if (x.IsString())
+            out[key].assign(x.GetString(), x.GetStringLength());
+        else if (x.IsInt64())
+            out[key] = std::to_string(x.GetInt64());
+        else if (x.IsNumber())
+            out[key] = fmt::format("{}", x.GetDouble());
+        else if (x.IsBool())
+            out[key] = x.GetBool() ? "true" : "false";
+        else
+            return err = {400, field + "." + key, "must be a string, number or boolean"}, false;
     }
     return true;
 }
@@ -151,9 +156,19 @@ bool token_ok(std::string_view s) {
     return true;
 }
 
-const char* const reserved_headers[] = {"from", "to", "cc", "bcc", "subject", "reply-to",
-                                        "date", "message-id", "mime-version", "content-type",
-                                        "content-transfer-encoding", "received", "return-path"};
+const char* const reserved_headers[] = {"from",
+                                        "to",
+                                        "cc",
+                                        "bcc",
+                                        "subject",
+                                        "reply-to",
+                                        "date",
+                                        "message-id",
+                                        "mime-version",
+                                        "content-type",
+                                        "content-transfer-encoding",
+                                        "received",
+                                        "return-path"};
 
 bool read_headers(const Value* v, std::vector<std::pair<std::string, std::string>>& out,
                   SendError& err) {
@@ -189,17 +204,19 @@ bool read_attachments(const Value* v, std::vector<Attachment>& out, SendError& e
             !r.string("content_id", at.content_id) || !r.string("content", content, present))
             return err.field = f + "." + err.field, false;
         if (!present) return err = {400, f + ".content", "is required (base64)"}, false;
-        if (has_ctl(at.filename)) return err = {400, f + ".filename", "contains control characters"}, false;
+        if (has_ctl(at.filename))
+            return err = {400, f + ".filename", "contains control characters"}, false;
         if (!type.empty()) {
             std::string_view t = type;
             auto slash = t.find('/');
             if (slash == 0 || slash == std::string_view::npos || has_ctl(t) ||
                 t.find_first_of("\"") != std::string_view::npos)
-                return err = {400, f + ".content_type", "must be a MIME type like application/pdf"}, false;
+                return err = {400, f + ".content_type", "must be a MIME type like application/pdf"},
+                       false;
             at.content_type = type;
         }
-        if (!at.content_id.empty() && (!token_ok(at.content_id) ||
-                                       at.content_id.find_first_of("<>") != std::string::npos))
+        if (!at.content_id.empty() &&
+            (!token_ok(at.content_id) || at.content_id.find_first_of("<>") != std::string::npos))
             return err = {400, f + ".content_id", "must be a plain identifier"}, false;
         std::string compact;
         compact.reserve(content.size());
@@ -228,12 +245,12 @@ bool is_8bit(std::string_view s) {
 
 }  // namespace
 
-bool prepare_message(const Value& v, const SendContext& ctx, PreparedMessage& out,
-                     SendError& err) {
+bool prepare_message(const Value& v, const SendContext& ctx, PreparedMessage& out, SendError& err) {
     if (!v.IsObject()) return err = {400, "", "a message must be a JSON object"}, false;
-    static const char* known[] = {"from", "to", "cc", "bcc", "reply_to", "subject", "text",
-                                  "html", "headers", "attachments", "content", "envelope_from",
-                                  "tenant", "campaign", "region", "metadata", "substitutions"};
+    static const char* known[] = {
+        "from",   "to",       "cc",      "bcc",         "reply_to",     "subject",
+        "text",   "html",     "headers", "attachments", "content",      "envelope_from",
+        "tenant", "campaign", "region",  "metadata",    "substitutions"};
     for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
         std::string_view k(it->name.GetString(), it->name.GetStringLength());
         bool ok = false;
@@ -259,11 +276,14 @@ bool prepare_message(const Value& v, const SendContext& ctx, PreparedMessage& ou
     size_t nrcpt = to.size() + cc.size() + bcc.size();
     if (nrcpt == 0) return r.fail("to", "at least one recipient (to, cc or bcc) is required");
     if (nrcpt > ctx.http->max_recipients)
-        return r.fail("to", fmt::format("{} recipients exceed the limit of {}", nrcpt,
-                                        ctx.http->max_recipients), 413);
+        return r.fail(
+            "to",
+            fmt::format("{} recipients exceed the limit of {}", nrcpt, ctx.http->max_recipients),
+            413);
     if (has_raw) {
         raw = to_crlf(raw);
-        for (const char* k : {"from", "subject", "text", "html", "attachments", "headers", "reply_to"})
+        for (const char* k :
+             {"from", "subject", "text", "html", "attachments", "headers", "reply_to"})
             if (r.get(k))
                 return r.fail(k, "give either content (a whole message) or the message fields");
     } else {
@@ -288,7 +308,8 @@ bool prepare_message(const Value& v, const SendContext& ctx, PreparedMessage& ou
         std::map<std::string, std::string> meta;
         if (!read_subs(*md, "metadata", meta, err)) return false;
         for (auto& [k, val] : meta) {
-            if (!token_ok(k)) return r.fail("metadata." + k, "keys must be printable without spaces");
+            if (!token_ok(k))
+                return r.fail("metadata." + k, "keys must be printable without spaces");
             if (has_ctl(val)) return r.fail("metadata." + k, "contains control characters");
             notes["meta." + k] = val;
         }
@@ -306,13 +327,16 @@ bool prepare_message(const Value& v, const SendContext& ctx, PreparedMessage& ou
     std::string sender = has_env ? envelope_from : f.from.email;
     if (has_raw && !has_env) {
         auto from_vals = header_values(raw, "From");
-        auto addrs = from_vals.empty() ? std::vector<std::string>{} : header_addresses(from_vals[0]);
+        auto addrs =
+            from_vals.empty() ? std::vector<std::string>{} : header_addresses(from_vals[0]);
         if (addrs.empty()) return r.fail("content", "has no From header (give envelope_from)");
         sender = addrs[0];
     }
     auto p = parse_path("<" + sender + ">", false, true);
     if (sender.empty() || has_ctl(sender) || !p.address || p.address->domain.empty())
-        return r.fail(has_env ? "envelope_from" : has_raw ? "content" : "from",
+        return r.fail(has_env   ? "envelope_from"
+                      : has_raw ? "content"
+                                : "from",
                       fmt::format("'{}' is not a usable envelope sender", sender));
     mail_from = *p.address;
     utf8 |= mail_from.utf8;
@@ -356,15 +380,18 @@ bool prepare_message(const Value& v, const SendContext& ctx, PreparedMessage& ou
                 mf.subject = substitute(f.subject, vs, false);
                 mf.text = substitute(f.text, vs, false);
                 mf.html = substitute(f.html, vs, true);
-                if (has_ctl(mf.subject)) return r.fail("subject", "a substitution put a control character in it");
+                if (has_ctl(mf.subject))
+                    return r.fail("subject", "a substitution put a control character in it");
             }
             body += build_message(mf, fmt::format("<{}@{}>", id, ctx.me),
                                   rfc5322_date(now_ms() / 1000));
         }
         if (body.size() > ctx.max_message_bytes)
-            return r.fail(has_raw ? "content" : "", fmt::format("the message is {} bytes, over the "
-                                                                "limit of {}", body.size(),
-                                                                ctx.max_message_bytes), 413);
+            return r.fail(has_raw ? "content" : "",
+                          fmt::format("the message is {} bytes, over the "
+                                      "limit of {}",
+                                      body.size(), ctx.max_message_bytes),
+                          413);
         txn->body_8bit = is_8bit(body);
         txn->body = std::move(body);
         out.txns.push_back(std::move(txn));

@@ -29,8 +29,8 @@ struct PreparedMessage {
 
 struct SendContext {
     const HttpConfig* http = nullptr;
-    std::string me;        // Message-ID domain, Received "by"
-    std::string peer_ip;   // Received "from"
+    std::string me;       // Message-ID domain, Received "by"
+    std::string peer_ip;  // Received "from"
     bool tls = false;
     size_t max_message_bytes = 0;
 };

@@ -11,8 +11,8 @@ namespace {
 constexpr auto rlx = std::memory_order_relaxed;
 
 const char* route_name(size_t r) {
-    static const char* names[] = {"send", "batch", "health", "metrics", "admin", "unsubscribe",
-                                  "other"};
+    static const char* names[] = {"send",  "batch",       "health", "metrics",
+                                  "admin", "unsubscribe", "other"};
     return names[r];
 }
 
@@ -62,7 +62,8 @@ std::string CoreMetrics::render() const {
     family(o, "kasi_smtp_connections_total", "counter", "SMTP connections accepted or refused");
     o += fmt::format("kasi_smtp_connections_total{{result=\"accepted\"}} {}\n",
                      smtp_connections.load(rlx));
-    o += fmt::format("kasi_smtp_connections_total{{result=\"refused\"}} {}\n", smtp_refused.load(rlx));
+    o += fmt::format("kasi_smtp_connections_total{{result=\"refused\"}} {}\n",
+                     smtp_refused.load(rlx));
     family(o, "kasi_messages_received_total", "counter", "messages spooled, by way of entry");
     o += fmt::format("kasi_messages_received_total{{via=\"smtp\"}} {}\n", received_smtp.load(rlx));
     o += fmt::format("kasi_messages_received_total{{via=\"http\"}} {}\n", received_http.load(rlx));
@@ -89,9 +90,9 @@ std::string CoreMetrics::render() const {
     for (size_t h = 0; h < hook_latency.size(); ++h)
         for (size_t k = 0; k < 2; ++k)
             if (!hook_latency[h][k].empty())
-                hook_latency[h][k].render(
-                    o, "kasi_hook_duration_seconds",
-                    fmt::format("hook=\"{}\",kind=\"{}\"", hook_name(Hook(h)), k ? "lua" : "native"));
+                hook_latency[h][k].render(o, "kasi_hook_duration_seconds",
+                                          fmt::format("hook=\"{}\",kind=\"{}\"", hook_name(Hook(h)),
+                                                      k ? "lua" : "native"));
     return o;
 }
 

@@ -18,9 +18,8 @@ namespace kasi {
 // A latency histogram with fixed bucket bounds (seconds: 100 µs .. 10 s).
 class Histogram {
   public:
-    static constexpr std::array<double, 14> bounds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                   0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                                   1,      10};
+    static constexpr std::array<double, 14> bounds{
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 10};
     void observe_ns(uint64_t ns);
     bool empty() const { return count_.load(std::memory_order_relaxed) == 0; }
     // "<name>_bucket{<labels>,le=...} n" lines, then _sum and _count.
