@@ -108,7 +108,7 @@ std::shared_ptr<const HttpConfig> HttpConfig::load(const ConfigDir& cfg, Diagnos
     r.check_sections({"main", "auth", "tls"});
     r.check_known("main", {"listen", "listen_tls", "max_header_bytes", "max_body_bytes",
                            "max_batch_bytes", "max_batch_messages", "max_recipients",
-                           "idle_timeout", "request_timeout", "metrics_queues"});
+                           "idle_timeout", "request_timeout", "metrics_queues", "max_connections"});
     r.check_known("auth", {"trusted", "public", "tokens"});
     r.check_known("tls", {"key", "cert"});
     auto c = std::make_shared<HttpConfig>();
@@ -121,6 +121,7 @@ std::shared_ptr<const HttpConfig> HttpConfig::load(const ConfigDir& cfg, Diagnos
     c->idle_timeout_s = int(r.get_int("main", "idle_timeout", 60, 1, 86400));
     c->request_timeout_s = int(r.get_int("main", "request_timeout", 60, 1, 86400));
     c->metrics_queues = size_t(r.get_int("main", "metrics_queues", 20, 0, 1000));
+    c->max_connections = r.get_int("main", "max_connections", 1000, 1, 1000000);
     int tline = 0;
     if (auto* e = ini.find("auth", "trusted")) tline = e->line;
     for (const auto& item : r.get_list("auth", "trusted")) {

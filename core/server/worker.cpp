@@ -116,6 +116,20 @@ void Worker::on_http_connection(uv_stream_t* server, bool tls) {
     if (shutting_down_ || !http_config()) return;
     auto c = std::make_shared<HttpConn>(*this, tls);
     if (uv_accept(server, reinterpret_cast<uv_stream_t*>(c->tcp())) != 0) return;  // lost race
+    auto& cm = CoreMetrics::global();
+    if (cm.http_open.load(std::memory_order_relaxed) >= http_config()->max_connections) {
+        static const char busy[] =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            "Content-Length: 73\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+            "{\"error\":{\"status\":503,\"message\":\"too many API connections, try again\"}}\n";
+        uv_buf_t b = uv_buf_init(const_cast<char*>(busy), sizeof busy - 1);
+        if (!tls) uv_try_write(reinterpret_cast<uv_stream_t*>(c->tcp()), &b, 1);
+        cm.count_http(HttpRoute::other, 503);
+        log::notice("http: refused a connection: max_connections ({}) reached",
+                    http_config()->max_connections);
+        c->close();
+        return;
+    }
     http_conns_[c.get()] = c;
     sessions_count_++;  // the shutdown waits for requests in flight too
     CoreMetrics::global().http_open.fetch_add(1, std::memory_order_relaxed);

@@ -393,7 +393,8 @@ def test_admin_endpoints_and_kasictl_through_them():
 def test_pipelining_limits_and_timeouts():
     port = free_port()
     k = Kasi(extra={"http.ini": http_ini(port, "request_timeout = 1\nidle_timeout = 2\n"
-                                               "max_header_bytes = 2048\n", trusted="127.0.0.1"),
+                                               "max_header_bytes = 2048\nmax_connections = 3\n",
+                                         trusted="127.0.0.1"),
                     "outbound.ini": "disabled=true\n"}).start()
     try:
         wait_port(port)
@@ -454,6 +455,17 @@ def test_pipelining_limits_and_timeouts():
         while chunk := c.recv(4096):
             data += chunk
         assert data.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in data
+        # max_connections = 3: the fourth connection is told 503 and closed
+        held = [Api(port) for _ in range(3)]
+        for a in held:
+            assert a.call("GET", "/health")[0] == 200
+        c = socket.create_connection(("127.0.0.1", port))
+        c.settimeout(5)
+        data = c.recv(4096)
+        assert data.startswith(b"HTTP/1.1 503 ") and json.loads(data.split(b"\r\n\r\n")[1]), data
+        for a in held:
+            a.close()
+        time.sleep(0.2)
         # HEAD: headers only
         api = Api(port)
         st, _, r = api.call("HEAD", "/health")
