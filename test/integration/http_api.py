@@ -23,6 +23,7 @@ import time
 import dkim_sign
 from dkim_sign import Setup
 from harness import KASICTL, Kasi, free_port, run
+import outbound
 from outbound import Sink, events
 from outbound import kasi as outbound_kasi
 from pki import Pki
@@ -630,4 +631,8 @@ def test_one_click_unsubscribe_endpoint():
 
 
 if __name__ == "__main__":
-    run(globals())
+    try:
+        run(globals())
+    finally:
+        if outbound._DNS:  # outbound.kasi()'s DNS fixture: it holds meson's stderr pipe open
+            outbound._DNS.proc.kill()
