@@ -5,6 +5,7 @@
 //   POST /api/v1/send/batch         many messages, one result each
 //   GET  /api/v1/admin/status       the running config generation and the last reload
 //   GET  /api/v1/admin/queue        the delivery summary (JSON)
+//   GET  /api/v1/admin/messages[/ID] the spool's messages, one message (api_messages.cpp)
 //   POST /api/v1/admin/reload | flush | suspend | resume | delete | bounce   (api_admin.cpp)
 //   POST /unsubscribe/TOKEN         RFC 8058 one-click unsubscribe
 // Authorisation (http.ini [auth]): a bearer token's scopes, or a trusted network; the
@@ -49,6 +50,8 @@ void api_metrics(const ApiEnv& env, HttpRespond respond);
 void api_admin(const ApiEnv& env, const std::string& action, const HttpRequest& req,
                HttpRespond respond);
 void api_send(const ApiEnv& env, HttpRequest req, HttpRespond respond, bool batch);
+void api_messages(const ApiEnv& env, const std::string& id, const HttpRequest& req,
+                  HttpRespond respond);  // id empty: the list
 void api_unsubscribe(const ApiEnv& env, const std::string& token, const HttpRequest& req,
                      HttpRespond respond);
 

@@ -22,6 +22,8 @@ constexpr Route routes[] = {
     {"POST", "/api/v1/send/batch", scope_send},
     {"GET", "/api/v1/admin/status", scope_admin},
     {"GET", "/api/v1/admin/queue", scope_admin},
+    {"GET", "/api/v1/admin/messages", scope_admin},
+    {"GET", "/api/v1/admin/messages/", scope_admin},
     {"POST", "/api/v1/admin/", scope_admin},
     {"POST", "/unsubscribe/", 0},  // the token in the path is the authorisation
 };
@@ -85,6 +87,9 @@ void route_request(ApiEnv env, HttpRequest req, HttpRespond respond) {
     if (p == "/metrics") return api_metrics(env, std::move(respond));
     if (p == "/api/v1/send") return api_send(env, std::move(req), std::move(respond), false);
     if (p == "/api/v1/send/batch") return api_send(env, std::move(req), std::move(respond), true);
+    if (p == "/api/v1/admin/messages") return api_messages(env, "", req, std::move(respond));
+    if (p.starts_with("/api/v1/admin/messages/"))
+        return api_messages(env, std::string(p.substr(23)), req, std::move(respond));
     if (p.starts_with("/api/v1/admin/"))
         return api_admin(env, std::string(p.substr(14)), req, std::move(respond));
     return api_unsubscribe(env, std::string(p.substr(13)), req, std::move(respond));

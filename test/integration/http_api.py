@@ -363,6 +363,16 @@ def test_admin_endpoints_and_kasictl_through_them():
     st, q, _ = api.call("GET", "/api/v1/admin/queue")
     assert st == 200 and any(d["domain"] == "hold.test" and d["reason"] == "maintenance"
                              for d in q["suspended_domains"]), q
+    # the spool over the API: what kasictl list / show print
+    st, lst, _ = api.call("GET", "/api/v1/admin/messages?limit=1000")
+    assert st == 200 and lst["count"] >= 1 and any(m["id"] == mid for m in lst["messages"]), lst
+    st, one, _ = api.call("GET", f"/api/v1/admin/messages/{mid}?body=1")
+    assert st == 200 and one["recipients"][0]["address"] == "x@hold.test", one
+    assert one["recipients"][0]["status"] in ("queued", "deferred") and "held" in one["body"], one
+    assert one["client_ip"] == "127.0.0.1" and one["sender"] == "a@sender.test", one
+    assert api.call("GET", "/api/v1/admin/messages/NOPE")[0] == 404
+    assert api.call("GET", "/api/v1/admin/messages?limit=0")[0] == 400
+    assert Api(s.http, TOKEN_SEND).call("GET", "/api/v1/admin/messages")[0] == 403
     env = dict(os.environ, KASI_API_TOKEN=TOKEN_ADMIN)
     r = subprocess.run([KASICTL, "-c", s.k.dir, "resume", "hold.test"], capture_output=True,
                        text=True, env=env)
