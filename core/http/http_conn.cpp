@@ -14,7 +14,6 @@ struct WriteReq {
     uv_write_t req{};
     std::string data;
     std::shared_ptr<HttpConn> keep;
-    std::function<void()> done;
 };
 
 }  // namespace
@@ -123,6 +122,7 @@ void HttpConn::process() {
         }
         if (st == RequestParser::State::more) {
             if (!was_started && parser_.in_progress()) arm_timer(true);
+            if (parser_.take_continue()) write("HTTP/1.1 100 Continue\r\n\r\n");
             break;
         }
         HttpRequest req = parser_.take();

@@ -76,7 +76,7 @@ void RequestParser::reset() {
     parser_.data = this;
     req_ = HttpRequest{};
     url_.clear();
-    in_value_ = started_ = complete_ = false;
+    in_value_ = started_ = complete_ = continue_ = false;
     header_bytes_ = 0;
     body_limit_ = 0;
     status_ = 0;
@@ -165,6 +165,8 @@ int RequestParser::on_headers_complete(http_parser* p) {
                                            p->content_length, self->body_limit_));
     if (p->content_length > 0 && p->content_length != ULLONG_MAX)
         r.body.reserve(size_t(p->content_length));
+    if (const std::string* e = r.header("expect"); e && iequals(*e, "100-continue"))
+        self->continue_ = true;
     return 0;
 }
 

@@ -44,6 +44,9 @@ class RequestParser {
     int error_status() const { return status_; }
     const std::string& error_text() const { return error_; }
     bool in_progress() const { return started_; }
+    // The headers asked for "Expect: 100-continue" and the body is within the limit: the
+    // caller says "100 Continue" once (take_continue() turns it off).
+    bool take_continue() { return std::exchange(continue_, false); }
 
   private:
     static int on_message_begin(http_parser* p);
@@ -63,6 +66,7 @@ class RequestParser {
     bool in_value_ = false;
     bool started_ = false;
     bool complete_ = false;
+    bool continue_ = false;
     size_t header_bytes_ = 0;
     size_t max_header_ = 16384, max_body_ = 1 << 20, max_batch_ = 1 << 20, body_limit_ = 0;
     int status_ = 0;

@@ -489,6 +489,14 @@ def test_pipelining_limits_and_timeouts():
                              capture_output=True, text=True, timeout=20).stdout.split("\n")
         assert out[:3] == ["200 1", "200 0", "200 0"], out
         assert "kasi_http_connections_open" in api.call("GET", "/metrics")[1]
+        # Expect: 100-continue is answered at once (curl would wait a second for it)
+        t0 = time.time()
+        out = subprocess.run(["curl", "-s", "-H", "Expect: 100-continue", "--data-binary",
+                              json.dumps({"from": "a@sender.test", "to": "x@sink.test",
+                                          "text": "y" * 5000}),
+                              "-w", "\n%{http_code}", f"http://127.0.0.1:{port}/api/v1/send"],
+                             capture_output=True, text=True, timeout=20).stdout
+        assert out.endswith("\n200") and time.time() - t0 < 0.8, (out, time.time() - t0)
     finally:
         k.cleanup()
 
