@@ -42,7 +42,7 @@ dkim_sign.MX_ZONE += "other.test. IN MX 10 mx.other.test.\nmx.other.test. IN A 1
 TOKENS = token_line("app", "send", TOKEN_SEND) + token_line("ops", "admin", TOKEN_ADMIN)
 
 
-def http_ini(port, extra="", trusted="127.0.0.2"):
+def http_ini(port, extra="", trusted="127.0.0.1"):
     return (f"[main]\nlisten = 127.0.0.1:{port}, 127.0.0.2:{port}\nmax_recipients = 5\n"
             f"max_body_bytes = 200000\nmax_batch_messages = 50\nmetrics_queues = 1\n{extra}"
             f"[auth]\ntrusted = {trusted}\n")
@@ -101,6 +101,12 @@ def shared():
         _S = s
         atexit.register(s.close)
     return _S
+
+
+def ctl_ok(s, *args):
+    rc, out, err = s.k.ctl(*args)
+    assert rc == 0, (args, out, err)
+    return out
 
 
 def rcpts_of(peer_msg):
@@ -234,7 +240,7 @@ BAD = [
 
 def test_bad_input_gets_a_4xx_naming_the_field_and_nothing_is_queued():
     s = shared()
-    s.k.ctl("suspend", "sink.test")
+    ctl_ok(s, "suspend", "sink.test")
     try:
         before = set(s.k.queued_ids())
         api = Api(s.http, TOKEN_SEND)
@@ -269,18 +275,20 @@ def test_bad_input_gets_a_4xx_naming_the_field_and_nothing_is_queued():
         new = set(s.k.queued_ids()) - before
         assert new == {batch["results"][0]["id"], batch["results"][2]["id"]}, (new, batch)
     finally:
-        s.k.ctl("resume", "sink.test")
+        ctl_ok(s, "resume", "sink.test")
 
 
 def test_authorisation_tokens_scopes_and_trusted_networks():
     s = shared()
     msg = {"from": "a@sender.test", "to": "auth@sink.test", "text": "x"}
-    st, resp, r = Api(s.http).call("POST", "/api/v1/send", msg)
+    # 127.0.0.1 is the trusted network here (kasictl's admin commands come from it);
+    # 127.0.0.2 is not
+    st, resp, r = Api(s.http, source="127.0.0.2").call("POST", "/api/v1/send", msg)
     assert st == 401 and r.getheader("WWW-Authenticate") == "Bearer", resp
-    st, resp, _ = Api(s.http, "wrong-token").call("POST", "/api/v1/send", msg)
+    st, resp, _ = Api(s.http, "wrong-token", source="127.0.0.2").call("POST", "/api/v1/send", msg)
     assert st == 403, resp
     # a wrong token is refused even from a trusted network
-    st, resp, _ = Api(s.http, "wrong-token", source="127.0.0.2").call("GET", "/metrics")
+    st, resp, _ = Api(s.http, "wrong-token").call("GET", "/metrics")
     assert st == 403, resp
     st, resp, _ = Api(s.http, TOKEN_SEND).call("POST", "/api/v1/admin/flush")
     assert st == 403, resp
@@ -291,8 +299,10 @@ def test_authorisation_tokens_scopes_and_trusted_networks():
     st, resp, _ = Api(s.http, TOKEN_ADMIN).call("GET", "/metrics")
     assert st == 200 and "kasi_build_info" in resp
     st, resp, _ = Api(s.http, source="127.0.0.2").call("POST", "/api/v1/admin/flush")
+    assert st == 401, resp
+    st, resp, _ = Api(s.http).call("POST", "/api/v1/admin/flush")
     assert st == 200 and resp["ok"], resp
-    st, resp, _ = Api(s.http).call("GET", "/health")  # public
+    st, resp, _ = Api(s.http, source="127.0.0.2").call("GET", "/health")  # public
     assert st == 200 and resp["ready"] is True and resp["checks"]["spool"]["ok"], resp
     st, resp, _ = Api(s.http).call("GET", "/nowhere")
     assert st == 404, resp
