@@ -28,6 +28,7 @@ struct HttpConfig;
 class Spool;
 class Outbound;
 class LoopInbox;
+class SessionHost;
 
 // What the handlers may use: the worker loop they run on and the shared services.
 struct ApiEnv {
@@ -37,6 +38,7 @@ struct ApiEnv {
     std::shared_ptr<const HttpConfig> http;  // never null here
     Spool* spool = nullptr;
     Outbound* outbound = nullptr;
+    SessionHost* sessions = nullptr;  // the worker: API mail goes through local SMTP sessions
     IpAddr peer;
     bool tls = false;
     std::string who;  // the token's name or "trusted:IP", for logs

@@ -106,9 +106,10 @@ std::shared_ptr<const HttpConfig> HttpConfig::load(const ConfigDir& cfg, Diagnos
     Ini ini = cfg.ini("http.ini", d);
     IniReader r(ini, d);
     r.check_sections({"main", "auth", "tls"});
-    r.check_known("main", {"listen", "listen_tls", "max_header_bytes", "max_body_bytes",
-                           "max_batch_bytes", "max_batch_messages", "max_recipients",
-                           "idle_timeout", "request_timeout", "metrics_queues", "max_connections"});
+    r.check_known("main",
+                  {"listen", "listen_tls", "max_header_bytes", "max_body_bytes", "max_batch_bytes",
+                   "max_batch_messages", "batch_sessions", "max_recipients", "idle_timeout",
+                   "request_timeout", "metrics_queues", "max_connections"});
     r.check_known("auth", {"trusted", "public", "tokens"});
     r.check_known("tls", {"key", "cert"});
     auto c = std::make_shared<HttpConfig>();
@@ -117,6 +118,7 @@ std::shared_ptr<const HttpConfig> HttpConfig::load(const ConfigDir& cfg, Diagnos
     c->max_body_bytes = size_t(r.get_int("main", "max_body_bytes", 16 << 20, 1024, 1LL << 31));
     c->max_batch_bytes = size_t(r.get_int("main", "max_batch_bytes", 64 << 20, 1024, 1LL << 32));
     c->max_batch_messages = size_t(r.get_int("main", "max_batch_messages", 1000, 1, 100000));
+    c->batch_sessions = size_t(r.get_int("main", "batch_sessions", 16, 1, 1000));
     c->max_recipients = size_t(r.get_int("main", "max_recipients", 1000, 1, 100000));
     c->idle_timeout_s = int(r.get_int("main", "idle_timeout", 60, 1, 86400));
     c->request_timeout_s = int(r.get_int("main", "request_timeout", 60, 1, 86400));

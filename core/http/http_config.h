@@ -3,7 +3,8 @@
 //   [main]  listen = 127.0.0.1:8025, [::1]:8025   plain HTTP/1.1 (none: the API is off)
 //           listen_tls = 0.0.0.0:8443              HTTPS with [tls] key/cert (or tls.ini's)
 //           max_header_bytes, max_body_bytes, max_batch_bytes, max_batch_messages,
-//           max_recipients, idle_timeout, request_timeout, metrics_queues, max_connections
+//           batch_sessions, max_recipients, idle_timeout, request_timeout, metrics_queues,
+//           max_connections
 //   [auth]  trusted = 127.0.0.1, 10.0.0.0/8       CIDRs allowed every scope without a token
 //           public = /health                      paths anyone may GET
 //           tokens = http_tokens                  the token file (config/http_tokens)
@@ -41,6 +42,7 @@ struct HttpConfig {
     size_t max_body_bytes = 16 * 1024 * 1024;   // /api/v1/send and the admin endpoints
     size_t max_batch_bytes = 64 * 1024 * 1024;  // /api/v1/send/batch
     size_t max_batch_messages = 1000;
+    size_t batch_sessions = 16;      // local SMTP sessions a batch is spread over
     size_t max_recipients = 1000;    // per message (to + cc + bcc)
     int idle_timeout_s = 60;         // keep-alive connection without a request
     int request_timeout_s = 60;      // to receive one whole request

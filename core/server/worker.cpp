@@ -163,6 +163,7 @@ void Worker::handle(HttpConn& conn, HttpRequest req, HttpRespond respond) {
     env.http = http_config();
     env.spool = &spool_;
     env.outbound = outbound_;
+    env.sessions = this;
     env.peer = conn.peer();
     env.tls = conn.tls();
     HttpRoute route = route_of(req.path);

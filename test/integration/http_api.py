@@ -660,6 +660,122 @@ def test_one_click_unsubscribe_endpoint():
         s.close()
 
 
+POLICY_LUA = r"""
+local M = {}
+function M.hook_connect(conn)
+  conn.notes.saw_connect = 'yes'
+end
+function M.hook_mail(conn, params)
+  local from = params[1]
+  if from.user == 'blocked' then return DENY, 'sender blocked by policy' end
+  if from.user == 'later' then return DENYSOFT, 'sender paused, try later' end
+  conn.transaction.notes.mail_saw_tenant = conn.transaction.notes.tenant or '-'
+end
+function M.hook_rcpt(conn, params)
+  if params[1].user == 'suppressed' then return DENY, 'on the suppression list' end
+  if params[1].user == 'hangup' then return DENYDISCONNECT, 'go away' end
+end
+function M.hook_data_post(conn)
+  local t = conn.transaction
+  t:add_header('X-Api-Policy', table.concat({conn.remote.ip, tostring(conn.relaying),
+    conn.notes['api.client'] or '-', conn.notes.saw_connect or '-',
+    t.notes.mail_saw_tenant or '-', t.notes['meta.order'] or '-'}, ' '))
+end
+function M.hook_queue_outbound(conn)
+  conn.transaction.notes.queued_by = 'policy'
+end
+function M.hook_send_email(hmail)
+  kasi.log.info('send_email', hmail.uuid, 'queued_by=' .. tostring(hmail.notes.queued_by))
+end
+return M
+"""
+
+
+def test_api_mail_meets_the_smtp_hooks():
+    """API mail goes through a local SMTP session: connect, mail, rcpt, data_post and
+    queue_outbound hooks run for it (notes and headers they set arrive), a refused recipient
+    gets its own error while the others are queued, and a refused sender makes the message
+    an error (422 permanent, 503 temporary) with the SMTP reply."""
+    port = free_port()
+    s = Setup(plugins="policy\nrelay\ndkim\n", lua={"policy": POLICY_LUA},
+              extra_files={"http.ini": http_ini(port, "batch_sessions = 1\n"),
+                           "http_tokens": TOKENS})
+    s.start()
+    try:
+        wait_port(port)
+        api = Api(port, TOKEN_SEND)
+        st, body, _ = api.call("POST", "/api/v1/send", {
+            "from": "news@sender.test", "to": ["ok1@sink.test", "suppressed@sink.test",
+                                               "ok2@sink.test"],
+            "subject": "hooks", "text": "hello", "tenant": "acme", "metadata": {"order": 7}})
+        assert st == 200, body
+        rc = body["recipients"]
+        assert [r["email"] for r in rc] == ["ok1@sink.test", "suppressed@sink.test",
+                                            "ok2@sink.test"], body
+        assert rc[0]["id"] == body["id"] + "/0" and rc[2]["id"] == body["id"] + "/1", body
+        assert "id" not in rc[1] and rc[1]["error"]["status"] == 422, body
+        assert "550" in rc[1]["error"]["smtp"] and "suppression list" in rc[1]["error"]["smtp"]
+        assert body["rejected"] == 1, body
+        msgs = s.delivered(1)
+        assert len(s.peer.messages) == 1
+        assert rcpts_of(s.peer.messages[0]) == ["ok1@sink.test", "ok2@sink.test"]
+        m = email.message_from_bytes(msgs[0], policy=email.policy.default)
+        assert m["X-Api-Policy"] == "127.0.0.1 true app yes acme 7", m["X-Api-Policy"]
+        # one Received line, the API's (the local session adds none of its own)
+        assert [str(r).split(" id ")[0] for r in m.get_all("Received")] == \
+            [str(m["Received"]).split(" id ")[0]] and "with HTTP" in str(m["Received"])
+        # the header was added before signing: the signatures sit above it and verify
+        s.v.verify_all(msgs[0])
+        assert msgs[0].index(b"DKIM-Signature") < msgs[0].index(b"X-Api-Policy")
+        # queue_outbound's note went with the message to the delivery side
+        assert re.search(r"send_email " + re.escape(body["id"]) + r" queued_by=policy",
+                         s.k.read_log()), s.k.read_log()[-3000:]
+        # a refused sender: the whole message is an error, 422 or 503, nothing queued
+        st, body, _ = api.call("POST", "/api/v1/send", {
+            "from": "blocked@sender.test", "to": "x@sink.test", "text": "no"})
+        assert st == 422 and body["error"]["field"] == "from", body
+        assert body["error"]["smtp"].startswith("550") and "blocked by policy" in \
+            body["error"]["smtp"], body
+        assert all("error" in r for r in body["recipients"]), body
+        st, body, _ = api.call("POST", "/api/v1/send", {
+            "from": "later@sender.test", "to": "x@sink.test", "text": "no"})
+        assert st == 503 and body["error"]["smtp"].startswith("450"), body
+        # every recipient refused: an error naming "to"
+        st, body, _ = api.call("POST", "/api/v1/send", {
+            "from": "news@sender.test", "to": "suppressed@sink.test", "text": "no"})
+        assert st == 422 and body["error"]["field"] == "to", body
+        # a batch: per-message results, the good ones queued around the refused ones
+        st, body, _ = api.call("POST", "/api/v1/send/batch", {"messages": [
+            {"from": "news@sender.test", "to": "b0@sink.test", "text": "0"},
+            {"from": "blocked@sender.test", "to": "b1@sink.test", "text": "1"},
+            {"from": "news@sender.test", "to": ["suppressed@sink.test", "b2@sink.test"],
+             "text": "2"},
+            {"from": "news@sender.test", "to": "suppressed@sink.test", "text": "3"},
+            {"from": 5},
+            {"from": "news@sender.test", "to": "b5@sink.test", "text": "5"},
+            {"from": "news@sender.test", "to": ["hangup@sink.test", "b6@sink.test"],
+             "text": "6"},
+            {"from": "news@sender.test", "to": "b7@sink.test", "text": "7"}]})
+        assert st == 200 and body["accepted"] == 4 and body["rejected"] == 4, body
+        res = body["results"]
+        assert [("id" in r) for r in res] == [True, False, True, False, False, True, False,
+                                              True], res
+        assert res[1]["error"]["field"] == "from" and res[3]["error"]["field"] == "to", res
+        assert res[4]["error"]["status"] == 400 and "smtp" not in res[4]["error"], res
+        assert res[2]["rejected"] == 1, res[2]
+        # DENYDISCONNECT ended that session (the message is refused whole, as the SMTP
+        # client's transaction would be); the next message got a new one
+        assert res[6]["error"]["status"] == 422 and "go away" in res[6]["error"]["smtp"], res
+        s.delivered(5)
+        got = sorted(r for m in s.peer.messages for r in rcpts_of(m))
+        assert got == ["b0@sink.test", "b2@sink.test", "b5@sink.test", "b7@sink.test",
+                       "ok1@sink.test", "ok2@sink.test"], got
+        # each local session said what it did, like an SMTP client's
+        assert re.search(r"disconnect ip=127\.0\.0\.1 .*relay=Y", s.k.read_log())
+    finally:
+        s.close()
+
+
 if __name__ == "__main__":
     try:
         run(globals())

@@ -36,7 +36,7 @@ void Session::dispatch(std::string_view line) {
     if (v == "MAIL") return cmd_mail(cmd.arg);
     if (v == "RCPT") return cmd_rcpt(cmd.arg);
     if (v == "DATA") return cmd_data(cmd.arg);
-    if (v == "BDAT" && settings().chunking) return cmd_bdat(cmd.arg);
+    if (v == "BDAT" && (settings().chunking || local_)) return cmd_bdat(cmd.arg);
     if (v == "RSET") return cmd_rset(cmd.arg);
     if (v == "QUIT") return cmd_quit(cmd.arg);
     if (v == "NOOP") return reply(250, "OK");
@@ -135,6 +135,11 @@ void Session::cmd_mail(const std::string& arg) {
     reset_transaction();
     ++txn_count_;
     txn->uuid = fmt::format("{}.{}", uuid_, txn_count_);
+    if (preset_) {  // a local session: the API chose the id and notes
+        txn->uuid = std::move(preset_->first);
+        txn->notes = std::move(preset_->second);
+        preset_.reset();
+    }
     txn->mail_from = *p.address;
     txn_ = std::move(txn);
     pending_addr_ = *p.address;
@@ -276,7 +281,7 @@ void Session::finish_message() {
     }
     std::string prefix;
     int64_t now = now_ms();
-    if (s.add_received) {
+    if (s.add_received && !local_) {  // the API wrote its own ("with HTTP")
         ReceivedInfo ri;
         ri.helo = hello_host_;
         ri.rdns = remote_host_;
@@ -317,6 +322,12 @@ void Session::queue_message() {
     std::weak_ptr<Session> weak = weak_from_this();
     LoopInbox* inbox = &host_.inbox();
     IntakeSource src{remote_ip_.str(), hello_host_, auth_user_, tls_, relaying_};
+    if (local_) {
+        src.helo.clear();
+        src.auth_user = local_->who;
+        src.tls = local_->tls;
+        src.http = true;
+    }
     spool_and_queue(host_.spool(), host_.outbound(), *txn_, src,
                     [weak, inbox](const SpoolResult& r) {
                         inbox->post([weak, r] {

@@ -63,7 +63,7 @@ void Session::hook_done(Hook h, Result r) {
         case Hook::lookup_rdns:
             if (r.code == Code::ok) remote_host_ = r.msg;
             if (respond_refusal(r, "rDNS Lookup Failed", "rDNS Temporary Failure")) break;
-            if (r.code == Code::cont && settings().rdns_lookup && host_.resolver())
+            if (r.code == Code::cont && settings().rdns_lookup && host_.resolver() && !local_)
                 return lookup_ptr();  // runs connect when the answer is in
             run_hook(Hook::connect);
             return;

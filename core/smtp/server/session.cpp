@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/log/log.h"
+#include "core/server/loop_inbox.h"
 #include "core/server/server_config.h"
 #include "core/smtp/proxy_protocol.h"
 #include "core/smtp/reply.h"
@@ -88,6 +89,38 @@ void Session::start(uv_tcp_t*) {
         return;
     }
     run_hook(Hook::connect_init);
+}
+
+void Session::start_local(LocalClient client) {
+    local_ = std::make_unique<LocalClient>(std::move(client));
+    runner_ = std::make_shared<HookRunner>(host_.loop(), *this);
+    runner_->set_resolver(host_.resolver_ref());
+    remote_ip_ = local_->ip;
+    remote_port_ = local_->port;
+    relaying_ = true;  // the API authorised the client (token or trusted network)
+    notes_ = local_->notes;
+    uv_timer_init(host_.loop(), idle_timer_.get());
+    idle_timer_->data = this;
+    uv_timer_init(host_.loop(), pause_timer_.get());
+    pause_timer_->data = this;
+    touch();
+    log::debug("[{}] local session for {} ({})", uuid_, remote_ip_.str(), local_->who);
+    run_hook(Hook::connect_init);
+}
+
+void Session::feed_local(std::string_view bytes) {
+    if (!local_ || closed_) return;
+    in_.append(bytes);
+    touch();
+    if (processing_ || in_output_) {
+        local_more_ = true;  // the running pass (or the one after the write) takes it
+        return;
+    }
+    process_input();
+}
+
+void Session::preset_transaction(std::string uuid, std::map<std::string, std::string> notes) {
+    preset_.emplace(std::move(uuid), std::move(notes));
 }
 
 void Session::touch() {
@@ -261,8 +294,20 @@ bool Session::take_line(std::string_view& line) {
 
 void Session::process_input() {
     if (processing_ || closed_) return;
-    processing_ = true;
     auto keep = shared_from_this();
+    // Local input may arrive while the replies are written (the API answers a reply with
+    // its next commands): it is taken in another pass here rather than by recursion.
+    do {
+        local_more_ = false;
+        processing_ = true;
+        process_commands();
+        processing_ = false;
+        flush();
+    } while (local_more_ && !closed_);
+    if (disconnect_ && !busy_ && !paused_) close();
+}
+
+void Session::process_commands() {
     while (!busy_ && !paused_ && !closed_ && !disconnect_) {
         if (phase_ == Phase::data) {
             auto st = data_.feed(in_, in_pos_, txn_->body);
@@ -326,9 +371,6 @@ void Session::process_input() {
         in_.erase(0, in_pos_);
         in_pos_ = 0;
     }
-    processing_ = false;
-    flush();
-    if (disconnect_ && !busy_ && !paused_) close();
 }
 
 void Session::reply(int code, std::string_view text, std::string_view enhanced) {
@@ -341,7 +383,16 @@ void Session::reply(int code, std::string_view text, std::string_view enhanced) 
 }
 
 void Session::flush() {
-    if (out_.empty() || !tcp_.get() || closed_) return;
+    if (out_.empty() || closed_) return;
+    if (local_) {
+        std::string data;
+        data.swap(out_);
+        in_output_ = true;
+        if (local_->output) local_->output(data);
+        in_output_ = false;
+        return;
+    }
+    if (!tcp_.get()) return;
     if (tls_conn_) {
         bool ok = tls_conn_->write(out_);
         out_.clear();
@@ -467,6 +518,16 @@ void Session::finish_close() {
     closed_ = true;
     uv_timer_stop(idle_timer_.get());
     uv_timer_stop(pause_timer_.get());
+    if (local_) {  // told on the next loop turn: the owner may drop the session then
+        auto self = shared_from_this();
+        host_.inbox().post([self] {
+            auto closed = std::move(self->local_->closed);
+            self->local_->output = nullptr;
+            self->local_->closed = nullptr;
+            if (closed) closed();
+        });
+        return;
+    }
     if (tls_conn_ && tls_) {
         tls_conn_->shutdown();
         write_raw(tls_conn_->take_output());

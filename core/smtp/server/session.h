@@ -6,6 +6,9 @@
 // that hook's respond function (responder.cpp), following Haraka's tables; commands live in
 // commands.cpp, I/O and lifetime here.
 //
+// A local session (start_local) has no socket: the HTTP API feeds it SMTP and reads its
+// replies (core/http/submission.h), so API mail runs through this same state machine.
+//
 // Lifetime: the worker owns sessions through shared_ptr; anything that answers later (a
 // suspended hook, the spool writer) holds a weak_ptr and finds the session gone if the
 // client left.
@@ -16,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +60,18 @@ class SessionHost {
     virtual void session_closed(Session* s) = 0;
 };
 
+// A session without a socket (Session::start_local): how the HTTP API hands its messages to
+// the SMTP pipeline, so that they meet the same hooks as SMTP mail (core/http/submission.h).
+struct LocalClient {
+    IpAddr ip;  // the HTTP client
+    int port = 0;
+    bool tls = false;                          // came over HTTPS
+    std::string who;                           // API token name or "trusted:IP" (envelope, logs)
+    std::map<std::string, std::string> notes;  // connection notes, set before connect_init
+    std::function<void(std::string_view replies)> output;  // called from flush()
+    std::function<void()> closed;                          // once, after the disconnect hook
+};
+
 class Session : public HookRunner::Sink, public std::enable_shared_from_this<Session> {
   public:
     Session(SessionHost& host, std::shared_ptr<const ServerConfig> cfg, bool implicit_tls);
@@ -64,6 +80,14 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     // Takes over an accepted connection and starts the connect hooks.
     void start(uv_tcp_t* accepted_into_this);
     uv_tcp_t* tcp() { return tcp_.get(); }
+    // Starts a local session (no socket, relaying allowed, BDAT always on, no core rDNS, no
+    // Received line of its own: the API writes one). Replies go to client.output.
+    void start_local(LocalClient client);
+    // Input for a local session, as if the client had sent it. Safe from within output().
+    void feed_local(std::string_view bytes);
+    // The id and notes of the transaction the next MAIL starts (local sessions).
+    void preset_transaction(std::string uuid, std::map<std::string, std::string> notes);
+    bool is_local() const { return local_ != nullptr; }
     // Graceful stop: finish the current transaction if one is in flight, else say 421.
     void shutdown_notice();
     void force_close();  // the shutdown deadline passed
@@ -129,6 +153,7 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     void proxy_input();                          // Phase::proxy: waiting for the header
     void write_raw(std::string_view data);
     void process_input();
+    void process_commands();  // one pass over the input (process_input loops for local input)
     bool take_line(std::string_view& line);
     void flush();
     void close(bool after_flush = true);
@@ -236,6 +261,12 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     LineHandler line_handler_;
     UvHandle<uv_timer_t> pause_timer_;
     std::function<void()> after_pause_;
+
+    // local sessions (start_local)
+    std::unique_ptr<LocalClient> local_;
+    bool local_more_ = false;  // input fed while processing or writing: another pass
+    bool in_output_ = false;
+    std::optional<std::pair<std::string, std::map<std::string, std::string>>> preset_;
 
     // counters for the disconnect line
     int64_t start_ms_ = 0;
