@@ -4,7 +4,8 @@
 # the same invocation, smtp-source -> kasi over SMTP and smtp-source -> smtp-sink directly
 # (the loopback ceiling). The MX is found through the DNS fixture on loopback.
 #   bench/http-bench.sh [-d SECONDS] [-c CONNECTIONS] [-l BYTES] [-b BATCH] [-r RUNS] [-m SMTP_MSGS]
-# Defaults: -d 5 -c 20 -l 4096 -b 100 -r 3 -m 20000. wrk runs for SECONDS with CONNECTIONS
+# Defaults: -d 5 -c 20 -l 4096 -b 100 -r 3 -m 20000. HTTP_EXTRA='batch_sessions=64\n' adds
+# lines to http.ini's [main]. wrk runs for SECONDS with CONNECTIONS
 # keep-alive connections (2 threads); the messages kasi spooled are read from its /metrics
 # (kasi_messages_received_total), and delivered msg/s = spooled / time until the sink
 # counted them all. Per run and median: accepted msg/s (spooled / wrk's duration),
@@ -68,8 +69,8 @@ kasi_run() {
   printf '[main]\nlevel=warn\n' > "$d/config/log.ini"
   printf '[main]\nservers=127.0.0.1:%s\n' "$P_DNS" > "$d/config/dns.ini"
   printf '[main]\nlocal_mx_ok=true\nsmtp_port=%s\nenable_tls=false\n' "$P_SINK" > "$d/config/outbound.ini"
-  printf '[main]\nlisten=127.0.0.1:%s\nmax_body_bytes=%s\n[auth]\ntrusted=127.0.0.1\n' \
-    "$P_HTTP" $(( (LEN + 1024) * BATCH + 65536 )) > "$d/config/http.ini"
+  printf '[main]\nlisten=127.0.0.1:%s\nmax_body_bytes=%s\n%b[auth]\ntrusted=127.0.0.1\n' \
+    "$P_HTTP" $(( (LEN + 1024) * BATCH + 65536 )) "${HTTP_EXTRA:-}" > "$d/config/http.ini"
   rm -f "$d/config/queue_dir"
   "$SB/sink.sh" start "$P_SINK" >/dev/null
   "$top/build/kasi" -c "$d" > "$d/kasi.log" 2>&1 &
