@@ -185,6 +185,16 @@ void Worker::http_closed(HttpConn* c) {
     maybe_stop();
 }
 
+void Worker::local_session_started(const std::shared_ptr<Session>& s) {
+    local_sessions_.emplace(s.get(), s);
+    sessions_count_++;  // the shutdown waits for the API's messages in flight
+}
+
+void Worker::local_session_closed(Session* s) {
+    if (local_sessions_.erase(s)) sessions_count_--;
+    maybe_stop();
+}
+
 void Worker::set_config(std::shared_ptr<const ServerConfig> cfg) {
     inbox_->post([this, cfg = std::move(cfg)] { cfg_ = cfg; });
 }
@@ -200,6 +210,9 @@ void Worker::begin_shutdown() {
         std::vector<std::shared_ptr<HttpConn>> hc;
         for (auto& [_, c] : http_conns_) hc.push_back(c);
         for (auto& c : hc) c->shutdown_notice();
+        std::vector<std::shared_ptr<Session>> local;
+        for (auto& [_, s] : local_sessions_) local.push_back(s);
+        for (auto& s : local) s->shutdown_notice();
     });
 }
 
@@ -218,12 +231,15 @@ void Worker::force_close() {
         std::vector<std::shared_ptr<HttpConn>> hc;
         for (auto& [_, c] : http_conns_) hc.push_back(c);
         for (auto& c : hc) c->close();
+        std::vector<std::shared_ptr<Session>> local;
+        for (auto& [_, s] : local_sessions_) local.push_back(s);
+        for (auto& s : local) s->force_close();
         maybe_stop();
     });
 }
 
 void Worker::maybe_stop() {
-    if (stopping_ && sessions_.empty() && http_conns_.empty()) {
+    if (stopping_ && sessions_.empty() && http_conns_.empty() && local_sessions_.empty()) {
         inbox_->close();
         uv_stop(&loop_);
     }

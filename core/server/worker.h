@@ -49,6 +49,9 @@ class Worker : public SessionHost, public HttpConnHost {
     std::weak_ptr<Resolver> resolver_ref() override { return resolver_; }
     LoopInbox& inbox() override { return *inbox_; }
     void session_closed(Session* s) override;
+    bool accepting() override { return !shutting_down_; }
+    void local_session_started(const std::shared_ptr<Session>& s) override;
+    void local_session_closed(Session* s) override;
 
     // HttpConnHost
     std::shared_ptr<const HttpConfig> http_config() override;
@@ -78,6 +81,7 @@ class Worker : public SessionHost, public HttpConnHost {
     std::vector<std::unique_ptr<ListenerKind>> listener_kinds_;
     std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
     std::unordered_map<HttpConn*, std::shared_ptr<HttpConn>> http_conns_;
+    std::unordered_map<Session*, std::shared_ptr<Session>> local_sessions_;  // the API's
     std::shared_ptr<const HttpConfig> http_cfg_;  // the last one seen (the listeners' config)
     std::atomic<int> sessions_count_{0};
     bool shutting_down_ = false;

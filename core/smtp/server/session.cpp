@@ -105,6 +105,8 @@ void Session::start_local(LocalClient client) {
     pause_timer_->data = this;
     touch();
     log::debug("[{}] local session for {} ({})", uuid_, remote_ip_.str(), local_->who);
+    shutting_down_ = !host_.accepting();  // then every command but QUIT gets 421
+    host_.local_session_started(shared_from_this());
     run_hook(Hook::connect_init);
 }
 
@@ -525,6 +527,7 @@ void Session::finish_close() {
             self->local_->output = nullptr;
             self->local_->closed = nullptr;
             if (closed) closed();
+            self->host_.local_session_closed(self.get());
         });
         return;
     }

@@ -58,6 +58,11 @@ class SessionHost {
     virtual std::weak_ptr<Resolver> resolver_ref() { return {}; }
     virtual LoopInbox& inbox() = 0;
     virtual void session_closed(Session* s) = 0;
+    // Local sessions (start_local): the host keeps them so that a shutdown waits for them
+    // (and closes them at its deadline); false from accepting() once it is shutting down.
+    virtual bool accepting() { return true; }
+    virtual void local_session_started(const std::shared_ptr<Session>&) {}
+    virtual void local_session_closed(Session*) {}
 };
 
 // A session without a socket (Session::start_local): how the HTTP API hands its messages to
