@@ -30,6 +30,17 @@ class Outbound;
 class LoopInbox;
 class SessionHost;
 
+class Submission;
+
+// What the API keeps for the length of one HTTP connection: its local SMTP session, so that
+// one keep-alive connection is one SMTP session (connect hooks once, the limit plugin's
+// connection counts, one disconnect line), as an SMTP client's connection would be. The
+// session is told QUIT when the connection (and any request still running) is done.
+struct ApiConnState {
+    std::shared_ptr<Submission> submission;
+    ~ApiConnState();
+};
+
 // What the handlers may use: the worker loop they run on and the shared services.
 struct ApiEnv {
     uv_loop_t* loop = nullptr;
@@ -39,6 +50,7 @@ struct ApiEnv {
     Spool* spool = nullptr;
     Outbound* outbound = nullptr;
     SessionHost* sessions = nullptr;  // the worker: API mail goes through local SMTP sessions
+    std::shared_ptr<ApiConnState> conn_state;  // null in tools and tests without a connection
     IpAddr peer;
     bool tls = false;
     std::string who;  // the token's name or "trusted:IP", for logs

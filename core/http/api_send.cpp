@@ -152,7 +152,8 @@ void SendJob::pull(size_t li) {
             if (!take_next(li)) return;  // the request was answered (single message refused)
     } while (lane.again);
     lane.pulling = false;
-    if (!lane.busy && next_ >= results_.size() && lane.sub && !lane.quit) {
+    bool kept = !batch_ && env_.conn_state && env_.conn_state->submission == lane.sub;
+    if (!lane.busy && next_ >= results_.size() && lane.sub && !lane.quit && !kept) {
         lane.quit = true;
         lane.sub->quit();
     }
@@ -175,13 +176,19 @@ bool SendJob::take_next(size_t li) {
         return true;
     }
     m.prepared = true;
-    if (!lane.sub || !lane.sub->usable()) {  // a session that ended (DENYDISCONNECT): anew
+    // A single message uses the connection's session while it lasts; batch lanes have
+    // their own (and open another when one ends, say after a DENYDISCONNECT).
+    if (!batch_ && !lane.sub && env_.conn_state && env_.conn_state->submission &&
+        env_.conn_state->submission->usable())
+        lane.sub = env_.conn_state->submission;
+    if (!lane.sub || !lane.sub->usable()) {
         LocalClient c;
         c.ip = env_.peer;
         c.tls = env_.tls;
         c.who = env_.who;
         c.notes["api.client"] = env_.who;
         lane.sub = Submission::open(*env_.sessions, env_.cfg, std::move(c));
+        if (!batch_ && env_.conn_state) env_.conn_state->submission = lane.sub;
     }
     lane.busy = true;
     m.pending = pm.txns.size();
@@ -278,6 +285,10 @@ void SendJob::finish() {
 }
 
 }  // namespace
+
+ApiConnState::~ApiConnState() {
+    if (submission) submission->quit();
+}
 
 void api_send(const ApiEnv& env, HttpRequest req, HttpRespond respond, bool batch) {
     // The body is JSON whatever the Content-Type says (curl -d sends a form type).

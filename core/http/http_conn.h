@@ -27,6 +27,7 @@
 namespace kasi {
 
 class HttpConn;
+struct ApiConnState;  // what the API keeps for the length of a connection (core/http/api.h)
 
 // What the connection asks of its owner.
 class HttpConnHost {
@@ -52,6 +53,7 @@ class HttpConn : public std::enable_shared_from_this<HttpConn> {
 
     const IpAddr& peer() const { return peer_; }
     bool tls() const { return tls_ != nullptr; }
+    std::shared_ptr<ApiConnState>& api_state() { return api_state_; }
 
   private:
     void on_read(ssize_t n, const uv_buf_t* buf);
@@ -82,6 +84,7 @@ class HttpConn : public std::enable_shared_from_this<HttpConn> {
     bool processing_ = false;     // inside process(): pipelined requests answered at once
                                   // do not recurse
     size_t writes_pending_ = 0;
+    std::shared_ptr<ApiConnState> api_state_;
 };
 
 }  // namespace kasi

@@ -164,6 +164,8 @@ void Worker::handle(HttpConn& conn, HttpRequest req, HttpRespond respond) {
     env.spool = &spool_;
     env.outbound = outbound_;
     env.sessions = this;
+    if (!conn.api_state()) conn.api_state() = std::make_shared<ApiConnState>();
+    env.conn_state = conn.api_state();
     env.peer = conn.peer();
     env.tls = conn.tls();
     HttpRoute route = route_of(req.path);
