@@ -1,6 +1,6 @@
 // kasictl: inspect a spool, safely while kasi runs (read-only: segments are append-only and
 // an unfinished tail is ignored).
-//   kasictl -c DIR count | list [--limit N] | show ID [--body] | queue
+//   kasictl -c DIR count | list [--limit N] | show ID [--body] | export OUTDIR | queue
 //   kasictl -c DIR resolve ...  (ctl_resolve.h)
 //   kasictl -c DIR dkim keygen|records ...  (ctl_dkim.h)
 //   kasictl -c DIR verp decode | unsubscribe verify ...  (ctl_tokens.h)
@@ -36,6 +36,7 @@ void usage(FILE* f) {
         "usage: kasictl -c DIR count\n"
         "       kasictl -c DIR list [--limit N]\n"
         "       kasictl -c DIR show ID [--body]\n"
+        "       kasictl -c DIR export OUTDIR [--limit N]  (each message as OUTDIR/ID.eml)\n"
         "       kasictl -c DIR queue   (the delivery summary kasi writes every second, JSON)\n"
         "       kasictl -c DIR flush [DOMAIN] | suspend DOMAIN|rq:KEY [REASON...] |\n"
         "                      resume DOMAIN|rq:KEY | delete ID|@DOMAIN | bounce ID|@DOMAIN\n"
@@ -54,6 +55,45 @@ void usage(FILE* f) {
         "  The admin commands (flush ... metrics, queue) go through the HTTP API when\n"
         "  config/http.ini has a plain listen address ($KASI_API_TOKEN is sent as the bearer\n"
         "  token), else through the control socket; --socket forces the socket.\n");
+}
+
+// Writes every spooled message's bytes (as they will be sent) to OUTDIR/ID.eml, one file
+// each, for inspection with mail tools; prints how many it wrote.
+int export_messages(const std::string& spool, const kasi::SpoolSnapshot& snap,
+                    const std::string& outdir, long limit) {
+    if (outdir.empty()) {
+        usage(stderr);
+        return 2;
+    }
+    if (mkdir(outdir.c_str(), 0700) != 0 && errno != EEXIST) {
+        std::fprintf(stderr, "kasictl: %s: %s\n", outdir.c_str(), std::strerror(errno));
+        return 1;
+    }
+    long n = 0;
+    for (const auto& m : snap.messages) {
+        if (limit >= 0 && n >= limit) break;
+        std::string b, err;
+        if (!kasi::read_message_body(spool, m, b, err)) {
+            std::fprintf(stderr, "kasictl: %s\n", err.c_str());
+            return 1;
+        }
+        if (m.env.id.empty() || m.env.id.find('/') != std::string::npos || m.env.id[0] == '.') {
+            std::fprintf(stderr, "kasictl: skipped a message whose id is no file name: %s\n",
+                         m.env.id.c_str());
+            continue;
+        }
+        std::string path = outdir + "/" + m.env.id + ".eml";
+        FILE* f = std::fopen(path.c_str(), "wb");
+        bool ok = f && std::fwrite(b.data(), 1, b.size(), f) == b.size();
+        if (f && std::fclose(f) != 0) ok = false;
+        if (!ok) {
+            std::fprintf(stderr, "kasictl: %s: %s\n", path.c_str(), std::strerror(errno));
+            return 1;
+        }
+        ++n;
+    }
+    std::printf("exported %ld messages to %s\n", n, outdir.c_str());
+    return 0;
 }
 
 std::string when(int64_t ms) {
@@ -224,6 +264,7 @@ int main(int argc, char** argv) {
         }
         return 0;
     }
+    if (cmd == "export") return export_messages(spool, snap, id, limit);
     if (cmd == "show") {
         for (const auto& m : snap.messages) {
             if (m.env.id != id) continue;
