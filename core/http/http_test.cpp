@@ -116,7 +116,48 @@ TEST_CASE("message builder: encodings and structure") {
         if (e == std::string::npos) e = qp.size();
         CHECK(e - p <= 76);
     }
+    auto encoding_of = [](const std::string& text) {
+        MessageFields f;
+        f.from.email = "a@b.test";
+        f.text = text;
+        f.has_text = true;
+        std::string m = build_message(f, "<1@b.test>", "Mon, 23 Nov 2026 10:00:00 +0000");
+        return m.find("Content-Transfer-Encoding: 7bit") != std::string::npos ? "7bit" : "qp";
+    };
+    CHECK(std::string(encoding_of("hello\nworld\r\n")) == "7bit");
+    CHECK(std::string(encoding_of(std::string(900, 'a') + "\nb")) == "7bit");
+    CHECK(std::string(encoding_of("b\n" + std::string(901, 'a'))) == "qp");
+    CHECK(std::string(encoding_of("caf\xc3\xa9")) == "qp");
+    CHECK(std::string(encoding_of(std::string("a\0b", 3))) == "qp");
+    CHECK(std::string(encoding_of("tab\tand ~ del-free")) == "7bit");
+    CHECK(std::string(encoding_of("del\x7f")) == "qp");
     CHECK(to_crlf("a\nb\r\nc\rd") == "a\r\nb\r\nc\r\nd");
+    CHECK(to_crlf("") == "");
+    CHECK(to_crlf("\r") == "\r\n");
+    CHECK(to_crlf("\n\n") == "\r\n\r\n");
+    CHECK(to_crlf("\r\r\n\n\rx") == "\r\n\r\n\r\n\r\nx");
+    CHECK(to_crlf("no line end") == "no line end");
+    // against a byte-by-byte reference on random mixes of CR, LF and text
+    uint32_t seed = 12345;
+    for (int round = 0; round < 2000; ++round) {
+        std::string in, want;
+        int n = int((seed = seed * 1103515245 + 12345) >> 16) % 40;
+        for (int i = 0; i < n; ++i) {
+            seed = seed * 1103515245 + 12345;
+            in += "\r\nab"[(seed >> 16) % 4];
+        }
+        for (size_t i = 0; i < in.size(); ++i) {
+            if (in[i] == '\r') {
+                want += "\r\n";
+                if (i + 1 < in.size() && in[i + 1] == '\n') ++i;
+            } else if (in[i] == '\n') {
+                want += "\r\n";
+            } else {
+                want += in[i];
+            }
+        }
+        REQUIRE(to_crlf(in) == want);
+    }
     MessageFields f;
     f.from = {"a@b.test", "A \"q\""};
     f.to = {{"x@y.test", ""}};

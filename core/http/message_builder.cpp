@@ -2,6 +2,8 @@
 
 #include <openssl/rand.h>
 
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "core/util/base64.h"
@@ -16,17 +18,25 @@ bool plain_ascii(std::string_view s) {
     return true;
 }
 
-// Short-lined 7-bit text can go as is; anything else is quoted-printable.
+// Short-lined 7-bit text can go as is; anything else is quoted-printable. Line by line
+// (memchr finds the ends); each line's bytes are checked without an early exit, which the
+// compiler vectorises.
 bool needs_qp(std::string_view crlf_text) {
-    size_t line = 0;
-    for (size_t i = 0; i < crlf_text.size(); ++i) {
-        unsigned char c = static_cast<unsigned char>(crlf_text[i]);
-        if (c == '\r' && i + 1 < crlf_text.size() && crlf_text[i + 1] == '\n') {
-            line = 0;
-            ++i;
-            continue;
+    const char* p = crlf_text.data();
+    const char* end = p + crlf_text.size();
+    while (p < end) {
+        const char* nl = static_cast<const char*>(std::memchr(p, '\n', size_t(end - p)));
+        const char* stop = nl ? nl : end;
+        if (nl && (nl == p || nl[-1] != '\r')) return true;  // a bare LF
+        const char* last = nl ? nl - 1 : end;                // the line without its CR
+        if (last - p > 900) return true;
+        bool bad = false;
+        for (const char* q = p; q < last; ++q) {
+            unsigned char c = static_cast<unsigned char>(*q);
+            bad |= (c >= 127) | (c == 0) | (c == '\r');
         }
-        if (c >= 127 || c == 0 || c == '\r' || c == '\n' || ++line > 900) return true;
+        if (bad) return true;
+        p = stop + (nl ? 1 : 0);
     }
     return false;
 }
@@ -168,16 +178,26 @@ std::string quoted_printable(std::string_view text) {
 std::string to_crlf(std::string_view text) {
     std::string out;
     out.reserve(text.size() + text.size() / 40);
-    for (size_t i = 0; i < text.size(); ++i) {
-        char c = text[i];
-        if (c == '\r') {
-            out += "\r\n";
-            if (i + 1 < text.size() && text[i + 1] == '\n') ++i;
-        } else if (c == '\n') {
-            out += "\r\n";
-        } else {
-            out += c;
+    const char* p = text.data();
+    const char* end = p + text.size();
+    while (p < end) {
+        const char* nl = static_cast<const char*>(std::memchr(p, '\n', size_t(end - p)));
+        const char* stop = nl ? nl : end;
+        // bare CRs before the line end become CRLF; a CR right before the LF is its pair
+        bool paired = false;
+        while (const char* cr = static_cast<const char*>(std::memchr(p, '\r', size_t(stop - p)))) {
+            out.append(p, cr).append("\r\n");
+            p = cr + 1;
+            if (p == nl) {  // CR LF: one line end, already written
+                p = nl + 1;
+                paired = true;
+                break;
+            }
         }
+        if (paired) continue;
+        out.append(p, stop);
+        if (nl) out.append("\r\n");
+        p = stop + (nl ? 1 : 0);
     }
     return out;
 }

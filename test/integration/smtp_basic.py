@@ -114,6 +114,33 @@ def test_bare_lf_is_refused_and_disconnects():
         assert k.queued_ids() == []
 
 
+def test_bdat_bare_lf_is_found_in_any_chunk_and_across_chunks():
+    # (chunks, refused?): a CR ending one chunk pairs with the LF starting the next
+    cases = [([b"Subject: a\r\n\r\nok\r\n"], False),
+             ([b"Subject: a\r\n\r\n" + b"x" * 5000 + b"\nbare\r\n"], True),
+             ([b"Subject: a\r\n\r\nsplit\r", b"\nfine\r\n"], False),
+             ([b"Subject: a\r\n\r\nsplit", b"\nbare\r\n"], True),
+             ([b"Subject: a\r\n\r\none\r\n", b"two\r\n", b"three\n"], True)]
+    with Kasi() as k:
+        for chunks, refused in cases:
+            c = k.client()
+            c.cmd("EHLO client.test")
+            c.cmd("MAIL FROM:<s@example.org>")
+            c.cmd("RCPT TO:<r@example.net>")
+            for i, ch in enumerate(chunks):
+                last = i == len(chunks) - 1
+                c.send(b"BDAT %d%s\r\n" % (len(ch), b" LAST" if last else b"") + ch)
+                code, lines = c.reply()
+                if not last:
+                    assert code == 250, lines
+            if refused:
+                assert code == 451 and "Bare line-feed" in lines[0], (chunks, lines)
+            else:
+                assert code == 250 and "Message Queued" in lines[0], (chunks, lines)
+            c.close()
+        assert len(k.queued_ids()) == 2
+
+
 def test_sequence_and_syntax_errors():
     with Kasi() as k:
         c = k.client()

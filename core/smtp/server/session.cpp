@@ -326,9 +326,13 @@ void Session::process_commands() {
         if (phase_ == Phase::bdat) {
             size_t take = size_t(std::min<uint64_t>(bdat_left_, in_.size() - in_pos_));
             std::string_view chunk(in_.data() + in_pos_, take);
-            for (size_t i = 0; i < chunk.size(); ++i) {
-                if (chunk[i] == '\n' && (i ? chunk[i - 1] : bdat_prev_) != '\r')
-                    bdat_bare_lf_ = true;
+            // a bare LF anywhere in the message (memchr to each LF; done once one is found)
+            for (size_t i = 0; !bdat_bare_lf_ && i < chunk.size(); ++i) {
+                auto* lf =
+                    static_cast<const char*>(std::memchr(chunk.data() + i, '\n', chunk.size() - i));
+                if (!lf) break;
+                i = size_t(lf - chunk.data());
+                if ((i ? chunk[i - 1] : bdat_prev_) != '\r') bdat_bare_lf_ = true;
             }
             if (take) bdat_prev_ = chunk.back();
             if (!bdat_discard_ && txn_) {
