@@ -823,6 +823,94 @@ def test_api_mail_meets_the_smtp_hooks():
         s.close()
 
 
+FUZZ_LUA = """return {
+hook_mail = function(c, p) if p[1].user:match('^d') then return DENYDISCONNECT, 'bye' end end,
+hook_rcpt = function(c, p)
+  if p[1].user:match('^x') then return DENY, 'no' end
+  if p[1].user:match('^s') then return DENYSOFT, 'later' end
+end,
+hook_data_post = function(c)
+  if c.transaction.notes.tenant == 'bad' then error('boom') end
+end }
+"""
+
+
+def test_random_requests_answer_cleanly_and_the_spool_holds_exactly_what_was_acknowledged():
+    """Seeded random single and batch requests (odd and UTF-8 addresses, per-recipient
+    substitutions, raw content, header injection, byte-mutated JSON, reconnects) against a
+    policy that refuses, defers, disconnects and throws: every answer is JSON with a
+    documented status, kasi keeps serving, and the spool holds exactly the messages whose
+    ids were given out."""
+    import random
+    port = free_port()
+    k = Kasi(extra={"http.ini": http_ini(port, "batch_sessions = 3\n", trusted="127.0.0.1"),
+                    "outbound.ini": "disabled=true\n"})
+    with open(os.path.join(k.dir, "config", "plugins"), "w") as f:
+        f.write("pol\nrelay\n")
+    os.makedirs(os.path.join(k.dir, "plugins"), exist_ok=True)
+    with open(os.path.join(k.dir, "plugins", "pol.lua"), "w") as f:
+        f.write(FUZZ_LUA)
+    k.start()
+    rnd = random.Random(20261123)
+
+    def addr():
+        local = rnd.choice(["a", "ok", "ok", "ok", "x1", "s2", "d3", "\u00e9t\u00e9", "q\"q", ""])
+        if rnd.random() < 0.8:
+            return local + "@sink.test" if local else "ok@sink.test"
+        return local + rnd.choice(["@", "", "@[127.0.0.1]", "@b\u00fccher.test"])
+
+    def msg():
+        m = {"from": addr(), "to": [addr() for _ in range(rnd.randint(0, 4))],
+             "text": "x" * rnd.randint(0, 3000)}
+        if rnd.random() < 0.3:
+            m["tenant"] = rnd.choice(["ok", "bad", "a b"])
+        if rnd.random() < 0.2:
+            m.pop("text")
+            m["content"] = rnd.choice(["From: a@b.test\n\nhi", "no header",
+                                       "From: a@b\r\n\r\n." * 3])
+        if rnd.random() < 0.2:
+            m["to"] = [{"email": addr(), "substitutions": {"n": "v"}}
+                       for _ in range(rnd.randint(1, 3))]
+        if rnd.random() < 0.1:
+            m["headers"] = {"X-A": rnd.choice(["v", "a\r\nb", "\u00fc"])}
+        return m
+
+    given = set()
+    statuses = {}
+    try:
+        wait_port(port)
+        api = Api(port)
+        for _ in range(300):
+            batch = rnd.random() < 0.5
+            body = {"messages": [msg() for _ in range(rnd.randint(1, 6))]} if batch else msg()
+            data = json.dumps(body)
+            if rnd.random() < 0.1:
+                i = rnd.randrange(len(data))
+                data = data[:i] + rnd.choice(["", "{", "\"", "\\", "]"]) + data[i + 1:]
+            st, resp, _ = api.call("POST", "/api/v1/send/batch" if batch else "/api/v1/send",
+                                   data, {"Content-Type": "application/json"})
+            statuses[st] = statuses.get(st, 0) + 1
+            assert st in (200, 400, 413, 422, 503), (st, resp, data[:300])
+            assert isinstance(resp, dict), (st, resp)
+            results = resp.get("results", [resp]) if st == 200 else [resp]
+            for r in results:
+                for rc in r.get("recipients", []):
+                    assert ("id" in rc) != ("error" in rc), rc
+                    if "id" in rc:
+                        given.add(rc["id"].split("/")[0])
+            if rnd.random() < 0.05:
+                api.close()
+                api = Api(port)
+        api.close()
+        print("statuses", sorted(statuses.items()), "messages queued", len(given))
+        assert statuses.get(200, 0) > 50 and statuses.get(400, 0) > 10, statuses
+        assert k.proc.poll() is None, k.read_log()[-2000:]
+        assert sorted(k.queued_ids()) == sorted(given), (len(k.queued_ids()), len(given))
+        assert "policy error" in k.read_log() or "boom" in k.read_log()
+    finally:
+        k.cleanup()
+
+
 if __name__ == "__main__":
     try:
         run(globals())
