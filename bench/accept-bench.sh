@@ -17,12 +17,10 @@ while [ $# -gt 0 ]; do
     *) echo "unknown arg $1" >&2; exit 2;;
   esac
 done
-[ -x "$top/build/kasi" ] || { meson setup "$top/build" --buildtype=release -Dtests=false >/dev/null; }
-ninja -C "$top/build" kasi kasictl >/dev/null
+. "$top/bench/lib.sh"
+bench_build
 P_SINK=${P_SINK:-2626}; P_KASI=${P_KASI:-2625}; P_PF=${P_PF:-2627}
-CLK=$(getconf CLK_TCK)
 rate_of() { sed -n 's/.* rate=\([0-9]*\).*/\1/p'; }
-median() { sort -n | awk '{a[NR]=$1} END{if(NR==0){print "-"} else {print a[int((NR+1)/2)]}}'; }
 res=$(mktemp -d /tmp/kasi-bench.XXXXXX)
 cleanup() {
   [ -n "${KPID:-}" ] && kill -9 "$KPID" 2>/dev/null || true
@@ -44,14 +42,14 @@ kasi_run() {
   "$top/build/kasi" -c "$d" > "$d/kasi.log" 2>&1 &
   KPID=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$P_KASI) 2>/dev/null && break; sleep 0.05; done
-  local c0; c0=$(awk '{print $14+$15}' /proc/$KPID/stat)
+  local c0; c0=$(cpu_ticks "$KPID")
   local line; line=$("$SB/source.sh" -p "$P_KASI" -m "$MSGS" -s "$SESS" -l "$LEN")
-  local c1; c1=$(awk '{print $14+$15}' /proc/$KPID/stat)
-  local rss; rss=$(awk '/VmHWM/{print $2}' /proc/$KPID/status)
+  local c1; c1=$(cpu_ticks "$KPID")
+  local rss; rss=$(peak_rss_kb "$KPID")
   kill -TERM "$KPID"; wait "$KPID" || true; KPID=
   local queued; queued=$("$top/build/kasictl" -c "$d" count | awk '/^messages/{print $2}')
   local r; r=$(echo "$line" | rate_of)
-  local cpu_us; cpu_us=$(awk -v c=$((c1 - c0)) -v t="$CLK" -v m="$MSGS" 'BEGIN{printf "%.1f", c/t*1e6/m}')
+  local cpu_us; cpu_us=$(cpu_us_per_msg $((c1 - c0)) "$MSGS")
   echo "kasi run=$1 rate=$r cpu_us_per_msg=$cpu_us peak_rss_kb=$rss queued=$queued"
   [ "$queued" = "$MSGS" ] || echo "WARNING: $queued of $MSGS messages in the spool" >&2
   rm -rf "$d"

@@ -14,10 +14,9 @@ while [ $# -gt 0 ]; do
     *) echo "unknown arg $1" >&2; exit 2;;
   esac
 done
-[ -x "$top/build/kasi" ] || { meson setup "$top/build" --buildtype=release -Dtests=false >/dev/null; }
-ninja -C "$top/build" kasi kasictl >/dev/null
+. "$top/bench/lib.sh"
+bench_build
 P_KASI=${P_KASI:-2645}; P_DNS=${P_DNS:-2654}; P_DEAD=${P_DEAD:-2646}
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 d=$(mktemp -d /tmp/kasi-scale.XXXXXX)
 cleanup() {
   [ -n "${KPID:-}" ] && kill -9 "$KPID" 2>/dev/null || true
@@ -25,16 +24,9 @@ cleanup() {
   rm -rf "$d"
 }
 trap cleanup EXIT
-printf '$TTL 300\nexample.test. IN MX 10 mx.example.test.\nmx.example.test. IN A 127.0.0.2\n' > "$d/zone"
-/usr/bin/python3 "$top/test/integration/dns_fixture.py" --zone "$d/zone" --port "$P_DNS" > "$d/dns.out" &
-DPID=$!
-for _ in $(seq 100); do grep -q ready "$d/dns.out" 2>/dev/null && break; sleep 0.05; done
-mkdir -p "$d/config"
-cp -r "$top/examples/quickstart/config/." "$d/config/"
-rm -f "$d/config/queue_dir"
-printf 'listen=127.0.0.1:%s\nnodes=cpus\n' "$P_KASI" > "$d/config/smtp.ini"
+start_dns "$d" "$P_DNS" 127.0.0.2
+kasi_config "$d" "$P_KASI" "$P_DNS"
 printf '[main]\nlevel=info\n' > "$d/config/log.ini"
-printf '[main]\nservers=127.0.0.1:%s\n' "$P_DNS" > "$d/config/dns.ini"
 printf '[main]\nlocal_mx_ok=true\nsmtp_port=%s\ntemp_fail_intervals=1h*5\nevents_file=off\n' "$P_DEAD" > "$d/config/outbound.ini"
 summary() { cat "$d/queue/queues.json" 2>/dev/null || echo '{}'; }
 num() { summary | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
@@ -51,7 +43,7 @@ wait_scheduled() {  # until every message is deferred (scheduled) and nothing is
   done
 }
 rss_kb() { awk '/VmRSS/{print $2}' /proc/$KPID/status; }
-hwm_kb() { awk '/VmHWM/{print $2}' /proc/$KPID/status; }
+hwm_kb() { peak_rss_kb "$KPID"; }
 
 start_kasi
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$P_KASI) 2>/dev/null && break; sleep 0.05; done

@@ -23,13 +23,10 @@ while [ $# -gt 0 ]; do
     *) echo "unknown arg $1" >&2; exit 2;;
   esac
 done
-[ -x "$top/build/kasi" ] || { meson setup "$top/build" --buildtype=release -Dtests=false >/dev/null; }
-ninja -C "$top/build" kasi kasictl >/dev/null
+. "$top/bench/lib.sh"
+bench_build
 P_SINK=${P_SINK:-2636}; P_KASI=${P_KASI:-2635}; P_DNS=${P_DNS:-2653}
-CLK=$(getconf CLK_TCK)
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 rate_of() { sed -n 's/.* rate=\([0-9]*\).*/\1/p'; }
-median() { sort -n | awk '{a[NR]=$1} END{if(NR==0){print "-"} else {print a[int((NR+1)/2)]}}'; }
 res=$(mktemp -d /tmp/kasi-dbench.XXXXXX)
 cleanup() {
   [ -n "${KPID:-}" ] && kill -9 "$KPID" 2>/dev/null || true
@@ -39,15 +36,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-printf '$TTL 300\nexample.test. IN MX 10 mx.example.test.\nmx.example.test. IN A 127.0.0.1\n' > "$res/zone"
-/usr/bin/python3 "$top/test/integration/dns_fixture.py" --zone "$res/zone" --port "$P_DNS" > "$res/dns.out" &
-DPID=$!
-for _ in $(seq 100); do grep -q ready "$res/dns.out" 2>/dev/null && break; sleep 0.05; done
+start_dns "$res" "$P_DNS" 127.0.0.1
 
 kasi_run() {
   local d=$res/kasi-$1 label=${2:-kasi}
-  mkdir -p "$d/config"
-  cp -r "$top/examples/quickstart/config/." "$d/config/"
+  kasi_config "$d" "$P_KASI" "$P_DNS"
   if [ "$label" = kasi_lua ]; then
     mkdir -p "$d/plugins"
     cp "$top/bench/lua-policy.lua" "$d/plugins/policy.lua"
@@ -62,32 +55,24 @@ kasi_run() {
       "$top/build/kasictl" -c "$d" dkim keygen bench.test b1 \
         $([ "$label" = kasi_ed25519 ] && echo --ed25519) > /dev/null;;
   esac
-  printf 'listen=127.0.0.1:%s\nnodes=cpus\n' "$P_KASI" > "$d/config/smtp.ini"
   printf '[main]\nlevel=warn\n' > "$d/config/log.ini"
-  printf '[main]\nservers=127.0.0.1:%s\n' "$P_DNS" > "$d/config/dns.ini"
   printf '[main]\nlocal_mx_ok=true\nsmtp_port=%s\nenable_tls=false\n' "$P_SINK" > "$d/config/outbound.ini"
-  rm -f "$d/config/queue_dir"
   "$SB/sink.sh" start "$P_SINK" >/dev/null
   "$top/build/kasi" -c "$d" > "$d/kasi.log" 2>&1 &
   KPID=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$P_KASI) 2>/dev/null && break; sleep 0.05; done
   sleep 0.2
-  local c0 t0; c0=$(awk '{print $14+$15}' /proc/$KPID/stat); t0=$(now_ms)
+  local c0 t0; c0=$(cpu_ticks "$KPID"); t0=$(now_ms)
   local line; line=$("$SB/source.sh" -p "$P_KASI" -m "$MSGS" -s "$SESS" -l "$LEN")
   local t_acc=$(( $(now_ms) - t0 ))
-  local n=0 deadline=$(( $(date +%s) + 300 ))
-  while :; do
-    n=$("$SB/sink.sh" count "$P_SINK"); [ "$n" -ge "$MSGS" ] && break
-    [ "$(date +%s)" -ge "$deadline" ] && { echo "timeout: sink has $n of $MSGS" >&2; break; }
-    sleep 0.02
-  done
+  local n; n=$(wait_sink "$P_SINK" "$MSGS")
   local t_del=$(( $(now_ms) - t0 ))
-  local c1; c1=$(awk '{print $14+$15}' /proc/$KPID/stat)
-  local rss; rss=$(awk '/VmHWM/{print $2}' /proc/$KPID/status)
+  local c1; c1=$(cpu_ticks "$KPID")
+  local rss; rss=$(peak_rss_kb "$KPID")
   kill -TERM "$KPID"; wait "$KPID" || true; KPID=
   "$SB/sink.sh" stop "$P_SINK" >/dev/null
   local left; left=$("$top/build/kasictl" -c "$d" count | awk '/^messages/{print $2}')
-  local cpu_us; cpu_us=$(awk -v c=$((c1 - c0)) -v t="$CLK" -v m="$MSGS" 'BEGIN{printf "%.1f", c/t*1e6/m}')
+  local cpu_us; cpu_us=$(cpu_us_per_msg $((c1 - c0)) "$MSGS")
   echo "$label run=$1 accepted=$(awk -v m="$MSGS" -v t="$t_acc" 'BEGIN{printf "%.0f", m*1000/t}') delivered=$(awk -v m="$n" -v t="$t_del" 'BEGIN{printf "%.0f", m*1000/t}') cpu_us_per_msg=$cpu_us peak_rss_kb=$rss sink_count=$n left_in_spool=$left"
   grep -v '^\s*$' "$d/kasi.log" | grep -iv 'notice' | head -5 >&2 || true
   if grep -q 'dkim: not signed' "$d/kasi.log"; then echo "WARNING: $label: messages went unsigned" >&2; fi
@@ -107,7 +92,6 @@ for i in $(seq "$RUNS"); do
     kasi_run "$i" kasi_ed25519 | tee -a "$res/lines"
   fi
 done
-field() { awk -v k="$2" '$1==v{for(i=2;i<=NF;i++){split($i,a,"="); if(a[1]==k) print a[2]}}' v="$1" "$res/lines" | median; }
 sink=$(field sink rate); acc=$(field kasi accepted); del=$(field kasi delivered)
 cpu=$(field kasi cpu_us_per_msg); rss=$(field kasi peak_rss_kb)
 echo "median: ceiling(smtp-sink)=$sink msg/s  kasi accepted=$acc msg/s delivered=$del msg/s"

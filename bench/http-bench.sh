@@ -22,12 +22,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null
-[ -x "$top/build/kasi" ] || { meson setup "$top/build" --buildtype=release -Dtests=false >/dev/null; }
-ninja -C "$top/build" kasi kasictl >/dev/null
+. "$top/bench/lib.sh"
+bench_build
 P_SINK=${P_SINK:-2646}; P_KASI=${P_KASI:-2645}; P_HTTP=${P_HTTP:-2647}; P_DNS=${P_DNS:-2654}
-CLK=$(getconf CLK_TCK)
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-median() { sort -n | awk '{a[NR]=$1} END{if(NR==0){print "-"} else {print a[int((NR+1)/2)]}}'; }
 res=$(mktemp -d /tmp/kasi-hbench.XXXXXX)
 cleanup() {
   [ -n "${KPID:-}" ] && kill -9 "$KPID" 2>/dev/null || true
@@ -37,10 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-printf '$TTL 300\nexample.test. IN MX 10 mx.example.test.\nmx.example.test. IN A 127.0.0.1\n' > "$res/zone"
-/usr/bin/python3 "$top/test/integration/dns_fixture.py" --zone "$res/zone" --port "$P_DNS" > "$res/dns.out" &
-DPID=$!
-for _ in $(seq 100); do grep -q ready "$res/dns.out" 2>/dev/null && break; sleep 0.05; done
+start_dns "$res" "$P_DNS" 127.0.0.1
 
 # The request bodies: one message of about LEN bytes, and BATCH of them.
 /usr/bin/python3 - "$LEN" "$BATCH" "$res" <<'PY'
@@ -63,21 +57,17 @@ spooled() {
 # kasi_run RUN LABEL: LABEL is smtp, http or batch.
 kasi_run() {
   local d=$res/kasi-$1-$2 label=$2
-  mkdir -p "$d/config"
-  cp -r "$top/examples/quickstart/config/." "$d/config/"
-  printf 'listen=127.0.0.1:%s\nnodes=cpus\n' "$P_KASI" > "$d/config/smtp.ini"
+  kasi_config "$d" "$P_KASI" "$P_DNS"
   printf '[main]\nlevel=warn\n' > "$d/config/log.ini"
-  printf '[main]\nservers=127.0.0.1:%s\n' "$P_DNS" > "$d/config/dns.ini"
   printf '[main]\nlocal_mx_ok=true\nsmtp_port=%s\nenable_tls=false\n' "$P_SINK" > "$d/config/outbound.ini"
   printf '[main]\nlisten=127.0.0.1:%s\nmax_body_bytes=%s\n%b[auth]\ntrusted=127.0.0.1\n' \
     "$P_HTTP" $(( (LEN + 1024) * BATCH + 65536 )) "${HTTP_EXTRA:-}" > "$d/config/http.ini"
-  rm -f "$d/config/queue_dir"
   "$SB/sink.sh" start "$P_SINK" >/dev/null
   "$top/build/kasi" -c "$d" > "$d/kasi.log" 2>&1 &
   KPID=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$P_HTTP) 2>/dev/null && break; sleep 0.05; done
   sleep 0.2
-  local c0 t0; c0=$(awk '{print $14+$15}' /proc/$KPID/stat); t0=$(now_ms)
+  local c0 t0; c0=$(cpu_ticks "$KPID"); t0=$(now_ms)
   local t_acc
   if [ "$label" = smtp ]; then
     "$SB/source.sh" -p "$P_KASI" -m "$SMSGS" -s 20 -l "$LEN" > "$d/load.out"
@@ -92,18 +82,13 @@ kasi_run() {
   # count holds still
   local m prev=-1; m=$(spooled)
   while [ "$m" != "$prev" ]; do prev=$m; sleep 0.2; m=$(spooled); done
-  local n=0 deadline=$(( $(date +%s) + 300 ))
-  while :; do
-    n=$("$SB/sink.sh" count "$P_SINK"); [ "$n" -ge "$m" ] && break
-    [ "$(date +%s)" -ge "$deadline" ] && { echo "timeout: sink has $n of $m" >&2; break; }
-    sleep 0.02
-  done
+  local n; n=$(wait_sink "$P_SINK" "$m")
   local t_del=$(( $(now_ms) - t0 ))
-  local c1; c1=$(awk '{print $14+$15}' /proc/$KPID/stat)
-  local rss; rss=$(awk '/VmHWM/{print $2}' /proc/$KPID/status)
+  local c1; c1=$(cpu_ticks "$KPID")
+  local rss; rss=$(peak_rss_kb "$KPID")
   kill -TERM "$KPID"; wait "$KPID" || true; KPID=
   "$SB/sink.sh" stop "$P_SINK" >/dev/null
-  local cpu_us; cpu_us=$(awk -v c=$((c1 - c0)) -v t="$CLK" -v m="$m" 'BEGIN{printf "%.1f", c/t*1e6/m}')
+  local cpu_us; cpu_us=$(cpu_us_per_msg $((c1 - c0)) "$m")
   echo "$label run=$1 spooled=$m accepted=$(awk -v m="$m" -v t="$t_acc" 'BEGIN{printf "%.0f", m*1000/t}') delivered=$(awk -v m="$n" -v t="$t_del" 'BEGIN{printf "%.0f", m*1000/t}') cpu_us_per_msg=$cpu_us peak_rss_kb=$rss sink_count=$n"
   grep -v '^\s*$' "$d/kasi.log" | grep -iv 'notice' | head -5 >&2 || true
   rm -rf "$d"
@@ -115,7 +100,6 @@ for i in $(seq "$RUNS"); do
   "$SB/sink.sh" stop "$P_SINK" >/dev/null
   for l in smtp http batch; do kasi_run "$i" "$l" | tee -a "$res/lines"; done
 done
-field() { awk -v k="$2" '$1==v{for(i=2;i<=NF;i++){split($i,a,"="); if(a[1]==k) print a[2]}}' v="$1" "$res/lines" | median; }
 sink=$(field sink rate)
 echo "median: ceiling(smtp-sink)=$sink msg/s"
 for l in smtp http batch; do

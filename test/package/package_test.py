@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "test", "integration"))
 from harness import DnsServer, free_port  # noqa: E402
+from outbound import Sink  # noqa: E402  (postfix's smtp-sink, counting messages)
 
 CFG = "/etc/kasi/config"
 results = []
@@ -56,36 +57,6 @@ def case(name):
                 return None
         return run
     return wrap
-
-
-class Sink:
-    def __init__(self):
-        self.port = free_port()
-        self.out = tempfile.NamedTemporaryFile(prefix="kasi-pkg-sink-", delete=False)
-        self.proc = subprocess.Popen(["smtp-sink", "-u", "nobody", "-c", f"127.0.0.1:{self.port}",
-                                      "64"], stdout=self.out, stderr=subprocess.DEVNULL)
-        wait_port(self.port)
-
-    def count(self):
-        data = open(self.out.name, "rb").read()[-400:].replace(b"\r", b"\n").decode(errors="replace")
-        n = [int(p.split("=")[1]) for p in data.split() if p.startswith("mesg=")]
-        return n[-1] if n else 0
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-        os.unlink(self.out.name)
-
-
-def wait_port(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing listens on port {port}")
 
 
 class Installed:
