@@ -9,6 +9,7 @@
 #include "core/log/log.h"
 #include "core/util/clock.h"
 #include "core/util/uv_handle.h"
+#include "core/util/uv_write.h"
 
 namespace kasi {
 
@@ -34,10 +35,6 @@ bool same_endpoint(const sockaddr* a, const DnsServer& s) {
 
 struct UdpSend {
     uv_udp_send_t req;
-    std::string data;
-};
-struct TcpWrite {
-    uv_write_t req;
     std::string data;
 };
 
@@ -291,17 +288,12 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
             q->tcp.reset();  // the timer moves on to the next try
             return;
         }
-        auto w = std::make_unique<TcpWrite>();
-        w->data.push_back(char(q->wire.size() >> 8));
-        w->data.push_back(char(q->wire.size() & 0xff));
-        w->data += q->wire;
-        w->req.data = w.get();
-        uv_buf_t b = uv_buf_init(w->data.data(), unsigned(w->data.size()));
+        std::string framed;  // RFC 1035 §4.2.2: a two-octet length, then the message
+        framed.push_back(char(q->wire.size() >> 8));
+        framed.push_back(char(q->wire.size() & 0xff));
+        framed += q->wire;
         auto* stream = reinterpret_cast<uv_stream_t*>(q->tcp->tcp.get());
-        if (uv_write(&w->req, stream, &b, 1, [](uv_write_t* r, int) {
-                std::unique_ptr<TcpWrite> own(static_cast<TcpWrite*>(r->data));
-            }) == 0)
-            w.release();
+        write_owned(stream, std::move(framed));
         uv_read_start(
             stream,
             [](uv_handle_t* h, size_t, uv_buf_t* b) {

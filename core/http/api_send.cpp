@@ -83,7 +83,7 @@ class SendJob : public std::enable_shared_from_this<SendJob> {
     struct Lane {
         std::shared_ptr<Submission> sub;
         bool busy = false;  // a message of this lane is in flight
-        bool pulling = false, again = false, quit = false;
+        bool pulling = false, quit = false;
     };
 
     void pull(size_t lane);
@@ -141,16 +141,10 @@ void SendJob::start() {
 // loop rather than by recursion.
 void SendJob::pull(size_t li) {
     Lane& lane = lanes_[li];
-    if (lane.pulling) {
-        lane.again = true;
-        return;
-    }
+    if (lane.pulling) return;  // a message answered at once: the loop below goes on
     lane.pulling = true;
-    do {
-        lane.again = false;
-        while (!lane.busy && next_ < results_.size() && !finished_)
-            if (!take_next(li)) return;  // the request was answered (single message refused)
-    } while (lane.again);
+    while (!lane.busy && next_ < results_.size() && !finished_)
+        if (!take_next(li)) return;  // the request was answered (single message refused)
     lane.pulling = false;
     bool kept = !batch_ && env_.conn_state && env_.conn_state->submission == lane.sub;
     if (!lane.busy && next_ >= results_.size() && lane.sub && !lane.quit && !kept) {

@@ -2,6 +2,7 @@
 
 #include "core/log/log.h"
 #include "core/tls/tls_context.h"
+#include "core/util/uv_write.h"
 
 namespace kasi {
 
@@ -9,12 +10,6 @@ namespace {
 
 constexpr size_t read_chunk = 64 * 1024;
 constexpr size_t max_write_backlog = 1 << 20;  // unsent answers before reading pauses
-
-struct WriteReq {
-    uv_write_t req{};
-    std::string data;
-    std::shared_ptr<HttpConn> keep;
-};
 
 }  // namespace
 
@@ -178,31 +173,20 @@ void HttpConn::write(std::string data) {
 
 void HttpConn::send_raw(std::string data) {
     if (closed_ || data.empty()) return;
-    auto w = std::make_unique<WriteReq>();
-    w->data = std::move(data);
-    w->keep = shared_from_this();
-    uv_buf_t b = uv_buf_init(w->data.data(), unsigned(w->data.size()));
-    auto* raw = w.release();
-    raw->req.data = raw;
     ++writes_pending_;
-    int rc = uv_write(&raw->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), &b, 1,
-                      [](uv_write_t* req, int status) {
-                          std::unique_ptr<WriteReq> own(static_cast<WriteReq*>(req->data));
-                          auto& c = *own->keep;
-                          --c.writes_pending_;
-                          if (status < 0 || (c.closing_ && c.writes_pending_ == 0)) {
-                              c.close();
-                          } else if (c.waiting_drain_ && !c.busy_ && !c.backlogged()) {
-                              c.waiting_drain_ = false;
-                              c.start_reading();
-                              c.process();
-                          }
-                      });
-    if (rc != 0) {
-        std::unique_ptr<WriteReq> own(raw);
-        --writes_pending_;
-        close();
-    }
+    // a write that cannot even be queued answers at once with the error: close
+    write_owned(reinterpret_cast<uv_stream_t*>(tcp_.get()), std::move(data),
+                [self = shared_from_this()](int status) {
+                    auto& c = *self;
+                    --c.writes_pending_;
+                    if (status < 0 || (c.closing_ && c.writes_pending_ == 0)) {
+                        c.close();
+                    } else if (c.waiting_drain_ && !c.busy_ && !c.backlogged()) {
+                        c.waiting_drain_ = false;
+                        c.start_reading();
+                        c.process();
+                    }
+                });
 }
 
 void HttpConn::shutdown_notice() {

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/log/log.h"
+#include "core/util/uv_write.h"
 
 namespace kasi {
 
@@ -16,17 +17,6 @@ struct ControlServer::Client {
     std::string in;
     bool answered = false;
 };
-
-namespace {
-
-// Owns itself until libuv reports the write done (even after the server is gone).
-struct ControlWrite {
-    uv_write_t req{};
-    std::string data;
-    std::function<void()> then;
-};
-
-}  // namespace
 
 ControlServer::ControlServer(uv_loop_t* loop, Handler h) : loop_(loop), handler_(std::move(h)) {}
 
@@ -90,26 +80,17 @@ void ControlServer::on_read(Client* c, ssize_t n) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     c->answered = true;
     uv_read_stop(reinterpret_cast<uv_stream_t*>(c->pipe.get()));
-    auto w = std::make_unique<ControlWrite>();
-    w->data =
+    std::string answer =
         (nl == std::string::npos ? std::string("error: command line too long") : handler_(line)) +
         "\n";
-    log::info("control: {} -> {}", line, w->data.substr(0, w->data.find('\n')));
+    log::info("control: {} -> {}", line, answer.substr(0, answer.find('\n')));
+    // the client is dropped once the answer is written (or could not be); the write may
+    // finish after the server is gone
     std::weak_ptr<bool> alive = alive_;
-    w->then = [this, alive, c] {
-        if (alive.lock()) drop(c);
-    };
-    uv_buf_t b = uv_buf_init(w->data.data(), unsigned(w->data.size()));
-    ControlWrite* raw = w.release();
-    raw->req.data = raw;
-    if (uv_write(&raw->req, reinterpret_cast<uv_stream_t*>(c->pipe.get()), &b, 1,
-                 [](uv_write_t* req, int) {
-                     std::unique_ptr<ControlWrite> own(static_cast<ControlWrite*>(req->data));
-                     own->then();
-                 }) != 0) {
-        std::unique_ptr<ControlWrite> own(raw);
-        drop(c);
-    }
+    write_owned(reinterpret_cast<uv_stream_t*>(c->pipe.get()), std::move(answer),
+                [this, alive, c](int) {
+                    if (alive.lock()) drop(c);
+                });
 }
 
 void ControlServer::drop(Client* c) {

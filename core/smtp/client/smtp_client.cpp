@@ -12,15 +12,11 @@
 #include "core/log/log.h"
 #include "core/util/base64.h"
 #include "core/util/strings.h"
+#include "core/util/uv_write.h"
 
 namespace kasi {
 
 namespace {
-
-struct WriteReq {
-    uv_write_t req;
-    std::string data;
-};
 
 void to_sockaddr(const IpAddr& ip, uint16_t port, sockaddr_storage& ss) {
     std::memset(&ss, 0, sizeof ss);
@@ -206,20 +202,8 @@ void SmtpClient::on_read(ssize_t n, const uv_buf_t* buf) {
 
 void SmtpClient::write_plain(std::string_view data) {
     if (data.empty() || !tcp_ || !tcp_->initialized() || state_ == State::closed) return;
-    auto* stream = reinterpret_cast<uv_stream_t*>(tcp_->get());
-    uv_buf_t b = uv_buf_init(const_cast<char*>(data.data()), unsigned(data.size()));
-    int n = uv_try_write(stream, &b, 1);
-    if (n == int(data.size())) return;
-    if (n < 0 && n != UV_EAGAIN) return;  // the read side reports the error
-    auto w = std::make_unique<WriteReq>();
-    w->data = std::string(data.substr(n > 0 ? size_t(n) : 0));
-    uv_buf_t wb = uv_buf_init(w->data.data(), unsigned(w->data.size()));
-    auto* raw = w.release();
-    raw->req.data = raw;
-    if (uv_write(&raw->req, stream, &wb, 1, [](uv_write_t* req, int) {
-            std::unique_ptr<WriteReq> own(static_cast<WriteReq*>(req->data));
-        }) != 0)
-        std::unique_ptr<WriteReq> own(raw);
+    // a failed stream is reported by the read side
+    write_now_or_queue(reinterpret_cast<uv_stream_t*>(tcp_->get()), data);
 }
 
 void SmtpClient::write(std::string_view s) {

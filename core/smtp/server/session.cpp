@@ -14,16 +14,11 @@
 #include "core/tls/tls_context.h"
 #include "core/util/clock.h"
 #include "core/util/ids.h"
+#include "core/util/uv_write.h"
 
 namespace kasi {
 
 namespace {
-
-struct WriteReq {
-    uv_write_t req;
-    std::string data;
-    std::shared_ptr<Session> keep;
-};
 
 constexpr size_t read_chunk = 64 * 1024;
 
@@ -414,24 +409,9 @@ void Session::flush() {
 // write request that libuv completes later, in order.
 void Session::write_raw(std::string_view data) {
     if (data.empty() || !tcp_.get() || !tcp_.initialized()) return;
-    uv_buf_t b = uv_buf_init(const_cast<char*>(data.data()), unsigned(data.size()));
-    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_.get()), &b, 1);
-    if (n == int(data.size())) return;
-    if (n < 0 && n != UV_EAGAIN) {
-        if (!closed_) close(false);
-        return;
-    }
-    auto w = std::make_unique<WriteReq>();
-    w->data = std::string(data.substr(n > 0 ? size_t(n) : 0));
-    w->keep = shared_from_this();
-    uv_buf_t wb = uv_buf_init(w->data.data(), unsigned(w->data.size()));
-    auto* raw = w.release();
-    raw->req.data = raw;
-    int rc = uv_write(&raw->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), &wb, 1,
-                      [](uv_write_t* req, int) {
-                          std::unique_ptr<WriteReq> own(static_cast<WriteReq*>(req->data));
-                      });
-    if (rc != 0) std::unique_ptr<WriteReq> own(raw);
+    int rc = write_now_or_queue(reinterpret_cast<uv_stream_t*>(tcp_.get()), data,
+                                [keep = shared_from_this()](int) {});
+    if (rc != 0 && !closed_) close(false);
 }
 
 void Session::set_auth_user(std::string user) {
