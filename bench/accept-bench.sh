@@ -39,9 +39,7 @@ kasi_run() {
   printf '[main]\ndisabled=true\n' > "$d/config/outbound.ini"  # acceptance only: nothing leaves
   printf '[smtp]\nrdns_lookup=false\n' > "$d/config/kasi.ini"   # no DNS off loopback
   rm -f "$d/config/queue_dir"
-  "$top/build/kasi" -c "$d" > "$d/kasi.log" 2>&1 &
-  KPID=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$P_KASI) 2>/dev/null && break; sleep 0.05; done
+  run_kasi "$d" "$P_KASI"
   local c0; c0=$(cpu_ticks "$KPID")
   local line; line=$("$SB/source.sh" -p "$P_KASI" -m "$MSGS" -s "$SESS" -l "$LEN")
   local c1; c1=$(cpu_ticks "$KPID")

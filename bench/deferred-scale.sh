@@ -46,7 +46,7 @@ rss_kb() { awk '/VmRSS/{print $2}' /proc/$KPID/status; }
 hwm_kb() { peak_rss_kb "$KPID"; }
 
 start_kasi
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$P_KASI) 2>/dev/null && break; sleep 0.05; done
+wait_port "$P_KASI"
 t0=$(now_ms)
 "$SB/source.sh" -p "$P_KASI" -m "$N" -s "$SESS" -l "$LEN" >/dev/null
 t_acc=$(( $(now_ms) - t0 ))

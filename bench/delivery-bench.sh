@@ -28,13 +28,7 @@ bench_build
 P_SINK=${P_SINK:-2636}; P_KASI=${P_KASI:-2635}; P_DNS=${P_DNS:-2653}
 rate_of() { sed -n 's/.* rate=\([0-9]*\).*/\1/p'; }
 res=$(mktemp -d /tmp/kasi-dbench.XXXXXX)
-cleanup() {
-  [ -n "${KPID:-}" ] && kill -9 "$KPID" 2>/dev/null || true
-  [ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null || true
-  "$SB/sink.sh" stop "$P_SINK" >/dev/null 2>&1 || true
-  rm -rf "$res"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 start_dns "$res" "$P_DNS" 127.0.0.1
 
@@ -58,9 +52,7 @@ kasi_run() {
   printf '[main]\nlevel=warn\n' > "$d/config/log.ini"
   printf '[main]\nlocal_mx_ok=true\nsmtp_port=%s\nenable_tls=false\n' "$P_SINK" > "$d/config/outbound.ini"
   "$SB/sink.sh" start "$P_SINK" >/dev/null
-  "$top/build/kasi" -c "$d" > "$d/kasi.log" 2>&1 &
-  KPID=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$P_KASI) 2>/dev/null && break; sleep 0.05; done
+  run_kasi "$d" "$P_KASI"
   sleep 0.2
   local c0 t0; c0=$(cpu_ticks "$KPID"); t0=$(now_ms)
   local line; line=$("$SB/source.sh" -p "$P_KASI" -m "$MSGS" -s "$SESS" -l "$LEN")

@@ -26,13 +26,7 @@ command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -
 bench_build
 P_SINK=${P_SINK:-2646}; P_KASI=${P_KASI:-2645}; P_HTTP=${P_HTTP:-2647}; P_DNS=${P_DNS:-2654}
 res=$(mktemp -d /tmp/kasi-hbench.XXXXXX)
-cleanup() {
-  [ -n "${KPID:-}" ] && kill -9 "$KPID" 2>/dev/null || true
-  [ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null || true
-  "$SB/sink.sh" stop "$P_SINK" >/dev/null 2>&1 || true
-  rm -rf "$res"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 start_dns "$res" "$P_DNS" 127.0.0.1
 
@@ -63,9 +57,7 @@ kasi_run() {
   printf '[main]\nlisten=127.0.0.1:%s\nmax_body_bytes=%s\n%b[auth]\ntrusted=127.0.0.1\n' \
     "$P_HTTP" $(( (LEN + 1024) * BATCH + 65536 )) "${HTTP_EXTRA:-}" > "$d/config/http.ini"
   "$SB/sink.sh" start "$P_SINK" >/dev/null
-  "$top/build/kasi" -c "$d" > "$d/kasi.log" 2>&1 &
-  KPID=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$P_HTTP) 2>/dev/null && break; sleep 0.05; done
+  run_kasi "$d" "$P_HTTP"
   sleep 0.2
   local c0 t0; c0=$(cpu_ticks "$KPID"); t0=$(now_ms)
   local t_acc

@@ -37,6 +37,28 @@ kasi_config() {
   printf '[main]\nservers=127.0.0.1:%s\n' "$3" > "$1/config/dns.ini"
 }
 
+# wait_port PORT: until something accepts connections on 127.0.0.1:PORT (5 s at most).
+wait_port() {
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && break; sleep 0.05; done
+}
+
+# run_kasi DIR PORT: kasi -c DIR in the background (KPID; its log DIR/kasi.log) until PORT
+# accepts connections.
+run_kasi() {
+  "$top/build/kasi" -c "$1" > "$1/kasi.log" 2>&1 &
+  KPID=$!
+  wait_port "$2"
+}
+
+# bench_cleanup: kills kasi (KPID) and the DNS fixture (DPID), stops the sink on $P_SINK and
+# removes $res. Installed with `trap bench_cleanup EXIT` where that is all there is to undo.
+bench_cleanup() {
+  [ -n "${KPID:-}" ] && kill -9 "$KPID" 2>/dev/null || true
+  [ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null || true
+  "$SB/sink.sh" stop "$P_SINK" >/dev/null 2>&1 || true
+  rm -rf "$res"
+}
+
 # wait_sink PORT N: until the sink on PORT counted N messages (5 minutes at most); prints
 # the count reached.
 wait_sink() {
