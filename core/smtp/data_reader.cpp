@@ -45,6 +45,7 @@ DataReader::Status DataReader::feed(std::string_view in, size_t& pos, std::strin
             // An over-long line with no end in sight: take what we have (keep one byte
             // back in case it is the CR of a CRLF split across reads).
             size_t take = avail - 1;
+            if (std::memchr(start, '\r', take)) return Status::bare_cr;  // no LF follows it
             if (!mid_line_ && start[0] == '.') {
                 ++start;
                 --take;
@@ -57,6 +58,7 @@ DataReader::Status DataReader::feed(std::string_view in, size_t& pos, std::strin
         }
         size_t len = size_t(nl - start);  // without the LF
         if (len == 0 || start[len - 1] != '\r') return Status::bare_lf;
+        if (len > 1 && std::memchr(start, '\r', len - 1)) return Status::bare_cr;
         std::string_view line(start, len - 1);  // without CRLF
         pos += len + 1;
         if (!mid_line_) {
@@ -70,6 +72,42 @@ DataReader::Status DataReader::feed(std::string_view in, size_t& pos, std::strin
         line_len_ = 0;
     }
     return Status::more;
+}
+
+void LineEndCheck::feed(std::string_view piece) {
+    if (failed() || piece.empty()) return;
+    const char* p = piece.data();
+    const char* end = p + piece.size();
+    if (prev_cr_) {
+        if (*p != '\n') {
+            result_ = Result::bare_cr;
+            return;
+        }
+        ++p;  // the LF that pairs the previous piece's CR
+    }
+    while (p < end) {
+        auto* lf = static_cast<const char*>(std::memchr(p, '\n', size_t(end - p)));
+        const char* stop = lf ? lf : end;
+        // The only CR allowed before `stop` is the one right before the LF (or, with no LF
+        // in this piece, the piece's last byte, which the next piece must pair).
+        auto* cr = static_cast<const char*>(std::memchr(p, '\r', size_t(stop - p)));
+        if (cr && cr != (lf ? lf : end) - 1) {
+            result_ = Result::bare_cr;
+            return;
+        }
+        if (!lf) break;
+        if (lf == p || lf[-1] != '\r') {
+            result_ = Result::bare_lf;
+            return;
+        }
+        p = lf + 1;
+    }
+    prev_cr_ = piece.back() == '\r';
+}
+
+LineEndCheck::Result LineEndCheck::finish() const {
+    if (!failed() && prev_cr_) return Result::bare_cr;
+    return result_;
 }
 
 }  // namespace kasi

@@ -141,6 +141,91 @@ def test_bdat_bare_lf_is_found_in_any_chunk_and_across_chunks():
         assert len(k.queued_ids()) == 2
 
 
+def _data_in_pieces(k, pieces):
+    """DATA with the body sent in separate writes (a pause between them, so that they arrive
+    as separate reads); returns the reply and whether the server closed the connection."""
+    c = k.client()
+    c.cmd("EHLO client.test")
+    c.cmd("MAIL FROM:<s@example.org>")
+    c.cmd("RCPT TO:<r@example.net>")
+    assert c.cmd("DATA")[0] == 354
+    for i, p in enumerate(pieces):
+        if i:
+            time.sleep(0.15)
+        c.send(p)
+    code, lines = c.reply()
+    closed = c.closed(timeout=2)
+    c.close()
+    return code, lines, closed
+
+
+def test_bare_cr_is_refused_like_bare_lf():
+    # "\r.\r" ends DATA at receivers that accept <CR>.<CR>: a bare CR anywhere, also one
+    # ending a network read, gets Haraka's bare-LF answer, nothing is stored, the session ends
+    head = b"Subject: smuggle\r\n\r\n"
+    refused = [[head + b"mid\rline\r\n.\r\n"],
+               [head + b"hello\r\n\r.\rMAIL FROM:<evil@example.org>\r\n.\r\n"],
+               [head + b"hello\r.\r\n.\r\n"],
+               [head + b"cr cr lf\r\r\n.\r\n"],
+               [head + b"split\r", b"next\r\n.\r\n"],
+               [head + b"x" * 70000 + b"\r" + b"y" * 100 + b"\r\n.\r\n"]]
+    accepted = [[head + b"split\r", b"\nfine\r\n.\r\n"],
+                [head + b"ok\r\n.\r", b"\n"]]
+    with Kasi() as k:
+        for pieces in refused:
+            code, lines, closed = _data_in_pieces(k, pieces)
+            assert code == 451 and lines[0].startswith("451 4.5.0 Bare line-feed"), (pieces, lines)
+            assert closed, pieces
+            assert k.queued_ids() == [], pieces
+        for pieces in accepted:
+            code, lines, closed = _data_in_pieces(k, pieces)
+            assert code == 250 and "Message Queued" in lines[0], (pieces, lines)
+        ids = k.queued_ids()
+        assert len(ids) == 2, ids
+        rc, out, _ = k.ctl("show", sorted(ids)[0], "--body")
+        assert "\r" not in out.replace("\r\n", ""), repr(out)
+
+
+def test_bdat_bare_cr_is_found_in_any_chunk_and_across_chunks():
+    head = b"Subject: a\r\n\r\n"
+    # (chunks, refused?); a chunk given as a tuple is sent in two writes (two reads)
+    cases = [([head + b"mid\rline\r\n"], True),
+             ([head + b"hello\r\n\r.\rMAIL FROM:<evil@example.org>\r\n"], True),
+             ([head + b"cr cr lf\r\r\n"], True),
+             ([head + b"split\r", b"next\r\n"], True),
+             ([head + b"ends on cr\r"], True),
+             ([head + b"one\r\n", b"two\r", b""], True),
+             ([(head + b"read\r", b"next\r\n")], True),
+             ([(head + b"read\r", b"\nnext\r\n")], False),
+             ([head + b"split\r", b"\nfine\r\n"], False),
+             ([head + b"no final line end"], False)]
+    with Kasi() as k:
+        for chunks, refused in cases:
+            c = k.client()
+            c.cmd("EHLO client.test")
+            c.cmd("MAIL FROM:<s@example.org>")
+            c.cmd("RCPT TO:<r@example.net>")
+            for i, ch in enumerate(chunks):
+                last = i == len(chunks) - 1
+                parts = ch if isinstance(ch, tuple) else (ch,)
+                size = sum(len(p) for p in parts)
+                c.send(b"BDAT %d%s\r\n" % (size, b" LAST" if last else b""))
+                for j, p in enumerate(parts):
+                    if j:
+                        time.sleep(0.15)
+                    c.send(p)
+                code, lines = c.reply()
+                if not last:
+                    assert code == 250, lines
+            if refused:
+                assert code == 451 and lines[0].startswith("451 4.5.0 Bare line-feed"), (chunks, lines)
+                assert c.closed(timeout=2), chunks
+            else:
+                assert code == 250 and "Message Queued" in lines[0], (chunks, lines)
+            c.close()
+        assert len(k.queued_ids()) == 3
+
+
 def test_sequence_and_syntax_errors():
     with Kasi() as k:
         c = k.client()

@@ -7,27 +7,32 @@ namespace kasi {
 
 void append_dot_stuffed(std::string& out, std::string_view body) {
     out.reserve(out.size() + body.size() + body.size() / 64 + 8);
-    bool line_start = true;
-    size_t i = 0, n = body.size();
-    while (i < n) {
-        if (line_start && body[i] == '.') out += '.';
-        const void* p = std::memchr(body.data() + i, '\n', n - i);
-        size_t nl = p ? size_t(static_cast<const char*>(p) - body.data()) : n;
-        if (nl == n) {  // last line without an end
-            out.append(body.substr(i));
-            out += "\r\n";
-            i = n;
-            line_start = true;
-            break;
+    const char* p = body.data();
+    const char* end = p + body.size();
+    const char* lf = nullptr;  // the next LF at or after p (end when there is none)
+    while (p < end) {
+        if (*p == '.') out += '.';
+        if (!lf || lf < p) {
+            lf = static_cast<const char*>(std::memchr(p, '\n', size_t(end - p)));
+            if (!lf) lf = end;
         }
-        if (nl > i && body[nl - 1] == '\r') {
-            out.append(body.substr(i, nl + 1 - i));
-        } else {
-            out.append(body.substr(i, nl - i));
+        // A CR before the line's LF, other than the LF's own pair, is a line end too.
+        size_t len = size_t(lf - p);
+        bool paired = lf < end && len > 0 && lf[-1] == '\r';
+        auto* cr = static_cast<const char*>(std::memchr(p, '\r', paired ? len - 1 : len));
+        if (cr) {
+            out.append(p, size_t(cr - p));
+            out += "\r\n";
+            p = cr + 1;
+            continue;
+        }
+        if (paired) {
+            out.append(p, len + 1);  // the line with its CRLF
+        } else {                     // a bare LF, or the last line without an end
+            out.append(p, len);
             out += "\r\n";
         }
-        i = nl + 1;
-        line_start = true;
+        p = lf + 1;
     }
     out += ".\r\n";
 }

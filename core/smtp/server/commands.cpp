@@ -206,7 +206,7 @@ void Session::cmd_bdat(const std::string& arg) {
     }
     bdat_left_ = n;
     bdat_last_ = last;
-    bdat_bare_lf_ = bdat_bare_lf_ && txn_ && txn_->data_started;
+    if (!txn_ || !txn_->data_started) bdat_lines_ = LineEndCheck{};  // a new message
     phase_ = Phase::bdat;
     bdat_discard_ = false;
     if (!txn_ || txn_->rcpts.empty() || txn_->bdat_failed) {
@@ -219,8 +219,7 @@ void Session::cmd_bdat(const std::string& arg) {
     }
     if (!txn_->data_started) {
         txn_->data_started = true;
-        bdat_prev_ = 0;
-        bdat_bare_lf_ = false;
+        bdat_lines_ = LineEndCheck{};
         run_hook(Hook::data);  // its respond function decides whether the chunk is kept
     }
 }
@@ -235,13 +234,16 @@ void Session::bdat_chunk_done() {
         return reply(554, pending_arg_.empty() ? "Message denied" : pending_arg_, "5.7.1");
     }
     if (!bdat_last_) return reply(250, fmt::format("{} octets received", txn_->body.size()));
-    if (bdat_bare_lf_) {
-        reply(451, "Bare line-feed; see https://haraka.github.io/barelf/", "4.5.0");
-        ++msg_tempfail_;
-        disconnect_after_reply();
-        return;
-    }
+    if (bdat_lines_.finish() != LineEndCheck::Result::ok) return refuse_line_ends();
     data_finished();
+}
+
+void Session::refuse_line_ends() {
+    // Haraka 3.3.4's bare-LF answer, for a bare CR too: the message is not stored, the
+    // client may retry it with proper CRLF line ends.
+    reply(451, "Bare line-feed; see https://haraka.github.io/barelf/", "4.5.0");
+    ++msg_tempfail_;
+    disconnect_after_reply();
 }
 
 void Session::data_finished() {

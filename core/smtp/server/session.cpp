@@ -2,8 +2,6 @@
 
 #include <arpa/inet.h>
 
-#include <cstring>
-
 #include <fmt/format.h>
 
 #include "core/log/log.h"
@@ -309,10 +307,8 @@ void Session::process_commands() {
         if (phase_ == Phase::data) {
             auto st = data_.feed(in_, in_pos_, txn_->body);
             if (st == DataReader::Status::more) break;
-            if (st == DataReader::Status::bare_lf) {
-                reply(451, "Bare line-feed; see https://haraka.github.io/barelf/", "4.5.0");
-                ++msg_tempfail_;
-                disconnect_after_reply();
+            if (st == DataReader::Status::bare_lf || st == DataReader::Status::bare_cr) {
+                refuse_line_ends();
                 break;
             }
             data_finished();
@@ -321,15 +317,7 @@ void Session::process_commands() {
         if (phase_ == Phase::bdat) {
             size_t take = size_t(std::min<uint64_t>(bdat_left_, in_.size() - in_pos_));
             std::string_view chunk(in_.data() + in_pos_, take);
-            // a bare LF anywhere in the message (memchr to each LF; done once one is found)
-            for (size_t i = 0; !bdat_bare_lf_ && i < chunk.size(); ++i) {
-                auto* lf =
-                    static_cast<const char*>(std::memchr(chunk.data() + i, '\n', chunk.size() - i));
-                if (!lf) break;
-                i = size_t(lf - chunk.data());
-                if ((i ? chunk[i - 1] : bdat_prev_) != '\r') bdat_bare_lf_ = true;
-            }
-            if (take) bdat_prev_ = chunk.back();
+            bdat_lines_.feed(chunk);  // bare CR or LF anywhere in the message (memchr scans)
             if (!bdat_discard_ && txn_) {
                 if (txn_->body.size() + take > settings().max_bytes) {
                     txn_->too_big = true;

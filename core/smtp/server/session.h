@@ -183,6 +183,7 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     void cmd_unknown(std::string_view line);
     void data_finished();
     void bdat_chunk_done();
+    void refuse_line_ends();  // a bare CR or LF in DATA/BDAT: 451 and disconnect
     void finish_message();
     void queue_message();
     // List-Unsubscribe, VERP, DKIM after the last hook (core/smtp/seal.h), then queue_message()
@@ -260,8 +261,7 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     uint64_t bdat_left_ = 0;
     bool bdat_last_ = false;
     bool bdat_discard_ = false;
-    bool bdat_bare_lf_ = false;
-    char bdat_prev_ = 0;
+    LineEndCheck bdat_lines_;  // bare CR / bare LF anywhere in the BDAT message
     std::string read_buf_;
     LineHandler line_handler_;
     UvHandle<uv_timer_t> pause_timer_;
