@@ -47,7 +47,8 @@ struct NextHop {
     bool lmtp = false;
     int priority = 0;
     std::string auth_user, auth_pass;
-    std::string bind, bind_helo;  // local address and EHLO name for the connection
+    bool auth_allow_cleartext = false;  // AUTH may go without TLS (else the delivery defers)
+    std::string bind, bind_helo;        // local address and EHLO name for the connection
 };
 std::optional<NextHop> parse_next_hop(std::string_view text, std::string& err);
 

@@ -451,6 +451,7 @@ void QueueManager::route_to_hops(std::unique_ptr<Delivery> d, std::vector<NextHo
             route.lmtp = first.lmtp;
             route.auth_user = first.auth_user;
             route.auth_pass = first.auth_pass;
+            route.auth_allow_cleartext = first.auth_allow_cleartext;
             for (const auto& h : r.hosts) {
                 const NextHop& hop = hops[h.tag];
                 std::string name =

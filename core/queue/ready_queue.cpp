@@ -103,6 +103,7 @@ void ReadyQueue::open_connection() {
     o.lmtp = route_.lmtp;
     o.auth_user = route_.auth_user;
     o.auth_pass = route_.auth_pass;
+    o.auth_allow_cleartext = route_.auth_allow_cleartext;
     o.timeouts = qm_.settings().cfg->timeouts;
     o.tls_ctx = qm_.settings().tls_ctx;
     o.tls = route_.tls;
@@ -240,7 +241,9 @@ void ReadyQueue::on_closed(Conn* c, const std::string& why, bool before_ready, b
             // Nothing reaches the site: what waits here is deferred, not retried in a loop.
             SmtpReply r;
             r.code = 421;
-            r.enhanced = tls_failed || route_.tls == TlsMode::required ? "4.7.5" : "4.4.1";
+            r.enhanced = !client->info().refusal.empty()                 ? client->info().refusal
+                         : tls_failed || route_.tls == TlsMode::required ? "4.7.5"
+                                                                         : "4.4.1";
             r.lines.push_back(why);
             down_until_ms_ = now_ms() + site_backoff_ms;
             down_reply_ = r;

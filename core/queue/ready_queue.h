@@ -39,6 +39,7 @@ struct Route {
     std::optional<IpAddr> bind;
     bool lmtp = false;
     std::string auth_user, auth_pass;
+    bool auth_allow_cleartext = false;
     TlsMode tls = TlsMode::opportunistic;
 };
 

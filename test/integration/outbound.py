@@ -477,7 +477,8 @@ def test_smtp_forward_routes_relayed_mail_to_the_next_hop():
 def test_smtp_forward_queues_inbound_mail_durably_then_forwards_with_auth():
     peer = Peer(auth=("fwd", "s3cret"))
     k = kasi_cfg(peer.port, {"smtp_forward.ini": f"host=127.0.0.1\nport={peer.port}\n"
-                                                 "auth_user=fwd\nauth_pass=s3cret\n"},
+                                                 "auth_user=fwd\nauth_pass=s3cret\n"
+                                                 "auth_allow_cleartext=true\n"},
                  start=False, plugins=["queue/smtp_forward"])
     with open(os.path.join(k.dir, "config", "relay_acl_allow"), "w") as f:
         f.write("# nobody relays\n")
@@ -494,6 +495,97 @@ def test_smtp_forward_queues_inbound_mail_durably_then_forwards_with_auth():
         msgs = peer.wait_messages(1)
         assert len(msgs) == 1 and msgs[0][1] == ["<postmaster@kasi.test>"], msgs
         assert peer.auth_ok and peer.auth_ok[0] == ("PLAIN", "fwd"), peer.auth_ok
+        wait_count(k, 0)
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def _forward_with_auth(peer, extra=""):
+    ini = (f"host=127.0.0.1\nport={peer.port}\nenable_outbound=true\n"
+           f"auth_user=fwd\nauth_pass=s3cret\n{extra}")
+    return kasi_cfg(peer.port, {"smtp_forward.ini": ini}, plugins=["queue/smtp_forward"])
+
+
+def test_smarthost_credentials_never_go_in_clear():
+    # The smarthost offers AUTH but no STARTTLS: no AUTH line, QUIT, a 4.7.10 deferral that
+    # names the setting, in the events log and the ready queue's last error.
+    peer = Peer(auth=("fwd", "s3cret"))
+    k = _forward_with_auth(peer)
+    try:
+        send(k, ["a@other.test"])
+        tf = events(k, "TransientFailure", 10)
+        assert tf, "the message must be deferred"
+        assert tf[0]["enhanced"] == "4.7.10", tf
+        assert "without TLS" in tf[0]["response"], tf
+        assert "auth_allow_cleartext" in tf[0]["response"], tf
+        assert peer.sessions, "kasi never connected"
+        for sess in peer.sessions:
+            assert not any(c.upper().startswith("AUTH") for c in sess.commands), sess.commands
+            assert b"AUTH" not in b"".join(sess.reads).upper(), sess.reads
+        assert peer.sessions[0].commands[-1] == "QUIT", peer.sessions[0].commands
+        assert peer.messages == []
+        deadline = time.time() + 5  # kasictl queue: a snapshot written every second
+        while True:
+            rc, out, _ = k.ctl("queue")
+            errs = [q.get("last_error", "") for q in json.loads(out).get("ready_queues", [])] \
+                if rc == 0 else []
+            if any("without TLS" in e for e in errs) or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert any("without TLS" in e for e in errs), out
+        wait_count(k, 1)  # still queued, not bounced
+        assert not events(k, "Bounce")
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_smarthost_credentials_not_sent_after_a_failed_starttls():
+    # A STARTTLS that fails (a downgrade by someone in the path) makes the next connection
+    # go without TLS: that one must not carry the credentials either.
+    peer = Peer(auth=("fwd", "s3cret"), broken_tls=True)
+    k = _forward_with_auth(peer)
+    try:
+        send(k, ["a@other.test"])
+        tf = events(k, "TransientFailure", 10)
+        assert tf and tf[0]["enhanced"] == "4.7.10", tf
+        assert "without TLS" in tf[0]["response"], tf
+        assert len(peer.sessions) >= 2, [s.commands for s in peer.sessions]
+        for sess in peer.sessions:
+            assert b"AUTH" not in b"".join(sess.reads).upper(), sess.reads
+        assert peer.messages == []
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_smarthost_auth_in_clear_only_when_the_route_allows_it():
+    peer = Peer(auth=("fwd", "s3cret"))
+    k = _forward_with_auth(peer, "auth_allow_cleartext=true\n")
+    try:
+        send(k, ["a@other.test"])
+        assert len(peer.wait_messages(1)) == 1
+        assert peer.auth_ok == [("PLAIN", "fwd")], peer.auth_ok
+        assert not peer.sessions[0].tls
+        wait_count(k, 0)
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_smarthost_auth_goes_after_starttls():
+    p = pki()
+    peer = Peer(auth=("fwd", "s3cret"), starttls_cert=(p.mx[1], p.mx[0]))
+    k = _forward_with_auth(peer)
+    try:
+        send(k, ["a@other.test"])
+        assert len(peer.wait_messages(1)) == 1
+        s = peer.sessions[0]
+        assert s.tls, s.commands
+        assert [c.split()[0] for c in s.commands[:4]] == ["EHLO", "STARTTLS", "EHLO", "AUTH"], \
+            s.commands
+        assert peer.auth_ok == [("PLAIN", "fwd")], peer.auth_ok
         wait_count(k, 0)
     finally:
         k.cleanup()

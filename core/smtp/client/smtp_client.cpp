@@ -299,7 +299,10 @@ void SmtpClient::after_ehlo() {
         return fail(fmt::format(
             "TLS is required for {} but STARTTLS is not offered",
             info_.endpoint.mx_host.empty() ? info_.endpoint.ip.str() : info_.endpoint.mx_host));
-    if (!opts_.auth_user.empty() && auth_step_ == 0) return begin_auth();
+    if (!opts_.auth_user.empty() && auth_step_ == 0) {
+        if (!tls_ && !opts_.auth_allow_cleartext) return refuse_cleartext_auth();
+        return begin_auth();
+    }
     state_ = State::idle;
     uv_timer_stop(timer_.get());
     if (!ever_ready_) {
@@ -337,6 +340,20 @@ void SmtpClient::begin_auth() {
     }
     fail(fmt::format("AUTH is configured for {} but the server offers no PLAIN or LOGIN",
                      opts_.auth_user));
+}
+
+void SmtpClient::refuse_cleartext_auth() {
+    const Endpoint& ep = info_.endpoint;
+    std::string host = ep.mx_host.empty() ? ep.ip.str() : ep.mx_host;
+    refusal_why_ = fmt::format(
+        "refusing to send the credentials of {} to {} without TLS ({}; set "
+        "auth_allow_cleartext=true on the route to allow it)",
+        opts_.auth_user, host,
+        !cap_starttls_ ? "STARTTLS is not offered"
+        : tls_tried_   ? "STARTTLS was refused or failed"
+                       : "TLS is off for this host: configuration, or a recent STARTTLS failure");
+    info_.refusal = "4.7.10";
+    quit();
 }
 
 std::string SmtpClient::mail_command() const {
@@ -589,8 +606,12 @@ void SmtpClient::fail(const std::string& why, bool tls_failed) {
         out_ = TxnOutcome{};
         if (h_.done) h_.done(std::move(out));
     }
-    if (quitting) {
+    if (quitting && refusal_why_.empty()) {
         if (h_.closed) h_.closed("", false, false);
+        return;
+    }
+    if (!refusal_why_.empty()) {  // whatever ended the QUIT, the reason is the refusal
+        if (h_.closed) h_.closed(refusal_why_, before_ready, false);
         return;
     }
     if (h_.closed) h_.closed(why, before_ready, tls_failed);

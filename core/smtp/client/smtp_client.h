@@ -11,6 +11,11 @@
 // by RSET before the next one. Every wait has the RFC 5321 §4.5.3.2 timeout for its
 // command; a peer that sends garbage, never finishes a reply or stalls mid-TLS loses the
 // connection and the recipients in flight get a 4xx (they are retried), never a crash.
+//
+// Credentials go only over TLS: when AUTH is configured but the session is not encrypted
+// (no STARTTLS offered, STARTTLS refused or failed, TLS off for the route), the client
+// sends QUIT instead of AUTH and reports the connection closed before ready with
+// ConnInfo::refusal = "4.7.10", unless the route sets auth_allow_cleartext.
 #pragma once
 
 #include <uv.h>
@@ -45,6 +50,7 @@ struct ClientOptions {
     TlsMode tls = TlsMode::opportunistic;
     SSL_CTX* tls_ctx = nullptr;  // client context; null = no TLS possible
     std::string auth_user, auth_pass;
+    bool auth_allow_cleartext = false;  // AUTH without TLS (else: QUIT and a 4.7.10 deferral)
     ClientTimeouts timeouts;
 };
 
@@ -70,6 +76,7 @@ struct ConnInfo {
     bool tls_verified = false;
     bool pipelining = false;
     int transactions = 0;
+    std::string refusal;  // the enhanced status when Kasi itself gave up the session
 };
 
 class SmtpClient : public std::enable_shared_from_this<SmtpClient> {
@@ -121,6 +128,7 @@ class SmtpClient : public std::enable_shared_from_this<SmtpClient> {
     void after_ehlo();
     void begin_tls();
     void begin_auth();
+    void refuse_cleartext_auth();
     void txn_finished();
     void write(std::string_view s);
     void write_plain(std::string_view s);
@@ -160,6 +168,7 @@ class SmtpClient : public std::enable_shared_from_this<SmtpClient> {
     std::vector<bool> final_;  // the recipient's outcome is decided
     bool mail_ok_ = false;
     int auth_step_ = 0;
+    std::string refusal_why_;  // why the session ends with QUIT before ready ("" = it does not)
 };
 
 }  // namespace kasi

@@ -71,6 +71,8 @@ void read_section(const Ini& ini, IniReader& r, Diagnostics& d, std::string_view
     f.enable_outbound = r.get_bool(sect, "enable_outbound", f.enable_outbound);
     f.hop.auth_user = r.get_str(sect, "auth_user", f.hop.auth_user);
     f.hop.auth_pass = r.get_str(sect, "auth_pass", f.hop.auth_pass);
+    f.hop.auth_allow_cleartext =
+        r.get_bool(sect, "auth_allow_cleartext", f.hop.auth_allow_cleartext);
     f.hop.bind = r.get_str(sect, "bind", f.hop.bind);
     f.hop.bind_helo = r.get_str(sect, "bind_helo", f.hop.bind_helo);
     if (!f.hop.bind.empty() && !IpAddr::parse(f.hop.bind)) {
@@ -95,6 +97,7 @@ std::shared_ptr<Plugin> make_smtp_forward_plugin(const ConfigDir& cfg, const Set
                                                     "auth_type",
                                                     "auth_user",
                                                     "auth_pass",
+                                                    "auth_allow_cleartext",
                                                     "bind",
                                                     "bind_helo",
                                                     "using_lmtp",
