@@ -219,7 +219,6 @@ void Session::cmd_bdat(const std::string& arg) {
     }
     if (!txn_->data_started) {
         txn_->data_started = true;
-        bdat_lines_ = LineEndCheck{};
         run_hook(Hook::data);  // its respond function decides whether the chunk is kept
     }
 }
