@@ -76,7 +76,7 @@ DnsConfig load_dns_config(const ConfigDir& cfg, Diagnostics& d, const std::strin
     IniReader r(ini, d);
     r.check_sections({"main"});
     r.check_known("main", {"servers", "timeout", "attempts", "cache_entries", "max_ttl",
-                           "negative_ttl", "edns_udp_size"});
+                           "negative_ttl", "edns_udp_size", "mx_host_limit"});
     auto line_of = [&](const char* key) {
         const auto* e = ini.find("main", key);
         return e ? e->line : 0;
@@ -107,6 +107,7 @@ DnsConfig load_dns_config(const ConfigDir& cfg, Diagnostics& d, const std::strin
     c.negative_ttl = uint32_t(r.get_int("main", "negative_ttl", 3600, 0, 86400));
     c.edns_udp_size = uint16_t(r.get_int("main", "edns_udp_size", 1232, 0, 4096));
     if (c.edns_udp_size && c.edns_udp_size < 512) c.edns_udp_size = 512;
+    c.mx_host_limit = size_t(r.get_int("main", "mx_host_limit", 10, 1, 100));
     if (c.servers.empty())
         d.error(ini.path, 0,
                 "no DNS server: set [main] servers or give /etc/resolv.conf a nameserver");

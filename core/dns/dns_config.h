@@ -2,7 +2,9 @@
 //   dns.ini [main] servers (host:port list; [v6]:port; port 53 when absent),
 //                  timeout (seconds per try, fractions allowed, 5), attempts (2),
 //                  cache_entries (100000), max_ttl (86400), negative_ttl (3600: cap for
-//                  NXDOMAIN/NODATA caching), edns_udp_size (1232; 0 = no EDNS)
+//                  NXDOMAIN/NODATA caching), edns_udp_size (1232; 0 = no EDNS),
+//                  mx_host_limit (10: MX hosts used per domain, lowest preference first,
+//                  so a domain with hundreds of MX records costs at most 1 + 2×10 queries)
 // Every try goes to the next server in turn; a query gives up after attempts × servers
 // tries.
 #pragma once
@@ -30,6 +32,7 @@ struct DnsConfig {
     uint32_t max_ttl = 86400;
     uint32_t negative_ttl = 3600;
     uint16_t edns_udp_size = 1232;
+    size_t mx_host_limit = 10;
 };
 
 DnsConfig load_dns_config(const ConfigDir& cfg, Diagnostics& d,

@@ -7,6 +7,9 @@
 #include <memory>
 #include <set>
 
+#include <fmt/format.h>
+
+#include "core/dns/dns_wire.h"
 #include "core/util/strings.h"
 
 namespace kasi {
@@ -72,6 +75,8 @@ std::string_view dns_status_name(DnsStatus s) {
             return "TIMEOUT";
         case DnsStatus::error:
             return "ERROR";
+        case DnsStatus::malformed:
+            return "MALFORMED";
     }
     return "?";
 }
@@ -99,19 +104,25 @@ std::string dns_build_query(const std::string& name, DnsType type, uint16_t id, 
 
 std::optional<DnsResponse> dns_parse_response(const std::string& wire, uint16_t id,
                                               const std::string& name, DnsType type) {
+    const auto* bytes = reinterpret_cast<const uint8_t*>(wire.data());
+    DnsWireInfo w = dns_check_wire(bytes, wire.size());
+    if (!w.header || w.id != id || !(w.flags & dns_flag_qr)) return std::nullopt;
+    auto malformed = [&](std::string why) {
+        DnsResponse m;
+        m.status = DnsStatus::malformed;
+        m.detail = std::move(why);
+        m.truncated = w.flags & dns_flag_tc;  // TC: the full answer may still come over TCP
+        return m;
+    };
+    if (!w.question) return malformed(w.error);
+    if (w.qname != dns_normalize_name(name) || w.qtype != uint16_t(type) ||
+        w.qclass != LDNS_RR_CLASS_IN)
+        return std::nullopt;  // an answer to another question: stray or spoofed
+    if (!w.ok) return malformed(w.error);
     ldns_pkt* raw = nullptr;
-    if (ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t*>(wire.data()), wire.size()) !=
-        LDNS_STATUS_OK)
-        return std::nullopt;
+    if (ldns_status st = ldns_wire2pkt(&raw, bytes, wire.size()); st != LDNS_STATUS_OK)
+        return malformed(ldns_get_errorstr_by_id(st));
     PktPtr pkt(raw);
-    if (ldns_pkt_id(pkt.get()) != id || !ldns_pkt_qr(pkt.get())) return std::nullopt;
-    ldns_rr_list* q = ldns_pkt_question(pkt.get());
-    if (!q || ldns_rr_list_rr_count(q) != 1) return std::nullopt;
-    ldns_rr* qrr = ldns_rr_list_rr(q, 0);
-    if (ldns_rr_get_type(qrr) != ldns_rr_type(type) || ldns_rr_get_class(qrr) != LDNS_RR_CLASS_IN ||
-        rdf_name(ldns_rr_owner(qrr)) != dns_normalize_name(name))
-        return std::nullopt;
-
     DnsResponse r;
     r.truncated = ldns_pkt_tc(pkt.get());
     r.authenticated = ldns_pkt_ad(pkt.get());
@@ -211,7 +222,9 @@ std::optional<DnsResponse> dns_parse_response(const std::string& wire, uint16_t 
             case DnsType::soa:
                 break;
         }
-        if (ok) r.records.push_back(std::move(rec));  // malformed records are skipped
+        if (!ok)
+            return malformed(fmt::format("answer record {}: bad {} rdata", i, dns_type_name(type)));
+        r.records.push_back(std::move(rec));
     }
     if (r.records.empty()) r.status = DnsStatus::nodata;
     return r;

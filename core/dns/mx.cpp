@@ -99,6 +99,29 @@ bool is_local_address(const IpAddr& raw) {
     return false;
 }
 
+std::vector<MxHost> select_mx_hosts(std::vector<DnsRecord> recs, size_t limit, std::mt19937& rng) {
+    std::shuffle(recs.begin(), recs.end(), rng);
+    std::stable_sort(recs.begin(), recs.end(),
+                     [](const auto& a, const auto& b) { return a.pref < b.pref; });
+    std::vector<MxHost> hosts;
+    for (const auto& rec : recs) {
+        if (hosts.size() >= limit) break;
+        bool dup = false;
+        for (const auto& h : hosts) dup |= h.name == rec.name;
+        if (!dup) hosts.push_back({rec.name, rec.pref, {}, false});
+    }
+    return hosts;
+}
+
+std::string describe_dns_failure(const DnsResponse& d, const std::string& name, DnsType type) {
+    if (d.status == DnsStatus::malformed)
+        return fmt::format("DNS: malformed answer from {} for {}/{} ({})",
+                           d.server.empty() ? std::string("the resolver") : d.server, name,
+                           dns_type_name(type), d.detail);
+    return fmt::format("DNS {} looking up {} for {}", dns_status_name(d.status),
+                       dns_type_name(type), name);
+}
+
 namespace {
 
 // One resolution in progress; owned by the callbacks it has outstanding.
@@ -109,6 +132,7 @@ struct MxJob : std::enable_shared_from_this<MxJob> {
     std::function<void(MxResult)> done;
     int outstanding = 0;
     bool any_temp = false;
+    std::string temp_reason;  // the first temporary failure of an address lookup
     bool any_local_skipped = false;
 
     void fail(MxResult::Kind k, std::string enh, std::string msg) {
@@ -134,8 +158,7 @@ struct MxJob : std::enable_shared_from_this<MxJob> {
                 break;
             default:
                 return fail(MxResult::Kind::temporary, "4.4.3",
-                            fmt::format("DNS {} looking up MX for {}", dns_status_name(d.status),
-                                        res.ascii_domain));
+                            describe_dns_failure(d, res.ascii_domain, DnsType::mx));
         }
         bool null_mx = false;
         std::vector<DnsRecord> recs;
@@ -150,14 +173,7 @@ struct MxJob : std::enable_shared_from_this<MxJob> {
                         fmt::format("domain {} does not accept mail (null MX, RFC 7505)",
                                     res.ascii_domain));
         std::mt19937 rng(std::random_device{}());
-        std::shuffle(recs.begin(), recs.end(), rng);
-        std::stable_sort(recs.begin(), recs.end(),
-                         [](const auto& a, const auto& b) { return a.pref < b.pref; });
-        for (const auto& rec : recs) {
-            bool dup = false;
-            for (const auto& h : res.hosts) dup |= h.name == rec.name;
-            if (!dup) res.hosts.push_back({rec.name, rec.pref, {}, false});
-        }
+        res.hosts = select_mx_hosts(std::move(recs), r->config().mx_host_limit, rng);
         resolve_addresses();
     }
 
@@ -177,17 +193,18 @@ struct MxJob : std::enable_shared_from_this<MxJob> {
             std::string name = res.hosts[i].name;
             if (want_v4())
                 r->query(name, DnsType::a,
-                         [self, i](const DnsResponse& d) { self->on_addr(i, d); });
+                         [self, i](const DnsResponse& d) { self->on_addr(i, DnsType::a, d); });
             if (want_v6())
                 r->query(name, DnsType::aaaa,
-                         [self, i](const DnsResponse& d) { self->on_addr(i, d); });
+                         [self, i](const DnsResponse& d) { self->on_addr(i, DnsType::aaaa, d); });
         }
     }
 
-    void on_addr(size_t i, const DnsResponse& d) {
+    void on_addr(size_t i, DnsType type, const DnsResponse& d) {
         if (d.status == DnsStatus::ok) {
             for (const auto& rec : d.records) res.hosts[i].addrs.push_back(rec.addr);
         } else if (d.status != DnsStatus::nxdomain && d.status != DnsStatus::nodata) {
+            if (!any_temp) temp_reason = describe_dns_failure(d, res.hosts[i].name, type);
             any_temp = true;
         }
         if (--outstanding == 0) finish();
@@ -221,7 +238,8 @@ struct MxJob : std::enable_shared_from_this<MxJob> {
         }
         if (any_temp)
             return fail(MxResult::Kind::temporary, "4.4.3",
-                        fmt::format("DNS failure resolving the MX hosts of {}", res.ascii_domain));
+                        fmt::format("DNS failure resolving the MX hosts of {}: {}",
+                                    res.ascii_domain, temp_reason));
         if (any_local_skipped)
             return fail(MxResult::Kind::permanent, "5.4.6",
                         fmt::format("the MX of {} points to this host (mail would loop back)",

@@ -223,6 +223,7 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
                        dns_type_name(q->type));
             return;
         }
+        r->server = cfg.servers[q->server].str();
         if (r->truncated) {
             ++stats.tcp_fallbacks;
             q->use_tcp = true;
@@ -232,10 +233,16 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
         answered(q, *r);
     }
 
-    // A server answered: a failure status moves on to the next try while tries remain.
+    // A server answered: a failure status (a malformed answer too) moves on to the next
+    // try while tries remain.
     void answered(Query* q, const DnsResponse& r) {
+        if (r.status == DnsStatus::malformed) {
+            ++stats.malformed;
+            log::warn("dns: malformed answer from {} for {}/{}: {}", r.server, q->name,
+                      dns_type_name(q->type), r.detail);
+        }
         bool failed = r.status == DnsStatus::servfail || r.status == DnsStatus::refused ||
-                      r.status == DnsStatus::error;
+                      r.status == DnsStatus::error || r.status == DnsStatus::malformed;
         if (failed && q->tries < cfg.attempts * int(cfg.servers.size())) {
             next_try(q, false);
             return;
@@ -330,6 +337,7 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
             return;  // the timer moves on
         }
         r->truncated = false;
+        r->server = cfg.servers[q->server].str();
         answered(q, *r);
     }
 
@@ -358,6 +366,10 @@ void Resolver::query(const std::string& name, DnsType type, Callback cb) {
 
 const DnsStats& Resolver::stats() const {
     return impl_->stats;
+}
+
+const DnsConfig& Resolver::config() const {
+    return impl_->cfg;
 }
 
 DnsCache& Resolver::cache() {

@@ -1,13 +1,16 @@
 """Kasi's resolver and MX rules against the project's DNS fixture (dns_fixture.py, a real
 server on loopback), through `kasictl resolve`: records and CNAMEs, negative answers,
 SERVFAIL and timeouts with retries, TCP after truncation, spoofed and garbage packets,
-coalescing and caching, several servers, and every MX rule of issue #3."""
+coalescing and caching, several servers, and every MX rule; malformed answers (a
+temporary failure: deferred, never bounced) and the cap on MX hosts per domain."""
 import os
+import smtplib
 import socket
 import subprocess
 import time
 
-from harness import Client, Kasi, Skip, free_port, run, ROOT
+from harness import Client, DnsServer, Kasi, Skip, free_port, run, ROOT
+from smtp_peer import Peer
 
 ZONE = os.path.join(ROOT, "data", "dns", "test.zone")
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dns_fixture.py")
@@ -217,6 +220,112 @@ def test_connection_rdns_lookup():
         assert "rdns=DNSERROR" in k.read_log(), k.read_log()[-2000:]
     finally:
         k.cleanup()
+
+
+def test_malformed_answers_are_temporary_failures():
+    k = kasi()
+    port = dns().port
+    for kind in ("loop", "rdlength", "short"):
+        name = f"{kind}.bad.test"
+        before = len(dns().queries())
+        rc, out, _ = resolve(k, "MX", name)
+        assert f"{name} MALFORMED" in out, out
+        tries = [q for q in dns().queries()[before:] if q.startswith(name + ".")]
+        assert len(tries) == 2, tries  # a malformed answer moves on to the next try
+        first, out = route(k, name)
+        assert first.startswith(f"temporary 4.4.3 DNS: malformed answer from 127.0.0.1:{port} "
+                                f"for {name}/MX ("), out
+        assert "NXDOMAIN" not in out and "NODATA" not in out, out
+    # asked again: a malformed answer is not cached (negatively or otherwise)
+    before = len(dns().queries())
+    rc, out, _ = resolve(k, "MX", "loop.bad.test", "--again")
+    assert out.count("loop.bad.test MALFORMED") == 2, out
+    assert len([q for q in dns().queries()[before:] if q.startswith("loop.bad.test.")]) == 4
+    # the TCP retry after TC=1 is itself malformed
+    before = len(dns().queries())
+    first, out = route(k, "tcloop.bad.test")
+    assert first.startswith("temporary 4.4.3 DNS: malformed answer from"), out
+    protos = [q.split()[-1] for q in dns().queries()[before:] if q.startswith("tcloop.bad.test.")]
+    assert protos[:2] == ["udp", "tcp"] and set(protos[2:]) <= {"tcp"}, protos
+    # the MX answer is good, the address of the MX host is malformed
+    first, out = route(k, "goodmx.bad.test", "--local-mx-ok")
+    assert first.startswith("temporary 4.4.3 DNS failure resolving the MX hosts of "
+                            "goodmx.bad.test: DNS: malformed answer from"), out
+    assert "for mx.goodmx.bad.test/A" in first, out
+    k.cleanup()
+
+
+def fixture_with_log(zone):
+    """A private DNS fixture on `zone` (text) that logs its queries: (DnsServer, log path)."""
+    srv = DnsServer(zone)
+    srv.proc.kill()
+    srv.proc.wait()
+    log = os.path.join(srv.dir, "queries.log")
+    srv.proc = subprocess.Popen(["/usr/bin/python3", FIXTURE, "--zone",
+                                 os.path.join(srv.dir, "zone"), "--port", str(srv.port),
+                                 "--log", log], stdout=subprocess.PIPE, text=True)
+    assert srv.proc.stdout.readline().strip() == "ready"
+    return srv, log
+
+
+def test_many_mx_hosts_cost_a_bounded_number_of_queries():
+    zone = "$TTL 300\n" + "".join(
+        f"many.test. IN MX {400 - i} mx{i}.many.test.\nmx{i}.many.test. IN A 127.0.1.{i % 250 + 1}\n"
+        for i in range(400))
+    srv, log = fixture_with_log(zone)
+    try:
+        for limit, extra in ((10, ""), (3, "mx_host_limit=3\n")):
+            open(log, "w").close()
+            k = Kasi(extra={"dns.ini": f"[main]\nservers=127.0.0.1:{srv.port}\ntimeout=1\n"
+                                       f"{extra}"})
+            first, out = route(k, "many.test", "--local-mx-ok")
+            k.cleanup()
+            assert first == "ok many.test", out
+            hosts = [l.split()[1] for l in out.splitlines()[1:] if l[:1].isdigit()]
+            # the lowest preferences, in order: mx399 has preference 1
+            assert hosts == [f"mx{399 - i}.many.test" for i in range(limit)], out
+            asked = open(log).read().splitlines()
+            assert asked.count("many.test. MX udp") + asked.count("many.test. MX tcp") >= 1
+            assert len(asked) <= 1 + 1 + 2 * limit, (len(asked), asked[:30])  # MX (+TCP), A+AAAA
+    finally:
+        srv.stop()
+
+
+def test_malformed_mx_answer_defers_then_delivers():
+    peer = Peer()
+    zone_bad = ("$TTL 1\nmx.flip.test. IN A 127.0.0.1\n"
+                "; malformed flip.test. MX short\n")
+    srv = DnsServer(zone_bad)
+    zone_path = os.path.join(srv.dir, "zone")
+    k = Kasi(extra={"dns.ini": f"[main]\nservers=127.0.0.1:{srv.port}\ntimeout=0.5\n",
+                    "outbound.ini": f"disabled=false\nlocal_mx_ok=true\nsmtp_port={peer.port}\n"
+                                    "temp_fail_intervals=5s*6\n"})
+    try:
+        k.start()
+        s = smtplib.SMTP("127.0.0.1", k.port)
+        s.sendmail("sender@sender.test", ["rcpt@flip.test"], "Subject: flip\r\n\r\nhi\r\n")
+        s.quit()
+        shown = ""
+        deadline = time.time() + 10
+        while time.time() < deadline and "malformed answer" not in shown:
+            time.sleep(0.2)
+            ids = k.queued_ids()
+            if ids:
+                shown = k.ctl("show", ids[0])[1]
+        assert "deferred" in shown and f"DNS: malformed answer from 127.0.0.1:{srv.port} " \
+            "for flip.test/MX" in shown, shown + k.read_log()[-2000:]
+        assert not peer.messages, "a DSN or the message went out: " + repr(peer.messages)
+        with open(zone_path, "w") as f:  # the server answers properly from now on
+            f.write("$TTL 1\nflip.test. IN MX 10 mx.flip.test.\nmx.flip.test. IN A 127.0.0.1\n")
+        msgs = peer.wait_messages(1, 30)
+        assert len(msgs) == 1 and msgs[0][1] == ["<rcpt@flip.test>"], \
+            (msgs, k.read_log()[-3000:],
+             open(os.path.join(k.dir, "log", "events.jsonl")).read()[-3000:])
+        assert "Subject: flip" in msgs[0][2].decode(), msgs
+    finally:
+        k.cleanup()
+        peer.stop()
+        srv.stop()
 
 
 def test_bad_dns_ini():

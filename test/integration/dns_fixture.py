@@ -10,6 +10,12 @@ SOA (minimum 60) in the authority section of negative answers. Names choose misb
                     garbage bytes, then the right answer (all on UDP)
   *.spoofonly.test  only the wrong-id reply: the client must time out
   *.slow.test       the answer comes after 0.5 s
+A zone comment line "; malformed NAME TYPE KIND" makes the answer for NAME/TYPE raw broken
+bytes (right id and question): KIND "loop" (the answer's owner name is a compression
+pointer to itself), "rdlength" (an rdata length past the end of the packet), "short" (a
+record whose rdata is two octets: an MX with no exchange), or "tcloop" (UDP: empty with
+TC=1; TCP: the "loop" answer). The zone file is read again whenever it changes, so a
+test can switch a name from broken to good while the fixture runs.
 Every query received is appended to --log as "name type proto".
 """
 import argparse
@@ -19,17 +25,53 @@ import sys
 import threading
 import time
 
-from dnslib import DNSRecord, RR, QTYPE, RCODE, DNSLabel, SOA
+import os
+
+from dnslib import DNSRecord, DNSHeader, RR, QTYPE, RCODE, DNSLabel, SOA
 
 SOA_RR = RR("test.", QTYPE.SOA, ttl=300,
             rdata=SOA("ns.test.", "hostmaster.test.", (1, 3600, 600, 86400, 60)))
 
 
 class Zone:
-    def __init__(self, text):
-        self.names = {}
-        for rr in RR.fromZone(text):
-            self.names.setdefault(str(rr.rname).lower(), []).append(rr)
+    def __init__(self, path):
+        self.path = path
+        self.stamp = None
+        self.lock = threading.Lock()
+        self.reload()
+
+    def reload(self):
+        with self.lock:
+            st = os.stat(self.path)
+            if self.stamp == (st.st_mtime_ns, st.st_size):
+                return
+            text = open(self.path).read()
+            names, broken = {}, {}
+            for rr in RR.fromZone(text):
+                names.setdefault(str(rr.rname).lower(), []).append(rr)
+            for line in text.splitlines():
+                w = line.split()
+                if len(w) == 5 and w[:2] == [";", "malformed"]:
+                    broken[(w[2].lower().rstrip(".") + ".", w[3].upper())] = w[4]
+            self.names, self.broken, self.stamp = names, broken, (st.st_mtime_ns, st.st_size)
+
+    def malformed(self, req, proto):
+        """Raw broken bytes answering `req`, or None when its name answers normally."""
+        kind = self.broken.get((str(req.q.qname).lower(), QTYPE[req.q.qtype]))
+        if kind is None:
+            return None
+        head = DNSRecord(DNSHeader(id=req.header.id, qr=1, rd=1, ra=1), q=req.q)
+        if kind == "tcloop" and proto == "udp":
+            head.header.tc = 1
+            return head.pack()
+        pkt = bytearray(head.pack())
+        pkt[7] = 1  # ANCOUNT
+        if kind == "short":
+            return bytes(pkt) + struct.pack("!HHHIHH", 0xc00c, req.q.qtype, 1, 300, 2, 10)
+        if kind == "rdlength":
+            return bytes(pkt) + struct.pack("!HHHIH", 0xc00c, req.q.qtype, 1, 300, 200) + b"abcd"
+        here = len(pkt)  # "loop"/"tcloop": an owner name pointing at itself
+        return bytes(pkt) + struct.pack("!HHHIH", 0xc000 | here, req.q.qtype, 1, 300, 0)
 
     def answer(self, req):
         reply = req.reply()
@@ -68,7 +110,7 @@ def main():
     a = ap.parse_args()
     if not (a.address.startswith("127.") or a.address == "::1"):
         sys.exit("loopback only")
-    zone = Zone(open(a.zone).read())
+    zone = Zone(a.zone)
     lock = threading.Lock()
 
     def log(req, proto):
@@ -90,6 +132,11 @@ def main():
         except Exception:
             return
         log(req, "udp")
+        zone.reload()
+        raw = zone.malformed(req, "udp")
+        if raw is not None:
+            udp.sendto(raw, peer)
+            return
         q = str(req.q.qname).lower()
         if q.endswith("drop.test."):
             return
@@ -131,7 +178,10 @@ def main():
                     data += chunk
                 req = DNSRecord.parse(data)
                 log(req, "tcp")
-                out = zone.answer(req).pack()
+                zone.reload()
+                out = zone.malformed(req, "tcp")
+                if out is None:
+                    out = zone.answer(req).pack()
                 c.sendall(struct.pack("!H", len(out)) + out)
             except Exception:
                 return
