@@ -233,14 +233,18 @@ void SpoolWriter::probe_space() {
         now_ms() - last_probe_ms_ < probe_interval_ms)
         return;
     last_probe_ms_ = now_ms();
-    int fd = ::openat(dir_fd_, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-    if (fd < 0) return;  // no O_TMPFILE here: the next real write tells
+    struct TmpFile {  // unnamed: its space is freed on close
+        int fd;
+        ~TmpFile() {
+            if (fd >= 0) ::close(fd);
+        }
+    } f{::openat(dir_fd_, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600)};
+    if (f.fd < 0) return;  // no O_TMPFILE here: the next real write tells
     static const char block[4096] = {};
     off_t want = off_t(std::clamp<uint64_t>(failed_bytes_, sizeof block, 1 << 20));
-    bool ok = ::posix_fallocate(fd, 0, want) == 0 && ::pwrite(fd, block, sizeof block, 0) > 0 &&
-              ::fdatasync(fd) == 0;
-    ::close(fd);
-    if (!ok) return;
+    if (::posix_fallocate(f.fd, 0, want) != 0 || ::pwrite(f.fd, block, sizeof block, 0) <= 0 ||
+        ::fdatasync(f.fd) != 0)
+        return;
     log::notice("spool: {} has room for {} bytes again: accepting messages", dir_, want);
     write_error_.store(0, std::memory_order_relaxed);
 }
