@@ -6,12 +6,15 @@
 //   POST /api/v1/admin/resume   {"domain": D | "queue": KEY}
 //   POST /api/v1/admin/delete   {"id": ID | "domain": D}
 //   POST /api/v1/admin/bounce   {"id": ID | "domain": D}
-// The same fields may come as query parameters instead of a JSON body.
+// The same fields may come as query parameters instead of a JSON body. A body is parsed
+// with the API's limits (core/http/json_parse.h).
 #include <rapidjson/document.h>
 
 #include <fmt/format.h>
 
 #include "core/http/api.h"
+#include "core/http/http_config.h"
+#include "core/http/json_parse.h"
 #include "core/log/log.h"
 #include "core/queue/outbound.h"
 #include "core/server/loop_inbox.h"
@@ -44,11 +47,15 @@ bool bad_word(const std::string& s) {
 
 // The control line for `action`, or an error response.
 std::optional<std::string> control_line(const std::string& action, const HttpRequest& req,
-                                        HttpResponse& err) {
+                                        size_t max_body, HttpResponse& err) {
     rapidjson::Document doc;
     if (!req.body.empty()) {
-        doc.Parse(req.body.data(), req.body.size());
-        if (doc.HasParseError() || !doc.IsObject()) {
+        std::string why;
+        if (!parse_json(doc, req.body, JsonLimits{.max_bytes = max_body}, why)) {
+            err = HttpResponse::error(400, "", why);
+            return std::nullopt;
+        }
+        if (!doc.IsObject()) {
             err = HttpResponse::error(400, "", "the body must be a JSON object");
             return std::nullopt;
         }
@@ -120,7 +127,7 @@ void api_admin(const ApiEnv& env, const std::string& action, const HttpRequest& 
     if ((action == "status") != (req.method == "GET" || req.method == "HEAD"))
         return (*answer)(HttpResponse::error(405, "", action == "status" ? "use GET" : "use POST"));
     HttpResponse err;
-    auto line = control_line(action, req, err);
+    auto line = control_line(action, req, env.http->max_body_bytes, err);
     if (!line) return (*answer)(std::move(err));
     log::notice("http: admin {} by {}", *line, env.who);
     env.outbound->command(*line, [inbox, answer](std::string reply) {

@@ -1,6 +1,10 @@
-// GET /health: liveness (this loop answered) and readiness (the spool directory is writable
-// with free space, and the delivery loop answers within 2 s). 200 when ready, 503 when not;
-// the body says which check failed, for a load balancer's log and a human.
+// GET /health: liveness (this loop answered) and readiness (the spool accepts writes: the
+// directory is writable with free space and the spool's last write did not fail, and the
+// delivery loop answers within 2 s). 200 when ready, 503 when not; the body says which check
+// failed, for a load balancer's log and a human. Free space alone is not enough: a disk with
+// some room left still refuses every message bigger than that room; the spool's own state
+// (core/spool/writer.h) says not ready from the first failed write until a write succeeds
+// or its probe finds room again.
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -13,6 +17,7 @@
 #include "core/queue/outbound.h"
 #include "core/server/loop_inbox.h"
 #include "core/server/server_config.h"
+#include "core/spool/spool.h"
 #include "core/util/json.h"
 #include "core/util/uv_handle.h"
 
@@ -50,9 +55,15 @@ struct HealthCheck {
     }
 };
 
-void check_spool(const std::string& dir, HealthCheck& h) {
+void check_spool(const std::string& dir, const Spool* spool, HealthCheck& h) {
     struct statvfs st {};
-    if (::access(dir.c_str(), W_OK) != 0) {
+    int write_error = spool ? spool->write_error() : 0;
+    if (write_error != 0) {
+        h.spool_detail = fmt::format(
+            "{}: the last write failed: {}; messages are refused until a "
+            "write succeeds or space returns",
+            dir, std::strerror(write_error));
+    } else if (::access(dir.c_str(), W_OK) != 0) {
         h.spool_detail = fmt::format("{}: {}", dir, std::strerror(errno));
     } else if (::statvfs(dir.c_str(), &st) != 0) {
         h.spool_detail = fmt::format("{}: statvfs: {}", dir, std::strerror(errno));
@@ -69,7 +80,7 @@ void api_health(const ApiEnv& env, HttpRespond respond) {
     auto h = std::make_shared<HealthCheck>();
     h->respond = std::move(respond);
     h->started = uv_hrtime();
-    check_spool(env.cfg->settings.queue_dir, *h);
+    check_spool(env.cfg->settings.queue_dir, env.spool, *h);
     if (!env.outbound) return h->finish(false, 0);
     uv_timer_init(env.loop, h->timer.get());
     h->timer->data = h.get();

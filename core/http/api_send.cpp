@@ -7,19 +7,20 @@
 // exactly like SMTP's 250 after DATA.
 //
 // Memory and concurrency: the request body is parsed in place (RapidJSON's in-situ mode:
-// strings point into the body, no second copy of a large batch). A batch is spread over up to
+// strings point into the body, no second copy of a large batch), iteratively and with a
+// depth limit (core/http/json_parse.h). A batch is spread over up to
 // http.ini batch_sessions local sessions; each takes the next message, builds it, hands it in
 // and takes the next once it is queued, so at most that many built messages exist at once
 // and their spool writes share group commits. A refused or invalid message is never partly
 // queued by the API itself. If the client goes away before the answer, what was accepted is
 // still spooled (and may be sent again by a retrying client: at least once, never lost).
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include <fmt/format.h>
 
 #include "core/http/api.h"
 #include "core/http/http_config.h"
+#include "core/http/json_parse.h"
 #include "core/http/send_request.h"
 #include "core/http/submission.h"
 #include "core/log/log.h"
@@ -112,12 +113,11 @@ class SendJob : public std::enable_shared_from_this<SendJob> {
 
 void SendJob::start() {
     const HttpConfig& hc = *env_.http;
-    doc_.ParseInsitu<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseStopWhenDoneFlag>(
-        body_.data());
-    if (doc_.HasParseError())
-        return reply_error(400, "",
-                           fmt::format("malformed JSON at offset {}: {}", doc_.GetErrorOffset(),
-                                       rapidjson::GetParseError_En(doc_.GetParseError())));
+    std::string err;
+    if (!parse_json_insitu(doc_, body_,
+                           JsonLimits{.max_bytes = batch_ ? hc.max_batch_bytes : hc.max_body_bytes},
+                           err))
+        return reply_error(400, "", err);
     list_ = &doc_;
     if (batch_) {
         if (!doc_.IsObject() || !doc_.HasMember("messages") || !doc_["messages"].IsArray())

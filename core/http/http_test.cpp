@@ -1,10 +1,13 @@
 // Unit tests for the HTTP API's pure parts: the request parser's limits and pipelining, the
-// message builder's encodings, substitutions, token scopes and the provider table.
+// message builder's encodings, substitutions, token scopes, the provider table, the bounded
+// JSON parser and the send request's address checks.
 #include <catch2/catch.hpp>
 
 #include "core/http/http_config.h"
 #include "core/http/http_request.h"
+#include "core/http/json_parse.h"
 #include "core/http/message_builder.h"
+#include "core/http/send_request.h"
 #include "core/metrics/provider.h"
 #include "core/util/base64.h"
 #include "core/util/hmac.h"
@@ -210,4 +213,117 @@ TEST_CASE("providers from MX hosts, bounded") {
     CHECK(provider_of("mta7.am0.yahoodns.net") == "yahoo");
     CHECK(provider_of("notgoogle.com") == "other");
     CHECK(provider_of("mx.example.org") == "other");
+}
+
+namespace {
+
+// A message request from JSON text (parsed with the API's parser), or the refusal.
+SendError prepare(const std::string& json, PreparedMessage* out = nullptr) {
+    static HttpConfig hc;
+    rapidjson::Document doc;
+    std::string text = json, why;
+    REQUIRE(parse_json_insitu(doc, text, JsonLimits{}, why));
+    SendContext ctx{&hc, "mx.test", "192.0.2.1", false, 1 << 20};
+    PreparedMessage pm;
+    SendError err{0, "", ""};
+    if (!prepare_message(doc, ctx, out ? *out : pm, err)) return err;
+    return SendError{200, "", ""};
+}
+
+}  // namespace
+
+TEST_CASE("JSON from outside: deep nesting is refused without recursion, with its offset") {
+    rapidjson::Document doc;
+    std::string err;
+    std::string deep(500000, '[');
+    CHECK_FALSE(parse_json(doc, deep, JsonLimits{}, err));
+    CHECK(err == "JSON nested deeper than 64 levels at offset 64");
+    CHECK(doc.IsNull());
+    CHECK_FALSE(parse_json_insitu(doc, deep, JsonLimits{}, err));
+    CHECK(err == "JSON nested deeper than 64 levels at offset 64");
+    std::string objs;
+    for (int i = 0; i < 200000; ++i) objs += "{\"a\":";
+    CHECK_FALSE(parse_json(doc, objs, JsonLimits{}, err));
+    CHECK(err == "JSON nested deeper than 64 levels at offset 320");  // 5 bytes a level
+    // mixed, with the limit set lower: the 4th level is refused
+    CHECK_FALSE(parse_json(doc, R"({"a": [1, {"b": [[2]]}]})", JsonLimits{.max_depth = 3}, err));
+    CHECK(err == "JSON nested deeper than 3 levels at offset 16");
+    // 64 levels are fine, and the document is whole
+    std::string ok = std::string(63, '[') + "{\"k\": \"v\"}" + std::string(63, ']');
+    REQUIRE(parse_json(doc, ok, JsonLimits{}, err));
+    const rapidjson::Value* v = &doc;
+    for (int i = 0; i < 63; ++i) v = &(*v)[0];
+    CHECK(std::string((*v)["k"].GetString()) == "v");
+}
+
+TEST_CASE("JSON from outside: one value, valid UTF-8, no NUL, bounded size") {
+    rapidjson::Document doc;
+    std::string err;
+    CHECK_FALSE(parse_json(doc, R"({"a": 1} {"b": 2})", JsonLimits{}, err));
+    CHECK(err.rfind("malformed JSON at offset 9: ", 0) == 0);
+    CHECK(parse_json(doc, " \r\n{\"a\": 1}\n\t ", JsonLimits{}, err));
+    CHECK(doc["a"].GetInt() == 1);
+    CHECK_FALSE(parse_json(doc, std::string_view("{\"a\": 1}\0{\"b\"", 14), JsonLimits{}, err));
+    CHECK(err == "malformed JSON at offset 8: a NUL byte");
+    std::string insitu("{\"a\": 1}\0junk", 13);
+    CHECK_FALSE(parse_json_insitu(doc, insitu, JsonLimits{}, err));
+    CHECK(err == "malformed JSON at offset 8: a NUL byte");
+    CHECK_FALSE(parse_json(doc, "\"\xff\"", JsonLimits{}, err));
+    CHECK(err.find("Invalid encoding") != std::string::npos);
+    CHECK_FALSE(parse_json(doc, "", JsonLimits{}, err));
+    CHECK(err == "malformed JSON at offset 0: The document is empty.");
+    CHECK_FALSE(parse_json(doc, "[1, 2, 3]", JsonLimits{.max_bytes = 8}, err));
+    CHECK(err == "JSON of 9 bytes is over the limit of 8");
+    // in place: the strings point into the text, escapes decoded
+    std::string text = R"({"s": "a\u00e9\n"})";
+    REQUIRE(parse_json_insitu(doc, text, JsonLimits{}, err));
+    CHECK(std::string(doc["s"].GetString()) == "a\xc3\xa9\n");
+    CHECK(doc["s"].GetString() >= text.data());
+    CHECK(doc["s"].GetString() < text.data() + text.size());
+    // a document reused after a refusal holds nothing of it
+    CHECK_FALSE(parse_json(doc, "[[[", JsonLimits{.max_depth = 2}, err));
+    CHECK(doc.IsNull());
+}
+
+TEST_CASE("send requests: addresses with anything after them are refused, field named") {
+    const std::string base = R"("subject": "s", "text": "t")";
+    auto msg = [&](const std::string& fields) { return "{" + base + ", " + fields + "}"; };
+    PreparedMessage pm;
+    auto ok = prepare(
+        msg(R"("from": "a@x.test", "to": "b@y.test", "envelope_from": "bounce@x.test")"), &pm);
+    REQUIRE(ok.status == 200);
+    CHECK(pm.txns.at(0)->mail_from.str() == "bounce@x.test");
+    struct Case {
+        std::string fields, field;
+    };
+    for (const Case& c : std::vector<Case>{
+             {R"("from": "a@x.test", "to": "b@y.test", "envelope_from": "a@x.test> junk")",
+              "envelope_from"},
+             {R"("from": "a@x.test", "to": "b@y.test", "envelope_from": "a@x.test junk")",
+              "envelope_from"},
+             {R"("from": "a@x.test", "to": "b@y.test", "envelope_from": "<a@x.test>")",
+              "envelope_from"},
+             {R"("from": "a@x.test", "to": "b@y.test", "envelope_from": "@r.test:a@x.test")",
+              "envelope_from"},
+             {R"("from": "a@x.test", "to": "b@y.test", "envelope_from": "a@x.test>")",
+              "envelope_from"},
+             {R"("from": "a@x.test", "to": "b@y.test> junk")", "to"},
+             {R"("from": "a@x.test", "to": "B <b@y.test> junk")", "to"},
+             {R"("from": "a@x.test", "to": "@r.test:b@y.test")", "to"},
+             {R"("from": "a@x.test> junk", "to": "b@y.test")", "from"},
+             {R"("from": {"email": "a@x.test> junk"}, "to": "b@y.test")", "from.email"},
+             {R"("from": "a@x.test", "to": "b@y.test", "cc": ["c@y.test> junk"])", "cc[0]"},
+             {R"("from": "a@x.test", "to": "b@y.test", "bcc": "d@y.test junk")", "bcc"},
+             {R"("from": "a@x.test", "to": "b@y.test", "reply_to": "r@x.test> junk")", "reply_to"},
+             {R"("from": "a@x.test", "to": [{"email": "b@y.test>junk"}])", "to[0].email"},
+         }) {
+        INFO(c.fields);
+        SendError e = prepare(msg(c.fields));
+        CHECK(e.status == 400);
+        CHECK(e.field == c.field);
+    }
+    // a raw message's From must give a clean sender too
+    SendError e = prepare(R"({"content": "From: a@x.test junk\r\n\r\nhi\r\n", "to": "b@y.test"})");
+    CHECK(e.status == 400);
+    CHECK(e.field == "content");
 }

@@ -61,6 +61,19 @@ bool has_ctl(std::string_view s) {
     return false;
 }
 
+// One address as the API takes it: local@domain and nothing else (no angle brackets, no
+// display name, no source route, nothing after it: nothing is silently dropped). `why` says
+// what is wrong, for the error message.
+bool parse_email(std::string_view text, Address& out, std::string& why) {
+    if (text.empty() || has_ctl(text) || text.find_first_of("<>, ") != std::string::npos)
+        return why = "", false;
+    auto p = parse_path(fmt::format("<{}>", text), false, true);
+    if (!p.address || p.address->domain.empty() || !p.rest.empty()) return why = p.error, false;
+    if (p.address->had_route) return why = "a source route is not an address", false;
+    out = std::move(*p.address);
+    return true;
+}
+
 // "a@b", "Name <a@b>", "\"Name\" <a@b>" or {"email": ..., "name": ...}.
 bool read_address(const Value& v, const std::string& field, MailAddr& out, SendError& err,
                   bool& utf8) {
@@ -86,19 +99,18 @@ bool read_address(const Value& v, const std::string& field, MailAddr& out, SendE
     }
     text = std::string(trim(text));
     std::string ef = v.IsObject() ? field + ".email" : field;
-    if (text.empty() || has_ctl(text) || text.find_first_of("<>, ") != std::string::npos)
-        return err = {400, ef, fmt::format("'{}' is not an email address", text)}, false;
-    auto p = parse_path("<" + text + ">", false, true);
-    if (!p.address || p.address->domain.empty() || !p.rest.empty())
+    Address a;
+    std::string why;
+    if (!parse_email(text, a, why))
         return err = {400, ef,
                       fmt::format("'{}' is not an email address{}", text,
-                                  p.error.empty() ? "" : ": " + p.error)},
+                                  why.empty() ? "" : ": " + why)},
                false;
     if (has_ctl(name))
         return err = {400, v.IsObject() ? field + ".name" : field, "contains control characters"},
                false;
-    utf8 |= p.address->utf8;
-    out.email = p.address->str();
+    utf8 |= a.utf8;
+    out.email = a.str();
     out.name = name;
     return true;
 }
@@ -332,13 +344,13 @@ bool prepare_message(const Value& v, const SendContext& ctx, PreparedMessage& ou
         if (addrs.empty()) return r.fail("content", "has no From header (give envelope_from)");
         sender = addrs[0];
     }
-    auto p = parse_path("<" + sender + ">", false, true);
-    if (sender.empty() || has_ctl(sender) || !p.address || p.address->domain.empty())
+    std::string why;
+    if (!parse_email(trim(sender), mail_from, why))  // as strict as the recipients
         return r.fail(has_env   ? "envelope_from"
                       : has_raw ? "content"
                                 : "from",
-                      fmt::format("'{}' is not a usable envelope sender", sender));
-    mail_from = *p.address;
+                      fmt::format("'{}' is not a usable envelope sender{}", sender,
+                                  why.empty() ? "" : ": " + why));
     utf8 |= mail_from.utf8;
     // One transaction, or one per "to" recipient with its own substitutions.
     size_t variants = per_rcpt ? to.size() : 1;

@@ -44,6 +44,9 @@ class Spool {
     void set_meta_listener(std::function<void(uint64_t seq, std::vector<uint64_t> refs)> fn);
     void set_segment_bytes(uint64_t b) { segment_bytes_ = b; }  // before open()
     SpoolWriter::Stats stats() { return writer_ ? writer_->stats() : SpoolWriter::Stats{}; }
+    // Whether the spool can accept: 0, or the errno of the last write while writes fail
+    // (ENOSPC, EIO). Any thread (writer.h says when it clears).
+    int write_error() const { return writer_ ? writer_->write_error() : 0; }
 
   private:
     std::string dir_;

@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -117,6 +118,7 @@ void SpoolWriter::run() {
                 if (stopping_) return;
                 lk.unlock();
                 sync_meta_if_stale();
+                probe_space();
                 continue;
             }
             // Take everything pending, up to batch_bytes (at least one record).
@@ -212,6 +214,41 @@ void SpoolWriter::sync_meta_if_stale() {
     }
 }
 
+void SpoolWriter::set_failing(int err, uint64_t batch_bytes) {
+    int was = write_error_.exchange(err, std::memory_order_relaxed);
+    if (err) {
+        failed_bytes_ = batch_bytes;
+        last_probe_ms_ = now_ms();
+        if (!was)
+            log::error(
+                "spool: write to {} failed: {}; refusing messages with 452 until it succeeds", dir_,
+                std::strerror(err));
+    } else if (was) {
+        log::notice("spool: writes to {} succeed again", dir_);
+    }
+}
+
+void SpoolWriter::probe_space() {
+    if (write_error_.load(std::memory_order_relaxed) == 0 || msg_.fd < 0 || meta_.fd < 0 ||
+        now_ms() - last_probe_ms_ < probe_interval_ms)
+        return;
+    last_probe_ms_ = now_ms();
+    struct TmpFile {  // unnamed: its space is freed on close
+        int fd;
+        ~TmpFile() {
+            if (fd >= 0) ::close(fd);
+        }
+    } f{::openat(dir_fd_, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600)};
+    if (f.fd < 0) return;  // no O_TMPFILE here: the next real write tells
+    static const char block[4096] = {};
+    off_t want = off_t(std::clamp<uint64_t>(failed_bytes_, sizeof block, 1 << 20));
+    if (::posix_fallocate(f.fd, 0, want) != 0 || ::pwrite(f.fd, block, sizeof block, 0) <= 0 ||
+        ::fdatasync(f.fd) != 0)
+        return;
+    log::notice("spool: {} has room for {} bytes again: accepting messages", dir_, want);
+    write_error_.store(0, std::memory_order_relaxed);
+}
+
 void SpoolWriter::write_batch(std::vector<SpoolRequest>& batch) {
     uint64_t t0 = uv_hrtime();
     std::vector<SpoolRequest*> msgs, metas;
@@ -243,15 +280,11 @@ void SpoolWriter::write_batch(std::vector<SpoolRequest>& batch) {
         if (sync_failed || msg_.fd < 0 || meta_.fd < 0) {
             for (Active* seg : {&msg_, &meta_}) retire(*seg, false);
         }
-        if (!failing_)
-            log::error(
-                "spool: write to {} failed: {}; refusing messages with 452 until it "
-                "succeeds",
-                dir_, std::strerror(err));
-        failing_ = true;
-    } else if (failing_) {
-        log::notice("spool: writes to {} succeed again", dir_);
-        failing_ = false;
+        uint64_t bytes = 0;
+        for (const auto& r : batch) bytes += record_header_size + r.head.size() + r.body.size();
+        set_failing(err, bytes);
+    } else {
+        set_failing(0, 0);
     }
     {
         std::lock_guard lk(mu_);

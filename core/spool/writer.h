@@ -8,6 +8,14 @@
 // last durable offset and fails the whole batch; a failed sync also abandons the segment
 // (its page-cache state is unknown after a failed fsync) and opens a new one. Nothing in a
 // failed batch was acknowledged, and later batches succeed again once space returns.
+//
+// Whether the spool can accept (write_error(), for /health): the errno of the last batch
+// while writes fail, 0 again after a batch succeeds. Since a node reported not ready may get
+// no traffic to prove it healthy, the writer thread also probes while failing (each
+// probe_interval_ms when idle): it reserves the failed batch's size (at most 1 MiB) in an
+// unnamed temporary file in the spool directory (O_TMPFILE: nothing is left behind, the
+// segments are not touched), writes and syncs a block of it, and lets it go; success ends
+// the failing state.
 #pragma once
 
 #include <sys/types.h>
@@ -71,6 +79,7 @@ class SpoolWriter {
     };
     Stats stats();
     uint64_t current_msg_seq() const { return current_msg_seq_.load(); }
+    int write_error() const { return write_error_.load(std::memory_order_relaxed); }
     // Called on the writer thread when a message segment is retired (rotated), with the
     // number of message records made durable in it. Set before start().
     std::function<void(uint64_t seq, uint64_t messages)> on_rotate;
@@ -88,6 +97,9 @@ class SpoolWriter {
     void run();
     void write_batch(std::vector<SpoolRequest>& batch);
     void sync_meta_if_stale();
+    void set_failing(int err, uint64_t batch_bytes);
+    void probe_space();
+    static constexpr int64_t probe_interval_ms = 1000;
     static constexpr int64_t lazy_flush_ms = 20;
     int append(Active& seg, std::vector<SpoolRequest*>& reqs, std::vector<uint8_t>& headers,
                std::vector<std::string>& lens);
@@ -106,7 +118,9 @@ class SpoolWriter {
     bool stopping_ = false;
     std::thread thread_;
     Stats stats_;
-    bool failing_ = false;
+    std::atomic<int> write_error_{0};  // errno of the last batch while writes fail
+    uint64_t failed_bytes_ = 0;        // the size of the batch that failed
+    int64_t last_probe_ms_ = 0;
     std::atomic<uint64_t> current_msg_seq_{0};
     size_t urgent_ = 0;  // non-lazy requests pending
     int64_t last_meta_sync_ms_ = 0;

@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -22,7 +23,7 @@ import time
 
 import dkim_sign
 from dkim_sign import Setup
-from harness import KASICTL, Kasi, free_port, run
+from harness import KASI, KASICTL, Kasi, Skip, free_port, run
 import outbound
 from outbound import Sink, events
 from outbound import kasi as outbound_kasi
@@ -42,9 +43,9 @@ dkim_sign.MX_ZONE += "other.test. IN MX 10 mx.other.test.\nmx.other.test. IN A 1
 TOKENS = token_line("app", "send", TOKEN_SEND) + token_line("ops", "admin", TOKEN_ADMIN)
 
 
-def http_ini(port, extra="", trusted="127.0.0.1"):
+def http_ini(port, extra="", trusted="127.0.0.1", max_body=200000):
     return (f"[main]\nlisten = 127.0.0.1:{port}, 127.0.0.2:{port}\nmax_recipients = 5\n"
-            f"max_body_bytes = 200000\nmax_batch_messages = 50\nmetrics_queues = 1\n{extra}"
+            f"max_body_bytes = {max_body}\nmax_batch_messages = 50\nmetrics_queues = 1\n{extra}"
             f"[auth]\ntrusted = {trusted}\n")
 
 
@@ -232,6 +233,18 @@ BAD = [
      "text"),
     ({"from": "a@sender.test", "to": "x@sink.test", "envelope_from": "bad"}, 400,
      "envelope_from"),
+    # nothing after an address is dropped: the sender as strict as the recipients
+    ({"from": "a@sender.test", "to": "x@sink.test", "envelope_from": "a@sender.test> junk"},
+     400, "envelope_from"),
+    ({"from": "a@sender.test", "to": "x@sink.test", "envelope_from": "a@sender.test junk"},
+     400, "envelope_from"),
+    ({"from": "a@sender.test", "to": "x@sink.test> junk"}, 400, "to"),
+    ({"from": "a@sender.test> junk", "to": "x@sink.test"}, 400, "from"),
+    ({"from": "a@sender.test", "to": "x@sink.test", "cc": ["c@sink.test> junk"]}, 400, "cc[0]"),
+    ({"from": "a@sender.test", "to": "x@sink.test", "reply_to": "r@sender.test> j"}, 400,
+     "reply_to"),
+    ({"content": "From: a@sender.test junk\r\n\r\nx\r\n", "to": "x@sink.test"}, 400,
+     "content"),
     # 70 kB of "=" is 210 kB quoted-printable: over max_body_bytes as a message
     ({"from": "a@sender.test", "to": "x@sink.test", "text": "=" * 70000}, 413, ""),
     (b'{"from": "a@sender.test", "to": "x@sink.test", "text": "\xff\xfe"}', 400, ""),
@@ -411,6 +424,124 @@ def test_admin_endpoints_and_kasictl_through_them():
         assert st == 400 and resp["error"]["field"] == field, (path, resp)
     st, resp, _ = api.call("POST", "/api/v1/admin/explode")
     assert st == 404, resp
+
+
+def test_deeply_nested_json_gets_400_and_kasi_keeps_serving():
+    """500,000 '[' (and nested objects) once overflowed the stack of the recursive parser:
+    every JSON the API reads is parsed iteratively with a depth limit."""
+    port = free_port()
+    k = outbound_kasi(free_port(), extra={"http.ini": http_ini(port, max_body=2000000)})
+    try:
+        wait_port(port)
+        api = Api(port)
+        deep = "[" * 500000
+        objs = '{"a":' * 300000
+        for path, body in [("/api/v1/send", deep), ("/api/v1/send", objs),
+                           ("/api/v1/send/batch", deep),
+                           ("/api/v1/send/batch", '{"messages": ' + deep),
+                           ("/api/v1/admin/flush", deep), ("/api/v1/admin/suspend", objs)]:
+            try:
+                st, resp, _ = api.call("POST", path, body)
+            except (ConnectionError, http.client.HTTPException) as e:
+                raise AssertionError(f"{path}: no answer ({e!r}); kasi alive: "
+                                     f"{k.proc.poll() is None}\n{k.read_log()[-1500:]}")
+            assert st == 400, (path, st, resp)
+            assert re.match(r"JSON nested deeper than 64 levels at offset \d+$",
+                            resp["error"]["message"]), (path, resp)
+        # 64 levels are still JSON the API reads (then refuses for what it is)
+        st, resp, _ = api.call("POST", "/api/v1/send", "[" * 64 + "]" * 64)
+        assert st == 400 and resp["error"]["message"] == "a message must be a JSON object", resp
+        # one value, nothing after it
+        st, resp, _ = api.call("POST", "/api/v1/send",
+                               '{"from": "a@sender.test", "to": "x@sink.test"} {"x": 1}')
+        assert st == 400 and "malformed JSON at offset" in resp["error"]["message"], resp
+        assert k.proc.poll() is None
+        st, resp, _ = api.call("POST", "/api/v1/send",
+                               {"from": "a@sender.test", "to": "x@sink.test", "text": "after"})
+        assert st == 200, resp
+        assert Api(port).call("GET", "/health")[0] == 200
+    finally:
+        k.cleanup()
+
+
+def start_on_tmpfs(k, size):
+    """Starts kasi `k` in its own mount namespace with its queue directory on a tmpfs of
+    `size` (a full disk that is real to the kernel: writes fail with ENOSPC). The test
+    reaches that directory through /proc/PID/root."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        raise Skip("needs root and unshare(1) for a private tmpfs")
+    qdir = os.path.join(k.dir, "queue")
+    os.makedirs(qdir, exist_ok=True)
+    k.logf = open(k.log, "ab")
+    k.proc = subprocess.Popen(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c",
+         f'mount -t tmpfs -o size={size} kasi-it-spool "$0" && exec "$@"', qdir,
+         os.path.abspath(KASI), "-c", k.dir], stdout=k.logf, stderr=k.logf)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        assert k.proc.poll() is None, "kasi exited: " + k.read_log()
+        try:
+            socket.create_connection(("127.0.0.1", k.port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return f"/proc/{k.proc.pid}/root{qdir}"
+
+
+def fill(path, leave):
+    """Fills the file system of directory `path` up to `leave` bytes free."""
+    st = os.statvfs(path)
+    with open(os.path.join(path, "filler"), "wb") as f:
+        f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+
+
+def health(port):
+    st, resp, _ = Api(port).call("GET", "/health")
+    return st, resp
+
+
+def test_health_is_not_ready_while_the_spool_refuses_writes():
+    port = free_port()
+    k = Kasi(extra={"http.ini": http_ini(port),
+                    "dns.ini": f"[main]\nservers=127.0.0.1:{outbound.dns().port}\ntimeout=0.5\n",
+                    "outbound.ini": f"disabled=false\nlocal_mx_ok=true\n"
+                                    f"smtp_port={free_port()}\n"})
+    try:
+        spool = start_on_tmpfs(k, "2m")
+        wait_port(port)
+        assert health(port)[0] == 200
+        api = Api(port)
+        # nothing is attempted, so no delivery writes to the spool but the test's own
+        st, resp, _ = api.call("POST", "/api/v1/admin/suspend", {"domain": "sink.test"})
+        assert st == 200, resp
+        big = {"from": "a@sender.test", "to": "x@sink.test", "text": ("y" * 70 + "\n") * 1100}
+        small = {"from": "a@sender.test", "to": "x@sink.test", "text": "small"}
+        for recovery in ("space returns", "a write succeeds"):
+            fill(spool, 32 * 1024)
+            st, resp, _ = api.call("POST", "/api/v1/send", big)
+            assert st == 503 and resp["error"]["smtp"].startswith("452"), resp
+            st, resp = health(port)
+            assert st == 503 and resp["ready"] is False, (recovery, st, resp)
+            assert resp["checks"]["spool"]["ok"] is False, resp
+            assert "No space left on device" in resp["checks"]["spool"]["detail"], resp
+            if recovery == "a write succeeds":
+                st, resp, _ = api.call("POST", "/api/v1/send", small)  # fits in what is left
+                assert st == 200, resp
+                assert health(port)[0] == 200
+            else:
+                os.unlink(os.path.join(spool, "filler"))
+                deadline = time.time() + 5  # the spool checks for space by itself
+                while health(port)[0] != 200:
+                    assert time.time() < deadline, health(port)
+                    time.sleep(0.1)
+                assert "has room for" in k.read_log()  # the probe, not a write, said so
+                st, resp, _ = api.call("POST", "/api/v1/send", big)
+                assert st == 200, resp
+            if os.path.exists(os.path.join(spool, "filler")):
+                os.unlink(os.path.join(spool, "filler"))
+        assert "spool: writes to" in k.read_log() and "succeed again" in k.read_log()
+    finally:
+        k.cleanup()
 
 
 def test_pipelining_limits_and_timeouts():
