@@ -150,6 +150,40 @@ int str_charged(lua_State* L) {
     return 1;
 }
 
+// collectgarbage(opt): a full collection walks the whole state, so it costs what the state
+// holds; "count" is free; what would change the collector for every plugin of the state
+// ("stop", "setpause", ...) is refused.
+int base_collectgarbage(lua_State* L) {
+    const char* opt = luaL_optstring(L, 1, "collect");
+    if (std::strcmp(opt, "count") == 0) {
+        lua_pushnumber(L, double(lua_gc(L, LUA_GCCOUNT, 0)) + lua_gc(L, LUA_GCCOUNTB, 0) / 1024.0);
+        return 1;
+    }
+    bool step = std::strcmp(opt, "step") == 0;
+    if (!step && std::strcmp(opt, "collect") != 0)
+        return luaL_error(L, "collectgarbage('%s') is not available to policies", opt);
+    charge(L, uint64_t(lua_gc(L, LUA_GCCOUNT, 0)) * 1024 / bytes_per_instruction);
+    if (step) {
+        lua_pushboolean(L, lua_gc(L, LUA_GCSTEP, int(luaL_optinteger(L, 2, 0))));
+        return 1;
+    }
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    lua_pushinteger(L, 0);
+    return 1;
+}
+
+// table.maxn walks every key of the table in C: the same in Lua, where each step counts.
+const char* const maxn_source = R"lua(
+local pairs, type = pairs, type
+return function(t)
+  local m = 0
+  for k in pairs(t) do
+    if type(k) == 'number' and k > m then m = k end
+  end
+  return m
+end
+)lua";
+
 // table[name] = wrapper with the original as upvalue 1 (or no upvalue when `plain`).
 void wrap(lua_State* L, const char* table, const char* name, lua_CFunction fn, bool plain) {
     if (table)
@@ -178,6 +212,14 @@ void install_bounded_functions(lua_State* L) {
     wrap(L, "table", "insert", tab_insert, false);
     wrap(L, "table", "sort", tab_sort, false);
     wrap(L, nullptr, "tonumber", base_tonumber, false);
+    wrap(L, nullptr, "collectgarbage", base_collectgarbage, true);
+    lua_getglobal(L, "table");
+    if (luaL_loadbuffer(L, maxn_source, std::strlen(maxn_source), "=table.maxn") == 0 &&
+        lua_pcall(L, 0, 1, 0) == 0)
+        lua_setfield(L, -2, "maxn");
+    else
+        lua_pop(L, 1);  // the error; table.maxn stays LuaJIT's
+    lua_pop(L, 1);
 }
 
 }  // namespace kasi

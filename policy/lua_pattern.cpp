@@ -405,7 +405,7 @@ void prepare(lua_State* L, MatchState& ms, const char* s, size_t len) {
 void settle(lua_State* L, const MatchState& ms) {
     if (LuaState* st = LuaState::of(L)) st->charge(L, ms.steps);
     if (ms.error == too_many_steps)
-        luaL_error(L, "pattern too complex (more than %d steps)", int(ms.max_steps));
+        luaL_error(L, "pattern too complex (more than %.0f steps)", double(ms.max_steps));
     if (ms.error) luaL_error(L, "%s", ms.error);
 }
 

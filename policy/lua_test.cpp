@@ -662,6 +662,9 @@ TEST_CASE("C functions pay for their work out of the instruction budget") {
              "local s = ('1'):rep(1e6) for i = 1, 1e7 do local n = tonumber(s) end",
              "local s = ('x'):rep(1e6) for i = 1, 1e7 do local u = s:upper() end",
              "local s = ('x'):rep(1e6) for i = 1, 1e7 do local f = s:find('y', 1, true) end",
+             "local t = {} for i = 1, 2e5 do t[i] = i end for i = 1, 1e7 do local m = "
+             "table.maxn(t) end",
+             "local t = {} for i = 1, 1e5 do t[i] = {} end for i = 1, 1e7 do collectgarbage() end",
          }) {
         INFO(code);
         auto t0 = std::chrono::steady_clock::now();
@@ -669,6 +672,16 @@ TEST_CASE("C functions pay for their work out of the instruction budget") {
         CHECK(seconds_since(t0) < 3.0);
         CHECK(r.find("instruction budget exceeded") != std::string::npos);
     }
+}
+
+TEST_CASE("collectgarbage cannot stop or retune the shared collector; table.maxn works") {
+    LuaState s({}, {});
+    CHECK(run(s, "collectgarbage('stop')").find("not available to policies") != std::string::npos);
+    CHECK(run(s, "collectgarbage('setpause', 1000)").find("not available") != std::string::npos);
+    CHECK(eval(s, "return type(collectgarbage('count'))") == "number");
+    CHECK(eval(s, "collectgarbage() collectgarbage('step') return 'ok'") == "ok");
+    CHECK(eval(s, "return tostring(table.maxn({1, 2, [10] = 3, x = 4}))") == "10");
+    CHECK(eval(s, "return tostring(table.maxn({}))") == "0");
 }
 
 TEST_CASE("memory limits hold for strings C functions build") {
