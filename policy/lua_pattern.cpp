@@ -460,10 +460,12 @@ int find_aux(lua_State* L, bool find) {
     if (anchor) p++;
     const char* s1 = s + init;
     const char* res = nullptr;
-    do {
+    for (;;) {  // each start position up to the end itself (an empty match there)
         ms.level = 0;
         res = ms.match(s1, p);
-    } while (!res && !ms.failed() && s1++ < ms.src_end && !anchor);
+        if (res || ms.failed() || anchor || s1 == ms.src_end) break;
+        ++s1;
+    }
     settle(L, ms);
     if (!res) {
         lua_pushnil(L);
@@ -494,10 +496,11 @@ int gmatch_step(lua_State* L) {
     prepare(L, ms, s, len);
     const char* e = nullptr;
     const char* src = s + pos;
-    for (; src <= ms.src_end; src++) {
+    for (;;) {
         ms.level = 0;
         e = ms.match(src, p);
-        if (e || ms.failed()) break;
+        if (e || ms.failed() || src == ms.src_end) break;
+        ++src;
     }
     settle(L, ms);
     if (!e) return 0;
