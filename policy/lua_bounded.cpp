@@ -40,13 +40,13 @@ int str_rep(lua_State* L) {
     }
     double total = double(len) * n + double(seplen) * (n - 1);
     if (total > double(max_string(L))) return too_long(L, "string.rep", total);
-    auto count = size_t(n);
     auto size = size_t(total);
     charge(L, size / bytes_per_instruction + 1);
-    if (size == 0) {
+    if (size == 0) {  // an empty string, however many times
         lua_pushliteral(L, "");
         return 1;
     }
+    auto count = size_t(n);  // at most max_string + 1 here
     auto* buf = static_cast<char*>(lua_newuserdata(L, size));
     char* out = buf;
     for (size_t i = 0; i < count; ++i) {

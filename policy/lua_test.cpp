@@ -648,6 +648,7 @@ TEST_CASE("string.rep, table.concat and string.format results are capped") {
     LuaState s(lim, {});
     CHECK(eval(s, "return ('ab'):rep(3, ',')") == "ab,ab,ab");
     CHECK(eval(s, "return string.rep('x', 0) .. string.rep('x', -1) .. '|'") == "|");
+    CHECK(eval(s, "return string.rep('', 1e300) .. string.rep('', 1e9, '') .. '|'") == "|");
     CHECK(eval(s, "return tostring(#string.rep('x', 4096))") == "4096");
     CHECK(eval(s, "return table.concat({1, 'a', 2.5}, '-')") == "1-a-2.5");
     CHECK(eval(s, "return table.concat({'a', 'b', 'c'}, '', 2, 3)") == "bc");
