@@ -637,6 +637,7 @@ void lua_close_loop(uv_loop_t* loop) {
         }
     }
     mine.clear();  // closes the timers, on this (the loop's) thread
+    http_close_loop(loop);
     redis_close_loop(loop);
 }
 

@@ -1604,6 +1604,35 @@ end }
         k.cleanup()
 
 
+def test_an_http_request_abandoned_by_a_plugin_timeout_is_freed_at_shutdown():
+    # A server that accepts and never answers: the request is still pending at SIGTERM.
+    # Under ASan (CI) the leak check at exit fails the test if the request leaked.
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(5)
+    k = lua_kasi({"slow": r"""
+return { hook_rcpt = function(conn, params)
+  kasi.http.request{url = 'http://127.0.0.1:PORT/', timeout = 60}
+  return OK
+end }
+""".replace("PORT", str(srv.getsockname()[1]))}, order=["relay", "slow"],
+        extra={"plugin_timeout": "1\n"})
+    try:
+        c = k.client()
+        c.cmd("EHLO x")
+        c.cmd("MAIL FROM:<a@b.test>")
+        code, lines = c.cmd("RCPT TO:<x@kasi.test>")
+        assert code == 450 and "plugin timeout" in lines[0], lines
+        c.cmd("QUIT")
+        c.close()
+        assert k.stop(signal.SIGTERM, timeout=10) == 0
+        assert not k.sanitizer_report(), k.sanitizer_report()
+    finally:
+        k.cleanup()
+        srv.close()
+
+
 def test_a_long_reply_text_is_capped_and_folded():
     k = lua_kasi({"talk": r"""
 return { hook_rcpt = function(conn, params)
