@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <type_traits>
 
 #include "core/config/config_dir.h"
@@ -71,30 +73,55 @@ LuaLoop& in_hook(lua_State* L, const char* what) {
     return *lp;
 }
 
-// A timer that owns itself until it fires, then hands the call its (empty) result.
+// A kasi.sleep timer. Until it fires it is owned by the registry of its loop, not by the
+// call: a call abandoned by a hook timeout or a closed connection leaves its timer to fire
+// into nothing, and a timer still pending when the loop stops is closed by
+// lua_close_loop() instead of leaking.
 struct SleepOp {
     UvHandle<uv_timer_t> timer;
     std::weak_ptr<LuaLoop> lp;
     uint64_t id = 0;
 };
 
+std::mutex sleeps_mu;  // the map is shared by every loop's thread; each touches its own
+std::map<uv_loop_t*, std::map<SleepOp*, std::unique_ptr<SleepOp>>>& sleeps() {
+    static std::map<uv_loop_t*, std::map<SleepOp*, std::unique_ptr<SleepOp>>> m;
+    return m;
+}
+
+std::unique_ptr<SleepOp> take_sleep(uv_loop_t* loop, SleepOp* op) {
+    std::lock_guard<std::mutex> lock(sleeps_mu);
+    auto loop_it = sleeps().find(loop);
+    if (loop_it == sleeps().end()) return nullptr;
+    auto it = loop_it->second.find(op);
+    if (it == loop_it->second.end()) return nullptr;
+    auto own = std::move(it->second);
+    loop_it->second.erase(it);
+    return own;
+}
+
 int api_sleep(lua_State* L) {
     double secs = luaL_checknumber(L, 1);
     if (!(secs >= 0) || secs > 3600) return luaL_error(L, "kasi.sleep: 0 to 3600 seconds");
     LuaLoop& lp = in_hook(L, "kasi.sleep");
-    auto op = std::make_unique<SleepOp>();
-    op->lp = lp.weak_from_this();
-    op->id = lp.running_call();
-    uv_timer_init(lp.loop(), op->timer.get());
-    SleepOp* raw = op.release();
-    raw->timer->data = raw;
-    uv_timer_start(
-        raw->timer.get(),
-        [](uv_timer_t* t) {
-            std::unique_ptr<SleepOp> own(static_cast<SleepOp*>(t->data));
-            if (auto lp = own->lp.lock()) lp->deliver(own->id, [](lua_State*) { return 0; });
-        },
-        uint64_t(std::llround(secs * 1000)), 0);
+    {
+        auto op = std::make_unique<SleepOp>();
+        op->lp = lp.weak_from_this();
+        op->id = lp.running_call();
+        uv_timer_init(lp.loop(), op->timer.get());
+        SleepOp* raw = op.get();
+        raw->timer->data = raw;
+        uv_timer_start(
+            raw->timer.get(),
+            [](uv_timer_t* t) {
+                auto own = take_sleep(t->loop, static_cast<SleepOp*>(t->data));
+                if (!own) return;
+                if (auto lp = own->lp.lock()) lp->deliver(own->id, [](lua_State*) { return 0; });
+            },
+            uint64_t(std::llround(secs * 1000)), 0);
+        std::lock_guard<std::mutex> lock(sleeps_mu);
+        sleeps()[lp.loop()][raw] = std::move(op);
+    }  // no C++ object alive past here: await() may yield
     return lp.await(L);
 }
 
@@ -598,6 +625,21 @@ void set_fn(lua_State* L, const char* name, lua_CFunction f) {
 }
 
 }  // namespace
+
+void lua_close_loop(uv_loop_t* loop) {
+    std::map<SleepOp*, std::unique_ptr<SleepOp>> mine;
+    {
+        std::lock_guard<std::mutex> lock(sleeps_mu);
+        auto it = sleeps().find(loop);
+        if (it != sleeps().end()) {
+            mine = std::move(it->second);
+            sleeps().erase(it);
+        }
+    }
+    mine.clear();  // closes the timers, on this (the loop's) thread
+    http_close_loop(loop);
+    redis_close_loop(loop);
+}
 
 void install_kasi_api(lua_State* L) {
     lua_newtable(L);  // kasi

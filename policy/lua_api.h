@@ -10,10 +10,17 @@
 // chunk they raise a clear error.
 #pragma once
 
+#include <uv.h>
 #include <lua.hpp>
 
 namespace kasi {
 
 void install_kasi_api(lua_State* L);
+
+// Closes what the policy API still has pending on `loop` (kasi.sleep timers and
+// kasi.http.request requests whose hook was abandoned, kasi.redis links), on the loop's thread,
+// before the loop is closed; the loop's owner runs the loop once more afterwards for the close
+// callbacks.
+void lua_close_loop(uv_loop_t* loop);
 
 }  // namespace kasi

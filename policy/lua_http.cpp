@@ -7,7 +7,11 @@
 #include <openssl/x509v3.h>
 
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <set>
+#include <vector>
 
 #include "core/tls/tls_conn.h"
 #include "core/util/ip.h"
@@ -72,6 +76,16 @@ bool http_split_url(const std::string& url, bool& https, std::string& host, uint
 }
 
 namespace {
+
+struct HttpOp;
+
+// The requests in flight on each loop, so that those still pending when the loop stops
+// can be ended (http_close_loop) instead of leaking. Each loop's thread touches its own.
+std::mutex live_mu;
+std::map<uv_loop_t*, std::set<HttpOp*>>& live_ops() {
+    static std::map<uv_loop_t*, std::set<HttpOp*>> m;
+    return m;
+}
 
 // One request from resolution to the last byte. Owns itself: released when both its
 // handles are closed after finish().
@@ -319,7 +333,16 @@ struct HttpOp {
     }
 
     void maybe_free() {
-        if (finished && open_handles == 0 && !resolving) delete this;
+        if (!finished || open_handles != 0 || resolving) return;
+        {
+            std::lock_guard<std::mutex> lock(live_mu);
+            auto it = live_ops().find(loop);
+            if (it != live_ops().end()) {
+                it->second.erase(this);
+                if (it->second.empty()) live_ops().erase(it);
+            }
+        }
+        delete this;
     }
 };
 
@@ -328,7 +351,25 @@ struct HttpOp {
 void http_request(uv_loop_t* loop, SSL_CTX* tls, HttpClientRequest req,
                   std::function<void(HttpClientResponse)> done) {
     auto* op = new HttpOp{loop, tls, std::move(req), std::move(done)};
+    {
+        std::lock_guard<std::mutex> lock(live_mu);
+        live_ops()[loop].insert(op);
+    }
     op->start();
+}
+
+void http_close_loop(uv_loop_t* loop) {
+    std::vector<HttpOp*> ops;
+    {
+        std::lock_guard<std::mutex> lock(live_mu);
+        auto it = live_ops().find(loop);
+        if (it == live_ops().end()) return;
+        ops.assign(it->second.begin(), it->second.end());
+    }
+    for (HttpOp* op : ops) {
+        op->done = nullptr;                   // nobody is waiting any more: no policy code runs now
+        op->finish("kasi is shutting down");  // closes its handles; freed once closed
+    }
 }
 
 }  // namespace kasi

@@ -37,6 +37,11 @@ struct HttpClientResponse {
 void http_request(uv_loop_t* loop, SSL_CTX* tls, HttpClientRequest req,
                   std::function<void(HttpClientResponse)> done);
 
+// Ends the requests still in flight on `loop` (without calling their `done`), on the
+// loop's thread before the loop is closed; the loop's owner then runs the loop once more
+// for the close callbacks.
+void http_close_loop(uv_loop_t* loop);
+
 // Splits "http[s]://host[:port]/path?query"; false with `err` if it is not such a URL.
 bool http_split_url(const std::string& url, bool& https, std::string& host, uint16_t& port,
                     std::string& target, std::string& err);

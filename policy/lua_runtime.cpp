@@ -35,12 +35,16 @@ LuaEnv load_lua_env(const ConfigDir& cfg, Diagnostics& d) {
     Ini ini = cfg.ini("lua.ini", d);
     IniReader r(ini, d);
     r.check_sections({"main"});
-    r.check_known("main",
-                  {"memory_mb", "call_memory_mb", "instructions", "library_path", "http_ca_file"});
+    r.check_known("main", {"memory_mb", "call_memory_mb", "instructions", "pattern_steps",
+                           "max_string_kb", "run_ms", "library_path", "http_ca_file"});
     env.limits.state_memory = size_t(r.get_int("main", "memory_mb", 256, 4, 65536)) << 20;
     env.limits.call_memory = size_t(r.get_int("main", "call_memory_mb", 64, 1, 65536)) << 20;
     env.limits.instructions =
         uint64_t(r.get_int("main", "instructions", 10'000'000, 10'000, 1LL << 40));
+    env.limits.pattern_steps =
+        uint64_t(r.get_int("main", "pattern_steps", 1'000'000, 1'000, 1LL << 40));
+    env.limits.max_string = size_t(r.get_int("main", "max_string_kb", 16384, 1, 1 << 20)) << 10;
+    env.limits.run_ms = uint32_t(r.get_int("main", "run_ms", 1000, 10, 600'000));
     std::string base = base_of(cfg);
     env.search_path = {base + "/plugins", base + "/lua"};
     for (auto& p : r.get_list("main", "library_path"))

@@ -2,16 +2,28 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <ctime>
 
 #include "core/util/file.h"
+#include "policy/lua_bounded.h"
 
 namespace kasi {
 
 namespace {
 
-constexpr int hook_period = 1000;  // instructions between budget checks
+constexpr int hook_period = 1000;             // instructions between budget checks
+constexpr size_t bytes_per_instruction = 64;  // what an allocation costs the budget
 const char* const state_key = "kasi.state";
+
+std::atomic<bool> interrupted{false};
+
+uint64_t monotonic_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1'000'000;
+}
 
 // The sandbox's pcall and xpcall: Lua wrappers (so yields still pass through the builtin
 // pcall) that re-raise once the call has overrun a limit.
@@ -29,6 +41,14 @@ return function(f, ...) return check(rawpcall(f, ...)) end,
 )lua";
 
 }  // namespace
+
+void lua_interrupt_all() {
+    interrupted.store(true, std::memory_order_relaxed);
+}
+
+bool lua_interrupted() {
+    return interrupted.load(std::memory_order_relaxed);
+}
 
 bool LuaModuleSources::find(const std::string& name, const std::vector<std::string>& search_path,
                             std::string& path, std::string& text) {
@@ -97,34 +117,75 @@ void* LuaState::alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
         }
     }
     void* p = std::realloc(ptr, nsize);
-    if (p) self->used_ = self->used_ - old + nsize;
+    if (!p) return nullptr;
+    self->used_ = self->used_ - old + nsize;
+    if (self->in_call_ && nsize > old) {  // copying bytes is work: it costs instructions
+        uint64_t cost = (nsize - old) / bytes_per_instruction;
+        self->left_ -= std::min(cost, self->left_);
+        if (self->left_ <= hook_period && !self->hook_soon_) {
+            // let the count hook end the call at the next instruction, not 1000 later
+            self->hook_soon_ = true;
+            lua_sethook(self->L_, &LuaState::count_hook, LUA_MASKCOUNT, 1);
+        }
+    }
     return p;
 }
 
 void LuaState::count_hook(lua_State* L, lua_Debug*) {
     LuaState* self = of(L);
     if (!self || !self->in_call_) return;
-    if (self->killed_) {  // the call is past a limit: whatever it does now fails again
-        lua_pushstring(L, self->kill_reason_.c_str());
-        lua_error(L);
+    if (self->killed_) self->raise_killed(L);  // past a limit: whatever it does now fails
+    if (interrupted.load(std::memory_order_relaxed)) {
+        self->kill(L, 0, "the policy call was interrupted: kasi is shutting down");
+        self->raise_killed(L);
     }
     if (self->left_ <= hook_period) {
-        self->killed_ = true;
         self->left_ = 0;
-        // luaL_error would name the caller of the running function (the hook itself
-        // has no frame): name the line that was executing instead.
-        lua_Debug ar;
-        if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
-            lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
-        else
-            lua_pushliteral(L, "");
-        lua_pushfstring(L, "instruction budget exceeded (%d instructions)",
-                        int(self->limits_.instructions));
-        lua_concat(L, 2);
-        self->kill_reason_ = lua_tostring(L, -1);
-        lua_error(L);
+        self->kill(
+            L, 0,
+            fmt::format("instruction budget exceeded ({} instructions)", self->limits_.instructions)
+                .c_str());
+        self->raise_killed(L);
+    }
+    if (monotonic_ms() > self->slice_deadline_ms_) {
+        self->kill(L, 0,
+                   fmt::format("ran for more than {} ms without yielding (lua.ini run_ms)",
+                               self->limits_.run_ms)
+                       .c_str());
+        self->raise_killed(L);
     }
     self->left_ -= hook_period;
+}
+
+// luaL_error would name the caller of the running function (a hook has no frame of its
+// own): name the line of the Lua function at `level` instead.
+void LuaState::kill(lua_State* L, int level, const char* why) {
+    killed_ = true;
+    lua_Debug ar;
+    kill_reason_.clear();
+    if (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
+        kill_reason_ = fmt::format("{}:{}: ", ar.short_src, ar.currentline);
+    kill_reason_ += why;
+}
+
+void LuaState::raise_killed(lua_State* L) {
+    lua_pushlstring(L, kill_reason_.data(), kill_reason_.size());
+    lua_error(L);
+    std::abort();  // lua_error does not return
+}
+
+void LuaState::charge(lua_State* L, uint64_t cost) {
+    if (!in_call_) return;
+    if (killed_) raise_killed(L);
+    if (cost < left_) {
+        left_ -= cost;
+        return;
+    }
+    left_ = 0;
+    kill(
+        L, 1,
+        fmt::format("instruction budget exceeded ({} instructions)", limits_.instructions).c_str());
+    raise_killed(L);
 }
 
 void LuaState::begin_slice(uint64_t left) {
@@ -132,6 +193,11 @@ void LuaState::begin_slice(uint64_t left) {
     in_call_ = true;
     killed_ = false;
     slice_base_ = used_;
+    slice_deadline_ms_ = monotonic_ms() + limits_.run_ms;
+    if (hook_soon_) {
+        hook_soon_ = false;
+        lua_sethook(L_, &LuaState::count_hook, LUA_MASKCOUNT, hook_period);
+    }
 }
 
 uint64_t LuaState::end_slice() {
@@ -203,6 +269,7 @@ void LuaState::open_sandbox() {
         lua_pushstring(L_, lib.name);
         lua_call(L_, 1, 0);
     }
+    install_bounded_functions(L_);
     lua_pushvalue(L_, LUA_GLOBALSINDEX);
     int g = lua_gettop(L_);
     for (const char* name : {"load", "loadstring", "dofile", "loadfile", "newproxy", "module",

@@ -5,6 +5,12 @@
 //   - a count hook enforces an instruction budget per call. The JIT compiler is off in
 //     policy states because compiled traces never call hooks, and a budget that a hot loop
 //     can escape is no budget. The interpreter is still fast for policy code;
+//   - C functions that do work in proportion to their input (patterns, string.rep,
+//     table.concat, table.insert, ...) charge it to the same budget (lua_pattern.cpp,
+//     lua_bounded.cpp), and every byte the call allocates costs 1/64 instruction, so
+//     no C function can multiply the work one instruction does without paying for it;
+//     and the count hook also ends a call that has run `run_ms` without yielding, or
+//     once lua_interrupt_all() was called (shutdown);
 //   - once a call has overrun either limit it is "killed": the sandbox's pcall/xpcall
 //     re-raise, so a policy cannot catch its way past a limit;
 //   - the library is base (without load/loadstring/dofile/loadfile/newproxy), string
@@ -29,7 +35,17 @@ struct LuaLimits {
     size_t state_memory = size_t(256) << 20;  // bytes, whole state
     size_t call_memory = size_t(64) << 20;    // bytes one call may grow the state by
     uint64_t instructions = 10'000'000;       // VM instructions per hook call
+    uint64_t pattern_steps = 1'000'000;       // matcher steps per string function call
+                                              // (plus 32 per byte of the subject)
+    size_t max_string = size_t(16) << 20;     // bytes: string.rep, table.concat, ...
+    uint32_t run_ms = 1000;                   // longest a call may run without yielding
 };
+
+// Ends every policy call that is running, on every state, at its next instruction-budget
+// check (and fails every call after it): the shutdown deadline calls this so that no loop
+// can stay inside a policy. Safe from any thread.
+void lua_interrupt_all();
+bool lua_interrupted();
 
 // The module files `require` has read, shared by every state of one config generation:
 // a module is read from disk once per generation, so all loops run the same code even if
@@ -65,6 +81,12 @@ class LuaState {
     void begin_slice(uint64_t left);
     uint64_t end_slice();
     bool killed() const { return killed_; }
+    bool in_call() const { return in_call_; }
+    uint64_t left() const { return left_; }
+    // Work a C function did for the call (bytes copied, matcher steps), in instructions.
+    // Past the budget the call is killed and this raises its error (so call it where a
+    // Lua error may unwind: no C++ object with a destructor alive). Outside a call: free.
+    void charge(lua_State* L, uint64_t cost);
 
     // Compiles a text chunk (binary chunks are refused). On success the function is on
     // the stack; on failure `err` is "file:line: message" and the stack is unchanged.
@@ -78,6 +100,9 @@ class LuaState {
   private:
     static void* alloc(void* ud, void* ptr, size_t osize, size_t nsize);
     static void count_hook(lua_State* L, lua_Debug* ar);
+    // Marks the call killed because of `why` (prefixed with the running line at `level`).
+    void kill(lua_State* L, int level, const char* why);
+    [[noreturn]] void raise_killed(lua_State* L);
     static int require(lua_State* L);
     void open_sandbox();
 
@@ -91,6 +116,8 @@ class LuaState {
     bool killed_ = false;
     std::string kill_reason_;  // the error a killed call re-raises
     uint64_t left_ = 0;
+    uint64_t slice_deadline_ms_ = 0;  // monotonic; run_ms after begin_slice()
+    bool hook_soon_ = false;          // the count hook was set to fire at once
 };
 
 // "file:line: message" plus a traceback of `co`, for logging a failed call.

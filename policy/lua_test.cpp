@@ -7,6 +7,8 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -456,4 +458,277 @@ TEST_CASE("policy metrics: types, names, labels, exposition, cardinality cap") {
     CHECK(text.find("q_total{v=\"say \\\"hi\\\"\\n\"} 1") != std::string::npos);
     for (int i = 0; i < 10010; ++i) m.add("many_total", {{"i", std::to_string(i)}}, 1, err);
     CHECK(m.prometheus().find("kasi_policy_metrics_dropped_total 13\n") != std::string::npos);
+}
+
+// ---- string patterns and C functions with bounded work ----
+
+namespace {
+
+// Every case of `pattern_cases` as one line per case: "ok | type:value | ..." or
+// "err | string:message" (without the position prefix, which differs).
+const char* const pattern_cases = R"lua(
+local out = {}
+local function esc(s)  -- printable, one line, whatever the bytes (no patterns used)
+  local t = {}
+  for i = 1, #s do
+    local b = s:byte(i)
+    t[i] = (b < 32 or b > 126 or b == 92) and ('\\' .. b .. ';') or string.char(b)
+  end
+  return table.concat(t)
+end
+local function ser(ok, ...)
+  local t = {ok and 'ok' or 'err'}
+  for i = 1, select('#', ...) do
+    local v = select(i, ...)
+    if not ok and type(v) == 'string' then v = v:gsub('^[^:]*:%d+: ', '') end
+    t[#t + 1] = type(v) .. ':' .. esc(tostring(v))
+  end
+  return table.concat(t, ' | ')
+end
+local function gm(s, p)
+  local r = {}
+  for a, b in string.gmatch(s, p) do
+    r[#r + 1] = tostring(a) .. '/' .. tostring(b)
+    if #r > 20 then break end
+  end
+  return table.concat(r, ',')
+end
+local finds = {
+  {'hello world', 'o'}, {'hello world', 'o', 6}, {'hello world', 'l+'}, {'hello', '^h'},
+  {'hello', '^e'}, {'hello', 'o$'}, {'hello', '$'}, {'a$b', '$b'}, {'a$b', 'a$'},
+  {'hello world from lua', '(%w+) (%w+)'}, {'key = value', '(%w+)%s*=%s*(%w+)'},
+  {'  trim me  ', '^%s*(.-)%s*$'}, {'f(a(b)c)d', '%b()'}, {'f(a(b', '%b()'},
+  {'THE (quick) fox', '%f[%a]%a+'}, {'THE (quick) fox', '%f[%A]'}, {'hello', '()ll()'},
+  {'abc', '()'}, {'aaa', 'a-b'}, {'aaab', 'a-b'}, {'aaab', 'a*b'}, {'b', 'a?b'},
+  {'x = 10, y = 20', '(%a)%s*=%s*(%d+)'}, {'[[x]]', '%[(.-)%]'}, {'abcabc', '(abc)%1'},
+  {'abab', '(a)(b)%2'}, {'one;two;;three', '([^;]*)'}, {'a.b.c', '%.'},
+  {'a.b.c', '.', 1, true}, {'a+b', '+', 1, true}, {'a+b', 'a+b'}, {'hello', 'l', -2},
+  {'hello', 'l', -100}, {'hello', '', 10}, {'hello', '', 6}, {'', ''}, {'', '^$'},
+  {'abc', '[a-b]+'}, {'abc', '[^a]+'}, {'a]b', '[]]'}, {'a-b', '[a-]+'}, {'a-b', '[%a-]+'},
+  {'a%b', '%%'}, {'tab\there', '%c'}, {'Hello123_', '[%w_]+'}, {'0x1F', '%x+', 3},
+  {'\195\169a', '%a'}, {'\0ab', '%z'}, {'\0ab', '%Z+'}, {'hi there', '%g+'},
+  {'foo', '(f)(o)(o)'}, {'date 2026-12-07', '(%d+)-(%d+)-(%d+)'}, {'ABCdef', '%u+'},
+  {'ABCdef', '%l+'}, {'a,b', '%p'}, {'x  y', '%s+'}, {'x  y', '%S+'}, {'abc', '[%]]'},
+  {'ab]c', '[^]]+'}, {'abc', 'b', 0}, {'abc', 'c', -1}, {'aXb', '%u'}, {'a.b', '[.]'},
+  {'hello', 'h(.)(.)'}, {'hello', '(h)(e)(l)(l)(o)()'}, {'a\nb', '\n'}, {'abc', 'a.-c'},
+  {'ab', '^(a)(b)$'}, {'<a><b>', '<(.-)>'}, {'<a><b>', '<(.*)>'}, {'1.5e10', '^[+-]?%d+%.?%d*[eE]?%d*$'},
+  {'user@example.com', '^([^@]+)@(.+)$'}, {'abc', '%f[%w]%w+%f[%W]'}, {'aaa', '%f[a]'},
+  {'abc', '%'}, {'abc', '[a'}, {'abc', '(a'}, {'abc', 'a)'}, {'abc', '%1'}, {'abc', '%f'},
+  {'abc', '%f(a'}, {'abc', '%b'}, {'abc', '%bx'}, {'abc', '(()'},
+  {string.rep('a', 40), string.rep('(a)', 33)}, {'aaa', string.rep('a?', 300)},
+  {'abc', 'a\0b'}, {'a\0b', 'a\0b'}, {'a\0b', 'a%zb'}, {'a\0b', '[\0]'},
+}
+for _, c in ipairs(finds) do
+  out[#out + 1] = 'find ' .. ser(pcall(string.find, c[1], c[2], c[3], c[4]))
+  out[#out + 1] = 'match ' .. ser(pcall(string.match, c[1], c[2], c[3]))
+  out[#out + 1] = 'method ' .. ser(pcall(function() return (c[1]):match(c[2], c[3]) end))
+end
+local gsubs = {
+  {'hello world', 'o', '0'}, {'hello world', '(o)', '[%1]'}, {'hello', '', '-'},
+  {'abc', '%w', '%0%0'}, {'hello world', '%w+', '%0 %0', 1}, {'abc', 'b', '%'},
+  {'abc', 'b', '%x'}, {'hello world', '(%w+)', {hello = 'HI'}}, {'abc', '^a', 'X'},
+  {'aaa', '^a', 'X'}, {'abc', 'x*', '-'}, {'abc', '.', {a = 1, b = true}}, {'abc', 'b', 5},
+  {'abc', '%w', '%2'}, {'abc', '%w', '%1'}, {'hello world', '(%w+) (%w+)', '%2 %1'},
+  {'abc', '.', function(c) return c:upper() end}, {'abc', '.', function() return false end},
+  {'abc', '(.)()', function(c, p) return c .. p end}, {'a,b,c', ',', ';', 0},
+  {'a,b,c', ',', ';', -1}, {'abc', '', ''}, {'abc', '$', '!'}, {'abc', '^', '!'},
+  {'x', 'x', {}}, {'abc', 'b', nil}, {'abc', 'b', true},
+}
+for _, c in ipairs(gsubs) do
+  out[#out + 1] = 'gsub ' .. ser(pcall(string.gsub, c[1], c[2], c[3], c[4]))
+end
+local gmatches = {
+  {'a=1, b=2', '(%w+)=(%w+)'}, {'one two three', '%a+'}, {'abc', ''}, {'abc', '()'},
+  {'a,b,,c', '([^,]*)'}, {'^a^a', '^a'}, {'hello', '(l)(l)'}, {'', '.*'},
+}
+for _, c in ipairs(gmatches) do
+  out[#out + 1] = 'gmatch ' .. ser(pcall(gm, c[1], c[2]))
+end
+-- and random small patterns over random small subjects (an LCG: same in both states)
+local seed = 12345
+local function rnd(n)
+  seed = (seed * 1103515245 + 12345) % 2147483648
+  return seed % n + 1
+end
+local tokens = {'a', 'b', '.', '%a', '%d', '[ab]', '[^a]', '*', '+', '-', '?', '(', ')',
+                '()', '%1', '^', '$', '%b()', '%f[%w]', ' ', '%s', '[%d ]'}
+local chars = {'a', 'b', '1', ' ', '(', ')'}
+for i = 1, 400 do
+  local p, subj = {}, {}
+  for k = 1, rnd(6) do p[k] = tokens[rnd(#tokens)] end
+  for k = 1, rnd(12) - 1 do subj[k] = chars[rnd(#chars)] end
+  p, subj = table.concat(p), table.concat(subj)
+  out[#out + 1] = 'rfind ' .. ser(pcall(string.find, subj, p))
+  out[#out + 1] = 'rmatch ' .. ser(pcall(string.match, subj, p, rnd(3) - 1))
+  out[#out + 1] = 'rgsub ' .. ser(pcall(string.gsub, subj, p, '<%0>'))
+  out[#out + 1] = 'rgmatch ' .. ser(pcall(gm, subj, p))
+end
+return table.concat(out, '\n')
+)lua";
+
+// The same cases run by LuaJIT itself, outside the sandbox.
+std::string luajit_reference(const char* code) {
+    lua_State* L = luaL_newstate();
+    REQUIRE(L);
+    luaL_openlibs(L);
+    REQUIRE(luaL_loadbuffer(L, code, std::strlen(code), "=reference") == 0);
+    REQUIRE(lua_pcall(L, 0, 1, 0) == 0);
+    std::string out = lua_tostring(L, -1);
+    lua_close(L);
+    return out;
+}
+
+std::vector<std::string> lines_of(const std::string& s) {
+    std::vector<std::string> v;
+    size_t start = 0;
+    for (size_t nl; (nl = s.find('\n', start)) != std::string::npos; start = nl + 1)
+        v.push_back(s.substr(start, nl - start));
+    v.push_back(s.substr(start));
+    return v;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+TEST_CASE("string patterns give LuaJIT's own results") {
+    LuaState s({}, {});
+    auto want = lines_of(luajit_reference(pattern_cases));
+    auto got = lines_of(eval(s, pattern_cases));
+    REQUIRE(got.size() == want.size());
+    CHECK(want.size() > 1900);
+    for (size_t i = 0; i < want.size(); ++i) {
+        INFO("case line " << i + 1);
+        CHECK(got[i] == want[i]);
+    }
+}
+
+TEST_CASE("a pattern with catastrophic backtracking fails fast with a clear error") {
+    LuaState s({}, {});
+    for (const char* code : {
+             "return string.rep('a',30):find(string.rep('a*',30)..'b')",
+             "return (string.rep('a',30)):match(string.rep('a*',30)..'b')",
+             "return string.gsub(string.rep('a',30), string.rep('a*',30)..'b', '')",
+             "for x in string.gmatch(string.rep('a',30), string.rep('a*',30)..'b') do end",
+             "return ('x'):rep(5000):find(('(.-)'):rep(20)..'y')",
+         }) {
+        INFO(code);
+        auto t0 = std::chrono::steady_clock::now();
+        std::string r = run(s, code);
+        CHECK(seconds_since(t0) < 1.0);
+        CHECK(r.find("pattern too complex") != std::string::npos);
+        CHECK_FALSE(s.killed());  // an ordinary error: pcall may catch it
+    }
+    // pcall catches it, but the steps were paid for: looping on it ends the call
+    auto t0 = std::chrono::steady_clock::now();
+    std::string r = run(s,
+                        "local s, p = string.rep('a',30), string.rep('a*',30)..'b'\n"
+                        "for i = 1, 1e6 do pcall(string.find, s, p) end");
+    CHECK(seconds_since(t0) < 2.0);
+    CHECK(r.find("instruction budget exceeded") != std::string::npos);
+    // a linear pattern over a long subject is not "too complex"
+    CHECK(eval(s, "return tostring(#(('ab'):rep(100000)):gsub('b', 'c'))") == "200000");
+    CHECK(eval(s, "return (('x'):rep(200000) .. 'y'):match('^x*(y)$')") == "y");
+}
+
+TEST_CASE("lua.ini pattern_steps sets the step limit") {
+    LuaLimits lim;
+    lim.pattern_steps = 1000;
+    LuaState s(lim, {});
+    CHECK(eval(s, "return ('k=v'):match('(%w+)=(%w+)')") == "k");
+    std::string r = run(s, "return ('a'):rep(12):find(('a*'):rep(12)..'b')");
+    CHECK(r.find("pattern too complex (more than 1") != std::string::npos);
+}
+
+TEST_CASE("string.rep, table.concat and string.format results are capped") {
+    LuaLimits lim;
+    lim.max_string = 4096;
+    LuaState s(lim, {});
+    CHECK(eval(s, "return ('ab'):rep(3, ',')") == "ab,ab,ab");
+    CHECK(eval(s, "return string.rep('x', 0) .. string.rep('x', -1) .. '|'") == "|");
+    CHECK(eval(s, "return string.rep('', 1e300) .. string.rep('', 1e9, '') .. '|'") == "|");
+    CHECK(eval(s, "return tostring(#string.rep('x', 4096))") == "4096");
+    CHECK(eval(s, "return table.concat({1, 'a', 2.5}, '-')") == "1-a-2.5");
+    CHECK(eval(s, "return table.concat({'a', 'b', 'c'}, '', 2, 3)") == "bc");
+    CHECK(eval(s, "return string.format('%5.1f|%s|%q', 1.5, 'x', 'a\\nb')") ==
+          "  1.5|x|\"a\\\nb\"");
+    for (const char* code : {"return string.rep('x', 4097)", "return ('xy'):rep(2048, ',')",
+                             "return string.rep('x', 1e300)",
+                             "local t = {} for i = 1, 1000 do t[i] = 'abcde' end "
+                             "return table.concat(t)",
+                             "return table.concat({'a', 'b'}, ('-'):rep(4095))",
+                             "local s = ('x'):rep(3000) return string.format('%s%s', s, s)",
+                             "return ('x'):rep(4000):gsub('x', 'yy')"}) {
+        INFO(code);
+        std::string r = run(s, code);
+        CHECK(r.find("max_string_kb") != std::string::npos);
+    }
+    CHECK(run(s, "return table.concat({'a', {}})").find("invalid value (at index 2)") !=
+          std::string::npos);
+}
+
+TEST_CASE("C functions pay for their work out of the instruction budget") {
+    LuaLimits lim;
+    lim.instructions = 1'000'000;
+    LuaState s(lim, {});
+    for (const char* code : {
+             // 1 MiB per instruction: without charging, minutes of memcpy
+             "for i = 1, 1e7 do local x = ('x'):rep(1048576) end",
+             "local t = {} for i = 1, 2e5 do t[i] = i end "
+             "for i = 1, 1e7 do table.insert(t, 1, i) end",
+             "local t = {} for i = 1, 1e5 do t[i] = -i end for i = 1, 1e7 do table.sort(t) end",
+             "local s = ('1'):rep(1e6) for i = 1, 1e7 do local n = tonumber(s) end",
+             "local s = ('x'):rep(1e6) for i = 1, 1e7 do local u = s:upper() end",
+             "local s = ('x'):rep(1e6) for i = 1, 1e7 do local f = s:find('y', 1, true) end",
+             "local t = {} for i = 1, 2e5 do t[i] = i end for i = 1, 1e7 do local m = "
+             "table.maxn(t) end",
+             "local t = {} for i = 1, 1e5 do t[i] = {} end for i = 1, 1e7 do collectgarbage() end",
+         }) {
+        INFO(code);
+        auto t0 = std::chrono::steady_clock::now();
+        std::string r = run(s, code);
+        CHECK(seconds_since(t0) < 3.0);
+        CHECK(r.find("instruction budget exceeded") != std::string::npos);
+    }
+}
+
+TEST_CASE("collectgarbage cannot stop or retune the shared collector; table.maxn works") {
+    LuaState s({}, {});
+    CHECK(run(s, "collectgarbage('stop')").find("not available to policies") != std::string::npos);
+    CHECK(run(s, "collectgarbage('setpause', 1000)").find("not available") != std::string::npos);
+    CHECK(eval(s, "return type(collectgarbage('count'))") == "number");
+    CHECK(eval(s, "collectgarbage() collectgarbage('step') return 'ok'") == "ok");
+    CHECK(eval(s, "return tostring(table.maxn({1, 2, [10] = 3, x = 4}))") == "10");
+    CHECK(eval(s, "return tostring(table.maxn({}))") == "0");
+}
+
+TEST_CASE("memory limits hold for strings C functions build") {
+    LuaLimits lim;
+    lim.call_memory = size_t(8) << 20;
+    lim.state_memory = size_t(64) << 20;
+    LuaState s(lim, {});
+    for (const char* code :
+         {"return ('x'):rep(12 * 1048576)", "local s = ('x'):rep(4 * 1048576) return s .. s .. s",
+          "local s = ('x'):rep(1048576) local t = {} "
+          "for i = 1, 12 do t[i] = s end return table.concat(t)",
+          "return (('x'):rep(3 * 1048576)):gsub('x', 'yyyy')"}) {
+        INFO(code);
+        CHECK(run(s, code).find("not enough memory") != std::string::npos);
+    }
+}
+
+TEST_CASE("a call that runs long without yielding ends after run_ms") {
+    LuaLimits lim;
+    lim.instructions = uint64_t(1) << 40;
+    lim.run_ms = 200;
+    LuaState s(lim, {});
+    auto t0 = std::chrono::steady_clock::now();
+    // comparing two long strings is one VM instruction that no budget charges
+    std::string r = run(s,
+                        "local a = ('x'):rep(4e6) local b = a:sub(2) .. 'y' local n = 0\n"
+                        "while true do if a < b then n = n + 1 end end");
+    CHECK(seconds_since(t0) < 3.0);
+    CHECK(r.find("ran for more than 200 ms without yielding") != std::string::npos);
 }

@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "core/log/log.h"
+#include "core/smtp/reply.h"
 
 namespace kasi {
 
@@ -127,6 +128,7 @@ void HookRunner::arm_timer(uint32_t ms) {
 // Records one handler's answer and decides where the chain goes next.
 void HookRunner::on_answer(Result r) {
     Hook h = in_deny_ ? Hook::deny : call_->hook;
+    cap_reply_text(r.msg);  // whatever a plugin says, a reply stays a few lines
     if (started_ns_) {
         CoreMetrics::global().hook_latency[size_t(h)][current_lua_].observe_ns(uv_hrtime() -
                                                                                started_ns_);

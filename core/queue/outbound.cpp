@@ -1,5 +1,5 @@
 #include "core/queue/outbound.h"
-#include "policy/lua_redis.h"
+#include "policy/lua_api.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -103,7 +103,7 @@ bool Outbound::start(std::string& err, QueueLoader& recovered) {
 
 void Outbound::run() {
     uv_run(&loop_, UV_RUN_DEFAULT);
-    redis_close_loop(&loop_);  // kasi.redis links of this loop
+    lua_close_loop(&loop_);  // kasi.sleep timers and kasi.redis links of this loop
     for (int i = 0; i < 8; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
 }
 

@@ -3,9 +3,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -16,6 +19,7 @@
 #include "core/util/clock.h"
 #include "policy/lua_counters.h"
 #include "policy/lua_metrics.h"
+#include "policy/lua_state.h"
 
 namespace kasi {
 
@@ -23,6 +27,44 @@ namespace {
 std::string now_text() {
     return rfc5322_date(now_ms() / 1000);
 }
+
+// The last line of defence of a shutdown, once the main loop has stopped: if the other
+// threads have not finished `grace` later, running policy calls are interrupted (each
+// ends at its next budget check, so its loop can stop); if they still have not finished
+// after another `grace`, the process ends (a thread stuck where nothing can reach it must
+// not keep a stopping MTA alive; every acknowledged message is already on disk).
+class ExitWatchdog {
+  public:
+    explicit ExitWatchdog(std::chrono::milliseconds grace)
+        : thread_([this, grace] {
+              std::unique_lock<std::mutex> lk(mu_);
+              if (cv_.wait_for(lk, grace, [this] { return done_; })) return;
+              log::warn("shutdown: threads still busy: interrupting policy calls");
+              lua_interrupt_all();
+              if (cv_.wait_for(lk, grace, [this] { return done_; })) return;
+              log::error("shutdown: threads still busy {} ms after the deadline: exiting now",
+                         2 * grace.count());
+              std::_Exit(1);
+          }) {}
+    ~ExitWatchdog() {
+        {
+            std::lock_guard<std::mutex> lk(mu_);
+            done_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+    ExitWatchdog(const ExitWatchdog&) = delete;
+    ExitWatchdog& operator=(const ExitWatchdog&) = delete;
+
+  private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread thread_;  // last: starts once the members it uses exist
+};
+
+constexpr std::chrono::milliseconds exit_grace{3000};
 }  // namespace
 
 bool apply_log_settings(const Settings& s, std::string& err) {
@@ -133,6 +175,10 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     sd_notify_state(fmt::format("READY=1\nMAINPID={}\nSTATUS=kasi {}: {} workers, generation {}",
                                 ::getpid(), KASI_VERSION, n, cfg_->generation));
     uv_run(&loop_, UV_RUN_DEFAULT);
+    // Past the deadline, a policy call still running (a runaway loop under a large
+    // instruction budget) ends at its next budget check, so its loop can stop.
+    if (forced_) lua_interrupt_all();
+    auto watchdog = std::make_unique<ExitWatchdog>(exit_grace);
     for (auto* h : {&sigterm, &sigint, &sighup}) h->close();
     poll.close();
     save_timer.close();
@@ -145,6 +191,7 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     workers_.clear();
     outbound_->stop(2000);
     outbound_.reset();
+    watchdog.reset();  // the loops are done; the spool may take its time to close
     save_counters();
     auto st = spool_.stats();
     spool_.close();
@@ -244,6 +291,7 @@ void Server::check_drained() {
     int open = 0;
     for (auto& w : workers_) open += w->session_count();
     if (open > 0 && now_ms() < deadline_ms_) return;
+    forced_ = open > 0;
     for (auto& w : workers_) w->force_close();
     uv_stop(&loop_);
 }

@@ -2,7 +2,9 @@
 // signals on the main thread's own loop:
 //   SIGTERM/SIGINT - graceful stop: stop accepting, let transactions in flight finish
 //                    (bounded by smtp.ini force_shutdown_timeout), then the spool writer
-//                    drains and the process exits 0;
+//                    drains and the process exits 0. Past the deadline, policy calls
+//                    still running are interrupted, and if a thread is still busy
+//                    seconds later the process exits 1 anyway (server.cpp ExitWatchdog);
 //   SIGHUP         - reload: a new config generation for new connections; a config with
 //                    errors is refused and the running one stays.
 // The same reload runs for `kasictl reload` (the control socket, which lives on the
@@ -57,6 +59,7 @@ class Server {
     std::string last_reload_;  // the outcome of the last reload attempt
     bool stopping_ = false;
     int64_t deadline_ms_ = 0;
+    bool forced_ = false;  // the deadline passed with connections still open
 };
 
 // Applies log.ini settings; false (with a message) if the log file cannot be opened.

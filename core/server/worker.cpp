@@ -1,5 +1,5 @@
 #include "core/server/worker.h"
-#include "policy/lua_redis.h"
+#include "policy/lua_api.h"
 
 #include <pthread.h>
 #include <unistd.h>
@@ -65,7 +65,7 @@ void Worker::run(std::vector<Listen> listens) {
     // Run the close callbacks of what was closed above, without waiting for timers that
     // plugins may still have pending (an early_talker pause, say).
     resolver_.reset();
-    redis_close_loop(&loop_);  // kasi.redis links of this loop
+    lua_close_loop(&loop_);  // kasi.sleep timers and kasi.redis links of this loop
     for (int i = 0; i < 4; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
 }
 

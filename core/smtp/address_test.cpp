@@ -4,6 +4,10 @@
 #include "core/smtp/command.h"
 #include "core/smtp/reply.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 using namespace kasi;
 
 TEST_CASE("paths: valid forms") {
@@ -85,4 +89,88 @@ TEST_CASE("replies: multi-line and enhanced codes") {
     CHECK(out == "550 5.1.1 No such user\r\n");
     CHECK(starts_with_enhanced("4.3.1 x"));
     CHECK_FALSE(starts_with_enhanced("4.3 x"));
+}
+
+namespace {
+std::vector<std::string> wire_lines(const std::string& out) {
+    std::vector<std::string> v;
+    size_t start = 0;
+    for (size_t crlf; (crlf = out.find("\r\n", start)) != std::string::npos; start = crlf + 2)
+        v.push_back(out.substr(start, crlf - start));
+    CHECK(start == out.size());  // everything ends in CRLF
+    return v;
+}
+
+bool valid_utf8(const std::string& s) {
+    for (size_t i = 0; i < s.size();) {
+        auto c = static_cast<unsigned char>(s[i]);
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (n == 0 || i + n > s.size()) return false;
+        for (size_t k = 1; k < n; ++k)
+            if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+        i += n;
+    }
+    return true;
+}
+}  // namespace
+
+TEST_CASE("replies: a long text is folded into lines of at most 512 octets") {
+    std::string words;
+    while (words.size() < 5000) words += "word" + std::to_string(words.size()) + " ";
+    for (const std::string& text : {std::string(100000, 'x'), words, std::string(3000, ' '), [] {
+                                        std::string s;
+                                        for (int i = 0; i < 2000; ++i) s += "\xc3\xa9";  // é
+                                        return s;
+                                    }()}) {
+        for (const char* enh : {"", "5.7.1"}) {
+            std::string out;
+            format_reply(out, 550, enh, text);
+            auto lines = wire_lines(out);
+            REQUIRE(lines.size() > 1);
+            std::string joined;
+            for (size_t i = 0; i < lines.size(); ++i) {
+                INFO(i);
+                CHECK(lines[i].size() + 2 <= max_reply_line);
+                CHECK(lines[i].substr(0, 4) == (i + 1 < lines.size() ? "550-" : "550 "));
+                std::string body = lines[i].substr(4);
+                if (*enh) {
+                    CHECK(body.rfind("5.7.1 ", 0) == 0);
+                    body = body.substr(6);
+                }
+                CHECK(valid_utf8(body));
+                joined += body;
+            }
+            // nothing but the spaces at the folds is lost
+            auto non_space = [](const std::string& s) {
+                return s.size() - size_t(std::count(s.begin(), s.end(), ' '));
+            };
+            CHECK(non_space(joined) == non_space(text));
+        }
+    }
+    std::string out;
+    format_reply(out, 550, "5.7.1", "5.1.1 " + std::string(1000, 'y'));
+    for (const auto& l : wire_lines(out)) CHECK(l.rfind("5.1.1 ", 4) == 4);  // its own code
+}
+
+TEST_CASE("replies: CR, NUL and other controls inside a line never reach the wire raw") {
+    std::string out;
+    format_reply(out, 550, "",
+                 std::string("a\rb\0c\x1b"
+                             "d\r\n250 fake\r",
+                             18));
+    CHECK(out == "550-a b c d\r\n550 250 fake\r\n");
+}
+
+TEST_CASE("replies: a plugin's text is capped") {
+    std::string t(1 << 20, 'z');
+    cap_reply_text(t);
+    CHECK(t.size() <= max_reply_text);
+    CHECK(t.substr(t.size() - 3) == "...");
+    std::string e;
+    for (int i = 0; i < 1500; ++i) e += "\xc3\xa9";
+    cap_reply_text(e);
+    CHECK(valid_utf8(e));
+    std::string s = "short";
+    cap_reply_text(s);
+    CHECK(s == "short");
 }

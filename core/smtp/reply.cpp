@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace kasi {
 
 bool starts_with_enhanced(std::string_view t) {
@@ -63,6 +65,52 @@ std::string_view default_enhanced(int code) {
     }
 }
 
+namespace {
+
+// The longest prefix of `s` of at most `n` bytes that does not end inside a UTF-8 sequence.
+size_t utf8_cut(std::string_view s, size_t n) {
+    if (n >= s.size()) return s.size();
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    return n;
+}
+
+// Where to end a piece of `body` that must hold at most `room` bytes: at the last space
+// in the second half of the room if there is one (that space is dropped: `skip` = 1),
+// else as much as fits.
+size_t fold_at(std::string_view body, size_t room, size_t& skip) {
+    skip = 0;
+    if (body.size() <= room) return body.size();
+    size_t cut = utf8_cut(body, room);
+    size_t sp = body.rfind(' ', cut);
+    if (sp != std::string_view::npos && sp > room / 2) {
+        skip = 1;
+        return sp;
+    }
+    return cut > 0 ? cut : std::min(body.size(), room);  // room < one character: bytes
+}
+
+void append_line(std::string& out, int code, bool more, std::string_view enh,
+                 std::string_view text) {
+    out += fmt::format("{}{}", code, more ? '-' : ' ');
+    if (!enh.empty()) {
+        out += enh;
+        out += ' ';
+    }
+    for (char c : text) {
+        auto u = static_cast<unsigned char>(c);
+        out += (u < 32 && c != '\t') || u == 127 ? ' ' : c;
+    }
+    out += "\r\n";
+}
+
+}  // namespace
+
+void cap_reply_text(std::string& text) {
+    if (text.size() <= max_reply_text) return;
+    text.resize(utf8_cut(text, max_reply_text - 3));
+    text += "...";
+}
+
 void format_reply(std::string& out, int code, std::string_view enhanced, std::string_view text) {
     size_t start = 0;
     for (;;) {
@@ -70,13 +118,24 @@ void format_reply(std::string& out, int code, std::string_view enhanced, std::st
         bool last = nl == std::string_view::npos;
         auto line = text.substr(start, last ? std::string_view::npos : nl - start);
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        out += fmt::format("{}{}", code, last ? ' ' : '-');
-        if (!enhanced.empty() && !starts_with_enhanced(line)) {
-            out += enhanced;
-            out += ' ';
+        // A line that begins with its own enhanced code keeps it; its folded pieces
+        // repeat it. Other lines get `enhanced` on every piece.
+        std::string_view first_enh = enhanced, more_enh = enhanced;
+        if (!enhanced.empty() && starts_with_enhanced(line)) {
+            first_enh = {};
+            more_enh = line.substr(0, line.find(' '));
         }
-        out += line;
-        out += "\r\n";
+        bool first = true;
+        do {
+            std::string_view enh = first ? first_enh : more_enh;
+            size_t room = max_reply_line - 6 - (enh.empty() ? 0 : enh.size() + 1);  // "550-", CRLF
+            size_t skip = 0;
+            size_t n = fold_at(line, room, skip);
+            auto piece = line.substr(0, n);
+            line.remove_prefix(n + skip);
+            append_line(out, code, !(last && line.empty()), enh, piece);
+            first = false;
+        } while (!line.empty());
         if (last) break;
         start = nl + 1;
     }
