@@ -592,6 +592,9 @@ bool next_hops_from_lua(lua_State* L, int idx, std::vector<NextHop>& out, std::s
         str("bind_helo", h->bind_helo);
         str("auth_user", h->auth_user);
         str("auth_pass", h->auth_pass);
+        lua_getfield(L, i, "auth_allow_cleartext");
+        if (lua_toboolean(L, -1)) h->auth_allow_cleartext = true;
+        lua_pop(L, 1);
         out.push_back(std::move(*h));
         return true;
     };

@@ -1671,4 +1671,35 @@ end }
         k.cleanup()
 
 
+def test_get_mx_credentials_go_in_clear_only_when_the_table_allows_it():
+    # A Lua next hop with auth_user/auth_pass and a peer offering AUTH without STARTTLS:
+    # deferred with 4.7.10 and no AUTH line; with auth_allow_cleartext = true, AUTH PLAIN.
+    from smtp_peer import Peer
+    for allow in (False, True):
+        peer = Peer(auth=("fwd", "s3cret"))
+        route = ("return { hook_get_mx = function() return OK, { exchange = '127.0.0.1', "
+                 "port = %d, auth_user = 'fwd', auth_pass = 's3cret', "
+                 "auth_allow_cleartext = %s } end }" % (peer.port, "true" if allow else "false"))
+        k = lua_kasi({"route": route}, order=["route", "relay"], extra={
+            "outbound.ini": "disabled=false\ntemp_fail_intervals=60s\n"})
+        try:
+            s = smtplib.SMTP("127.0.0.1", k.port)
+            s.sendmail("s@src.test", ["a@dest.test"], "Subject: x\r\n\r\nx\r\n")
+            s.quit()
+            if allow:
+                assert len(peer.wait_messages(1)) == 1
+                assert peer.auth_ok == [("PLAIN", "fwd")], peer.auth_ok
+            else:
+                deadline = time.time() + 10
+                while not peer.sessions or peer.sessions[0].commands[-1:] != ["QUIT"]:
+                    assert time.time() < deadline, [x.commands for x in peer.sessions]
+                    time.sleep(0.1)
+                for sess in peer.sessions:
+                    assert b"AUTH" not in b"".join(sess.reads).upper(), sess.reads
+                assert peer.messages == []
+        finally:
+            k.cleanup()
+            peer.stop()
+
+
 run(globals())
