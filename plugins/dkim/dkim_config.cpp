@@ -1,8 +1,12 @@
 #include "plugins/dkim/dkim_config.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 
 #include "core/queue/outbound_config.h"
@@ -16,7 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// haraka-plugin-dkim's default list (reference/haraka.md §2.10).
+// haraka-plugin-dkim's default list (its config/dkim.ini, [sign] headers).
 const char* const kDefaultHeaders =
     "From, Sender, Reply-To, Subject, Date, Message-ID, To, Cc, MIME-Version, Content-Type, "
     "Content-Transfer-Encoding, List-Unsubscribe, List-Unsubscribe-Post";
@@ -88,6 +92,14 @@ void load_key(const std::string& path, const std::string& selector, const std::s
     std::string err, warn;
     auto key = PrivateKey::load(path, err, warn);
     if (!key) {
+        if (::access(path.c_str(), R_OK) != 0 && errno == EACCES) {
+            const passwd* pw = ::getpwuid(::geteuid());
+            std::string who = pw ? pw->pw_name : std::to_string(::geteuid());
+            err += fmt::format(
+                " (kasi runs as user {} here: give the key to that user only, as root: "
+                "chown {}: {} && chmod 0600 {}; kasictl dkim keygen does this itself)",
+                who, who, path, path);
+        }
         d.error(path, 0, fmt::format("DKIM key for {} (selector {}): {}", domain, selector, err));
         return;
     }
