@@ -1,7 +1,7 @@
 """Kasi's resolver and MX rules against the project's DNS fixture (dns_fixture.py, a real
 server on loopback), through `kasictl resolve`: records and CNAMEs, negative answers,
 SERVFAIL and timeouts with retries, TCP after truncation, spoofed and garbage packets,
-coalescing and caching, several servers, and every MX rule of issue #3."""
+coalescing and caching, several servers, and every MX rule of docs/config.md (delivery routing)."""
 import os
 import socket
 import subprocess
