@@ -44,7 +44,7 @@ def wait_for(pred, timeout=10):
 
 
 def test_usage_errors_exit_2_with_a_message():
-    k = Kasi()
+    k = Kasi().start()
     try:
         bad = [["list", "--limit", "abc"], ["list", "--limit"], ["list", "--limit", "-3"],
                ["list", "extra"], ["list", "--bogus"], ["count", "--body"],
