@@ -165,12 +165,19 @@ def test_check_config_as_root_checks_keys_as_the_service_user():
     u = ServiceUser()
     d = dkim_dir()
     try:
-        # a key only root can read, as `kasictl dkim keygen` used to write it
-        r = keygen(d, "example.test", "s1", "--user", "root")
+        # the service's spool belongs to its user; a key only root can read, as
+        # `kasictl dkim keygen` run as root used to write it
+        os.makedirs(os.path.join(d, "queue"))
+        os.chown(os.path.join(d, "queue"), u.uid, -1)
+        r = keygen(d, "example.test", "s1")
         assert r.returncode == 0, r.stderr
         key = os.path.join(d, "config", "dkim", "example.test", "s1.private")
-        st = os.stat(key)
-        assert st.st_uid == 0 and st.st_mode & 0o777 == 0o600, st
+        os.chown(key, 0, 0)
+        os.chmod(key, 0o600)
+        r = subprocess.run([KASI, "-c", d, "--check-config"], capture_output=True, text=True)
+        out = r.stdout + r.stderr
+        assert r.returncode == 1, out  # checked as the spool's owner, not only as root
+        assert f"as user {u.name}" in out and key in out, out
         r = subprocess.run([KASI, "-c", d, "--check-config", "--user", u.name],
                            capture_output=True, text=True)
         out = r.stdout + r.stderr
@@ -195,8 +202,6 @@ def test_check_config_as_root_checks_keys_as_the_service_user():
                             KASI, "-c", d, "--check-config"], capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
         # without --user, keygen gives the key to the owner of the spool directory
-        os.makedirs(os.path.join(d, "queue"))
-        os.chown(os.path.join(d, "queue"), u.uid, -1)
         r = keygen(d, "other.test", "s2", "--ed25519")
         assert r.returncode == 0, r.stderr
         st = os.stat(os.path.join(d, "config", "dkim", "other.test", "s2.private"))
