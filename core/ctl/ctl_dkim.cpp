@@ -213,7 +213,8 @@ int ctl_dkim(const std::string& dir, const std::vector<std::string>& args) {
     if (!args.empty() && args[0] == "keygen") return keygen(dir, args);
     if (!args.empty() && args[0] == "records" && args.size() <= 2) return records(dir, args);
     std::fprintf(stderr,
-                 "usage: kasictl -c DIR dkim keygen DOMAIN SELECTOR [--ed25519] [--bits N]\n"
+                 "usage: kasictl -c DIR dkim keygen DOMAIN SELECTOR [--ed25519] [--bits N] "
+                 "[--user NAME]\n"
                  "       kasictl -c DIR dkim records [DOMAIN]\n");
     return 2;
 }

@@ -53,7 +53,7 @@ void usage(FILE* f) {
         "       kasictl -c DIR resolve TYPE NAME... [--again]\n"
         "       kasictl -c DIR resolve route DOMAIN [--prefer v4|v6|only_v4|only_v6] "
         "[--local-mx-ok]\n"
-        "       kasictl -c DIR dkim keygen DOMAIN SELECTOR [--ed25519] [--bits N]\n"
+        "       kasictl -c DIR dkim keygen DOMAIN SELECTOR [--ed25519] [--bits N] [--user NAME]\n"
         "       kasictl -c DIR dkim records [DOMAIN]\n"
         "       kasictl -c DIR verp decode ADDRESS\n"
         "       kasictl -c DIR unsubscribe verify TOKEN\n"
@@ -181,6 +181,21 @@ int http_token(const std::vector<std::string>& args) {
     return 0;
 }
 
+// delete/bounce ID: an id the spool does not hold is an error (kasi would drop nothing);
+// 0 when it is queued, else the exit status.
+int check_queued(const std::string& spool, const std::string& id) {
+    kasi::SpoolSnapshot snap;
+    std::string err;
+    if (!kasi::read_spool(spool, snap, err)) {
+        std::fprintf(stderr, "kasictl: %s\n", err.c_str());
+        return 1;
+    }
+    for (const auto& m : snap.messages)
+        if (m.env.id == id) return 0;
+    std::fprintf(stderr, "kasictl: no queued message with id %s\n", id.c_str());
+    return 1;
+}
+
 // The words a command takes: [min, max] after the command name, and its options.
 struct CommandShape {
     const char* name;
@@ -287,6 +302,8 @@ int main(int argc, char** argv) {
         kasi::ConfigDir cfg(a.dir + "/config");
         spool = kasi::load_settings(cfg, a.dir, d).queue_dir;
     }
+    if ((cmd == "delete" || cmd == "bounce") && id[0] != '@')
+        if (int rc = check_queued(spool, id)) return rc;
     if ((is_control || is_admin || cmd == "queue") && !a.dir.empty() && !a.use_socket)
         if (auto rc = kasi::ctl_http(a.dir, cmd, rest)) return *rc;
     if (cmd == "queue") return print_queue_summary(spool);

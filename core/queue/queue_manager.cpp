@@ -1214,8 +1214,6 @@ std::string QueueManager::control(const std::string& line) {
         size_t n = drop_matching(
             [&](const Delivery& d) { return dom.empty() ? d.msg->id == arg : d.domain == dom; },
             cmd == "bounce");
-        if (n == 0 && dom.empty())
-            return "error: no queued message with id " + arg + " (or it is being delivered now)";
         return fmt::format("ok: {} {} deliveries (in flight ones finish first)",
                            cmd == "delete" ? "deleted" : "bounced", n);
     }

@@ -46,6 +46,8 @@ class UniqueFd {  // closes its descriptor
     std::string out;
     if (::initgroups(u.name.c_str(), u.gid) != 0 || ::setgid(u.gid) != 0 || ::setuid(u.uid) != 0) {
         out = fmt::format("cannot become user {}: {}\n", u.name, std::strerror(errno));
+    } else if (::access((dir + "/config").c_str(), R_OK | X_OK) != 0) {
+        out = fmt::format("{}/config: {}\n", dir, std::strerror(errno));
     } else {
         Diagnostics d;
         load_server_config(dir, d);

@@ -215,6 +215,11 @@ def test_check_config_as_root_checks_keys_as_the_service_user():
         os.chmod(key, 0o600)
         r = subprocess.run([KASI, "-c", d, "--check-config"], capture_output=True, text=True)
         assert r.returncode == 1 and key in r.stderr, r.stdout + r.stderr
+        # a key directory the service user cannot list would leave its keys unloaded
+        os.chmod(os.path.join(d, "config", "dkim", "other.test"), 0o700)
+        r = subprocess.run([KASI, "-c", d, "--check-config"], capture_output=True, text=True)
+        assert r.returncode == 1 and "cannot list the DKIM keys" in r.stderr, \
+            r.stdout + r.stderr
         r = subprocess.run([KASI, "-c", d, "--check-config", "--user", "no-such-user-x"],
                            capture_output=True, text=True)
         assert r.returncode == 2 and "no such user" in r.stderr, r.stderr
