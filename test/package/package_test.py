@@ -27,6 +27,8 @@ import time
 import traceback
 import urllib.request
 
+import dkim  # python3-dkim; before test/integration is on the path (its dns.py would shadow dnspython)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "test", "integration"))
@@ -203,7 +205,6 @@ def dkim_record(zone_line):
 
 @case("DKIM as docs/dkim.md says: keygen as root, enable, the service's check passes, it signs")
 def dkim_flow(sink, dns, smtp_port):
-    import dkim  # python3-dkim (Debian's python)
     peer = Peer()
     k = None
     plugins, dkim_ini = open(os.path.join(CFG, "plugins")).read(), open(os.path.join(CFG, "dkim.ini")).read()
