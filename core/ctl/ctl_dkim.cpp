@@ -76,6 +76,7 @@ bool make_dirs(const fs::path& p, std::error_code& ec) {
         made.push_back(q);
         if (q == q.parent_path()) break;
     }
+    if (ec) return false;
     fs::create_directories(p, ec);
     for (const auto& q : made) ::chmod(q.c_str(), 0755);
     return !ec;
