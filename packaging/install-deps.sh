@@ -6,7 +6,7 @@
 set -euo pipefail
 PKGS=(meson ninja-build pkg-config g++ libuv1-dev libssl-dev libluajit-5.1-dev libldns-dev ldnsutils
       libhiredis-dev libhttp-parser-dev rapidjson-dev libpq-dev libfmt-dev catch2 cmake redis-server postgresql postfix swaks libnet-ssleay-perl libio-socket-ssl-perl python3
-      python3-dkim python3-dnslib opendkim-tools debhelper dpkg-dev lintian clang-format openssl publicsuffix libidn2-dev)
+      python3-dkim python3-dnslib opendkim-tools debhelper dpkg-dev lintian logrotate clang-format openssl publicsuffix libidn2-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

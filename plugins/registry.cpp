@@ -43,14 +43,19 @@ const Factory factories[] = {
 std::string canonical_plugin_name(const std::string& raw) {
     std::string name = raw;
     if (name.starts_with("haraka-plugin-")) name = name.substr(14);
-    // As listed in Haraka's plugins.js (reference/haraka.md §1.2).
+    // As listed in Haraka's plugins.js (its table of deprecated plugin names).
     static const std::pair<const char*, const char*> deprecated[] = {
-        {"rate_limit", "limit"},        {"max_unrecognized_commands", "limit"},
-        {"rcpt_to.max_count", "limit"}, {"relay_acl", "relay"},
-        {"relay_all", "relay"},         {"relay_force_routing", "relay"},
-        {"dkim_sign", "dkim"},          {"dkim_verify", "dkim"},
-        {"dnsbl", "dns-list"},          {"connect.rdns_access", "access"},
-        {"mail_from.access", "access"}, {"rcpt_to.access", "access"},
+        {"rate_limit", "limit"},
+        {"max_unrecognized_commands", "limit"},
+        {"rcpt_to.max_count", "limit"},
+        {"relay_acl", "relay"},
+        {"relay_all", "relay"},
+        {"relay_force_routing", "relay"},
+        {"dkim_sign", "dkim"},
+        {"dnsbl", "dns-list"},
+        {"connect.rdns_access", "access"},
+        {"mail_from.access", "access"},
+        {"rcpt_to.access", "access"},
     };
     for (auto& [from, to] : deprecated)
         if (name == from) return to;
@@ -61,6 +66,14 @@ bool build_plugins(const ConfigDir& cfg, const Settings& s, Diagnostics& d, Hook
     std::vector<std::string> loaded;
     for (const auto& line : cfg.list("plugins", d)) {
         std::string name = canonical_plugin_name(line.text);
+        if (name == "dkim_verify") {  // Haraka's verifier: Kasi has none, and says so
+            d.error(cfg.root() + "/plugins", line.line,
+                    fmt::format("plugin '{}': Kasi signs outbound mail with DKIM (plugin "
+                                "'dkim') but does not verify the DKIM signatures of inbound "
+                                "mail; remove this line",
+                                line.text));
+            continue;
+        }
         bool dup = false;
         for (const auto& l : loaded) dup |= l == name;
         if (dup) {

@@ -1,6 +1,7 @@
 #include "core/ctl/ctl_dkim.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,9 +9,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
 
+#include "core/config/config_dir.h"
+#include "core/config/settings.h"
 #include "core/util/file.h"
 #include "core/util/strings.h"
 #include "plugins/dkim/dkim_key.h"
@@ -21,22 +25,71 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool write_new_file(const std::string& path, const std::string& data, mode_t mode) {
+struct Owner {
+    std::string name;
+    uid_t uid = uid_t(-1);
+    gid_t gid = gid_t(-1);
+};
+
+// The file gets `owner` (when given) before any byte of it is written.
+bool write_new_file(const std::string& path, const std::string& data, mode_t mode,
+                    const Owner* owner = nullptr) {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) return false;
-    bool ok = ::write(fd, data.data(), data.size()) == ssize_t(data.size()) && ::fsync(fd) == 0;
+    bool ok = (!owner || ::fchown(fd, owner->uid, owner->gid) == 0) && ::fchmod(fd, mode) == 0;
+    ok = ok && ::write(fd, data.data(), data.size()) == ssize_t(data.size()) && ::fsync(fd) == 0;
+    int e = errno;
     ::close(fd);
+    if (!ok) ::unlink(path.c_str());
+    errno = e;
     return ok;
+}
+
+std::optional<Owner> user_named(const std::string& name) {
+    const passwd* pw = ::getpwnam(name.c_str());
+    if (!pw) return std::nullopt;
+    return Owner{name, pw->pw_uid, pw->pw_gid};
+}
+
+// Who the key is for when kasictl runs as root (ctl_dkim.h): nullopt = keep it root's.
+std::optional<Owner> key_owner(const std::string& dir, const std::string& user, std::string& err) {
+    if (!user.empty()) {
+        auto o = user_named(user);
+        if (!o) err = fmt::format("no such user '{}'", user);
+        return o;
+    }
+    Diagnostics d;
+    std::string spool = load_settings(ConfigDir(dir + "/config"), dir, d).queue_dir;
+    struct stat st {};
+    if (::stat(spool.c_str(), &st) == 0 && st.st_uid != 0) {
+        const passwd* pw = ::getpwuid(st.st_uid);
+        return Owner{pw ? pw->pw_name : std::to_string(st.st_uid), st.st_uid,
+                     pw ? pw->pw_gid : st.st_gid};
+    }
+    return user_named("kasi");
+}
+
+// create_directories, with 0755 for the ones it makes (whatever the umask).
+bool make_dirs(const fs::path& p, std::error_code& ec) {
+    std::vector<fs::path> made;
+    for (fs::path q = p; !q.empty() && !fs::exists(q, ec); q = q.parent_path()) {
+        made.push_back(q);
+        if (q == q.parent_path()) break;
+    }
+    if (ec) return false;
+    fs::create_directories(p, ec);
+    for (const auto& q : made) ::chmod(q.c_str(), 0755);
+    return !ec;
 }
 
 int keygen(const std::string& dir, const std::vector<std::string>& a) {
     if (a.size() < 3) {
         std::fprintf(stderr,
                      "usage: kasictl -c DIR dkim keygen DOMAIN SELECTOR [--ed25519] "
-                     "[--bits N]\n");
+                     "[--bits N] [--user NAME]\n");
         return 2;
     }
-    std::string domain = to_lower(a[1]), selector = a[2];
+    std::string domain = to_lower(a[1]), selector = a[2], user;
     bool ed = false;
     int bits = 2048;
     for (size_t i = 3; i < a.size(); ++i) {
@@ -44,6 +97,8 @@ int keygen(const std::string& dir, const std::vector<std::string>& a) {
             ed = true;
         else if (a[i] == "--bits" && i + 1 < a.size())
             bits = std::atoi(a[++i].c_str());
+        else if (a[i] == "--user" && i + 1 < a.size())
+            user = a[++i];
         else {
             std::fprintf(stderr, "kasictl dkim keygen: unknown option %s\n", a[i].c_str());
             return 2;
@@ -60,6 +115,17 @@ int keygen(const std::string& dir, const std::vector<std::string>& a) {
         return 2;
     }
     std::string err;
+    std::optional<Owner> owner;
+    if (::geteuid() == 0) {
+        owner = key_owner(dir, user, err);
+        if (!err.empty()) {
+            std::fprintf(stderr, "kasictl dkim keygen: --user: %s\n", err.c_str());
+            return 2;
+        }
+    } else if (!user.empty()) {
+        std::fprintf(stderr, "kasictl dkim keygen: --user needs root (to give the key away)\n");
+        return 2;
+    }
     auto key =
         dkim::PrivateKey::generate(ed ? dkim::KeyType::ed25519 : dkim::KeyType::rsa, bits, err);
     if (!key) {
@@ -68,9 +134,12 @@ int keygen(const std::string& dir, const std::vector<std::string>& a) {
     }
     fs::path kdir = fs::path(dir) / "config" / "dkim" / domain;
     std::error_code ec;
-    fs::create_directories(kdir, ec);
+    if (!make_dirs(kdir, ec)) {
+        std::fprintf(stderr, "kasictl dkim keygen: %s: %s\n", kdir.c_str(), ec.message().c_str());
+        return 1;
+    }
     std::string path = (kdir / (selector + ".private")).string();
-    if (!write_new_file(path, key->pem(), 0600)) {
+    if (!write_new_file(path, key->pem(), 0600, owner ? &*owner : nullptr)) {
         std::fprintf(stderr, "kasictl dkim keygen: %s: %s\n", path.c_str(),
                      errno == EEXIST ? "exists already (remove it to make a new key)"
                                      : std::strerror(errno));
@@ -80,8 +149,21 @@ int keygen(const std::string& dir, const std::vector<std::string>& a) {
     std::string dns_path = (kdir / (selector + ".dns")).string();
     ::unlink(dns_path.c_str());
     write_new_file(dns_path, zone + "\n", 0644);
-    std::printf("wrote %s (%s)\npublish this TXT record, then reload kasi:\n%s\n", path.c_str(),
-                ed ? "Ed25519" : fmt::format("RSA {} bits", bits).c_str(), zone.c_str());
+    std::string who = owner ? owner->name : "";
+    if (who.empty()) {
+        const passwd* pw = ::getpwuid(::geteuid());
+        who = pw ? pw->pw_name : std::to_string(::geteuid());
+    }
+    std::printf(
+        "wrote %s (%s, mode 0600, owner %s)\npublish this TXT record, then reload kasi:\n%s\n",
+        path.c_str(), ed ? "Ed25519" : fmt::format("RSA {} bits", bits).c_str(), who.c_str(),
+        zone.c_str());
+    if (::geteuid() == 0 && !owner)
+        std::fprintf(stderr,
+                     "kasictl dkim keygen: warning: no user kasi and no --user: the key is "
+                     "readable by root only; give it to the user kasi runs as "
+                     "(chown USER: %s)\n",
+                     path.c_str());
     return 0;
 }
 
@@ -130,9 +212,10 @@ std::string dkim_zone_line(const std::string& selector, const std::string& domai
 
 int ctl_dkim(const std::string& dir, const std::vector<std::string>& args) {
     if (!args.empty() && args[0] == "keygen") return keygen(dir, args);
-    if (!args.empty() && args[0] == "records") return records(dir, args);
+    if (!args.empty() && args[0] == "records" && args.size() <= 2) return records(dir, args);
     std::fprintf(stderr,
-                 "usage: kasictl -c DIR dkim keygen DOMAIN SELECTOR [--ed25519] [--bits N]\n"
+                 "usage: kasictl -c DIR dkim keygen DOMAIN SELECTOR [--ed25519] [--bits N] "
+                 "[--user NAME]\n"
                  "       kasictl -c DIR dkim records [DOMAIN]\n");
     return 2;
 }

@@ -50,18 +50,26 @@ int ctl_resolve(const std::string& dir, const std::vector<std::string>& args) {
             again = true;
         } else if (args[i] == "--local-mx-ok") {
             local_ok = true;
-        } else if (args[i] == "--prefer" && i + 1 < args.size()) {
-            const auto& p = args[++i];
+        } else if (args[i] == "--prefer") {
+            const std::string p = i + 1 < args.size() ? args[++i] : "";
+            if (p != "v4" && p != "v6" && p != "only_v4" && p != "only_v6") {
+                std::fprintf(stderr,
+                             "kasictl resolve: --prefer needs v4, v6, only_v4 or only_v6\n");
+                return 2;
+            }
             opt.prefer = p == "v6"        ? InetPrefer::v6
                          : p == "only_v4" ? InetPrefer::only_v4
                          : p == "only_v6" ? InetPrefer::only_v6
                                           : InetPrefer::v4;
+        } else if (args[i].size() > 1 && args[i][0] == '-') {
+            std::fprintf(stderr, "kasictl resolve: unknown option %s\n", args[i].c_str());
+            return 2;
         } else {
             words.push_back(args[i]);
         }
     }
     opt.local_mx_ok = local_ok;
-    if (words.size() < 2) {
+    if (words.size() < 2 || (words[0] == "route" && words.size() != 2)) {
         std::fprintf(stderr, "usage: kasictl -c DIR resolve TYPE NAME... | route DOMAIN\n");
         return 2;
     }

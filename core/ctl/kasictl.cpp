@@ -1,6 +1,10 @@
 // kasictl: inspect a spool, safely while kasi runs (read-only: segments are append-only and
 // an unfinished tail is ignored).
 //   kasictl -c DIR count | list [--limit N] | show ID [--body] | export OUTDIR | queue
+//   kasictl -c DIR flush|suspend|resume|delete|bounce|reload|status|metrics|reopen-logs
+//   (the running kasi's control socket or admin API; ctl_http.h)
+// A usage error (unknown command or option, missing or extra words, a bad number) is a
+// message on stderr and exit 2; a failure (unknown message id, kasi not running) exit 1.
 //   kasictl -c DIR resolve ...  (ctl_resolve.h)
 //   kasictl -c DIR dkim keygen|records ...  (ctl_dkim.h)
 //   kasictl -c DIR verp decode | unsubscribe verify ...  (ctl_tokens.h)
@@ -27,6 +31,7 @@
 #include "core/http/http_config.h"
 #include "core/spool/spool_reader.h"
 #include "core/util/clock.h"
+#include "core/util/strings.h"
 
 namespace {
 
@@ -43,10 +48,12 @@ void usage(FILE* f) {
         "       kasictl -c DIR reload   (load the config and policies again; prints why not)\n"
         "       kasictl -c DIR status   (the running config generation, the last reload)\n"
         "       kasictl -c DIR metrics  (what policies publish, Prometheus text format)\n"
+        "       kasictl -c DIR reopen-logs  (open the log file and the event log again,\n"
+        "                      after logrotate renamed them; SIGHUP does it too)\n"
         "       kasictl -c DIR resolve TYPE NAME... [--again]\n"
         "       kasictl -c DIR resolve route DOMAIN [--prefer v4|v6|only_v4|only_v6] "
         "[--local-mx-ok]\n"
-        "       kasictl -c DIR dkim keygen DOMAIN SELECTOR [--ed25519] [--bits N]\n"
+        "       kasictl -c DIR dkim keygen DOMAIN SELECTOR [--ed25519] [--bits N] [--user NAME]\n"
         "       kasictl -c DIR dkim records [DOMAIN]\n"
         "       kasictl -c DIR verp decode ADDRESS\n"
         "       kasictl -c DIR unsubscribe verify TOKEN\n"
@@ -174,6 +181,99 @@ int http_token(const std::vector<std::string>& args) {
     return 0;
 }
 
+// delete/bounce ID: an id the spool does not hold is an error (kasi would drop nothing);
+// 0 when it is queued, else the exit status.
+int check_queued(const std::string& spool, const std::string& id) {
+    kasi::SpoolSnapshot snap;
+    std::string err;
+    if (!kasi::read_spool(spool, snap, err)) {
+        std::fprintf(stderr, "kasictl: %s\n", err.c_str());
+        return 1;
+    }
+    for (const auto& m : snap.messages)
+        if (m.env.id == id) return 0;
+    std::fprintf(stderr, "kasictl: no queued message with id %s\n", id.c_str());
+    return 1;
+}
+
+// The words a command takes: [min, max] after the command name, and its options.
+struct CommandShape {
+    const char* name;
+    size_t min, max;
+    bool limit, body;
+};
+
+constexpr CommandShape shapes[] = {
+    {"count", 0, 0, false, false},    {"list", 0, 0, true, false},
+    {"show", 1, 1, false, true},      {"export", 1, 1, true, false},
+    {"queue", 0, 0, false, false},    {"flush", 0, 1, false, false},
+    {"suspend", 1, 64, false, false}, {"resume", 1, 1, false, false},
+    {"delete", 1, 1, false, false},   {"bounce", 1, 1, false, false},
+    {"reload", 0, 0, false, false},   {"status", 0, 0, false, false},
+    {"metrics", 0, 0, false, false},  {"reopen-logs", 0, 0, false, false},
+};
+
+int usage_error(const std::string& why) {
+    std::fprintf(stderr, "kasictl: %s\n", why.c_str());
+    usage(stderr);
+    return 2;
+}
+
+struct Args {
+    std::string dir, spool, cmd;
+    std::vector<std::string> rest;
+    long limit = -1;
+    bool has_limit = false, body = false;
+    bool use_socket = false;  // the control socket even when the HTTP API is configured
+};
+
+// Parses and checks the generic commands' words; 0 = go on, else the exit status.
+int parse_args(int argc, char** argv, Args& a) {
+    for (int i = 1; i < argc; ++i) {
+        std::string w = argv[i];
+        bool has_value = i + 1 < argc;
+        if (w == "-c" || w == "--spool" || w == "--limit") {
+            if (!has_value) return usage_error(w + " needs a value");
+            std::string v = argv[++i];
+            if (w == "-c") a.dir = v;
+            if (w == "--spool") a.spool = v;
+            if (w == "--limit") {
+                unsigned long long n = 0;
+                if (!kasi::parse_u64(v, n) || n > 1000000000ull)
+                    return usage_error("--limit needs a number of messages, not '" + v + "'");
+                a.limit = long(n);
+                a.has_limit = true;
+            }
+        } else if (w == "--body") {
+            a.body = true;
+        } else if (w == "--socket") {
+            a.use_socket = true;
+        } else if (w == "-h" || w == "--help") {
+            usage(stdout);
+            return -1;
+        } else if (w.size() > 1 && w[0] == '-' && a.cmd != "suspend") {
+            return usage_error("unknown option " + w);
+        } else if (a.cmd.empty()) {
+            a.cmd = w;
+        } else {
+            a.rest.push_back(w);
+        }
+    }
+    if (a.cmd.empty()) return usage_error("no command");
+    if (a.dir.empty() && a.spool.empty()) return usage_error("-c DIR or --spool PATH is needed");
+    const CommandShape* shape = nullptr;
+    for (const auto& sh : shapes)
+        if (a.cmd == sh.name) shape = &sh;
+    if (!shape) return usage_error("unknown command '" + a.cmd + "'");
+    if (a.rest.size() < shape->min)
+        return usage_error(a.cmd + " needs " +
+                           (a.cmd == "export" ? "an output directory" : "an argument"));
+    if (a.rest.size() > shape->max) return usage_error("too many words for " + a.cmd);
+    if (a.has_limit && !shape->limit) return usage_error("--limit is for list and export");
+    if (a.body && !shape->body) return usage_error("--body is for show");
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -183,63 +283,33 @@ int main(int argc, char** argv) {
         return kasi::ctl_dkim(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "verp") == 0)
         return kasi::ctl_verp(argv[2], std::vector<std::string>(argv + 4, argv + argc));
-    if (argc >= 5 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "http") == 0)
+    if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "http") == 0)
         return http_token(std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "unsubscribe") == 0)
         return kasi::ctl_unsubscribe(argv[2], std::vector<std::string>(argv + 4, argv + argc));
-    std::string dir, spool, cmd, id;
-    std::vector<std::string> rest;
-    long limit = -1;
-    bool body = false;
-    bool use_socket = false;  // the control socket even when the HTTP API is configured
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        if (a == "-c" && i + 1 < argc)
-            dir = argv[++i];
-        else if (a == "--spool" && i + 1 < argc)
-            spool = argv[++i];
-        else if (a == "--limit" && i + 1 < argc)
-            limit = std::atol(argv[++i]);
-        else if (a == "--body")
-            body = true;
-        else if (a == "--socket")
-            use_socket = true;
-        else if (a == "-h" || a == "--help") {
-            usage(stdout);
-            return 0;
-        } else if (cmd.empty()) {
-            cmd = a;
-        } else {
-            rest.push_back(a);
-        }
-    }
-    if (!rest.empty()) id = rest[0];
+    Args a;
+    if (int rc = parse_args(argc, argv, a)) return rc < 0 ? 0 : rc;
+    const std::string& cmd = a.cmd;
+    const auto& rest = a.rest;
+    std::string spool = a.spool, id = rest.empty() ? "" : rest[0];
+    long limit = a.limit;
+    bool body = a.body;
     bool is_control =
         cmd == "flush" || cmd == "suspend" || cmd == "resume" || cmd == "delete" || cmd == "bounce";
-    bool is_admin = cmd == "reload" || cmd == "status" || cmd == "metrics";
-    if (rest.size() > 1 && !is_control) {
-        usage(stderr);
-        return 2;
-    }
-    if (cmd.empty() || (dir.empty() && spool.empty())) {
-        usage(stderr);
-        return 2;
-    }
+    bool is_admin = cmd == "reload" || cmd == "status" || cmd == "metrics" || cmd == "reopen-logs";
     if (spool.empty()) {
         kasi::Diagnostics d;
-        kasi::ConfigDir cfg(dir + "/config");
-        spool = kasi::load_settings(cfg, dir, d).queue_dir;
+        kasi::ConfigDir cfg(a.dir + "/config");
+        spool = kasi::load_settings(cfg, a.dir, d).queue_dir;
     }
-    if (is_admin && !rest.empty()) {
-        usage(stderr);
-        return 2;
-    }
-    if ((is_control || is_admin || cmd == "queue") && !dir.empty() && !use_socket)
-        if (auto rc = kasi::ctl_http(dir, cmd, rest)) return *rc;
+    if ((cmd == "delete" || cmd == "bounce") && id[0] != '@')
+        if (int rc = check_queued(spool, id)) return rc;
+    if ((is_control || is_admin || cmd == "queue") && !a.dir.empty() && !a.use_socket)
+        if (auto rc = kasi::ctl_http(a.dir, cmd, rest)) return *rc;
     if (cmd == "queue") return print_queue_summary(spool);
     if (is_control || is_admin) {
         std::string line = cmd;
-        for (const auto& a : rest) line += " " + a;
+        for (const auto& w : rest) line += " " + w;
         return control(spool, line);
     }
     kasi::SpoolSnapshot snap;

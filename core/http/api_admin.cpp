@@ -1,6 +1,6 @@
 // The admin endpoints: the control socket's commands over HTTP (kasictl uses either).
 //   GET  /api/v1/admin/status | queue
-//   POST /api/v1/admin/reload
+//   POST /api/v1/admin/reload | reopen-logs
 //   POST /api/v1/admin/flush    {"domain": "example.com"}             (domain optional)
 //   POST /api/v1/admin/suspend  {"domain": D | "queue": KEY, "reason": "..."}
 //   POST /api/v1/admin/resume   {"domain": D | "queue": KEY}
@@ -73,7 +73,7 @@ std::optional<std::string> control_line(const std::string& action, const HttpReq
         err = HttpResponse::error(400, "reason", "must be one line");
         return std::nullopt;
     }
-    if (action == "reload" || action == "status") return action;
+    if (action == "reload" || action == "status" || action == "reopen-logs") return action;
     if (action == "flush") return domain.empty() ? "flush" : "flush " + domain;
     if (action == "suspend" || action == "resume") {
         if (domain.empty() == queue.empty()) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <ctime>
 #include <mutex>
+#include <string>
 
 namespace kasi::log {
 
@@ -14,6 +15,7 @@ namespace {
 std::atomic<Level> g_level{Level::info};
 std::mutex g_mu;
 int g_fd = 2;
+std::string g_path;  // of g_fd; empty for stderr
 const char* names[] = {"DEBUG", "INFO", "NOTICE", "WARN", "ERROR", "CRIT"};
 }  // namespace
 
@@ -54,7 +56,17 @@ bool set_file(const std::string& path) {
     std::lock_guard lk(g_mu);
     if (g_fd != 2) ::close(g_fd);
     g_fd = fd;
+    g_path = path;
     return true;
+}
+
+bool reopen() {
+    std::string path;
+    {
+        std::lock_guard lk(g_mu);
+        path = g_path;
+    }
+    return path.empty() || set_file(path);
 }
 
 void write(Level l, std::string_view msg) {

@@ -1,6 +1,7 @@
 // Process-wide logger: the one deliberate shared sink for every loop and thread. A line is
 // formatted by the caller's thread and written with a single write(2) under a mutex, so
-// lines from different loops never interleave. Destination: stderr or a file (log.ini).
+// lines from different loops never interleave. Destination: stderr or a file (log.ini),
+// reopened by reopen() on SIGHUP and `kasictl reopen-logs` so that logrotate can rename it.
 #pragma once
 
 #include <fmt/format.h>
@@ -17,6 +18,10 @@ void set_level(Level l);
 Level level();
 // Opens (append) or switches to a file; an empty path means stderr. False with errno set.
 bool set_file(const std::string& path);
+// Opens the current file's path again (after logrotate renamed it): the lines written before
+// go to the old file, the ones after to the new one. The old file stays in use if the
+// path cannot be opened (false, errno set). Nothing to do for stderr.
+bool reopen();
 void write(Level l, std::string_view msg);
 
 template <class... Args>

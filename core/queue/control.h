@@ -6,6 +6,8 @@
 //   resume DOMAIN|rq:KEY
 //   delete ID|@DOMAIN               drop messages without a DSN
 //   bounce ID|@DOMAIN               fail their open recipients (5.0.0) with a DSN
+//   reopen-logs                     open the log file and the event log again (logrotate)
+//   reload | status | metrics       answered by the server (Outbound::set_admin_handler)
 // Replies start with "ok" or "error".
 #pragma once
 

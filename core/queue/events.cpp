@@ -29,6 +29,20 @@ bool EventLog::open(const std::string& path, std::string& err) {
     return true;
 }
 
+bool EventLog::reopen(std::string& err) {
+    if (fd_ < 0) return true;
+    flush();
+    int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        err = fmt::format("{}: {} (still writing to the file open before)", path_,
+                          std::strerror(errno));
+        return false;
+    }
+    ::close(fd_);
+    fd_ = fd;
+    return true;
+}
+
 void EventLog::close() {
     flush();
     if (fd_ >= 0) ::close(fd_);

@@ -3,6 +3,9 @@
 // records are appended without locking; the buffer is flushed at least once a second and
 // at shutdown. A write error is logged once and the records are dropped, never blocking
 // delivery. Records are buffered and written whole with one write(2).
+// reopen() (SIGHUP, `kasictl reopen-logs`) writes the buffer to the file it has open, then
+// opens the path again: after logrotate renamed the file, every record is in exactly one
+// of the two files, the older ones in the renamed file.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +27,8 @@ class EventLog {
     ~EventLog();
     bool open(const std::string& path, std::string& err);  // "" = events off
     void close();
+    // Flushes, then opens the same path again; on failure the old file stays in use.
+    bool reopen(std::string& err);
 
     void reception(const QueuedMessage& m);
     // type: "Delivery", "TransientFailure", "Bounce" or "Expiration".

@@ -4,7 +4,9 @@
 #include <malloc.h>
 #include <pthread.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include <fmt/format.h>
 #include <openssl/ssl.h>
@@ -123,7 +125,23 @@ void Outbound::set_config(std::shared_ptr<const OutboundConfig> cfg,
     });
 }
 
+std::string Outbound::reopen_logs() {
+    std::string err, answer = "ok: reopened the log file and the event log";
+    if (!log::reopen()) {
+        err = fmt::format("log file: {}", std::strerror(errno));
+        log::error("reopening the {} (still writing to the file open before)", err);
+        answer = "error: " + err;
+    }
+    if (qm_ && !qm_->reopen_events(err)) {
+        log::error("events: reopening {}", err);
+        answer = "error: events: " + err;
+    }
+    if (answer.starts_with("ok")) log::notice("log files reopened");
+    return answer;
+}
+
 std::string Outbound::control(const std::string& line) {
+    if (line == "reopen-logs") return reopen_logs();
     AdminHandler admin;
     {
         std::lock_guard<std::mutex> lock(admin_mu_);

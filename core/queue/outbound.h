@@ -53,6 +53,8 @@ class Outbound {
   private:
     void run();
     std::string control(const std::string& line);
+    // "reopen-logs": the main log file and the event log are opened again (logrotate).
+    std::string reopen_logs();
 
     Spool& spool_;
     std::shared_ptr<const OutboundConfig> cfg_;

@@ -1218,7 +1218,8 @@ std::string QueueManager::control(const std::string& line) {
         return fmt::format("ok: {} {} deliveries (in flight ones finish first)",
                            cmd == "delete" ? "deleted" : "bounced", n);
     }
-    return "error: unknown command '" + cmd + "' (flush, suspend, resume, delete, bounce)";
+    return "error: unknown command '" + cmd +
+           "' (flush, suspend, resume, delete, bounce, reopen-logs)";
 }
 
 QueueStats QueueManager::stats() const {

@@ -79,6 +79,7 @@ class QueueManager {
     bool set_temporary_limits(const std::string& key, const LimitOverride& o, int64_t seconds);
     std::string summary_json() const;
     void log_event(const std::string& json) { events_.other(json); }
+    bool reopen_events(std::string& err) { return events_.reopen(err); }
     // Prometheus text for the delivery side (queue_metrics.cpp): outcomes by provider and
     // egress source, queue depths, ready-queue states, and per-queue series for the busiest
     // `top_n` ready queues plus one "other".

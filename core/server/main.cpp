@@ -1,12 +1,17 @@
-// kasi: the MTA daemon. kasi -c DIR [--check-config] | --version
+// kasi: the MTA daemon. kasi -c DIR [--check-config [--user NAME]] | --version
+// --check-config run as root also loads the configuration as the service's user
+// (check_as_user.h): --user NAME, else the spool directory's owner, else the package's kasi.
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "core/log/log.h"
+#include "core/server/check_as_user.h"
 #include "core/server/server.h"
 #include "core/server/server_config.h"
 
@@ -14,16 +19,19 @@ namespace {
 
 void usage(FILE* f) {
     std::fprintf(f,
-                 "usage: kasi -c DIR [--check-config]\n"
+                 "usage: kasi -c DIR [--check-config [--user NAME]]\n"
                  "       kasi --version\n"
                  "  -c DIR          configuration root (Haraka layout: DIR/config, DIR/queue)\n"
-                 "  --check-config  validate the configuration and exit 0 (valid) or 1\n");
+                 "  --check-config  validate the configuration and exit 0 (valid) or 1; as\n"
+                 "                  root, also as the user kasi runs as (--user NAME, else\n"
+                 "                  the owner of the spool directory, else user kasi for\n"
+                 "                  /etc/kasi): every file must be readable by that user\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string dir;
+    std::string dir, user;
     bool check = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -32,6 +40,8 @@ int main(int argc, char** argv) {
             return 0;
         } else if ((a == "-c" || a == "--config") && i + 1 < argc) {
             dir = argv[++i];
+        } else if (a == "--user" && i + 1 < argc) {
+            user = argv[++i];
         } else if (a == "--check-config" || a == "-t") {
             check = true;
         } else if (a == "-h" || a == "--help") {
@@ -52,14 +62,35 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "kasi: %s/config: %s\n", dir.c_str(), std::strerror(errno));
         return 1;
     }
+    if (!user.empty() && !check) {
+        std::fprintf(stderr, "kasi: --user goes with --check-config\n");
+        return 2;
+    }
     std::signal(SIGPIPE, SIG_IGN);
+    std::string uerr;
+    auto svc = check && ::geteuid() == 0 ? kasi::service_user(user, dir, uerr) : std::nullopt;
+    if (!uerr.empty()) {
+        std::fprintf(stderr, "kasi: --user: %s\n", uerr.c_str());
+        return 2;
+    }
+    std::vector<std::string> as_user;  // first, before this process starts any thread
+    if (svc && svc->uid != 0) as_user = kasi::config_errors_as(*svc, dir);
     kasi::Diagnostics d;
     auto cfg = kasi::load_server_config(dir, d);
     for (const auto& w : d.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     for (const auto& e : d.errors) std::fprintf(stderr, "error: %s\n", e.c_str());
     if (check) {
-        std::printf("%s: configuration %s\n", dir.c_str(), cfg ? "OK" : "has errors");
-        return cfg ? 0 : 1;
+        size_t more = 0;
+        for (const auto& e : as_user)
+            if (std::find(d.errors.begin(), d.errors.end(), e) == d.errors.end() && ++more)
+                std::fprintf(stderr, "error: as user %s (the service's user): %s\n",
+                             svc->name.c_str(), e.c_str());
+        bool ok = cfg && more == 0;
+        std::printf("%s: configuration %s%s\n", dir.c_str(), ok ? "OK" : "has errors",
+                    svc && svc->uid != 0
+                        ? (" (checked as root and as user " + svc->name + ")").c_str()
+                        : "");
+        return ok ? 0 : 1;
     }
     if (!cfg) return 1;
     std::string err;

@@ -159,8 +159,10 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     uv_signal_start(
         sighup.get(),
         [](uv_signal_t* h, int) {
+            auto* self = static_cast<Server*>(h->data);
+            self->outbound_->command("reopen-logs", [](std::string) {});  // logrotate
             log::notice("received SIGHUP: reloading the configuration");
-            static_cast<Server*>(h->data)->reload("SIGHUP");
+            self->reload("SIGHUP");
         },
         SIGHUP);
     uv_timer_start(

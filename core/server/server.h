@@ -5,8 +5,10 @@
 //                    drains and the process exits 0. Past the deadline, policy calls
 //                    still running are interrupted, and if a thread is still busy
 //                    seconds later the process exits 1 anyway (server.cpp ExitWatchdog);
-//   SIGHUP         - reload: a new config generation for new connections; a config with
-//                    errors is refused and the running one stays.
+//   SIGHUP         - reopen the log file and the event log (after logrotate renamed them,
+//                    as `kasictl reopen-logs` does), then reload: a new config generation
+//                    for new connections; a config with errors is refused and the running
+//                    one stays.
 // The same reload runs for `kasictl reload` (the control socket, which lives on the
 // delivery loop, hands it to this loop and waits for the result) and, unless kasi.ini
 // [reload] watch=false, when a file under DIR/config, DIR/plugins or DIR/lua changes.

@@ -25,8 +25,8 @@
 --        by many ESPs (google 5 connections / 50 per connection, yahoo 20 per
 --        connection, outlook 5 / 50, apple 10 / 5, comcast 25 / 1000, orange 2 / 100,
 --        mimecast 10 / 100).
---   [C1] Common ESP practice for a warmed IP, also the starting points named in Kasi's
---        issue #4: Gmail 100/min, Outlook 80/min, Yahoo 50/min.
+--   [C1] Common ESP practice for a warmed IP, and Kasi's starting points: Gmail 100/min,
+--        Outlook 80/min, Yahoo 50/min.
 -- Retry intervals (seconds, by number of failures so far) follow the providers' advice to
 -- back off on 4xx rate deferrals rather than retry hot [G2][Y2].
 --

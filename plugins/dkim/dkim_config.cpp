@@ -1,8 +1,12 @@
 #include "plugins/dkim/dkim_config.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 
 #include "core/queue/outbound_config.h"
@@ -16,7 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// haraka-plugin-dkim's default list (reference/haraka.md §2.10).
+// haraka-plugin-dkim's default list (its config/dkim.ini, [sign] headers).
 const char* const kDefaultHeaders =
     "From, Sender, Reply-To, Subject, Date, Message-ID, To, Cc, MIME-Version, Content-Type, "
     "Content-Transfer-Encoding, List-Unsubscribe, List-Unsubscribe-Post";
@@ -77,6 +81,16 @@ SignPolicy read_policy(const Ini& ini, std::string_view sect, const SignPolicy& 
     return p;
 }
 
+// Why a directory cannot be listed, and, for a permission, what to do about it.
+std::string unreadable(const std::error_code& ec) {
+    if (ec != std::errc::permission_denied) return ec.message();
+    const passwd* pw = ::getpwuid(::geteuid());
+    return fmt::format(
+        "{} (kasi runs as user {} here: the directories of the keys must be "
+        "readable and searchable by that user, e.g. chmod 0755)",
+        ec.message(), pw ? pw->pw_name : std::to_string(::geteuid()));
+}
+
 void load_key(const std::string& path, const std::string& selector, const std::string& domain,
               std::vector<DomainKey>& out, Diagnostics& d) {
     if (!dns_name_ok(selector)) {
@@ -88,6 +102,14 @@ void load_key(const std::string& path, const std::string& selector, const std::s
     std::string err, warn;
     auto key = PrivateKey::load(path, err, warn);
     if (!key) {
+        if (::access(path.c_str(), R_OK) != 0 && errno == EACCES) {
+            const passwd* pw = ::getpwuid(::geteuid());
+            std::string who = pw ? pw->pw_name : std::to_string(::geteuid());
+            err += fmt::format(
+                " (kasi runs as user {} here: give the key to that user only, as root: "
+                "chown {}: {} && chmod 0600 {}; kasictl dkim keygen does this itself)",
+                who, who, path, path);
+        }
         d.error(path, 0, fmt::format("DKIM key for {} (selector {}): {}", domain, selector, err));
         return;
     }
@@ -111,7 +133,9 @@ std::vector<DomainKey> load_domain_dir(const fs::path& dir, const std::string& d
             load_key((dir / "private").string(), std::string(trim(sel)), domain, keys, d);
     }
     std::vector<fs::path> extra;
-    for (const auto& ent : fs::directory_iterator(dir, ec))
+    fs::directory_iterator list(dir, ec);
+    if (ec) d.error(dir.string(), 0, "cannot list the DKIM keys: " + unreadable(ec));
+    for (const auto& ent : list)
         if (ent.path().extension() == ".private" && ent.path().stem() != "")
             extra.push_back(ent.path());
     std::sort(extra.begin(), extra.end());
@@ -165,7 +189,9 @@ std::shared_ptr<const DkimConfig> DkimConfig::load(const ConfigDir& cfg, Diagnos
     std::error_code ec;
     fs::path dir = fs::path(cfg.root()) / "dkim";
     if (fs::is_directory(dir, ec)) {
-        for (const auto& ent : fs::directory_iterator(dir, ec)) {
+        fs::directory_iterator list(dir, ec);
+        if (ec) d.error(dir.string(), 0, "cannot list the DKIM key directories: " + unreadable(ec));
+        for (const auto& ent : list) {
             if (!ent.is_directory()) continue;
             std::string domain = to_lower(ent.path().filename().string());
             if (!dns_name_ok(domain)) {

@@ -1,9 +1,11 @@
 """kasi --check-config and start-up refusal with precise file:line messages."""
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
-from harness import KASI, ROOT, Kasi, run
+import uuid
+from harness import KASI, KASICTL, ROOT, Kasi, Skip, run
 
 
 def check(files):
@@ -102,6 +104,128 @@ def test_version_and_usage():
     assert r.returncode == 0 and r.stdout.startswith("kasi "), r.stdout
     r = subprocess.run([KASI], capture_output=True, text=True)
     assert r.returncode == 2 and "usage" in r.stderr
+
+
+def test_dkim_verify_is_refused_naming_the_line():
+    rc, out = check({"plugins": "relay\n# inbound checks\ndkim_verify\n"})
+    assert rc == 1, out
+    assert "config/plugins:3: plugin 'dkim_verify': Kasi signs outbound mail with DKIM" in out, out
+    assert "does not verify" in out, out
+    rc, out = check({"plugins": "relay\nharaka-plugin-dkim_verify\n"})
+    assert rc == 1 and "config/plugins:2: plugin 'haraka-plugin-dkim_verify'" in out, out
+    rc, out = check({"plugins": "relay\ndkim_sign\n"})  # the signer's old name still works
+    assert rc == 0, out
+
+
+def test_start_refuses_dkim_verify():
+    d = tempfile.mkdtemp(prefix="kasi-cc-")
+    try:
+        shutil.copytree(os.path.join(ROOT, "configs", "basic"), os.path.join(d, "config"))
+        with open(os.path.join(d, "config", "plugins"), "w") as f:
+            f.write("relay\ndkim_verify\n")
+        r = subprocess.run([KASI, "-c", d], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 1 and "plugin 'dkim_verify'" in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(d)
+
+
+class ServiceUser:
+    """A system user made for the test (useradd; needs root), removed by close()."""
+
+    def __init__(self):
+        if os.geteuid() != 0 or not shutil.which("useradd"):
+            raise Skip("needs root and useradd")
+        self.name = "kasit" + uuid.uuid4().hex[:8]
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                        "--user-group", self.name], check=True)
+        self.uid = pwd.getpwnam(self.name).pw_uid
+
+    def close(self):
+        subprocess.run(["userdel", self.name], check=False)
+        subprocess.run(["groupdel", self.name], check=False, capture_output=True)
+
+
+def dkim_dir():
+    d = tempfile.mkdtemp(prefix="kasi-cc-")
+    os.chmod(d, 0o755)  # the service user must reach the config
+    shutil.copytree(os.path.join(ROOT, "configs", "basic"), os.path.join(d, "config"))
+    with open(os.path.join(d, "config", "plugins"), "w") as f:
+        f.write("relay\ndkim\n")
+    with open(os.path.join(d, "config", "dkim.ini"), "w") as f:
+        f.write("[sign]\nenabled=true\n")
+    return d
+
+
+def keygen(d, *args):
+    return subprocess.run([KASICTL, "-c", d, "dkim", "keygen", *args], capture_output=True,
+                          text=True)
+
+
+def test_check_config_as_root_checks_keys_as_the_service_user():
+    u = ServiceUser()
+    d = dkim_dir()
+    try:
+        # the service's spool belongs to its user; a key only root can read, as
+        # `kasictl dkim keygen` run as root used to write it
+        os.makedirs(os.path.join(d, "queue"))
+        os.chown(os.path.join(d, "queue"), u.uid, -1)
+        r = keygen(d, "example.test", "s1")
+        assert r.returncode == 0, r.stderr
+        key = os.path.join(d, "config", "dkim", "example.test", "s1.private")
+        os.chown(key, 0, 0)
+        os.chmod(key, 0o600)
+        r = subprocess.run([KASI, "-c", d, "--check-config"], capture_output=True, text=True)
+        out = r.stdout + r.stderr
+        assert r.returncode == 1, out  # checked as the spool's owner, not only as root
+        assert f"as user {u.name}" in out and key in out, out
+        r = subprocess.run([KASI, "-c", d, "--check-config", "--user", u.name],
+                           capture_output=True, text=True)
+        out = r.stdout + r.stderr
+        assert r.returncode == 1, out
+        assert f"as user {u.name}" in out and key in out, out
+        assert f"chown {u.name}: {key} && chmod 0600 {key}" in out, out
+        # what the service's own pre-start check (run as that user) says, too
+        r = subprocess.run(["setpriv", f"--reuid={u.name}", f"--regid={u.name}", "--init-groups",
+                            KASI, "-c", d, "--check-config"], capture_output=True, text=True)
+        assert r.returncode == 1 and key in r.stderr, r.stdout + r.stderr
+        os.unlink(key)
+        # keygen gives the key to the user named, readable by it alone
+        r = keygen(d, "example.test", "s1", "--user", u.name)
+        assert r.returncode == 0 and f"owner {u.name}" in r.stdout, r.stdout + r.stderr
+        st = os.stat(key)
+        assert st.st_uid == u.uid and st.st_mode & 0o777 == 0o600, st
+        r = subprocess.run([KASI, "-c", d, "--check-config", "--user", u.name],
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and f"checked as root and as user {u.name}" in r.stdout, \
+            r.stdout + r.stderr
+        r = subprocess.run(["setpriv", f"--reuid={u.name}", f"--regid={u.name}", "--init-groups",
+                            KASI, "-c", d, "--check-config"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+        # without --user, keygen gives the key to the owner of the spool directory
+        r = keygen(d, "other.test", "s2", "--ed25519")
+        assert r.returncode == 0, r.stderr
+        st = os.stat(os.path.join(d, "config", "dkim", "other.test", "s2.private"))
+        assert st.st_uid == u.uid and st.st_mode & 0o777 == 0o600, st
+        # and --check-config checks as that owner without being told
+        r = subprocess.run([KASI, "-c", d, "--check-config"], capture_output=True, text=True)
+        assert r.returncode == 0 and f"checked as root and as user {u.name}" in r.stdout, \
+            r.stdout + r.stderr
+        os.chmod(key, 0o644)
+        os.chown(key, 0, 0)
+        os.chmod(key, 0o600)
+        r = subprocess.run([KASI, "-c", d, "--check-config"], capture_output=True, text=True)
+        assert r.returncode == 1 and key in r.stderr, r.stdout + r.stderr
+        # a key directory the service user cannot list would leave its keys unloaded
+        os.chmod(os.path.join(d, "config", "dkim", "other.test"), 0o700)
+        r = subprocess.run([KASI, "-c", d, "--check-config"], capture_output=True, text=True)
+        assert r.returncode == 1 and "cannot list the DKIM keys" in r.stderr, \
+            r.stdout + r.stderr
+        r = subprocess.run([KASI, "-c", d, "--check-config", "--user", "no-such-user-x"],
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and "no such user" in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(d)
+        u.close()
 
 
 def test_port_in_use_is_a_clear_error():

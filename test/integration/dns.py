@@ -1,8 +1,9 @@
 """Kasi's resolver and MX rules against the project's DNS fixture (dns_fixture.py, a real
 server on loopback), through `kasictl resolve`: records and CNAMEs, negative answers,
 SERVFAIL and timeouts with retries, TCP after truncation, spoofed and garbage packets,
-coalescing and caching, several servers, and every MX rule; malformed answers (a
-temporary failure: deferred, never bounced) and the cap on MX hosts per domain."""
+coalescing and caching, several servers, and every MX rule of docs/config.md (delivery
+routing); malformed answers (a temporary failure: deferred, never bounced) and the cap on MX
+hosts per domain."""
 import os
 import smtplib
 import socket

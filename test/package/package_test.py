@@ -1,8 +1,10 @@
 """The Debian package, end to end on this machine (as root): build it with
 dpkg-buildpackage, check it with lintian, install it, start the installed binary against
-/etc/kasi the way kasi.service does (user kasi, only CAP_NET_BIND_SERVICE, Type=notify
-readiness on $NOTIFY_SOCKET: systemd itself is not running here), send mail through SMTP
-and the HTTP API into postfix's smtp-sink, reload and stop it, upgrade over a spool with a
+/etc/kasi the way kasi.service does (the pre-start check and kasi itself as user kasi,
+only CAP_NET_BIND_SERVICE, Type=notify readiness on $NOTIFY_SOCKET: systemd itself is not
+running here), send mail through SMTP and the HTTP API into postfix's smtp-sink, reload
+and stop it, follow docs/dkim.md (a key made by root, signing enabled, the service starts
+and signs), rotate the logs with the shipped logrotate file, upgrade over a spool with a
 queued message and an edited conffile, and purge.
 
   /usr/bin/python3 test/package/package_test.py [--deb PATH] [--log testlog.json]
@@ -10,6 +12,7 @@ queued message and an edited conffile, and purge.
 Prints 'cases: P passed, F failed' and, with --log, writes a meson-style testlog.json line
 for test/count_results.py."""
 import argparse
+import gzip
 import json
 import os
 import pwd
@@ -24,11 +27,14 @@ import time
 import traceback
 import urllib.request
 
+import dkim  # python3-dkim; before test/integration is on the path (its dns.py would shadow dnspython)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "test", "integration"))
 from harness import DnsServer, free_port  # noqa: E402
 from outbound import Sink  # noqa: E402  (postfix's smtp-sink, counting messages)
+from smtp_peer import Peer  # noqa: E402  (keeps the messages it takes)
 
 CFG = "/etc/kasi/config"
 results = []
@@ -72,7 +78,12 @@ class Installed:
         self.sock.settimeout(15)
         self.log = tempfile.NamedTemporaryFile(prefix="kasi-pkg-log-", delete=False)
         env = dict(os.environ, NOTIFY_SOCKET=self.path)
-        sh("/usr/sbin/kasi", "-c", "/etc/kasi", "--check-config")  # ExecStartPre
+        # ExecStartPre runs as User=kasi; an operator runs the same check as root, which
+        # checks as kasi too
+        sh("setpriv", "--reuid=kasi", "--regid=kasi", "--init-groups",
+           "/usr/sbin/kasi", "-c", "/etc/kasi", "--check-config")
+        r = sh("/usr/sbin/kasi", "-c", "/etc/kasi", "--check-config")
+        assert "checked as root and as user kasi" in r.stdout, r.stdout
         self.proc = subprocess.Popen(
             ["setpriv", "--reuid=kasi", "--regid=kasi", "--init-groups",
              "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service",
@@ -188,6 +199,90 @@ def run_installed(sink, dns, smtp_port):
         k.stop()
 
 
+def dkim_record(zone_line):
+    return "".join(re.findall(r'"([^"]*)"', zone_line))
+
+
+@case("DKIM as docs/dkim.md says: keygen as root, enable, the service's check passes, it signs")
+def dkim_flow(sink, dns, smtp_port):
+    peer = Peer()
+    k = None
+    plugins, dkim_ini = open(os.path.join(CFG, "plugins")).read(), open(os.path.join(CFG, "dkim.ini")).read()
+    try:
+        point_at_sink(peer.port, dns.port, smtp_port)
+        r = sh("/usr/sbin/kasictl", "-c", "/etc/kasi", "dkim", "keygen", "sender.test", "pkg")
+        key = os.path.join(CFG, "dkim", "sender.test", "pkg.private")
+        st = os.stat(key)
+        assert st.st_uid == pwd.getpwnam("kasi").pw_uid and st.st_mode & 0o777 == 0o600, st
+        record = dkim_record(r.stdout.split("\n", 2)[2])
+        set_conf("plugins", plugins + "dkim\n")
+        set_conf("dkim.ini", dkim_ini.replace("enabled=false", "enabled=true"))
+        k = Installed()  # the pre-start check as kasi must pass
+        assert k.notified().startswith("READY=1")
+        s = smtplib.SMTP("127.0.0.1", smtp_port)
+        s.sendmail("app@sender.test", ["signed@sink.test"],
+                   "From: app@sender.test\r\nTo: signed@sink.test\r\nSubject: signed\r\n\r\nhi\r\n")
+        s.quit()
+        msgs = peer.wait_messages(1, 20)
+        assert msgs, k.read_log()[-2000:]
+        body = msgs[0][2]
+        body = body if isinstance(body, bytes) else body.encode()
+        assert b"s=pkg" in body and b"d=sender.test" in body, body[:600]
+        assert dkim.verify(body, dnsfunc=lambda name, timeout=5: record.encode()), body[:600]
+    finally:
+        if k:
+            assert k.stop() == 0, k.read_log()[-2000:]
+        set_conf("plugins", plugins)
+        set_conf("dkim.ini", dkim_ini)
+        point_at_sink(sink.port, dns.port, smtp_port)
+        peer.stop()
+
+
+def deliveries(path):
+    if not os.path.exists(path):
+        return 0
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt") as f:
+        return f.read().count('"type":"Delivery"')
+
+
+def wait_until(pred, timeout):
+    deadline = time.time() + timeout
+    while not pred() and time.time() < deadline:
+        time.sleep(0.2)
+    return pred()
+
+
+@case("logrotate -f with the shipped file: rotated, reopened, compressed, no event lost")
+def rotate_logs(sink, dns, smtp_port):
+    assert os.path.exists("/etc/logrotate.d/kasi")
+    ev = "/var/log/kasi/events.jsonl"
+    state = tempfile.NamedTemporaryFile(prefix="kasi-logrotate-state-", delete=False).name
+    base = deliveries(ev)  # the earlier cases' deliveries
+    k = Installed()
+    try:
+        assert k.notified().startswith("READY=1")
+        for round_ in range(3):
+            s = smtplib.SMTP("127.0.0.1", smtp_port)
+            for i in range(2):
+                s.sendmail("app@sender.test", ["r@sink.test"], f"Subject: {round_} {i}\r\n\r\nhi\r\n")
+            s.quit()
+            want = (base if round_ == 0 else 0) + 2  # in the file kasi writes now
+            assert wait_until(lambda: deliveries(ev) == want, 20), \
+                (round_, want, deliveries(ev), k.read_log()[-2000:])
+            r = sh("logrotate", "-f", "-s", state, "/etc/logrotate.d/kasi")
+            assert not os.path.exists(ev) or deliveries(ev) == 0, (r.stdout, r.stderr)
+        names = sorted(os.listdir("/var/log/kasi"))
+        assert {"events.jsonl.1", "events.jsonl.2.gz", "events.jsonl.3.gz"} <= set(names), names
+        # every delivery is in exactly one file: the last round's in the uncompressed one
+        assert deliveries(ev + ".1") == 2 and deliveries(ev + ".2.gz") == 2, names
+        assert deliveries(ev + ".3.gz") == base + 2, (base, names)
+        assert "log files reopened" in k.read_log(), k.read_log()[-2000:]
+    finally:
+        assert k.stop() == 0, k.read_log()[-2000:]
+        os.unlink(state)
+
+
 @case("upgrade keeps an edited conffile and the spool")
 def upgrade(deb, sink, dns, smtp_port):
     k = Installed()
@@ -243,6 +338,8 @@ def main():
         try:
             install(deb)
             run_installed(sink, dns, smtp_port)
+            dkim_flow(sink, dns, smtp_port)
+            rotate_logs(sink, dns, smtp_port)
             upgrade(deb, sink, dns, smtp_port)
         finally:
             purge()
