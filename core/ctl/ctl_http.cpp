@@ -6,6 +6,8 @@
 
 #include <rapidjson/document.h>
 
+#include "core/http/json_parse.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -80,8 +82,8 @@ bool request(const ListenAddr& a, const std::string& method, const std::string& 
 // {"ok":true,"result":"..."} / {"error":{"message":"..."}} -> the control socket's text.
 std::string as_control_text(const Reply& r) {
     rapidjson::Document d;
-    d.Parse(r.body.c_str());
-    if (!d.HasParseError() && d.IsObject()) {
+    std::string err;  // whatever listens on the port answered: parsed with the API's bounds
+    if (parse_json(d, r.body, JsonLimits{}, err) && d.IsObject()) {
         if (d.HasMember("result") && d["result"].IsString())
             return fmt::format("ok: {}\n", d["result"].GetString());
         if (d.HasMember("error") && d["error"].IsObject() && d["error"].HasMember("message") &&

@@ -178,4 +178,44 @@ def test_reopen_keeps_the_old_file_when_the_path_cannot_be_opened():
         k.cleanup()
 
 
+def test_kasictl_survives_a_hostile_http_answer():
+    # kasictl parses what answers on the admin port with the API's bounded JSON parser: an
+    # answer of 500,000 '[' is shown as text, never a stack overflow.
+    import socket
+    import subprocess
+    import tempfile
+    import threading
+    from harness import KASICTL
+    port = free_port()
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(4)
+    body = b"[" * 500000
+
+    def serve():
+        for _ in range(2):
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            c.recv(65536)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                      + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+            c.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    d = tempfile.mkdtemp(prefix="kasi-ctl-")
+    os.makedirs(os.path.join(d, "config"))
+    with open(os.path.join(d, "config", "http.ini"), "w") as f:
+        f.write(f"listen=127.0.0.1:{port}\n")
+    try:
+        for cmd in (["status"], ["flush"]):
+            p = subprocess.run([KASICTL, "-c", d] + cmd, capture_output=True, timeout=20)
+            assert p.returncode in (0, 1), (cmd, p.returncode, p.stderr[-300:])
+            assert p.stdout.startswith(b"[[[["), (cmd, p.stdout[:80])
+    finally:
+        srv.close()
+
+
 run(globals())
