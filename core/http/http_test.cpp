@@ -285,6 +285,21 @@ TEST_CASE("JSON from outside: one value, valid UTF-8, no NUL, bounded size") {
     CHECK(doc.IsNull());
 }
 
+TEST_CASE("bounded JSON: a text ending in a UTF-8 lead byte is never read past its end") {
+    // RapidJSON's validation takes the continuation bytes a lead byte announces before it
+    // checks them; on a heap string with no spare capacity ASan saw the in-place parse read
+    // past the buffer (found by fuzz_json_body). Both parsers refuse it cleanly.
+    for (std::string tail : {"\xe2", "\xf0", "\xf0\x9f", "\xc3"}) {
+        std::string body = std::string("{\"subject\": \"abcdefghijklmnopqrstuvwxyz") + tail;
+        body.shrink_to_fit();
+        rapidjson::Document doc;
+        std::string err;
+        CHECK_FALSE(parse_json_insitu(doc, body, JsonLimits{}, err));
+        CHECK(body.size() == 39 + tail.size());  // the padding is gone again
+        CHECK_FALSE(parse_json(doc, body, JsonLimits{}, err));
+    }
+}
+
 TEST_CASE("send requests: addresses with anything after them are refused, field named") {
     const std::string base = R"("subject": "s", "text": "t")";
     auto msg = [&](const std::string& fields) { return "{" + base + ", " + fields + "}"; };

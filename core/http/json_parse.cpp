@@ -97,8 +97,15 @@ bool parse_stream(rapidjson::Document& doc, Stream& is, const JsonLimits& limits
 bool parse_json_insitu(rapidjson::Document& doc, std::string& text, const JsonLimits& limits,
                        std::string& err) {
     if (!precheck(text, limits, err)) return doc.SetNull(), false;
-    rapidjson::InsituStringStream is(text.data());  // std::string ends in a NUL
-    return parse_stream<rapidjson::kParseInsituFlag>(doc, is, limits, err);
+    // RapidJSON's UTF-8 validation takes every continuation byte a lead byte announces
+    // before it looks at them, so a text ending in a lead byte would be read up to three
+    // bytes past its NUL: pad with NULs (the parse stops at the first), then drop them
+    // (shrinking keeps the buffer the document's strings point into).
+    text.append(3, '\0');
+    rapidjson::InsituStringStream is(text.data());
+    bool ok = parse_stream<rapidjson::kParseInsituFlag>(doc, is, limits, err);
+    text.resize(text.size() - 3);
+    return ok;
 }
 
 bool parse_json(rapidjson::Document& doc, std::string_view text, const JsonLimits& limits,
