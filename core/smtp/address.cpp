@@ -34,7 +34,7 @@ bool valid_quoted(std::string_view s, bool utf8) {
         if (c == '\\') {
             if (++i + 1 >= s.size()) return false;
             unsigned char e = static_cast<unsigned char>(s[i]);
-            if (e < 0x20 || e == 0x7f) return false;
+            if (e < 0x20 || e == 0x7f || (e >= 0x80 && !utf8)) return false;
         } else if (c == '"') {
             return false;
         } else if (c >= 0x80 ? !utf8 : (c < 0x20 || c == 0x7f)) {
@@ -63,10 +63,18 @@ bool valid_domain(std::string_view d, bool utf8) {
     return true;
 }
 
+// Only the characters of an address: IpAddr::parse trims blanks and inet_pton stops at a
+// NUL, so "[192.0.2.7\r]" would pass and be kept as written.
+bool literal_chars(std::string_view s) {
+    return !s.empty() && s.find_first_not_of("0123456789abcdefABCDEF.:") == std::string_view::npos;
+}
+
 bool valid_literal(std::string_view d) {
     if (d.size() < 3 || d.front() != '[' || d.back() != ']') return false;
     auto inner = d.substr(1, d.size() - 2);
-    if (istarts_with(inner, "IPv6:")) {
+    bool v6 = istarts_with(inner, "IPv6:");
+    if (!literal_chars(v6 ? inner.substr(5) : inner)) return false;
+    if (v6) {
         auto ip = IpAddr::parse(inner.substr(5));
         return ip && ip->v6;
     }

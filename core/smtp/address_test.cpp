@@ -61,6 +61,30 @@ TEST_CASE("paths: malformed input is refused") {
               .address);
 }
 
+TEST_CASE("paths: address literals hold only an address (found by fuzz_smtp_command)") {
+    // IpAddr::parse trims blanks and inet_pton stops at a NUL: these passed and the CR, NUL
+    // or blank went on into the spool, the next hop's RCPT TO and the DSNs.
+    for (std::string_view bad :
+         {std::string_view("<u@[192.0.2.7\r]>"), std::string_view("<u@[192.0.2.7\0x]>", 17),
+          std::string_view("<u@[ 192.0.2.7]>"), std::string_view("<u@[192.0.2.7\t]>"),
+          std::string_view("<u@[IPv6:::1 ]>"), std::string_view("<u@[IPv6:]>")}) {
+        INFO(bad);
+        CHECK_FALSE(parse_path(bad, false, false).address);
+        CHECK_FALSE(parse_path(bad, true, true).address);
+    }
+    CHECK(parse_path("<u@[192.0.2.7]>", false, false).address);
+    CHECK(parse_path("<u@[IPv6:::ffff:192.0.2.7]>", false, false).address);
+}
+
+TEST_CASE("paths: an escaped 8-bit byte in a quoted local part needs SMTPUTF8") {
+    // RFC 5321 quoted-pairSMTP is a backslash and printable ASCII; without SMTPUTF8 the
+    // escape let a non-ASCII recipient through (found by fuzz_smtp_command).
+    CHECK_FALSE(parse_path("<\"a\\\xe9\"@example.com>", false, false).address);
+    CHECK_FALSE(parse_path("<\"a\\\xc3\xa9\"@example.com>", false, false).address);
+    CHECK(parse_path("<\"a\\\"b\"@example.com>", false, false).address);
+    CHECK(parse_path("<\"a\\\xc3\xa9\"@example.com>", false, true).address);
+}
+
 TEST_CASE("commands and parameters") {
     auto c = split_command("mail FROM:<a@b.c> SIZE=10");
     CHECK(c.verb == "MAIL");

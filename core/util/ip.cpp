@@ -11,6 +11,7 @@ namespace kasi {
 
 std::optional<IpAddr> IpAddr::parse(std::string_view text) {
     std::string s(trim(text));
+    if (s.find('\0') != std::string::npos) return std::nullopt;  // inet_pton would stop there
     if (s.size() > 2 && s.front() == '[' && s.back() == ']') s = s.substr(1, s.size() - 2);
     IpAddr a;
     if (inet_pton(AF_INET, s.c_str(), a.b.data()) == 1) return a;
