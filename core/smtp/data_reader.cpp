@@ -45,7 +45,9 @@ DataReader::Status DataReader::feed(std::string_view in, size_t& pos, std::strin
             // An over-long line with no end in sight: take what we have (keep one byte
             // back in case it is the CR of a CRLF split across reads).
             size_t take = avail - 1;
-            if (std::memchr(start, '\r', take)) return Status::bare_cr;  // no LF follows it
+            // A CR here has no LF after it. It is answered when the line ends, as the whole
+            // line would be: the answer must not depend on how the bytes arrived.
+            if (std::memchr(start, '\r', take)) bare_cr_ = true;
             if (!mid_line_ && start[0] == '.') {
                 ++start;
                 --take;
@@ -57,8 +59,10 @@ DataReader::Status DataReader::feed(std::string_view in, size_t& pos, std::strin
             return Status::more;
         }
         size_t len = size_t(nl - start);  // without the LF
+        // A bare CR first (also one an earlier partial chunk of this line held), then a bare
+        // LF: the answer must not depend on how the line arrived.
+        if (bare_cr_ || (len > 1 && std::memchr(start, '\r', len - 1))) return Status::bare_cr;
         if (len == 0 || start[len - 1] != '\r') return Status::bare_lf;
-        if (len > 1 && std::memchr(start, '\r', len - 1)) return Status::bare_cr;
         std::string_view line(start, len - 1);  // without CRLF
         pos += len + 1;
         if (!mid_line_) {

@@ -39,6 +39,7 @@ class DataReader {
     uint64_t max_bytes_ = 0;
     size_t max_line_ = 992;
     bool mid_line_ = false;  // a partial line (longer than the chunk limit) is in progress
+    bool bare_cr_ = false;   // that partial line held a bare CR: refused when its LF comes
     size_t line_len_ = 0;    // length of the current (wrapped) output line
     bool too_big_ = false;
     bool wrapped_ = false;
