@@ -87,7 +87,7 @@ bool header_field_ok(std::string_view name, std::string_view value, std::string&
 void header_add(std::string& m, std::string_view name, std::string_view value, bool at_end) {
     std::string field = fmt::format("{}: {}\r\n", name, value);
     size_t at = at_end ? for_each_header_field(m, [](auto, size_t, size_t) {}) : 0;
-    if (at > 0 && m[at - 1] != '\n') {
+    if (at > 0 && !std::string_view(m).substr(0, at).ends_with("\r\n")) {
         field.insert(0, "\r\n");  // the last field has no line end: ours must not join it
     } else if (at < m.size() && (m[at] == ' ' || m[at] == '\t')) {
         // A message that starts with a continuation line has no header block; that line

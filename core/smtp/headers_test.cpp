@@ -27,7 +27,8 @@ TEST_CASE("header_add: a message that starts with a continuation line") {
 }
 
 TEST_CASE("header_add: a header block without a final line end") {
-    for (std::string m : {std::string("Subject: x"), std::string("From: \"@Ex")}) {
+    for (std::string m :
+         {std::string("Subject: x"), std::string("From: \"@Ex"), std::string("From: a@b.c\n")}) {
         header_add(m, "X-Tag", "v", true);
         CHECK(header_values(m, "X-Tag") == V{"v"});
         CHECK(m.rfind("\r\nX-Tag: v\r\n") == m.size() - 12);
