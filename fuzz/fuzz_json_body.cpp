@@ -1,14 +1,13 @@
 // Every JSON request body of the HTTP API, read by the same code the API uses:
-//   POST /api/v1/send         RapidJSON in-situ parse with the API's flags (api_send.cpp),
-//                             then prepare_message (core/http/send_request.h)
+//   POST /api/v1/send         the bounded in-situ parse (core/http/json_parse.h,
+//                             parse_json_insitu, as api_send.cpp), then prepare_message
+//                             (core/http/send_request.h)
 //   POST /api/v1/send/batch   the same parse, then prepare_message on each "messages" item
-//   POST /api/v1/admin/...    RapidJSON's plain Parse and the string fields it reads
-//                             (api_admin.cpp's control_line is file-local: its parse is
-//                             repeated here)
-// Properties: a refusal has a 4xx status and a message; an accepted message has
-// recipients, addresses without CR/LF/NUL, and a body whose every LF ends a CRLF.
-// Known limit: nesting depth is bounded only by the body size, so long inputs overflow the
-// stack in RapidJSON's recursive parser; CI runs this target with -max_len=4096.
+//   POST /api/v1/admin/...    the bounded copying parse (parse_json, as api_admin.cpp) and
+//                             the string fields it reads
+// Properties: a refusal of the parse has a message; a refusal of a message has a 4xx status
+// and a message; an accepted message has recipients, addresses without CR/LF/NUL, and a
+// body whose every LF ends a CRLF; the in-situ text keeps its size.
 #include <rapidjson/document.h>
 
 #include <cstddef>
@@ -16,6 +15,7 @@
 #include <string>
 
 #include "core/http/http_config.h"
+#include "core/http/json_parse.h"
 #include "core/http/send_request.h"
 #include "fuzz/fuzz_check.h"
 
@@ -44,17 +44,14 @@ void check_prepared(const rapidjson::Value& v, const SendContext& ctx) {
 
 void send(const std::string& body, const SendContext& ctx, bool batch) {
     std::string copy = body;  // parsed in situ, like SendJob's body_
-    // F5: with kParseValidateEncodingFlag, a UTF-8 lead byte at the end of the body makes
-    // RapidJSON read up to two bytes past the terminating NUL (a heap over-read that ASan
-    // reports). Without FUZZ_STRICT the copy has the padding a fix would add.
-    if (!fuzz::strict()) {
-        copy.append(3, '\0');  // the zeros stay in the buffer after the resize
-        copy.resize(body.size());
-    }
     rapidjson::Document doc;
-    doc.ParseInsitu<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseStopWhenDoneFlag>(
-        copy.data());
-    if (doc.HasParseError()) return;
+    std::string err;
+    bool ok = parse_json_insitu(doc, copy, JsonLimits{}, err);
+    FUZZ_CHECK(copy.size() == body.size());
+    if (!ok) {
+        FUZZ_CHECK(!err.empty() && doc.IsNull());
+        return;
+    }
     if (!batch) return check_prepared(doc, ctx);
     if (!doc.IsObject() || !doc.HasMember("messages") || !doc["messages"].IsArray()) return;
     const auto& list = doc["messages"];
@@ -64,8 +61,12 @@ void send(const std::string& body, const SendContext& ctx, bool batch) {
 
 void admin(const std::string& body) {
     rapidjson::Document doc;
-    doc.Parse(body.data(), body.size());
-    if (doc.HasParseError() || !doc.IsObject()) return;
+    std::string err;
+    if (!parse_json(doc, body, JsonLimits{}, err)) {
+        FUZZ_CHECK(!err.empty());
+        return;
+    }
+    if (!doc.IsObject()) return;
     for (const char* f : {"domain", "queue", "id", "reason"})
         if (doc.HasMember(f) && doc[f].IsString())
             (void)std::string(doc[f].GetString(), doc[f].GetStringLength());

@@ -7,8 +7,7 @@
 # BUILD_DIR/fuzz-run) holds the new inputs (OUT/corpus/<target>: the committed corpus in
 # fuzz/corpus is only read), the crash reproducers (OUT/findings/<target>-crash-...), one log
 # per target and testlog.json (one line per target, the shape test/count_results.py reads);
-# FUZZ_MAX_LEN overrides every target's -max_len (the defaults below keep CI short and away
-# from the JSON parser's unbounded nesting depth: 4096 for json_body).
+# FUZZ_MAX_LEN overrides every target's -max_len (the defaults below keep CI short).
 # Prints one result line per target; exit status 1 if any target crashed, timed out, ran
 # out of memory or did not run.
 set -uo pipefail
@@ -18,7 +17,7 @@ build=${2:-build-fuzz}
 case $build in /*) ;; *) build=$top/$build ;; esac
 out=${FUZZ_OUT:-$build/fuzz-run}
 declare -A max_len=([smtp_command]=1024 [data_stream]=8192 [ini]=8192 [lua_helpers]=4096
-                    [http_request]=8192 [json_body]=4096 [dns_message]=4096 [mime_scan]=16384
+                    [http_request]=8192 [json_body]=65536 [dns_message]=4096 [mime_scan]=16384
                     [proxy_protocol]=1024)
 targets=${FUZZ_TARGETS:-smtp_command data_stream ini lua_helpers http_request json_body dns_message mime_scan proxy_protocol}
 mkdir -p "$out/findings"
