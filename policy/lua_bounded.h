@@ -2,7 +2,8 @@
 // proportion to their input, wrapped so that the work is bounded and paid for.
 //
 // LuaJIT runs string.rep, table.concat, string.format, table.insert, table.sort,
-// table.maxn, collectgarbage and tonumber as single C calls: one VM instruction, however much they do. Here:
+// table.maxn, collectgarbage and tonumber as single C calls: one VM instruction, however much they
+// do. Here:
 //   - string.rep and table.concat compute the length of their result first and refuse
 //     one longer than LuaLimits::max_string (lua.ini max_string_kb) before allocating;
 //     string.format (whose output is at most a few hundred bytes per item beyond its

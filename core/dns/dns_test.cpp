@@ -104,9 +104,9 @@ TEST_CASE("negative answers carry the SOA's negative TTL") {
 
 TEST_CASE("packets that do not answer the question are rejected") {
     auto w = response(9, "a.test.", LDNS_RR_TYPE_A, {"a.test. 1 IN A 192.0.2.1"});
-    CHECK_FALSE(dns_parse_response(w, 10, "a.test", DnsType::a));               // wrong id
-    CHECK_FALSE(dns_parse_response(w, 9, "b.test", DnsType::a));                // wrong name
-    CHECK_FALSE(dns_parse_response(w, 9, "a.test", DnsType::aaaa));             // wrong type
+    CHECK_FALSE(dns_parse_response(w, 10, "a.test", DnsType::a));    // wrong id
+    CHECK_FALSE(dns_parse_response(w, 9, "b.test", DnsType::a));     // wrong name
+    CHECK_FALSE(dns_parse_response(w, 9, "a.test", DnsType::aaaa));  // wrong type
     // cut inside the question: the right id, but not readable: malformed, not ignored
     CHECK(dns_parse_response(w.substr(0, 20), 9, "a.test", DnsType::a)->status ==
           DnsStatus::malformed);
