@@ -495,11 +495,17 @@ void QueueManager::route_by_dns(std::unique_ptr<Delivery> d) {
 }
 
 namespace {
-// "source->site", plus the TLS mode when it is not opportunistic.
+// "source->site", plus the TLS mode when it is not opportunistic, and the credentials' user
+// and whether they may go in clear: a ready queue delivers with its first route's settings,
+// so routes that differ in these must not share one (the password is not in the key: the
+// key is shown by kasictl queue).
 std::string queue_key(const Route& r, const std::string& source) {
     std::string key = source + "->" + r.site;
     if (r.tls == TlsMode::required) key += " (tls required)";
     if (r.tls == TlsMode::off) key += " (no tls)";
+    if (!r.auth_user.empty())
+        key += fmt::format(" (auth {}{})", r.auth_user,
+                           r.auth_allow_cleartext ? ", cleartext allowed" : "");
     return key;
 }
 }  // namespace

@@ -574,6 +574,37 @@ def test_smarthost_auth_in_clear_only_when_the_route_allows_it():
         peer.stop()
 
 
+def test_routes_with_different_credential_rules_do_not_share_a_queue():
+    # Two domains forwarded to the same smarthost with the same user: one may send the
+    # credentials in clear, the other may not. The second must not ride the first one's
+    # ready queue (and its auth_allow_cleartext): it is deferred with 4.7.10.
+    peer = Peer(auth=("fwd", "s3cret"))
+    ini = (f"host=127.0.0.1\nport={peer.port}\nenable_outbound=true\n"
+           f"[open.test]\nhost=127.0.0.1\nport={peer.port}\nauth_user=fwd\nauth_pass=s3cret\n"
+           "auth_allow_cleartext=true\n"
+           f"[strict.test]\nhost=127.0.0.1\nport={peer.port}\nauth_user=fwd\nauth_pass=s3cret\n")
+    k = kasi_cfg(peer.port, {"smtp_forward.ini": ini}, plugins=["queue/smtp_forward"])
+    try:
+        send(k, ["a@open.test"])
+        assert len(peer.wait_messages(1)) == 1
+        send(k, ["b@strict.test"])
+        tf = events(k, "TransientFailure", 10)
+        assert tf and tf[0]["recipient"] == "b@strict.test" and tf[0]["enhanced"] == "4.7.10", tf
+        assert len(peer.messages) == 1 and peer.auth_ok == [("PLAIN", "fwd")], peer.auth_ok
+        deadline = time.time() + 5  # kasictl queue: a snapshot written every second
+        while True:
+            rc, out, _ = k.ctl("queue")
+            keys = [q.get("queue", "") for q in json.loads(out).get("ready_queues", [])] \
+                if rc == 0 else []
+            if len(keys) >= 2 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert any(key.endswith("(auth fwd, cleartext allowed)") for key in keys), keys
+        assert any(key.endswith("(auth fwd)") for key in keys), keys
+    finally:
+        k.cleanup()
+        peer.stop()
+
 def test_smarthost_auth_goes_after_starttls():
     p = pki()
     peer = Peer(auth=("fwd", "s3cret"), starttls_cert=(p.mx[1], p.mx[0]))
