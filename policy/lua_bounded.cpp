@@ -23,6 +23,14 @@ void charge(lua_State* L, uint64_t cost) {
     if (LuaState* st = LuaState::of(L)) st->charge(L, cost);
 }
 
+// Calls the wrapped function (upvalue 1) with every argument of this call, leaving its
+// `nresults` results on the stack.
+void call_original(lua_State* L, int nresults) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, nresults);
+}
+
 int too_long(lua_State* L, const char* fn, double len) {
     return luaL_error(L, "%s: the result would be %.0f bytes, more than %d (lua.ini max_string_kb)",
                       fn, len, int(max_string(L)));
@@ -87,17 +95,13 @@ int tab_concat(lua_State* L) {
         if (((k - i) & 1023) == 1023) charge(L, 1024);
     }
     charge(L, uint64_t(total) / bytes_per_instruction + 1);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
+    call_original(L, 1);
     return 1;
 }
 
 // string.format: the original (upvalue 1), then the size check.
 int str_format(lua_State* L) {
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
+    call_original(L, 1);
     size_t len = lua_objlen(L, -1);
     if (len > max_string(L)) return too_long(L, "string.format", double(len));
     charge(L, len / bytes_per_instruction);
@@ -111,9 +115,7 @@ int tab_insert(lua_State* L) {
         double pos = lua_tonumber(L, 2);
         if (n > pos) charge(L, uint64_t(n - pos) / 4 + 1);
     }
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 0);
+    call_original(L, 0);
     return 0;
 }
 
@@ -124,18 +126,14 @@ int tab_sort(lua_State* L) {
         double n = double(lua_objlen(L, 1));
         if (n > 1) charge(L, uint64_t(n * std::log2(n)));
     }
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 0);
+    call_original(L, 0);
     return 0;
 }
 
 // tonumber(s [, base]): scanning a long string is work too.
 int base_tonumber(lua_State* L) {
     if (lua_type(L, 1) == LUA_TSTRING) charge(L, lua_objlen(L, 1) / 16);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
+    call_original(L, 1);
     return 1;
 }
 
@@ -143,9 +141,7 @@ int base_tonumber(lua_State* L) {
 // are paid for (LuaJIT builds them in a reused buffer, so the allocator may not see
 // them: a result equal to an existing string is not allocated again).
 int str_charged(lua_State* L) {
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
+    call_original(L, 1);
     charge(L, lua_objlen(L, -1) / bytes_per_instruction);
     return 1;
 }
