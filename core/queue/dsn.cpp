@@ -2,10 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <map>
 
 #include <fmt/format.h>
 
+#include "core/smtp/client/reply_parser.h"
 #include "core/util/clock.h"
 #include "core/util/ids.h"
 #include "core/util/strings.h"
@@ -95,7 +98,60 @@ std::string find_message_id(std::string_view headers) {
     return {};
 }
 
+std::string read_template(const std::string& path) {
+    std::string text;
+    if (FILE* f = std::fopen(path.c_str(), "re")) {
+        char buf[4096];
+        size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+        std::fclose(f);
+    }
+    return text;
+}
+
+// One recipient's lines of the report, from its last reply "<code> [<x.y.z>] text".
+DsnRecipient report_line(const QueuedMessage& m, uint32_t i, bool warning, int64_t now) {
+    const auto& st = m.rcpts[i];
+    DsnRecipient r;
+    r.address = st.address;
+    std::string_view lr = st.reply();
+    int code = lr.size() >= 3 ? std::atoi(std::string(lr.substr(0, 3)).c_str()) : 0;
+    std::string_view rest = lr.size() > 4 ? lr.substr(4) : std::string_view{};
+    std::string enh(leading_enhanced_code(rest));
+    r.status = warning ? (enh.empty() || enh[0] != '4' ? "4.0.0" : enh) : final_status(code, enh);
+    r.diagnostic = st.reply();
+    if (m.extra)
+        for (const auto& [idx, mta] : m.extra->failed_mta)
+            if (idx == i) r.remote_mta = mta;
+    r.last_attempt_ms = now;
+    return r;
+}
+
 }  // namespace
+
+DsnInput dsn_input(const QueuedMessage& m, const DsnOptions& o, std::string original,
+                   const std::vector<uint32_t>& delayed, int64_t now) {
+    bool warning = !delayed.empty();
+    DsnInput in;
+    in.me = o.me;
+    in.original_sender = m.mail_from;
+    in.original_id = m.id;
+    in.arrival_ms = m.received_ms;
+    in.whole_message = o.include_message && !warning;
+    in.original = in.whole_message ? std::move(original) : std::string(header_block(original));
+    in.delayed = warning;
+    if (warning) in.retry_until_ms = m.received_ms + o.max_age_ms;
+    if (!warning && !o.template_path.empty()) in.template_text = read_template(o.template_path);
+    for (uint32_t i = 0; i < m.rcpts.size(); ++i) {
+        const auto& st = m.rcpts[i];
+        bool want = warning ? std::find(delayed.begin(), delayed.end(), i) != delayed.end()
+                            : st.status == RcptStatus::failed && !st.deleted;
+        if (!want) continue;
+        if (in.reason.empty()) in.reason = st.reply();
+        in.rcpts.push_back(report_line(m, i, warning, now));
+    }
+    return in;
+}
 
 std::string_view header_block(std::string_view msg) {
     size_t p = msg.find("\r\n\r\n");

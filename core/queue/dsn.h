@@ -8,11 +8,16 @@
 //     3. text/rfc822-headers (the original headers) or message/rfc822 (the whole message)
 // The DSN goes to the original envelope sender with a null sender of its own, so it can
 // never cause another DSN.
+//
+// This file is the format: dsn_input() gathers what a message's DSN says, build_dsn()
+// writes it. Sending it (spool, seal, queue) is dsn_writer.h.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "core/queue/queued_message.h"
 
 namespace kasi {
 
@@ -39,6 +44,21 @@ struct DsnInput {
     bool delayed = false;
     int64_t retry_until_ms = 0;
 };
+
+// What the DSN of a message depends on besides the message (outbound.ini, config/me).
+struct DsnOptions {
+    std::string me;
+    bool include_message = false;  // bounce_include_message: the whole message, not its headers
+    int64_t max_age_ms = 0;        // a delay warning's Will-Retry-Until is arrival + max_age
+    std::string template_path;     // config/outbound.bounce_message; "" = the built-in text
+};
+
+// What message `m`'s DSN says: its failed recipients (not the deleted ones), each with the
+// status and diagnostic of its last reply; or, when `delayed` is given, a delay warning for
+// those recipients. `original` is the message as spooled ("" when it could not be read).
+// The template file is read each time: small, and an operator's edit applies at once.
+DsnInput dsn_input(const QueuedMessage& m, const DsnOptions& o, std::string original,
+                   const std::vector<uint32_t>& delayed, int64_t now_ms);
 
 // The DSN message (CRLF line ends) and its Message-ID in `msgid`.
 std::string build_dsn(const DsnInput& in, int64_t now_ms, std::string& msgid);

@@ -9,7 +9,6 @@
 #include "core/log/log.h"
 #include "core/queue/dsn.h"
 #include "core/smtp/client/dot_stuff.h"
-#include "core/smtp/server/transaction.h"
 #include "core/util/clock.h"
 #include "core/util/ids.h"
 #include "core/util/json.h"
@@ -71,46 +70,19 @@ std::unordered_map<uv_loop_t*, QueueManager*>& qm_registry() {
 }
 }  // namespace
 
-// The state of one outbound hook call: the runner keeps a reference to `call`, so the
-// context lives until the loop's next turn after the answer (retire()).
-struct QueueManager::HookCtx : HookRunner::Sink {
-    QueueManager* qm = nullptr;
-    HookCall call{Hook::get_mx, nullptr};
-    OutboundAnswer answer;
-    OutboundEvent event;
-    std::shared_ptr<const QueueInfo> queue;
-    std::string domain;
-    std::shared_ptr<QueuedMessage> msg;
-    std::shared_ptr<HookRunner> runner;
-    std::function<void(Result, OutboundAnswer&)> done;
-    void hook_done(Hook, Result r) override {
-        auto fn = std::move(done);
-        done = nullptr;
-        if (fn) fn(std::move(r), answer);
-        qm->retire(this);
-    }
-};
-
 QueueManager::QueueManager(uv_loop_t* loop, Spool& spool, QueueSettings s,
                            std::function<void(std::function<void()>)> post)
-    : loop_(loop),
-      spool_(spool),
-      post_(std::move(post)),
-      s_(std::move(s)),
-      bodies_(loop, spool.dir()) {
-    resolver_ = std::make_shared<Resolver>(loop_, s_.cfg->dns);
-    uv_timer_init(loop_, due_timer_.get());
+    : ctx_(loop, spool, std::move(s)), dsn_(ctx_, spool, std::move(post), *this) {
+    uv_timer_init(ctx_.loop, due_timer_.get());
     due_timer_->data = this;
-    uv_timer_init(loop_, reaper_.get());
-    reaper_->data = this;
-    uv_timer_init(loop_, sweep_timer_.get());
+    uv_timer_init(ctx_.loop, sweep_timer_.get());
     sweep_timer_->data = this;
     uv_timer_start(
         sweep_timer_.get(), [](uv_timer_t* t) { static_cast<QueueManager*>(t->data)->sweep(); },
         1000, 1000);
     uv_unref(sweep_timer_.handle());
     std::lock_guard<std::mutex> lock(qm_registry_mu);
-    qm_registry()[loop_] = this;
+    qm_registry()[ctx_.loop] = this;
 }
 
 QueueManager* QueueManager::on_loop(uv_loop_t* loop) {
@@ -137,34 +109,23 @@ bool QueueManager::set_temporary_limits(const std::string& key, const LimitOverr
 QueueManager::~QueueManager() {
     {
         std::lock_guard<std::mutex> lock(qm_registry_mu);
-        qm_registry().erase(loop_);
+        qm_registry().erase(ctx_.loop);
     }
-    *alive_ = false;
-    for (auto& [p, c] : hooks_running_) c->runner->cancel();
+    *ctx_.alive = false;
+    ctx_.hooks.cancel_all();
     ready_.clear();
-    events_.flush();
+    ctx_.events.flush();
 }
 
 void QueueManager::set_settings(QueueSettings s) {
-    bool dns_changed = s.cfg->dns.servers.size() != s_.cfg->dns.servers.size();
-    s_ = std::move(s);
-    if (dns_changed) resolver_ = std::make_shared<Resolver>(loop_, s_.cfg->dns);
+    ctx_.set_settings(std::move(s));
     routes_.clear();  // new routing rules apply from the next lookup
     for (auto& [k, rq] : ready_) refresh_limits(*rq);  // and new limits at once
     arm_timer();
 }
 
 bool QueueManager::open_events(std::string& err) {
-    return events_.open(s_.cfg->events_file, err);
-}
-
-std::shared_ptr<const std::string> QueueManager::intern(std::string s) {
-    auto it = intern_.find(s);
-    if (it != intern_.end()) return it->second;
-    if (intern_.size() >= 1024) intern_.clear();  // holders keep their strings alive
-    auto p = std::make_shared<const std::string>(s);
-    intern_.emplace(std::move(s), p);
-    return p;
+    return ctx_.events.open(ctx_.cfg().events_file, err);
 }
 
 std::string QueueManager::sched_key(const QueuedMessage& m, const std::string& domain) const {
@@ -183,8 +144,8 @@ void QueueManager::load_recovered(QueueLoader& loader,
             if (m->rcpts[i].status == RcptStatus::queued ||
                 m->rcpts[i].status == RcptStatus::deferred)
                 todo.push_back(i);
-        bodies_.message_queued(m->segment);
-        ++st_.messages;
+        ctx_.bodies.message_queued(m->segment);
+        ++ctx_.stats.messages;
         if (todo.empty()) {  // every recipient has its outcome: only the end is missing
             m->open_parts = 1;
             part_done(m);
@@ -195,16 +156,16 @@ void QueueManager::load_recovered(QueueLoader& loader,
     }
     items.clear();
     items.shrink_to_fit();
-    for (const auto& [seg, n] : live_per_segment) bodies_.segment_closed(seg, n);
+    for (const auto& [seg, n] : live_per_segment) ctx_.bodies.segment_closed(seg, n);
     if (total)
         log::info("queue: {} recovered messages scheduled ({} deliveries waiting)", total,
                   heap_.size());
 }
 
 void QueueManager::enqueue(std::shared_ptr<QueuedMessage> m) {
-    bodies_.message_queued(m->segment);
-    ++st_.messages;
-    events_.reception(*m);
+    ctx_.bodies.message_queued(m->segment);
+    ++ctx_.stats.messages;
+    ctx_.events.reception(*m);
     std::vector<uint32_t> todo(m->rcpts.size());
     for (uint32_t i = 0; i < todo.size(); ++i) todo[i] = i;
     split(std::move(m), todo, 0, now_ms());
@@ -216,7 +177,7 @@ void QueueManager::split(std::shared_ptr<QueuedMessage> m, const std::vector<uin
     for (uint32_t i : todo) {
         std::string dom = domain_of(m->rcpts[i].address);
         Delivery* target = nullptr;
-        if (!s_.cfg->always_split)
+        if (!ctx_.cfg().always_split)
             for (auto& p : parts)
                 if (p->domain == dom) target = p.get();
         if (!target) {
@@ -234,9 +195,10 @@ void QueueManager::split(std::shared_ptr<QueuedMessage> m, const std::vector<uin
 }
 
 void QueueManager::schedule(std::unique_ptr<Delivery> d) {
-    if (d->due_ms <= now_ms() && !s_.cfg->disabled && !shutting_down_) return route(std::move(d));
+    if (d->due_ms <= now_ms() && !ctx_.cfg().disabled && !ctx_.shutting_down)
+        return route(std::move(d));
     ++sched_counts_[sched_key(*d->msg, d->domain)];
-    ++st_.scheduled;
+    ++ctx_.stats.scheduled;
     int64_t due = d->due_ms;
     heap_.push_back(HeapEntry{due, heap_seq_++, std::move(d)});
     std::push_heap(heap_.begin(), heap_.end(), [](auto& a, auto& b) { return heap_less(a, b); });
@@ -244,18 +206,18 @@ void QueueManager::schedule(std::unique_ptr<Delivery> d) {
 }
 
 void QueueManager::arm_timer() {
-    if (heap_.empty() || shutting_down_) {
+    if (heap_.empty() || ctx_.shutting_down) {
         uv_timer_stop(due_timer_.get());
         return;
     }
-    int64_t wait = s_.cfg->disabled ? 1000 : std::max<int64_t>(0, heap_.front().due - now_ms());
+    int64_t wait = ctx_.cfg().disabled ? 1000 : std::max<int64_t>(0, heap_.front().due - now_ms());
     uv_timer_start(
         due_timer_.get(), [](uv_timer_t* t) { static_cast<QueueManager*>(t->data)->run_due(); },
         uint64_t(wait), 0);
 }
 
 void QueueManager::run_due() {
-    if (s_.cfg->disabled || shutting_down_) return arm_timer();
+    if (ctx_.cfg().disabled || ctx_.shutting_down) return arm_timer();
     int64_t now = now_ms();
     size_t n = 0;
     while (!heap_.empty() && heap_.front().due <= now && n++ < due_batch) {
@@ -265,99 +227,66 @@ void QueueManager::run_due() {
         auto key = sched_key(*d->msg, d->domain);
         if (auto it = sched_counts_.find(key); it != sched_counts_.end() && --it->second == 0)
             forget_sched(it);
-        --st_.scheduled;
+        --ctx_.stats.scheduled;
         route(std::move(d));
     }
     arm_timer();
 }
 
-void QueueManager::run_hook(Hook h, std::shared_ptr<QueuedMessage> m, std::string domain,
-                            std::function<void(Result, OutboundAnswer&)> done, OutboundEvent ev,
-                            std::shared_ptr<const QueueInfo> queue) {
-    auto ctx = std::make_unique<HookCtx>();
-    HookCtx* c = ctx.get();
-    c->qm = this;
-    c->msg = std::move(m);
-    c->domain = std::move(domain);
-    c->event = std::move(ev);
-    c->queue = std::move(queue);
-    c->call.queue = c->queue.get();
-    c->call.hook = h;
-    c->call.hmail = c->msg.get();
-    c->call.domain = c->domain;
-    c->call.outbound = &c->answer;
-    if (h == Hook::deferred || h == Hook::bounce || h == Hook::delivered) c->call.event = &c->event;
-    c->done = std::move(done);
-    c->runner = std::make_shared<HookRunner>(loop_, *c);
-    c->runner->set_resolver(resolver_);
-    hooks_running_.emplace(c, std::move(ctx));
-    c->runner->run(s_.hooks, c->call);
-}
-
-void QueueManager::retire(HookCtx* c) {
-    auto it = hooks_running_.find(c);
-    if (it == hooks_running_.end()) return;
-    hooks_done_.push_back(std::move(it->second));
-    hooks_running_.erase(it);
-    uv_timer_start(
-        reaper_.get(),
-        [](uv_timer_t* t) { static_cast<QueueManager*>(t->data)->hooks_done_.clear(); }, 0, 0);
-}
-
 void QueueManager::route(std::unique_ptr<Delivery> d) {
     int64_t now = now_ms();
     if (d->msg->cancelled) return part_done(d->msg);
-    if (now - d->msg->received_ms >= s_.cfg->max_age_ms) return expire(std::move(d), nullptr);
+    if (now - d->msg->received_ms >= ctx_.cfg().max_age_ms) return expire(std::move(d), nullptr);
     if (auto it = suspended_.find(d->domain); it != suspended_.end()) {
         it->second.held.push_back(std::move(d));  // until resumed (or expired by the sweep)
         return;
     }
-    if (!has_hooks(Hook::send_email)) return choose_egress(std::move(d));
+    if (!ctx_.hooks.has(Hook::send_email)) return choose_egress(std::move(d));
     // send_email (Haraka's semantics): DELAY puts the delivery back for that many seconds
     // without counting an attempt; every other code goes on.
     auto held = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
-    std::weak_ptr<bool> alive = alive_;
+    std::weak_ptr<bool> alive = ctx_.alive;
     const Delivery& dref = **held;
-    run_hook(Hook::send_email, dref.msg, dref.domain,
-             [this, alive, held](Result r, OutboundAnswer&) {
-                 if (!alive.lock()) return;
-                 auto d = std::move(*held);
-                 if (r.code != Code::delay) return choose_egress(std::move(d));
-                 unsigned long long secs = 60;
-                 if (!r.msg.empty() && (!parse_u64(r.msg, secs) || secs == 0)) secs = 60;
-                 d->due_ms = now_ms() + int64_t(std::min<unsigned long long>(secs, 86400)) * 1000;
-                 schedule(std::move(d));
-             });
+    ctx_.hooks.run(
+        Hook::send_email, dref.msg, dref.domain, [this, alive, held](Result r, OutboundAnswer&) {
+            if (!alive.lock()) return;
+            auto d = std::move(*held);
+            if (r.code != Code::delay) return choose_egress(std::move(d));
+            unsigned long long secs = 60;
+            if (!r.msg.empty() && (!parse_u64(r.msg, secs) || secs == 0)) secs = 60;
+            d->due_ms = now_ms() + int64_t(std::min<unsigned long long>(secs, 86400)) * 1000;
+            schedule(std::move(d));
+        });
 }
 
 void QueueManager::choose_egress(std::unique_ptr<Delivery> d) {
     // Reads the configuration when called: after an asynchronous get_egress a reload may
     // have replaced it.
     auto by_pool = [this](Delivery& d) {
-        const EgressConfig& eg = s_.cfg->egress;
+        const EgressConfig& eg = ctx_.cfg().egress;
         if (eg.sources.empty()) {  // no egress.ini: the system's default address
             d.source = nullptr;
             return;
         }
         const std::string* pool = d.msg->note("pool");
         const EgressSource* s = eg.pick(pool ? *pool : "", egress_ticket_++);
-        d.source = s ? intern(s->name) : nullptr;
+        d.source = s ? ctx_.intern(s->name) : nullptr;
     };
-    if (!has_hooks(Hook::get_egress)) {
+    if (!ctx_.hooks.has(Hook::get_egress)) {
         by_pool(*d);
         return route_by_hooks(std::move(d));
     }
     // get_egress: OK with a source name sends from it; DENYSOFT defers (no source may take
     // the message now, say why); DENY bounces; anything else picks from the pools.
     auto holder = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
-    std::weak_ptr<bool> alive = alive_;
+    std::weak_ptr<bool> alive = ctx_.alive;
     const Delivery& ref = **holder;
-    run_hook(
+    ctx_.hooks.run(
         Hook::get_egress, ref.msg, ref.domain,
         [this, alive, holder, by_pool](Result r, OutboundAnswer& a) {
             if (!alive.lock()) return;
             auto d = std::move(*holder);
-            const EgressConfig& eg = s_.cfg->egress;
+            const EgressConfig& eg = ctx_.cfg().egress;
             if (r.code == Code::ok && !a.source.empty()) {
                 if (!eg.source(a.source)) {
                     log::error(
@@ -369,7 +298,7 @@ void QueueManager::choose_egress(std::unique_ptr<Delivery> d) {
                         make_reply(451, "4.3.5", "egress source " + a.source + " is not defined"),
                         nullptr);
                 }
-                d->source = intern(a.source);
+                d->source = ctx_.intern(a.source);
                 return route_by_hooks(std::move(d));
             }
             if (r.code == Code::denysoft || r.code == Code::denysoftdisconnect)
@@ -390,7 +319,7 @@ void QueueManager::choose_egress(std::unique_ptr<Delivery> d) {
 
 void QueueManager::apply_source(Route& r, const Delivery& d, bool hop_bind, bool hop_helo) const {
     if (!d.source) return;
-    const EgressSource* s = s_.cfg->egress.source(*d.source);
+    const EgressSource* s = ctx_.cfg().egress.source(*d.source);
     if (!s) return;
     r.source = s->name;
     if (!hop_bind && s->address) r.bind = *s->address;
@@ -398,46 +327,47 @@ void QueueManager::apply_source(Route& r, const Delivery& d, bool hop_bind, bool
 }
 
 void QueueManager::route_by_hooks(std::unique_ptr<Delivery> d) {
-    if (!has_hooks(Hook::get_mx)) return route_by_dns(std::move(d));
+    if (!ctx_.hooks.has(Hook::get_mx)) return route_by_dns(std::move(d));
     // get_mx (Haraka's semantics): OK with next hops routes there, in the order given;
     // DENY bounces, DENYSOFT defers, anything else falls through to DNS.
     auto holder = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
-    std::weak_ptr<bool> alive = alive_;
+    std::weak_ptr<bool> alive = ctx_.alive;
     const Delivery& ref = **holder;
-    run_hook(Hook::get_mx, ref.msg, ref.domain, [this, alive, holder](Result r, OutboundAnswer& a) {
-        if (!alive.lock()) return;
-        auto d = std::move(*holder);
-        const std::string domain = d->domain;
-        if (r.code == Code::ok && !a.mx.empty())
-            return route_to_hops(std::move(d), std::move(a.mx));
-        if (r.code == Code::ok)
-            log::warn("queue: get_mx answered OK without a next hop for {}", domain);
-        if (r.code == Code::deny || r.code == Code::denydisconnect) {
-            std::vector<SmtpReply> rs(
-                d->rcpts.size(),
-                make_reply(550, "5.1.2", r.msg.empty() ? "No MX for " + domain : r.msg));
-            return apply(std::move(d), rs, EventPeer{});
-        }
-        if (r.code == Code::denysoft || r.code == Code::denysoftdisconnect)
-            return defer_all(
-                std::move(d),
-                make_reply(450, "4.1.2",
-                           r.msg.empty() ? "Temporary MX lookup error for " + domain : r.msg),
-                nullptr);
-        route_by_dns(std::move(d));
-    });
+    ctx_.hooks.run(
+        Hook::get_mx, ref.msg, ref.domain, [this, alive, holder](Result r, OutboundAnswer& a) {
+            if (!alive.lock()) return;
+            auto d = std::move(*holder);
+            const std::string domain = d->domain;
+            if (r.code == Code::ok && !a.mx.empty())
+                return route_to_hops(std::move(d), std::move(a.mx));
+            if (r.code == Code::ok)
+                log::warn("queue: get_mx answered OK without a next hop for {}", domain);
+            if (r.code == Code::deny || r.code == Code::denydisconnect) {
+                std::vector<SmtpReply> rs(
+                    d->rcpts.size(),
+                    make_reply(550, "5.1.2", r.msg.empty() ? "No MX for " + domain : r.msg));
+                return apply(std::move(d), rs, EventPeer{});
+            }
+            if (r.code == Code::denysoft || r.code == Code::denysoftdisconnect)
+                return defer_all(
+                    std::move(d),
+                    make_reply(450, "4.1.2",
+                               r.msg.empty() ? "Temporary MX lookup error for " + domain : r.msg),
+                    nullptr);
+            route_by_dns(std::move(d));
+        });
 }
 
 void QueueManager::route_to_hops(std::unique_ptr<Delivery> d, std::vector<NextHop> hops) {
     std::vector<MxHost> hosts;
     for (const auto& h : hops) hosts.push_back(MxHost{h.host, h.priority, {}, false});
     MxOptions opt;
-    opt.prefer = s_.cfg->inet_prefer;
+    opt.prefer = ctx_.cfg().inet_prefer;
     opt.local_mx_ok = true;  // an explicit next hop on this machine is a choice, not a loop
     auto holder = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
-    std::weak_ptr<bool> alive = alive_;
+    std::weak_ptr<bool> alive = ctx_.alive;
     resolve_hosts(
-        *resolver_, std::move(hosts), opt,
+        *ctx_.resolver, std::move(hosts), opt,
         [this, alive, holder, hops = std::move(hops)](MxResult r) {
             if (!alive.lock()) return;
             auto d = std::move(*holder);
@@ -445,7 +375,7 @@ void QueueManager::route_to_hops(std::unique_ptr<Delivery> d, std::vector<NextHo
                 return defer_all(std::move(d), make_reply(451, "4.4.3", r.message), nullptr);
             Route route;
             const NextHop& first = hops[r.hosts.front().tag];
-            route.helo = first.bind_helo.empty() ? s_.me : first.bind_helo;
+            route.helo = first.bind_helo.empty() ? ctx_.settings.me : first.bind_helo;
             if (!first.bind.empty()) route.bind = IpAddr::parse(first.bind);
             apply_source(route, *d, !first.bind.empty(), !first.bind_helo.empty());
             route.lmtp = first.lmtp;
@@ -462,11 +392,11 @@ void QueueManager::route_to_hops(std::unique_ptr<Delivery> d, std::vector<NextHo
                     route.endpoints.push_back(
                         Endpoint{a, hop.port, IpAddr::parse(hop.host) ? std::string() : hop.host});
             }
-            route.tls = s_.cfg->enable_tls ? TlsMode::opportunistic : TlsMode::off;
-            for (const auto& p : s_.cfg->no_tls_hosts)
+            route.tls = ctx_.cfg().enable_tls ? TlsMode::opportunistic : TlsMode::off;
+            for (const auto& p : ctx_.cfg().no_tls_hosts)
                 for (const auto& h : hops)
                     if (host_pattern_match(p, h.host)) route.tls = TlsMode::off;
-            for (const auto& p : s_.cfg->force_tls_hosts)
+            for (const auto& p : ctx_.cfg().force_tls_hosts)
                 for (const auto& h : hops)
                     if (host_pattern_match(p, h.host)) route.tls = TlsMode::required;
             RouteEntry e;
@@ -483,13 +413,13 @@ void QueueManager::route_by_dns(std::unique_ptr<Delivery> d) {
     auto& waiting = resolving_[d->domain];
     std::string domain = d->domain;
     waiting.push_back(std::move(d));
-    ++st_.routing;
+    ++ctx_.stats.routing;
     if (waiting.size() > 1) return;
     MxOptions opt;
-    opt.prefer = s_.cfg->inet_prefer;
-    opt.local_mx_ok = s_.cfg->local_mx_ok;
-    std::weak_ptr<bool> alive = alive_;
-    resolve_mx(*resolver_, domain, opt, [this, alive, domain](MxResult r) {
+    opt.prefer = ctx_.cfg().inet_prefer;
+    opt.local_mx_ok = ctx_.cfg().local_mx_ok;
+    std::weak_ptr<bool> alive = ctx_.alive;
+    resolve_mx(*ctx_.resolver, domain, opt, [this, alive, domain](MxResult r) {
         if (alive.lock()) routed(domain, std::move(r));
     });
 }
@@ -514,7 +444,7 @@ ReadyQueue& QueueManager::ready_queue_for(const Route& r, const std::string& dom
     std::string key = queue_key(r, r.source);
     auto it = ready_.find(key);
     if (it != ready_.end()) return *it->second;
-    QueueLimits lim = s_.cfg->limits_for(domain, r.mx_hosts, r.source);
+    QueueLimits lim = ctx_.cfg().limits_for(domain, r.mx_hosts, r.source);
     auto rq = std::make_unique<ReadyQueue>(*this, key, r, lim);
     rq->set_first_domain(domain);
     auto& ref = *rq;
@@ -525,10 +455,10 @@ ReadyQueue& QueueManager::ready_queue_for(const Route& r, const std::string& dom
 
 void QueueManager::refresh_limits(ReadyQueue& rq) {
     const Route& r = rq.route();
-    QueueLimits lim = s_.cfg->limits_for(rq.first_domain(), r.mx_hosts, r.source);
+    QueueLimits lim = ctx_.cfg().limits_for(rq.first_domain(), r.mx_hosts, r.source);
     const LimitOverride* temp = nullptr;
     if (auto t = temp_limits_.find(rq.key()); t != temp_limits_.end()) temp = &t->second.o;
-    if (!has_hooks(Hook::queue_limits)) {
+    if (!ctx_.hooks.has(Hook::queue_limits)) {
         if (temp) apply_override(lim, *temp);
         return rq.set_limits(lim);
     }
@@ -540,9 +470,9 @@ void QueueManager::refresh_limits(ReadyQueue& rq) {
     info->mx_hosts = r.mx_hosts;
     info->limits = lim;
     auto answered = std::make_shared<bool>(false);
-    std::weak_ptr<bool> alive = alive_;
+    std::weak_ptr<bool> alive = ctx_.alive;
     std::string key = rq.key();
-    run_hook(
+    ctx_.hooks.run(
         Hook::queue_limits, nullptr, rq.first_domain(),
         [this, alive, key, info, answered](Result res, OutboundAnswer& a) {
             *answered = true;
@@ -569,20 +499,20 @@ void QueueManager::routed(const std::string& domain, MxResult r) {
     RouteEntry e;
     if (r.kind == MxResult::Kind::ok) {
         Route route;
-        route.helo = s_.me;
+        route.helo = ctx_.settings.me;
         std::vector<std::string> names;
         for (const auto& h : r.hosts) {
             std::string name =
                 h.name.empty() && !h.addrs.empty() ? "[" + h.addrs[0].str() + "]" : h.name;
             names.push_back(name);
             for (const auto& a : h.addrs)
-                route.endpoints.push_back(Endpoint{a, uint16_t(s_.cfg->smtp_port), h.name});
+                route.endpoints.push_back(Endpoint{a, uint16_t(ctx_.cfg().smtp_port), h.name});
         }
         route.mx_hosts = names;
         std::sort(names.begin(), names.end());
         names.erase(std::unique(names.begin(), names.end()), names.end());
         for (const auto& n : names) route.site += (route.site.empty() ? "" : ",") + n;
-        route.tls = s_.cfg->enable_tls ? TlsMode::opportunistic : TlsMode::off;
+        route.tls = ctx_.cfg().enable_tls ? TlsMode::opportunistic : TlsMode::off;
         auto listed = [&](const std::vector<std::string>& list) {
             for (const auto& p : list) {
                 if (host_pattern_match(p, domain)) return true;
@@ -593,8 +523,8 @@ void QueueManager::routed(const std::string& domain, MxResult r) {
             }
             return false;
         };
-        if (listed(s_.cfg->no_tls_hosts)) route.tls = TlsMode::off;
-        if (listed(s_.cfg->force_tls_hosts)) route.tls = TlsMode::required;
+        if (listed(ctx_.cfg().no_tls_hosts)) route.tls = TlsMode::off;
+        if (listed(ctx_.cfg().force_tls_hosts)) route.tls = TlsMode::required;
         e.ok = true;
         e.route = std::make_shared<const Route>(std::move(route));
         e.expires_ms = now + route_ttl_ms;
@@ -607,7 +537,7 @@ void QueueManager::routed(const std::string& domain, MxResult r) {
     routes_[domain] = e;
     auto node = resolving_.extract(domain);
     if (node.empty()) return;
-    st_.routing -= node.mapped().size();
+    ctx_.stats.routing -= node.mapped().size();
     for (auto& d : node.mapped()) place(std::move(d), e);
 }
 
@@ -620,7 +550,8 @@ void QueueManager::place(std::unique_ptr<Delivery> d, const RouteEntry& e, bool 
         return defer_all(std::move(d), e.error, nullptr);
     }
     // The queue exists almost always: find it by key; copy the route only to create one.
-    const EgressSource* src = !sourced && d->source ? s_.cfg->egress.source(*d->source) : nullptr;
+    const EgressSource* src =
+        !sourced && d->source ? ctx_.cfg().egress.source(*d->source) : nullptr;
     auto it = ready_.find(queue_key(*e.route, src ? src->name : e.route->source));
     ReadyQueue* found = it == ready_.end() ? nullptr : it->second.get();
     if (!found) {
@@ -643,7 +574,7 @@ void QueueManager::place(std::unique_ptr<Delivery> d, const RouteEntry& e, bool 
 }
 
 const std::string* QueueManager::verp_domain(const QueuedMessage& m) const {
-    if (!s_.cfg->verp || m.mail_from.empty() || m.is_dsn) return nullptr;
+    if (!ctx_.cfg().verp || m.mail_from.empty() || m.is_dsn) return nullptr;
     return m.note("verp.domain");
 }
 
@@ -653,9 +584,9 @@ void QueueManager::prepare(Delivery& d, std::function<void(bool, OutTxn)> cb) {
     for (uint32_t i : d.rcpts) rcpts.push_back(m->rcpts[i].address);
     const std::string* rp = verp_domain(*m);
     int first = rp && d.rcpts.size() == 1 ? int(d.rcpts[0]) : -1;
-    std::shared_ptr<const VerpConfig> verp = rp ? s_.cfg->verp : nullptr;
-    bodies_.read(*m, [m, rcpts = std::move(rcpts), cb = std::move(cb), rp, first, verp](
-                         int err, std::string body) mutable {
+    std::shared_ptr<const VerpConfig> verp = rp ? ctx_.cfg().verp : nullptr;
+    ctx_.bodies.read(*m, [m, rcpts = std::move(rcpts), cb = std::move(cb), rp, first, verp](
+                             int err, std::string body) mutable {
         if (err) {
             log::error("queue: {}: reading the message from the spool: {}", m->id,
                        std::strerror(err));
@@ -722,13 +653,13 @@ void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpRepl
         uint32_t i = d->rcpts[k];
         const SmtpReply& r = k < replies.size() ? replies[k] : replies.back();
         auto& st = m->rcpts[i];
-        st.last_reply = intern(reply_line(r));
+        st.last_reply = ctx_.intern(reply_line(r));
         changed.push_back(i);
         if (r.cls() == 2) {
             st.status = RcptStatus::delivered;
-            ++st_.delivered;
+            ++ctx_.stats.delivered;
             count_outcome(peer, d->domain, delivered_o);
-            events_.recipient("Delivery", *m, i, queue, peer, r, d->attempts, now);
+            ctx_.events.recipient("Delivery", *m, i, queue, peer, r, d->attempts, now);
             delivered.push_back(i);
             if (!delivered_reply) delivered_reply = &r;
         } else if (r.cls() == 5) {
@@ -739,28 +670,27 @@ void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpRepl
             deferred_replies.push_back(r);
         }
     }
-    if (delivered_reply && has_hooks(Hook::delivered)) {  // runs all; answers ignored
+    if (delivered_reply && ctx_.hooks.has(Hook::delivered)) {  // runs all; answers ignored
         OutboundEvent ev = make_event(*m, delivered, *delivered_reply, peer);
         ev.delay_s = (now - m->received_ms) / 1000;
-        run_hook(
+        ctx_.hooks.run(
             Hook::delivered, m, d->domain, [](Result, OutboundAnswer&) {}, std::move(ev));
     }
     if (!failed.empty()) fail_rcpts(*d, failed, failed_replies, "Bounce", peer);
     if (deferred.empty()) {
         bool last = m->open_parts == 1 && failed.empty();
-        journal(*m, d.get(), changed, last, 0);
+        ctx_.journal.record(*m, true, changed, last, 0);
         if (last) {
             m->open_parts = 0;
-            bodies_.message_finished(m->segment);
-            --st_.messages;
+            ctx_.release(*m);
             return;
         }
         return part_done(m);
     }
-    const auto& iv = s_.cfg->temp_fail_intervals_s;
+    const auto& iv = ctx_.cfg().temp_fail_intervals_s;
     bool too_many = size_t(d->attempts) > iv.size();
     int64_t next = too_many ? 0 : now + int64_t(iv[size_t(d->attempts) - 1]) * 1000;
-    bool too_old = !too_many && next - m->received_ms >= s_.cfg->max_age_ms;
+    bool too_old = !too_many && next - m->received_ms >= ctx_.cfg().max_age_ms;
     if (too_many || too_old) {
         std::vector<SmtpReply> rs;
         for (auto& r : deferred_replies) {
@@ -773,10 +703,10 @@ void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpRepl
             rs.push_back(std::move(f));
         }
         fail_rcpts(*d, deferred, rs, too_old ? "Expiration" : "Bounce", peer);
-        journal(*m, d.get(), changed, false, 0);
+        ctx_.journal.record(*m, true, changed, false, 0);
         return part_done(m);
     }
-    if (!has_hooks(Hook::deferred))
+    if (!ctx_.hooks.has(Hook::deferred))
         return requeue(std::move(d), std::move(deferred), std::move(deferred_replies),
                        std::move(changed), peer, next);
     // deferred (Haraka's semantics): CONT retries as planned; DENYSOFT with a number of
@@ -785,9 +715,9 @@ void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpRepl
     OutboundEvent ev = make_event(*m, deferred, deferred_replies.front(), peer);
     ev.delay_s = (next - now) / 1000;
     auto holder = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
-    std::weak_ptr<bool> alive = alive_;
+    std::weak_ptr<bool> alive = ctx_.alive;
     const Delivery& ref = **holder;
-    run_hook(
+    ctx_.hooks.run(
         Hook::deferred, ref.msg, ref.domain,
         [this, alive, holder, deferred = std::move(deferred), replies = std::move(deferred_replies),
          changed = std::move(changed), peer, next](Result r, OutboundAnswer&) mutable {
@@ -812,7 +742,7 @@ void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpRepl
                                "dropped by a deferred hook" + (r.msg.empty() ? "" : ": " + r.msg)));
                 fail_rcpts(*d, deferred, rs, "Bounce", peer);
                 for (uint32_t i : deferred) m->rcpts[i].deleted = true;
-                journal(*m, d.get(), changed, false, 0);
+                ctx_.journal.record(*m, true, changed, false, 0);
                 return part_done(m);
             }
             requeue(std::move(d), std::move(deferred), std::move(replies), std::move(changed), peer,
@@ -829,16 +759,16 @@ void QueueManager::requeue(std::unique_ptr<Delivery> d, std::vector<uint32_t> de
     std::string queue = sched_key(*m, d->domain);
     for (size_t k = 0; k < deferred.size(); ++k) {
         m->rcpts[deferred[k]].status = RcptStatus::deferred;
-        ++st_.deferred;
+        ++ctx_.stats.deferred;
         count_outcome(peer, d->domain, deferred_o);
-        events_.recipient("TransientFailure", *m, deferred[k], queue, peer, replies[k], d->attempts,
-                          now, next);
+        ctx_.events.recipient("TransientFailure", *m, deferred[k], queue, peer, replies[k],
+                              d->attempts, now, next);
     }
     if (!replies.empty()) sched_reasons_[queue] = reply_line(replies.front());
-    if (s_.cfg->delay_warning_ms && !m->warned && !m->is_dsn && !m->mail_from.empty() &&
-        now - m->received_ms >= s_.cfg->delay_warning_ms)
-        warn_delay(m, deferred);
-    journal(*m, d.get(), changed, false, next);
+    if (ctx_.cfg().delay_warning_ms && !m->warned && !m->is_dsn && !m->mail_from.empty() &&
+        now - m->received_ms >= ctx_.cfg().delay_warning_ms)
+        dsn_.delay_warning(m, deferred);
+    ctx_.journal.record(*m, true, changed, false, next);
     d->rcpts = std::move(deferred);
     d->due_ms = next;
     d->ready_since_ms = 0;
@@ -854,12 +784,12 @@ void QueueManager::fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
     for (size_t k = 0; k < idx.size(); ++k) {
         auto& st = m.rcpts[idx[k]];
         st.status = RcptStatus::failed;
-        st.last_reply = intern(reply_line(replies[k]));
+        st.last_reply = ctx_.intern(reply_line(replies[k]));
         if (!peer.mx_host.empty()) m.more().failed_mta.emplace_back(idx[k], peer.mx_host);
         bool expired = std::string_view(type) == "Expiration";
-        ++(expired ? st_.expired : st_.bounced);
+        ++(expired ? ctx_.stats.expired : ctx_.stats.bounced);
         count_outcome(peer, d.domain, expired ? expired_o : bounced_o);
-        events_.recipient(type, m, idx[k], queue, peer, replies[k], d.attempts, now);
+        ctx_.events.recipient(type, m, idx[k], queue, peer, replies[k], d.attempts, now);
     }
 }
 
@@ -873,7 +803,7 @@ void QueueManager::expire(std::unique_ptr<Delivery> d, const ReadyQueue* rq) {
             last.empty() ? "delivery time expired" : "delivery time expired; last error: " + last));
     }
     fail_rcpts(*d, d->rcpts, rs, "Expiration", peer_of(rq, nullptr));
-    journal(*m, d.get(), d->rcpts, false, 0);
+    ctx_.journal.record(*m, true, d->rcpts, false, 0);
     part_done(m);
 }
 
@@ -887,7 +817,7 @@ void QueueManager::finish(const std::shared_ptr<QueuedMessage>& m) {
     for (uint32_t i = 0; i < m->rcpts.size(); ++i)
         if (m->rcpts[i].status == RcptStatus::failed && !m->rcpts[i].deleted) failed.push_back(i);
     if (failed.empty() || m->cancelled) return finish_without_dsn(m);
-    if (!has_hooks(Hook::bounce)) return send_dsn_for(m);
+    if (!ctx_.hooks.has(Hook::bounce)) return send_dsn_for(m);
     // bounce (Haraka's semantics): any answer but CONT means the plugin dealt with the
     // failure, and no DSN is sent.
     const std::string& last = m->rcpts[failed.front()].reply();
@@ -896,8 +826,8 @@ void QueueManager::finish(const std::shared_ptr<QueuedMessage>& m) {
     r.enhanced = std::string(leading_enhanced_code(last.size() > 4 ? last.substr(4) : ""));
     OutboundEvent ev = make_event(*m, failed, r, EventPeer{});
     ev.text = last;
-    std::weak_ptr<bool> alive = alive_;
-    run_hook(
+    std::weak_ptr<bool> alive = ctx_.alive;
+    ctx_.hooks.run(
         Hook::bounce, m, "",
         [this, alive, m](Result r, OutboundAnswer&) {
             if (!alive.lock()) return;
@@ -909,171 +839,21 @@ void QueueManager::finish(const std::shared_ptr<QueuedMessage>& m) {
         std::move(ev));
 }
 
-// A delay warning to the sender for recipients still being retried; once per message.
-void QueueManager::warn_delay(const std::shared_ptr<QueuedMessage>& m,
-                              const std::vector<uint32_t>& rcpts) {
-    m->warned = true;
-    std::weak_ptr<bool> alive = alive_;
-    bodies_.read(*m, [this, alive, m, rcpts](int err, std::string body) {
-        if (!alive.lock()) return;
-        if (err) body.clear();
-        send_dsn(m, std::move(body), rcpts);
-    });
-}
-
 void QueueManager::send_dsn_for(const std::shared_ptr<QueuedMessage>& m) {
     if (m->mail_from.empty() || m->is_dsn) {
         log::info("queue: {}: not sending a DSN for a message with a null sender", m->id);
         return finish_without_dsn(m);
     }
-    std::weak_ptr<bool> alive = alive_;
-    bodies_.read(*m, [this, alive, m](int err, std::string body) {
-        if (!alive.lock()) return;
-        if (err) body.clear();  // a DSN without the original is better than none
-        send_dsn(m, std::move(body));
-    });
+    dsn_.failure(m);
 }
 
 void QueueManager::finish_without_dsn(const std::shared_ptr<QueuedMessage>& m) {
-    journal(*m, nullptr, {}, true, 0);
-    bodies_.message_finished(m->segment);
-    --st_.messages;
-}
-
-void QueueManager::send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string original,
-                            std::vector<uint32_t> delayed) {
-    bool warning = !delayed.empty();
-    DsnInput in;
-    in.me = s_.me;
-    in.original_sender = m->mail_from;
-    in.original_id = m->id;
-    in.arrival_ms = m->received_ms;
-    in.whole_message = s_.cfg->bounce_include_message;
-    in.original = in.whole_message ? std::move(original) : std::string(header_block(original));
-    in.delayed = warning;
-    if (warning) {
-        in.whole_message = false;
-        in.original = std::string(header_block(in.original));
-        in.retry_until_ms = m->received_ms + s_.cfg->max_age_ms;
-    }
-    if (!warning && !s_.cfg->bounce_template.empty()) {
-        // Read per DSN: small, and an operator's edit applies at once.
-        if (FILE* f = std::fopen(s_.cfg->bounce_template.c_str(), "re")) {
-            char buf[4096];
-            size_t n;
-            while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) in.template_text.append(buf, n);
-            std::fclose(f);
-        }
-    }
-    for (uint32_t i = 0; i < m->rcpts.size(); ++i) {
-        const auto& st = m->rcpts[i];
-        bool want = warning ? std::find(delayed.begin(), delayed.end(), i) != delayed.end()
-                            : st.status == RcptStatus::failed && !st.deleted;
-        if (!want) continue;
-        DsnRecipient r;
-        r.address = m->rcpts[i].address;
-        // last_reply is "<code> [<x.y.z>] text"
-        std::string_view lr = st.reply();
-        int code = lr.size() >= 3 ? std::atoi(std::string(lr.substr(0, 3)).c_str()) : 0;
-        std::string_view rest = lr.size() > 4 ? lr.substr(4) : std::string_view{};
-        std::string enh(leading_enhanced_code(rest));
-        r.status =
-            warning ? (enh.empty() || enh[0] != '4' ? "4.0.0" : enh) : final_status(code, enh);
-        r.diagnostic = st.reply();
-        if (m->extra)
-            for (const auto& [idx, mta] : m->extra->failed_mta)
-                if (idx == i) r.remote_mta = mta;
-        r.last_attempt_ms = now_ms();
-        if (in.reason.empty()) in.reason = st.reply();
-        in.rcpts.push_back(std::move(r));
-    }
-    std::string msgid;
-    std::string dsn = build_dsn(in, now_ms(), msgid);
-    Envelope env;
-    env.id = new_uuid() + ".1";
-    seal_generated(dsn, env.id);
-    env.received_ms = now_ms();
-    env.mail_from = "";
-    env.rcpts.push_back(m->mail_from);
-    env.helo = s_.me;
-    env.relaying = true;
-    env.notes["kasi.dsn"] = m->id;
-    env.tenant = m->tenant();
-    auto dm = std::make_shared<QueuedMessage>();
-    dm->id = env.id;
-    dm->received_ms = env.received_ms;
-    dm->set_rcpts(env.rcpts);
-    dm->set_tags(env.tenant, "");
-    dm->body_size = dsn.size();
-    dm->is_dsn = true;
-    std::weak_ptr<bool> alive = alive_;
-    auto post = post_;
-    spool_.submit_message(
-        env, std::move(dsn), [this, alive, post, m, dm, warning](const SpoolResult& r) {
-            post([this, alive, m, dm, r, warning] {
-                if (!alive.lock()) return;
-                const char* what = warning ? "delay warning" : "DSN";
-                if (r.err) {
-                    // A failed message is not finished: it is retried from the spool at the
-                    // next start (a lost delay warning is only a warning).
-                    log::error("queue: {}: writing the {} failed: {}", m->id, what,
-                               std::strerror(r.err));
-                    return;
-                }
-                dm->segment = r.segment;
-                dm->body_offset = r.body_offset;
-                ++st_.dsns;
-                log::info("queue: {}: {} {} to <{}> queued", m->id, what, dm->id, m->mail_from);
-                enqueue(dm);
-                if (warning) return;  // the message itself is still being delivered
-                journal(*m, nullptr, {}, true, 0);
-                bodies_.message_finished(m->segment);
-                --st_.messages;
-            });
-        });
-}
-
-// Mail Kasi writes itself (DSNs, delay warnings) gets the sealers relayed mail gets (DKIM
-// signing as MAILER-DAEMON@me's domain), here on the delivery loop: such mail is rare.
-void QueueManager::seal_generated(std::string& msg, const std::string& id) {
-    if (!s_.hooks || s_.hooks->sealers().empty()) return;
-    Transaction txn;
-    txn.uuid = id;
-    txn.body = std::move(msg);
-    for (const auto& sealer : s_.hooks->sealers()) {
-        auto job = sealer->prepare(txn);
-        if (!job) continue;
-        std::string err;
-        std::string fields = job->seal(txn.body, err);
-        if (!err.empty()) log::warn("queue: {}: {}", id, err);
-        txn.body.insert(0, fields);
-    }
-    msg = std::move(txn.body);
-}
-
-void QueueManager::journal(const QueuedMessage& m, const Delivery* d,
-                           const std::vector<uint32_t>& rcpts, bool done, int64_t next_due) {
-    StateUpdate u;
-    u.id = m.id;
-    u.at_ms = now_ms();
-    u.done = done;
-    if (d) u.attempts = m.attempts;
-    if (next_due) u.next_due_ms = next_due;
-    for (uint32_t i : rcpts)
-        u.rcpts.emplace_back(i, RcptState{m.rcpts[i].status, m.rcpts[i].reply()});
-    std::string id = m.id;
-    // Lazy: a progress record lost in a crash means a retry (a duplicate at worst), never
-    // a lost message, so it need not cost a sync of its own.
-    spool_.submit_state(
-        u,
-        [id](const SpoolResult& r) {
-            if (r.err) log::error("queue: {}: journal write failed: {}", id, std::strerror(r.err));
-        },
-        true, m.segment);
+    ctx_.journal.done(*m);
+    ctx_.release(*m);
 }
 
 void QueueManager::sweep() {
-    events_.flush();
+    ctx_.events.flush();
     int64_t now = now_ms();
     for (auto it = temp_limits_.begin(); it != temp_limits_.end();) {
         if (it->second.until_ms > now) {
@@ -1085,9 +865,9 @@ void QueueManager::sweep() {
         log::info("queue: {}: temporary limits ended", key);
         if (auto rq = ready_.find(key); rq != ready_.end()) refresh_limits(*rq->second);
     }
-    if (++sweep_tick_ % 10 != 0 || shutting_down_) return;
+    if (++sweep_tick_ % 10 != 0 || ctx_.shutting_down) return;
     for (auto& [key, rq] : ready_)
-        for (auto& d : rq->take_expired(now, s_.cfg->max_age_ms)) {
+        for (auto& d : rq->take_expired(now, ctx_.cfg().max_age_ms)) {
             if (d->msg->cancelled) {
                 part_done(d->msg);
                 continue;
@@ -1099,7 +879,7 @@ void QueueManager::sweep() {
 }
 
 bool QueueManager::may_connect() const {
-    return !shutting_down_ && conns_ < s_.cfg->concurrency_max;
+    return !ctx_.shutting_down && conns_ < ctx_.cfg().concurrency_max;
 }
 
 bool QueueManager::tls_failed_recently(const std::string& host) const {
@@ -1108,17 +888,17 @@ bool QueueManager::tls_failed_recently(const std::string& host) const {
 }
 
 void QueueManager::remember_tls_failure(const std::string& host) {
-    if (s_.cfg->tls_failure_memory_s <= 0) return;
-    tls_failures_[host] = now_ms() + int64_t(s_.cfg->tls_failure_memory_s) * 1000;
+    if (ctx_.cfg().tls_failure_memory_s <= 0) return;
+    tls_failures_[host] = now_ms() + int64_t(ctx_.cfg().tls_failure_memory_s) * 1000;
     log::info("outbound: STARTTLS with {} failed; plaintext for the next {} s", host,
-              s_.cfg->tls_failure_memory_s);
+              ctx_.cfg().tls_failure_memory_s);
 }
 
 void QueueManager::shutdown() {
-    shutting_down_ = true;
+    ctx_.shutting_down = true;
     uv_timer_stop(due_timer_.get());
     for (auto& [k, rq] : ready_) rq->close_all();
-    events_.flush();
+    ctx_.events.flush();
 }
 
 size_t QueueManager::drop_matching(const std::function<bool(const Delivery&)>& pred, bool bounce) {
@@ -1129,7 +909,7 @@ size_t QueueManager::drop_matching(const std::function<bool(const Delivery&)>& p
             auto key = sched_key(*e.d->msg, e.d->domain);
             if (auto it = sched_counts_.find(key); it != sched_counts_.end() && --it->second == 0)
                 forget_sched(it);
-            --st_.scheduled;
+            --ctx_.stats.scheduled;
             taken.push_back(std::move(e.d));
         } else {
             keep.push_back(std::move(e));
@@ -1158,7 +938,7 @@ size_t QueueManager::drop_matching(const std::function<bool(const Delivery&)>& p
         fail_rcpts(*d, d->rcpts, rs, "Bounce", EventPeer{});
         if (!bounce)
             for (uint32_t i : d->rcpts) m->rcpts[i].deleted = true;
-        journal(*m, d.get(), d->rcpts, false, 0);
+        ctx_.journal.record(*m, true, d->rcpts, false, 0);
         part_done(m);
     }
     arm_timer();
@@ -1229,7 +1009,7 @@ std::string QueueManager::control(const std::string& line) {
 }
 
 QueueStats QueueManager::stats() const {
-    QueueStats s = st_;
+    QueueStats s = ctx_.stats;
     s.connections = uint64_t(conns_);
     s.ready = s.in_flight = 0;
     for (const auto& [k, rq] : ready_) {
@@ -1248,7 +1028,7 @@ std::string QueueManager::summary_json() const {
     o.num("in_flight", int64_t(s.in_flight)).num("connections", int64_t(s.connections));
     o.num("delivered", int64_t(s.delivered)).num("deferred", int64_t(s.deferred));
     o.num("bounced", int64_t(s.bounced)).num("expired", int64_t(s.expired));
-    o.num("dsns", int64_t(s.dsns)).boolean("disabled", s_.cfg->disabled);
+    o.num("dsns", int64_t(s.dsns)).boolean("disabled", ctx_.cfg().disabled);
     std::string sched = "[";
     for (const auto& [key, n] : sched_counts_) {
         JsonObject q;

@@ -24,9 +24,8 @@
 
 #include "core/dns/resolver.h"
 #include "core/hooks/runner.h"
-#include "core/queue/body_store.h"
-#include "core/queue/events.h"
-#include "core/queue/outbound_config.h"
+#include "core/queue/delivery_context.h"
+#include "core/queue/dsn_writer.h"
 #include "core/queue/queue_loader.h"
 #include "core/queue/queued_message.h"
 #include "core/queue/ready_queue.h"
@@ -35,20 +34,7 @@
 
 namespace kasi {
 
-struct QueueSettings {
-    std::shared_ptr<const OutboundConfig> cfg;
-    std::shared_ptr<const HookTable> hooks;  // get_mx, ... (config/plugins)
-    SSL_CTX* tls_ctx = nullptr;              // outbound TLS client context (owned by the caller)
-    std::string me;                          // EHLO name and Reporting-MTA
-};
-
-struct QueueStats {
-    uint64_t messages = 0, scheduled = 0, routing = 0, ready = 0, in_flight = 0;
-    uint64_t delivered = 0, deferred = 0, bounced = 0, expired = 0, dsns = 0;
-    uint64_t connections = 0;
-};
-
-class QueueManager {
+class QueueManager : public DsnQueue {
   public:
     // `post` runs a task on this loop from any thread (the spool writer's callbacks).
     QueueManager(uv_loop_t* loop, Spool& spool, QueueSettings s,
@@ -60,10 +46,12 @@ class QueueManager {
     void set_settings(QueueSettings s);
     bool open_events(std::string& err);
     void load_recovered(QueueLoader& loader, const std::map<uint64_t, size_t>& live_per_segment);
-    void enqueue(std::shared_ptr<QueuedMessage> m);
-    void segment_closed(uint64_t seg, uint64_t written) { bodies_.segment_closed(seg, written); }
+    void enqueue(std::shared_ptr<QueuedMessage> m) override;
+    void segment_closed(uint64_t seg, uint64_t written) {
+        ctx_.bodies.segment_closed(seg, written);
+    }
     void journal_closed(uint64_t seq, std::vector<uint64_t> refs) {
-        bodies_.journal_closed(seq, std::move(refs));
+        ctx_.bodies.journal_closed(seq, std::move(refs));
     }
     void shutdown();  // closes connections; what is in flight is retried after restart
     QueueStats stats() const;
@@ -78,8 +66,8 @@ class QueueManager {
     // false if there is no such queue.
     bool set_temporary_limits(const std::string& key, const LimitOverride& o, int64_t seconds);
     std::string summary_json() const;
-    void log_event(const std::string& json) { events_.other(json); }
-    bool reopen_events(std::string& err) { return events_.reopen(err); }
+    void log_event(const std::string& json) { ctx_.events.other(json); }
+    bool reopen_events(std::string& err) { return ctx_.events.reopen(err); }
     // Prometheus text for the delivery side (queue_metrics.cpp): outcomes by provider and
     // egress source, queue depths, ready-queue states, and per-queue series for the busiest
     // `top_n` ready queues plus one "other".
@@ -96,8 +84,8 @@ class QueueManager {
     void connection_closed() { --conns_; }
     bool tls_failed_recently(const std::string& host) const;
     void remember_tls_failure(const std::string& host);
-    const QueueSettings& settings() const { return s_; }
-    uv_loop_t* loop() { return loop_; }
+    const QueueSettings& settings() const { return ctx_.settings; }
+    uv_loop_t* loop() { return ctx_.loop; }
 
   private:
     struct HeapEntry {
@@ -121,15 +109,8 @@ class QueueManager {
     void route(std::unique_ptr<Delivery> d);
     void route_by_dns(std::unique_ptr<Delivery> d);
     void route_by_hooks(std::unique_ptr<Delivery> d);
-    void seal_generated(std::string& msg, const std::string& id);
     // The VERP return-path domain of a message (its note), when VERP is configured.
     const std::string* verp_domain(const QueuedMessage& m) const;
-    // Runs an outbound hook for a message (and a recipient domain); `done` gets the code
-    // and what handlers set. `ev` is what happened, for deferred, bounce and delivered.
-    void run_hook(Hook h, std::shared_ptr<QueuedMessage> m, std::string domain,
-                  std::function<void(Result, OutboundAnswer&)> done, OutboundEvent ev = {},
-                  std::shared_ptr<const QueueInfo> queue = nullptr);
-    bool has_hooks(Hook h) const { return s_.hooks && !s_.hooks->at(h).empty(); }
     // The rest of a deferral once the deferred hook (if any) has had its say.
     void requeue(std::unique_ptr<Delivery> d, std::vector<uint32_t> deferred,
                  std::vector<SmtpReply> replies, std::vector<uint32_t> changed,
@@ -141,8 +122,6 @@ class QueueManager {
     void apply_source(Route& r, const Delivery& d, bool hop_bind, bool hop_helo) const;
     void send_dsn_for(const std::shared_ptr<QueuedMessage>& m);
     void route_to_hops(std::unique_ptr<Delivery> d, std::vector<NextHop> hops);
-    struct HookCtx;
-    void retire(HookCtx* c);
     void routed(const std::string& domain, MxResult r);
     // `sourced`: the route already has the delivery's egress source applied.
     void place(std::unique_ptr<Delivery> d, const RouteEntry& e, bool sourced = false);
@@ -153,28 +132,16 @@ class QueueManager {
     EventPeer peer_of(const ReadyQueue* rq, const ConnInfo* info) const;
     void part_done(const std::shared_ptr<QueuedMessage>& m);
     void finish(const std::shared_ptr<QueuedMessage>& m);
-    // A DSN for the failed recipients, or a delay warning for `delayed` when given.
-    void send_dsn(const std::shared_ptr<QueuedMessage>& m, std::string original,
-                  std::vector<uint32_t> delayed = {});
-    void warn_delay(const std::shared_ptr<QueuedMessage>& m, const std::vector<uint32_t>& rcpts);
-    void journal(const QueuedMessage& m, const Delivery* d, const std::vector<uint32_t>& rcpts,
-                 bool done, int64_t next_due);
     void sweep();
     std::string sched_key(const QueuedMessage& m, const std::string& domain) const;
-    std::shared_ptr<const std::string> intern(std::string s);
     ReadyQueue& ready_queue_for(const Route& r, const std::string& domain);
     // The limits of `rq` from the configuration, then from the queue_limits hook if any
     // (the queue waits, with no connection, while an asynchronous hook answers), then a
     // temporary override (set_temporary_limits) while it lasts.
     void refresh_limits(ReadyQueue& rq);
 
-    uv_loop_t* loop_;
-    Spool& spool_;
-    std::function<void(std::function<void()>)> post_;
-    QueueSettings s_;
-    std::shared_ptr<Resolver> resolver_;
-    BodyStore bodies_;
-    EventLog events_;
+    DeliveryContext ctx_;
+    DsnWriter dsn_;
     std::vector<HeapEntry> heap_;
     uint64_t heap_seq_ = 0;
     UvHandle<uv_timer_t> due_timer_;
@@ -190,13 +157,10 @@ class QueueManager {
         sched_counts_.erase(it);
     }
     std::unordered_map<std::string, int64_t> tls_failures_;  // host -> until (ms)
-    QueueStats st_;
     enum Outcome { delivered_o, deferred_o, bounced_o, expired_o };
     // (provider, source) -> counts per Outcome; bounded (queue_metrics.cpp).
     std::map<std::pair<std::string, std::string>, std::array<uint64_t, 4>> outcomes_;
     void count_outcome(const EventPeer& peer, const std::string& domain, Outcome o);
-    std::unordered_map<std::string, std::shared_ptr<const std::string>> intern_;
-    std::unordered_map<HookCtx*, std::unique_ptr<HookCtx>> hooks_running_;
     uint64_t egress_ticket_ = 0;  // spreads deliveries over a pool's sources by weight
     struct TempLimits {
         LimitOverride o;
@@ -209,12 +173,8 @@ class QueueManager {
     };
     std::map<std::string, Suspension> suspended_;  // by recipient domain
     size_t drop_matching(const std::function<bool(const Delivery&)>& pred, bool bounce);
-    std::vector<std::unique_ptr<HookCtx>> hooks_done_;  // freed on the next loop turn
-    UvHandle<uv_timer_t> reaper_;
     int conns_ = 0;
     int sweep_tick_ = 0;
-    bool shutting_down_ = false;
-    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace kasi
