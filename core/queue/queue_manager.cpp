@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include "core/log/log.h"
-#include "core/queue/dsn.h"
 #include "core/smtp/client/dot_stuff.h"
 #include "core/util/clock.h"
 #include "core/util/ids.h"
@@ -31,35 +30,6 @@ std::string domain_of(const std::string& rcpt) {
     return to_lower(at == std::string::npos ? std::string() : rcpt.substr(at + 1));
 }
 
-SmtpReply make_reply(int code, std::string enhanced, std::string text) {
-    SmtpReply r;
-    r.code = code;
-    r.enhanced = std::move(enhanced);
-    r.lines.push_back(std::move(text));
-    return r;
-}
-
-std::string reply_line(const SmtpReply& r) {
-    return r.enhanced.empty() ? fmt::format("{} {}", r.code, r.text())
-                              : fmt::format("{} {} {}", r.code, r.enhanced, r.text());
-}
-
-// What the deferred, bounce and delivered hooks are told about an attempt.
-OutboundEvent make_event(const QueuedMessage& m, const std::vector<uint32_t>& idx,
-                         const SmtpReply& r, const EventPeer& peer) {
-    OutboundEvent ev;
-    for (uint32_t i : idx) ev.rcpts.push_back(m.rcpts[i].address);
-    ev.code = r.code;
-    ev.enhanced = r.enhanced;
-    ev.text = r.text();
-    ev.host = peer.mx_host;
-    ev.ip = peer.mx_ip;
-    ev.port = 0;
-    ev.tls = !peer.tls_version.empty();
-    ev.queue = peer.ready_queue;
-    return ev;
-}
-
 }  // namespace
 
 namespace {
@@ -72,7 +42,9 @@ std::unordered_map<uv_loop_t*, QueueManager*>& qm_registry() {
 
 QueueManager::QueueManager(uv_loop_t* loop, Spool& spool, QueueSettings s,
                            std::function<void(std::function<void()>)> post)
-    : ctx_(loop, spool, std::move(s)), dsn_(ctx_, spool, std::move(post), *this) {
+    : ctx_(loop, spool, std::move(s)),
+      dsn_(ctx_, spool, std::move(post), *this),
+      outcome_(ctx_, *this, dsn_) {
     uv_timer_init(ctx_.loop, due_timer_.get());
     due_timer_->data = this;
     uv_timer_init(ctx_.loop, sweep_timer_.get());
@@ -128,10 +100,6 @@ bool QueueManager::open_events(std::string& err) {
     return ctx_.events.open(ctx_.cfg().events_file, err);
 }
 
-std::string QueueManager::sched_key(const QueuedMessage& m, const std::string& domain) const {
-    return fmt::format("{}/{}/{}", m.tenant(), m.campaign(), domain);
-}
-
 void QueueManager::load_recovered(QueueLoader& loader,
                                   const std::map<uint64_t, size_t>& live_per_segment) {
     int64_t now = now_ms();
@@ -148,7 +116,7 @@ void QueueManager::load_recovered(QueueLoader& loader,
         ++ctx_.stats.messages;
         if (todo.empty()) {  // every recipient has its outcome: only the end is missing
             m->open_parts = 1;
-            part_done(m);
+            outcome_.part_done(m);
             continue;
         }
         int attempts = m->attempts;
@@ -197,7 +165,7 @@ void QueueManager::split(std::shared_ptr<QueuedMessage> m, const std::vector<uin
 void QueueManager::schedule(std::unique_ptr<Delivery> d) {
     if (d->due_ms <= now_ms() && !ctx_.cfg().disabled && !ctx_.shutting_down)
         return route(std::move(d));
-    ++sched_counts_[sched_key(*d->msg, d->domain)];
+    ++sched_counts_[scheduled_queue(*d->msg, d->domain)];
     ++ctx_.stats.scheduled;
     int64_t due = d->due_ms;
     heap_.push_back(HeapEntry{due, heap_seq_++, std::move(d)});
@@ -224,7 +192,7 @@ void QueueManager::run_due() {
         std::pop_heap(heap_.begin(), heap_.end(), [](auto& a, auto& b) { return heap_less(a, b); });
         auto d = std::move(heap_.back().d);
         heap_.pop_back();
-        auto key = sched_key(*d->msg, d->domain);
+        auto key = scheduled_queue(*d->msg, d->domain);
         if (auto it = sched_counts_.find(key); it != sched_counts_.end() && --it->second == 0)
             forget_sched(it);
         --ctx_.stats.scheduled;
@@ -235,8 +203,9 @@ void QueueManager::run_due() {
 
 void QueueManager::route(std::unique_ptr<Delivery> d) {
     int64_t now = now_ms();
-    if (d->msg->cancelled) return part_done(d->msg);
-    if (now - d->msg->received_ms >= ctx_.cfg().max_age_ms) return expire(std::move(d), nullptr);
+    if (d->msg->cancelled) return outcome_.part_done(d->msg);
+    if (now - d->msg->received_ms >= ctx_.cfg().max_age_ms)
+        return outcome_.expire(std::move(d), EventPeer{});
     if (auto it = suspended_.find(d->domain); it != suspended_.end()) {
         it->second.held.push_back(std::move(d));  // until resumed (or expired by the sweep)
         return;
@@ -293,24 +262,24 @@ void QueueManager::choose_egress(std::unique_ptr<Delivery> d) {
                         "queue: get_egress chose source '{}', which egress.ini does not "
                         "define",
                         a.source);
-                    return defer_all(
+                    return outcome_.not_sent(
                         std::move(d),
-                        make_reply(451, "4.3.5", "egress source " + a.source + " is not defined"),
-                        nullptr);
+                        local_reply(451, "4.3.5", "egress source " + a.source + " is not defined"),
+                        OutcomeKind::local, EventPeer{});
                 }
                 d->source = ctx_.intern(a.source);
                 return route_by_hooks(std::move(d));
             }
             if (r.code == Code::denysoft || r.code == Code::denysoftdisconnect)
-                return defer_all(
+                return outcome_.not_sent(
                     std::move(d),
-                    make_reply(451, "4.4.5", r.msg.empty() ? "no egress source available" : r.msg),
-                    nullptr);
+                    local_reply(451, "4.4.5", r.msg.empty() ? "no egress source available" : r.msg),
+                    OutcomeKind::local, EventPeer{});
             if (r.code == Code::deny || r.code == Code::denydisconnect) {
-                std::vector<SmtpReply> rs(
-                    d->rcpts.size(),
-                    make_reply(550, "5.7.1", r.msg.empty() ? "refused by egress policy" : r.msg));
-                return apply(std::move(d), rs, EventPeer{});
+                return outcome_.not_sent(
+                    std::move(d),
+                    local_reply(550, "5.7.1", r.msg.empty() ? "refused by egress policy" : r.msg),
+                    OutcomeKind::local, EventPeer{});
             }
             by_pool(*d);
             route_by_hooks(std::move(d));
@@ -343,17 +312,17 @@ void QueueManager::route_by_hooks(std::unique_ptr<Delivery> d) {
             if (r.code == Code::ok)
                 log::warn("queue: get_mx answered OK without a next hop for {}", domain);
             if (r.code == Code::deny || r.code == Code::denydisconnect) {
-                std::vector<SmtpReply> rs(
-                    d->rcpts.size(),
-                    make_reply(550, "5.1.2", r.msg.empty() ? "No MX for " + domain : r.msg));
-                return apply(std::move(d), rs, EventPeer{});
+                return outcome_.not_sent(
+                    std::move(d),
+                    local_reply(550, "5.1.2", r.msg.empty() ? "No MX for " + domain : r.msg),
+                    OutcomeKind::local, EventPeer{});
             }
             if (r.code == Code::denysoft || r.code == Code::denysoftdisconnect)
-                return defer_all(
+                return outcome_.not_sent(
                     std::move(d),
-                    make_reply(450, "4.1.2",
-                               r.msg.empty() ? "Temporary MX lookup error for " + domain : r.msg),
-                    nullptr);
+                    local_reply(450, "4.1.2",
+                                r.msg.empty() ? "Temporary MX lookup error for " + domain : r.msg),
+                    OutcomeKind::local, EventPeer{});
             route_by_dns(std::move(d));
         });
 }
@@ -366,44 +335,45 @@ void QueueManager::route_to_hops(std::unique_ptr<Delivery> d, std::vector<NextHo
     opt.local_mx_ok = true;  // an explicit next hop on this machine is a choice, not a loop
     auto holder = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
     std::weak_ptr<bool> alive = ctx_.alive;
-    resolve_hosts(
-        *ctx_.resolver, std::move(hosts), opt,
-        [this, alive, holder, hops = std::move(hops)](MxResult r) {
-            if (!alive.lock()) return;
-            auto d = std::move(*holder);
-            if (r.kind != MxResult::Kind::ok)
-                return defer_all(std::move(d), make_reply(451, "4.4.3", r.message), nullptr);
-            Route route;
-            const NextHop& first = hops[r.hosts.front().tag];
-            route.helo = first.bind_helo.empty() ? ctx_.settings.me : first.bind_helo;
-            if (!first.bind.empty()) route.bind = IpAddr::parse(first.bind);
-            apply_source(route, *d, !first.bind.empty(), !first.bind_helo.empty());
-            route.lmtp = first.lmtp;
-            route.auth_user = first.auth_user;
-            route.auth_pass = first.auth_pass;
-            route.auth_allow_cleartext = first.auth_allow_cleartext;
-            for (const auto& h : r.hosts) {
-                const NextHop& hop = hops[h.tag];
-                std::string name =
-                    fmt::format("{}{}:{}", hop.lmtp ? "lmtp:" : "", hop.host, hop.port);
-                route.mx_hosts.push_back(name);
-                route.site += (route.site.empty() ? "" : ",") + name;
-                for (const auto& a : h.addrs)
-                    route.endpoints.push_back(
-                        Endpoint{a, hop.port, IpAddr::parse(hop.host) ? std::string() : hop.host});
-            }
-            route.tls = ctx_.cfg().enable_tls ? TlsMode::opportunistic : TlsMode::off;
-            for (const auto& p : ctx_.cfg().no_tls_hosts)
-                for (const auto& h : hops)
-                    if (host_pattern_match(p, h.host)) route.tls = TlsMode::off;
-            for (const auto& p : ctx_.cfg().force_tls_hosts)
-                for (const auto& h : hops)
-                    if (host_pattern_match(p, h.host)) route.tls = TlsMode::required;
-            RouteEntry e;
-            e.ok = true;
-            e.route = std::make_shared<const Route>(std::move(route));
-            place(std::move(d), e, true);
-        });
+    resolve_hosts(*ctx_.resolver, std::move(hosts), opt,
+                  [this, alive, holder, hops = std::move(hops)](MxResult r) {
+                      if (!alive.lock()) return;
+                      auto d = std::move(*holder);
+                      if (r.kind != MxResult::Kind::ok)
+                          return outcome_.not_sent(std::move(d),
+                                                   local_reply(451, "4.4.3", r.message),
+                                                   OutcomeKind::dns, EventPeer{});
+                      Route route;
+                      const NextHop& first = hops[r.hosts.front().tag];
+                      route.helo = first.bind_helo.empty() ? ctx_.settings.me : first.bind_helo;
+                      if (!first.bind.empty()) route.bind = IpAddr::parse(first.bind);
+                      apply_source(route, *d, !first.bind.empty(), !first.bind_helo.empty());
+                      route.lmtp = first.lmtp;
+                      route.auth_user = first.auth_user;
+                      route.auth_pass = first.auth_pass;
+                      route.auth_allow_cleartext = first.auth_allow_cleartext;
+                      for (const auto& h : r.hosts) {
+                          const NextHop& hop = hops[h.tag];
+                          std::string name =
+                              fmt::format("{}{}:{}", hop.lmtp ? "lmtp:" : "", hop.host, hop.port);
+                          route.mx_hosts.push_back(name);
+                          route.site += (route.site.empty() ? "" : ",") + name;
+                          for (const auto& a : h.addrs)
+                              route.endpoints.push_back(Endpoint{
+                                  a, hop.port, IpAddr::parse(hop.host) ? std::string() : hop.host});
+                      }
+                      route.tls = ctx_.cfg().enable_tls ? TlsMode::opportunistic : TlsMode::off;
+                      for (const auto& p : ctx_.cfg().no_tls_hosts)
+                          for (const auto& h : hops)
+                              if (host_pattern_match(p, h.host)) route.tls = TlsMode::off;
+                      for (const auto& p : ctx_.cfg().force_tls_hosts)
+                          for (const auto& h : hops)
+                              if (host_pattern_match(p, h.host)) route.tls = TlsMode::required;
+                      RouteEntry e;
+                      e.ok = true;
+                      e.route = std::make_shared<const Route>(std::move(route));
+                      place(std::move(d), e, true);
+                  });
 }
 
 void QueueManager::route_by_dns(std::unique_ptr<Delivery> d) {
@@ -530,8 +500,8 @@ void QueueManager::routed(const std::string& domain, MxResult r) {
         e.expires_ms = now + route_ttl_ms;
     } else {
         e.permanent = r.kind == MxResult::Kind::permanent;
-        e.error = make_reply(e.permanent ? (r.enhanced == "5.1.10" ? 556 : 550) : 451, r.enhanced,
-                             r.message);
+        e.error = local_reply(e.permanent ? (r.enhanced == "5.1.10" ? 556 : 550) : 451, r.enhanced,
+                              r.message);
         e.expires_ms = now + (e.permanent ? route_ttl_ms : route_error_ttl_ms);
     }
     routes_[domain] = e;
@@ -543,11 +513,7 @@ void QueueManager::routed(const std::string& domain, MxResult r) {
 
 void QueueManager::place(std::unique_ptr<Delivery> d, const RouteEntry& e, bool sourced) {
     if (!e.ok) {
-        if (e.permanent) {
-            std::vector<SmtpReply> replies(d->rcpts.size(), e.error);
-            return apply(std::move(d), replies, EventPeer{});
-        }
-        return defer_all(std::move(d), e.error, nullptr);
+        return outcome_.not_sent(std::move(d), e.error, OutcomeKind::dns, EventPeer{});
     }
     // The queue exists almost always: find it by key; copy the route only to create one.
     const EgressSource* src =
@@ -629,227 +595,17 @@ EventPeer QueueManager::peer_of(const ReadyQueue* rq, const ConnInfo* info) cons
 
 void QueueManager::outcome(std::unique_ptr<Delivery> d, const TxnOutcome& out, const ReadyQueue& rq,
                            const ConnInfo& info) {
-    apply(std::move(d), out.rcpt, peer_of(&rq, &info));
+    outcome_.transaction(std::move(d), out, peer_of(&rq, &info));
 }
 
 void QueueManager::defer_all(std::unique_ptr<Delivery> d, const SmtpReply& why,
                              const ReadyQueue* rq) {
-    std::vector<SmtpReply> replies(d->rcpts.size(), why);
-    apply(std::move(d), replies, peer_of(rq, nullptr));
+    outcome_.not_sent(std::move(d), why, OutcomeKind::connect, peer_of(rq, nullptr));
 }
 
-// The heart of it: per-recipient outcomes of one attempt.
-void QueueManager::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpReply>& replies,
-                         const EventPeer& peer) {
-    int64_t now = now_ms();
-    auto m = d->msg;
-    ++d->attempts;
-    m->attempts = std::max(m->attempts, d->attempts);
-    std::string queue = sched_key(*m, d->domain);
-    std::vector<uint32_t> deferred, failed, changed, delivered;
-    std::vector<SmtpReply> failed_replies, deferred_replies;
-    const SmtpReply* delivered_reply = nullptr;
-    for (size_t k = 0; k < d->rcpts.size(); ++k) {
-        uint32_t i = d->rcpts[k];
-        const SmtpReply& r = k < replies.size() ? replies[k] : replies.back();
-        auto& st = m->rcpts[i];
-        st.last_reply = ctx_.intern(reply_line(r));
-        changed.push_back(i);
-        if (r.cls() == 2) {
-            st.status = RcptStatus::delivered;
-            ++ctx_.stats.delivered;
-            count_outcome(peer, d->domain, delivered_o);
-            ctx_.events.recipient("Delivery", *m, i, queue, peer, r, d->attempts, now);
-            delivered.push_back(i);
-            if (!delivered_reply) delivered_reply = &r;
-        } else if (r.cls() == 5) {
-            failed.push_back(i);
-            failed_replies.push_back(r);
-        } else {
-            deferred.push_back(i);
-            deferred_replies.push_back(r);
-        }
-    }
-    if (delivered_reply && ctx_.hooks.has(Hook::delivered)) {  // runs all; answers ignored
-        OutboundEvent ev = make_event(*m, delivered, *delivered_reply, peer);
-        ev.delay_s = (now - m->received_ms) / 1000;
-        ctx_.hooks.run(
-            Hook::delivered, m, d->domain, [](Result, OutboundAnswer&) {}, std::move(ev));
-    }
-    if (!failed.empty()) fail_rcpts(*d, failed, failed_replies, "Bounce", peer);
-    if (deferred.empty()) {
-        bool last = m->open_parts == 1 && failed.empty();
-        ctx_.journal.record(*m, true, changed, last, 0);
-        if (last) {
-            m->open_parts = 0;
-            ctx_.release(*m);
-            return;
-        }
-        return part_done(m);
-    }
-    const auto& iv = ctx_.cfg().temp_fail_intervals_s;
-    bool too_many = size_t(d->attempts) > iv.size();
-    int64_t next = too_many ? 0 : now + int64_t(iv[size_t(d->attempts) - 1]) * 1000;
-    bool too_old = !too_many && next - m->received_ms >= ctx_.cfg().max_age_ms;
-    if (too_many || too_old) {
-        std::vector<SmtpReply> rs;
-        for (auto& r : deferred_replies) {
-            SmtpReply f = r;
-            f.enhanced = too_old ? "4.4.7" : final_status(r.code, r.enhanced);
-            if (too_old)
-                f.lines.insert(f.lines.begin(), "delivery time expired:");
-            else
-                f.lines.insert(f.lines.begin(), "Too many failures:");
-            rs.push_back(std::move(f));
-        }
-        fail_rcpts(*d, deferred, rs, too_old ? "Expiration" : "Bounce", peer);
-        ctx_.journal.record(*m, true, changed, false, 0);
-        return part_done(m);
-    }
-    if (!ctx_.hooks.has(Hook::deferred))
-        return requeue(std::move(d), std::move(deferred), std::move(deferred_replies),
-                       std::move(changed), peer, next);
-    // deferred (Haraka's semantics): CONT retries as planned; DENYSOFT with a number of
-    // seconds retries after that long instead; any other answer drops the recipients
-    // without a DSN (the plugin took care of them).
-    OutboundEvent ev = make_event(*m, deferred, deferred_replies.front(), peer);
-    ev.delay_s = (next - now) / 1000;
-    auto holder = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
-    std::weak_ptr<bool> alive = ctx_.alive;
-    const Delivery& ref = **holder;
-    ctx_.hooks.run(
-        Hook::deferred, ref.msg, ref.domain,
-        [this, alive, holder, deferred = std::move(deferred), replies = std::move(deferred_replies),
-         changed = std::move(changed), peer, next](Result r, OutboundAnswer&) mutable {
-            if (!alive.lock()) return;
-            auto d = std::move(*holder);
-            if (r.code == Code::denysoft) {
-                unsigned long long secs = 0;
-                if (parse_u64(r.msg, secs) && secs <= 365ull * 86400)
-                    next = now_ms() + int64_t(secs) * 1000;
-                else
-                    log::warn(
-                        "queue: {}: deferred hook answered DENYSOFT '{}', not a number "
-                        "of seconds; the planned retry stands",
-                        d->msg->id, r.msg);
-            } else if (r.code != Code::cont) {
-                auto m = d->msg;
-                log::info("queue: {}: dropped by the deferred hook ({})", m->id,
-                          r.msg.empty() ? "no reason given" : r.msg);
-                std::vector<SmtpReply> rs(
-                    deferred.size(),
-                    make_reply(550, "5.0.0",
-                               "dropped by a deferred hook" + (r.msg.empty() ? "" : ": " + r.msg)));
-                fail_rcpts(*d, deferred, rs, "Bounce", peer);
-                for (uint32_t i : deferred) m->rcpts[i].deleted = true;
-                ctx_.journal.record(*m, true, changed, false, 0);
-                return part_done(m);
-            }
-            requeue(std::move(d), std::move(deferred), std::move(replies), std::move(changed), peer,
-                    next);
-        },
-        std::move(ev));
-}
-
-void QueueManager::requeue(std::unique_ptr<Delivery> d, std::vector<uint32_t> deferred,
-                           std::vector<SmtpReply> replies, std::vector<uint32_t> changed,
-                           const EventPeer& peer, int64_t next) {
-    auto m = d->msg;
-    int64_t now = now_ms();
-    std::string queue = sched_key(*m, d->domain);
-    for (size_t k = 0; k < deferred.size(); ++k) {
-        m->rcpts[deferred[k]].status = RcptStatus::deferred;
-        ++ctx_.stats.deferred;
-        count_outcome(peer, d->domain, deferred_o);
-        ctx_.events.recipient("TransientFailure", *m, deferred[k], queue, peer, replies[k],
-                              d->attempts, now, next);
-    }
-    if (!replies.empty()) sched_reasons_[queue] = reply_line(replies.front());
-    if (ctx_.cfg().delay_warning_ms && !m->warned && !m->is_dsn && !m->mail_from.empty() &&
-        now - m->received_ms >= ctx_.cfg().delay_warning_ms)
-        dsn_.delay_warning(m, deferred);
-    ctx_.journal.record(*m, true, changed, false, next);
-    d->rcpts = std::move(deferred);
-    d->due_ms = next;
-    d->ready_since_ms = 0;
+void QueueManager::retry(std::unique_ptr<Delivery> d, const std::string& why) {
+    sched_reasons_[scheduled_queue(*d->msg, d->domain)] = why;
     schedule(std::move(d));
-}
-
-void QueueManager::fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
-                              const std::vector<SmtpReply>& replies, const char* type,
-                              const EventPeer& peer) {
-    auto& m = *d.msg;
-    int64_t now = now_ms();
-    std::string queue = sched_key(m, d.domain);
-    for (size_t k = 0; k < idx.size(); ++k) {
-        auto& st = m.rcpts[idx[k]];
-        st.status = RcptStatus::failed;
-        st.last_reply = ctx_.intern(reply_line(replies[k]));
-        if (!peer.mx_host.empty()) m.more().failed_mta.emplace_back(idx[k], peer.mx_host);
-        bool expired = std::string_view(type) == "Expiration";
-        ++(expired ? ctx_.stats.expired : ctx_.stats.bounced);
-        count_outcome(peer, d.domain, expired ? expired_o : bounced_o);
-        ctx_.events.recipient(type, m, idx[k], queue, peer, replies[k], d.attempts, now);
-    }
-}
-
-void QueueManager::expire(std::unique_ptr<Delivery> d, const ReadyQueue* rq) {
-    auto m = d->msg;
-    std::vector<SmtpReply> rs;
-    for (uint32_t i : d->rcpts) {
-        const std::string& last = m->rcpts[i].reply();
-        rs.push_back(make_reply(
-            451, "4.4.7",
-            last.empty() ? "delivery time expired" : "delivery time expired; last error: " + last));
-    }
-    fail_rcpts(*d, d->rcpts, rs, "Expiration", peer_of(rq, nullptr));
-    ctx_.journal.record(*m, true, d->rcpts, false, 0);
-    part_done(m);
-}
-
-void QueueManager::part_done(const std::shared_ptr<QueuedMessage>& m) {
-    if (--m->open_parts > 0) return;
-    finish(m);
-}
-
-void QueueManager::finish(const std::shared_ptr<QueuedMessage>& m) {
-    std::vector<uint32_t> failed;
-    for (uint32_t i = 0; i < m->rcpts.size(); ++i)
-        if (m->rcpts[i].status == RcptStatus::failed && !m->rcpts[i].deleted) failed.push_back(i);
-    if (failed.empty() || m->cancelled) return finish_without_dsn(m);
-    if (!ctx_.hooks.has(Hook::bounce)) return send_dsn_for(m);
-    // bounce (Haraka's semantics): any answer but CONT means the plugin dealt with the
-    // failure, and no DSN is sent.
-    const std::string& last = m->rcpts[failed.front()].reply();
-    SmtpReply r = make_reply(last.size() >= 3 ? std::atoi(last.substr(0, 3).c_str()) : 550, "",
-                             last.size() > 4 ? last.substr(4) : last);
-    r.enhanced = std::string(leading_enhanced_code(last.size() > 4 ? last.substr(4) : ""));
-    OutboundEvent ev = make_event(*m, failed, r, EventPeer{});
-    ev.text = last;
-    std::weak_ptr<bool> alive = ctx_.alive;
-    ctx_.hooks.run(
-        Hook::bounce, m, "",
-        [this, alive, m](Result r, OutboundAnswer&) {
-            if (!alive.lock()) return;
-            if (r.code == Code::cont) return send_dsn_for(m);
-            log::info("queue: {}: no DSN: the bounce hook answered {}{}", m->id, code_name(r.code),
-                      r.msg.empty() ? "" : " (" + r.msg + ")");
-            finish_without_dsn(m);
-        },
-        std::move(ev));
-}
-
-void QueueManager::send_dsn_for(const std::shared_ptr<QueuedMessage>& m) {
-    if (m->mail_from.empty() || m->is_dsn) {
-        log::info("queue: {}: not sending a DSN for a message with a null sender", m->id);
-        return finish_without_dsn(m);
-    }
-    dsn_.failure(m);
-}
-
-void QueueManager::finish_without_dsn(const std::shared_ptr<QueuedMessage>& m) {
-    ctx_.journal.done(*m);
-    ctx_.release(*m);
 }
 
 void QueueManager::sweep() {
@@ -869,10 +625,10 @@ void QueueManager::sweep() {
     for (auto& [key, rq] : ready_)
         for (auto& d : rq->take_expired(now, ctx_.cfg().max_age_ms)) {
             if (d->msg->cancelled) {
-                part_done(d->msg);
+                outcome_.part_done(d->msg);
                 continue;
             }
-            expire(std::move(d), rq.get());
+            outcome_.expire(std::move(d), peer_of(rq.get(), nullptr));
         }
     for (auto it = tls_failures_.begin(); it != tls_failures_.end();)
         it = it->second <= now ? tls_failures_.erase(it) : std::next(it);
@@ -906,7 +662,7 @@ size_t QueueManager::drop_matching(const std::function<bool(const Delivery&)>& p
     std::vector<HeapEntry> keep;
     for (auto& e : heap_) {
         if (pred(*e.d)) {
-            auto key = sched_key(*e.d->msg, e.d->domain);
+            auto key = scheduled_queue(*e.d->msg, e.d->domain);
             if (auto it = sched_counts_.find(key); it != sched_counts_.end() && --it->second == 0)
                 forget_sched(it);
             --ctx_.stats.scheduled;
@@ -929,18 +685,7 @@ size_t QueueManager::drop_matching(const std::function<bool(const Delivery&)>& p
     for (auto& [k, rq] : ready_)
         for (auto& d : rq->take_if(pred)) taken.push_back(std::move(d));
     size_t n = taken.size();
-    for (auto& d : taken) {
-        auto m = d->msg;
-        std::vector<SmtpReply> rs(
-            d->rcpts.size(),
-            make_reply(550, "5.0.0",
-                       bounce ? "bounced by the administrator" : "deleted by the administrator"));
-        fail_rcpts(*d, d->rcpts, rs, "Bounce", EventPeer{});
-        if (!bounce)
-            for (uint32_t i : d->rcpts) m->rcpts[i].deleted = true;
-        ctx_.journal.record(*m, true, d->rcpts, false, 0);
-        part_done(m);
-    }
+    for (auto& d : taken) outcome_.drop(std::move(d), bounce);
     arm_timer();
     return n;
 }

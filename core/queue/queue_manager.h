@@ -26,6 +26,7 @@
 #include "core/hooks/runner.h"
 #include "core/queue/delivery_context.h"
 #include "core/queue/dsn_writer.h"
+#include "core/queue/outcome.h"
 #include "core/queue/queue_loader.h"
 #include "core/queue/queued_message.h"
 #include "core/queue/ready_queue.h"
@@ -34,7 +35,7 @@
 
 namespace kasi {
 
-class QueueManager : public DsnQueue {
+class QueueManager : public DsnQueue, public RetrySink {
   public:
     // `post` runs a task on this loop from any thread (the spool writer's callbacks).
     QueueManager(uv_loop_t* loop, Spool& spool, QueueSettings s,
@@ -78,7 +79,6 @@ class QueueManager : public DsnQueue {
     void outcome(std::unique_ptr<Delivery> d, const TxnOutcome& out, const ReadyQueue& rq,
                  const ConnInfo& info);
     void defer_all(std::unique_ptr<Delivery> d, const SmtpReply& why, const ReadyQueue* rq);
-    void expire(std::unique_ptr<Delivery> d, const ReadyQueue* rq);
     bool may_connect() const;
     void connection_opened() { ++conns_; }
     void connection_closed() { --conns_; }
@@ -111,29 +111,17 @@ class QueueManager : public DsnQueue {
     void route_by_hooks(std::unique_ptr<Delivery> d);
     // The VERP return-path domain of a message (its note), when VERP is configured.
     const std::string* verp_domain(const QueuedMessage& m) const;
-    // The rest of a deferral once the deferred hook (if any) has had its say.
-    void requeue(std::unique_ptr<Delivery> d, std::vector<uint32_t> deferred,
-                 std::vector<SmtpReply> replies, std::vector<uint32_t> changed,
-                 const EventPeer& peer, int64_t next);
-    void finish_without_dsn(const std::shared_ptr<QueuedMessage>& m);
+    void retry(std::unique_ptr<Delivery> d, const std::string& why) override;
     // get_egress, or the pools of egress.ini: sets d->source, then routes.
     void choose_egress(std::unique_ptr<Delivery> d);
     // The source's address and EHLO name on `r`, unless a next hop chose them.
     void apply_source(Route& r, const Delivery& d, bool hop_bind, bool hop_helo) const;
-    void send_dsn_for(const std::shared_ptr<QueuedMessage>& m);
     void route_to_hops(std::unique_ptr<Delivery> d, std::vector<NextHop> hops);
     void routed(const std::string& domain, MxResult r);
     // `sourced`: the route already has the delivery's egress source applied.
     void place(std::unique_ptr<Delivery> d, const RouteEntry& e, bool sourced = false);
-    void apply(std::unique_ptr<Delivery> d, const std::vector<SmtpReply>& replies,
-               const EventPeer& peer);
-    void fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
-                    const std::vector<SmtpReply>& replies, const char* type, const EventPeer& peer);
     EventPeer peer_of(const ReadyQueue* rq, const ConnInfo* info) const;
-    void part_done(const std::shared_ptr<QueuedMessage>& m);
-    void finish(const std::shared_ptr<QueuedMessage>& m);
     void sweep();
-    std::string sched_key(const QueuedMessage& m, const std::string& domain) const;
     ReadyQueue& ready_queue_for(const Route& r, const std::string& domain);
     // The limits of `rq` from the configuration, then from the queue_limits hook if any
     // (the queue waits, with no connection, while an asynchronous hook answers), then a
@@ -142,6 +130,7 @@ class QueueManager : public DsnQueue {
 
     DeliveryContext ctx_;
     DsnWriter dsn_;
+    Outcome outcome_;
     std::vector<HeapEntry> heap_;
     uint64_t heap_seq_ = 0;
     UvHandle<uv_timer_t> due_timer_;
@@ -157,10 +146,6 @@ class QueueManager : public DsnQueue {
         sched_counts_.erase(it);
     }
     std::unordered_map<std::string, int64_t> tls_failures_;  // host -> until (ms)
-    enum Outcome { delivered_o, deferred_o, bounced_o, expired_o };
-    // (provider, source) -> counts per Outcome; bounded (queue_metrics.cpp).
-    std::map<std::pair<std::string, std::string>, std::array<uint64_t, 4>> outcomes_;
-    void count_outcome(const EventPeer& peer, const std::string& domain, Outcome o);
     uint64_t egress_ticket_ = 0;  // spreads deliveries over a pool's sources by weight
     struct TempLimits {
         LimitOverride o;

@@ -1,21 +1,19 @@
 // The delivery loop's part of GET /metrics. Rendered on the delivery loop (the HTTP worker
 // asks through Outbound::inspect), so it reads the queues without locks. Cardinality: the
-// outcome counters are keyed by (provider, egress source), both bounded (metrics/provider.h
-// and the configured sources; past max_pairs everything lands in ("other", "other")), and
-// per-queue series exist only for the top_n ready queues by waiting deliveries.
+// outcome counters (outcome.cpp) are keyed by (provider, egress source), both bounded
+// (metrics/provider.h and the configured sources; past 1,000 pairs everything lands in
+// ("other", "other")), and per-queue series exist only for the top_n ready queues by
+// waiting deliveries.
 #include <algorithm>
 
 #include <fmt/format.h>
 
-#include "core/metrics/provider.h"
 #include "core/queue/queue_manager.h"
 #include "core/util/clock.h"
 
 namespace kasi {
 
 namespace {
-
-constexpr size_t max_pairs = 1000;
 
 std::string esc(std::string_view v) {
     std::string o;
@@ -36,24 +34,12 @@ void family(std::string& out, std::string_view name, std::string_view type, std:
 
 }  // namespace
 
-void QueueManager::count_outcome(const EventPeer& peer, const std::string& domain, Outcome o) {
-    std::pair<std::string, std::string> key{
-        std::string(provider_of(peer.mx_host.empty() ? domain : peer.mx_host)),
-        peer.source.empty() ? "default" : peer.source};
-    auto it = outcomes_.find(key);
-    if (it == outcomes_.end()) {
-        if (outcomes_.size() >= max_pairs) key = {"other", "other"};
-        it = outcomes_.try_emplace(std::move(key)).first;
-    }
-    ++it->second[o];
-}
-
 std::string QueueManager::prometheus(size_t top_n) const {
     std::string o;
     static const char* names[] = {"delivered", "deferred", "bounced", "expired"};
     family(o, "kasi_recipients_total", "counter",
            "recipient outcomes by mailbox provider and egress source");
-    for (const auto& [key, counts] : outcomes_)
+    for (const auto& [key, counts] : outcome_.counts())
         for (int i = 0; i < 4; ++i)
             o += fmt::format(
                 "kasi_recipients_total{{outcome=\"{}\",provider=\"{}\",source=\"{}\"}} {}\n",

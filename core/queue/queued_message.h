@@ -78,6 +78,12 @@ struct QueuedMessage {
     bool recovered = false;  // loaded from the spool at start-up
 };
 
+// The scheduled queue a message's deliveries to `domain` wait in: "tenant/campaign/domain"
+// (events and kasictl queue show it).
+inline std::string scheduled_queue(const QueuedMessage& m, const std::string& domain) {
+    return m.tenant() + "/" + m.campaign() + "/" + domain;
+}
+
 struct Delivery {
     std::shared_ptr<QueuedMessage> msg;
     std::string domain;           // lower-case, as written in the recipients

@@ -1,0 +1,109 @@
+// The outcome stage: where each recipient's verdict is made. It takes one attempt's result
+// (a transaction's replies from the ready queue, or a failure that came before any reply:
+// connection, DNS, TLS, a policy's refusal, expiry, an operator) and, per recipient:
+//
+//   1. classify     each reply -> a Verdict (delivered | deferred | failed)   classify()
+//   2. delivered    recorded; event Delivery; the delivered hook
+//   3. failed       recorded; event Bounce (or Expiration)
+//   4. deferred     retried after temp_fail_intervals[attempt-1] (the deferred hook may
+//                   change when, or drop them), or failed once the intervals or max_age
+//                   run out; event TransientFailure; a delay warning when it is time
+//
+// Every change goes to the journal. When the last part of a message is done and some
+// recipients failed, the bounce hook runs, then the DSN writer (dsn_writer.h) sends the
+// DSN; otherwise the message leaves the queue here. Deferred recipients go back to the
+// scheduler through RetrySink, the only way this stage reaches back up the pipeline.
+// Outcomes are counted per (provider, egress source) for the metrics (queue_metrics.cpp).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/classify/classification.h"
+#include "core/queue/delivery_context.h"
+#include "core/smtp/client/smtp_client.h"
+
+namespace kasi {
+
+class DsnWriter;
+
+// Where deferred recipients go for a later attempt (their due time is set). Declared here,
+// implemented by the scheduler. `why` is the reply line that deferred them (the summary
+// shows it per scheduled queue).
+class RetrySink {
+  public:
+    virtual void retry(std::unique_ptr<Delivery> d, const std::string& why) = 0;
+
+  protected:
+    ~RetrySink() = default;
+};
+
+enum class Verdict : uint8_t { delivered, deferred, failed };
+
+// Today's rule for one reply: 2xx delivered, 5xx failed, anything else deferred.
+Verdict verdict_for(const SmtpReply& r);
+
+// A reply Kasi makes up itself (no server said it): a routing error, a policy's refusal.
+SmtpReply local_reply(int code, std::string enhanced, std::string text);
+
+class Outcome {
+  public:
+    Outcome(DeliveryContext& ctx, RetrySink& retry, DsnWriter& dsn)
+        : ctx_(ctx), retry_(retry), dsn_(dsn) {}
+
+    // A transaction ran: one reply per recipient of `d`.
+    void transaction(std::unique_ptr<Delivery> d, const TxnOutcome& out, const EventPeer& peer);
+    // No transaction ran (the site could not be reached, no route, a policy refused):
+    // every recipient gets `why`; `kind` says what failed.
+    void not_sent(std::unique_ptr<Delivery> d, const SmtpReply& why, OutcomeKind kind,
+                  const EventPeer& peer);
+    // The message waited past max_age: its recipients expire (no attempt is counted).
+    void expire(std::unique_ptr<Delivery> d, const EventPeer& peer);
+    // An operator removed these recipients: bounced (a DSN follows) or deleted (none).
+    void drop(std::unique_ptr<Delivery> d, bool bounce);
+    // One part of a message ends without an attempt (it was cancelled, or every recipient
+    // already had its outcome before a restart); the last part ends the message.
+    void part_done(const std::shared_ptr<QueuedMessage>& m);
+
+    // Recipients per (provider, egress source), counted by outcome; bounded.
+    enum Counter { delivered_n, deferred_n, bounced_n, expired_n };
+    using Counts = std::map<std::pair<std::string, std::string>, std::array<uint64_t, 4>>;
+    const Counts& counts() const { return counts_; }
+
+  private:
+    struct Sorted;
+    // The steps of one attempt, in order.
+    void apply(std::unique_ptr<Delivery> d, const std::vector<SmtpReply>& replies, OutcomeKind kind,
+               const EventPeer& peer);
+    std::vector<Verdict> classify(const Delivery& d, const std::vector<SmtpReply>& replies,
+                                  OutcomeKind kind, const EventPeer& peer) const;
+    Sorted sort(Delivery& d, const std::vector<SmtpReply>& replies,
+                const std::vector<Verdict>& verdicts);
+    void delivered(const Delivery& d, const Sorted& s, const EventPeer& peer, int64_t now);
+    void settle(std::unique_ptr<Delivery> d, const Sorted& s);
+    void retry_or_give_up(std::unique_ptr<Delivery> d, Sorted s, const EventPeer& peer,
+                          int64_t now);
+    void ask_deferred_hook(std::unique_ptr<Delivery> d, Sorted s, const EventPeer& peer,
+                           int64_t now, int64_t next);
+    void requeue(std::unique_ptr<Delivery> d, const Sorted& s, const EventPeer& peer, int64_t next);
+
+    void fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
+                    const std::vector<SmtpReply>& replies, const char* type, const EventPeer& peer);
+    // The end of a message: the bounce hook and a DSN when recipients failed.
+    void finish(const std::shared_ptr<QueuedMessage>& m);
+    void send_dsn(const std::shared_ptr<QueuedMessage>& m);
+    void finish_without_dsn(const std::shared_ptr<QueuedMessage>& m);
+    void count(const EventPeer& peer, const std::string& domain, Counter c);
+
+    DeliveryContext& ctx_;
+    RetrySink& retry_;
+    DsnWriter& dsn_;
+    Counts counts_;
+};
+
+}  // namespace kasi
