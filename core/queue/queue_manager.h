@@ -29,7 +29,8 @@
 #include "core/queue/outcome.h"
 #include "core/queue/queue_loader.h"
 #include "core/queue/queued_message.h"
-#include "core/queue/ready_queue.h"
+#include "core/queue/ready_queues.h"
+#include "core/queue/router.h"
 #include "core/spool/spool.h"
 #include "core/util/uv_handle.h"
 
@@ -74,16 +75,6 @@ class QueueManager : public DsnQueue, public RetrySink {
     // `top_n` ready queues plus one "other".
     std::string prometheus(size_t top_n) const;
 
-    // For ready queues:
-    void prepare(Delivery& d, std::function<void(bool ok, OutTxn)> cb);
-    void outcome(std::unique_ptr<Delivery> d, const TxnOutcome& out, const ReadyQueue& rq,
-                 const ConnInfo& info);
-    void defer_all(std::unique_ptr<Delivery> d, const SmtpReply& why, const ReadyQueue* rq);
-    bool may_connect() const;
-    void connection_opened() { ++conns_; }
-    void connection_closed() { --conns_; }
-    bool tls_failed_recently(const std::string& host) const;
-    void remember_tls_failure(const std::string& host);
     const QueueSettings& settings() const { return ctx_.settings; }
     uv_loop_t* loop() { return ctx_.loop; }
 
@@ -93,13 +84,6 @@ class QueueManager : public DsnQueue, public RetrySink {
         uint64_t seq;
         std::unique_ptr<Delivery> d;
     };
-    struct RouteEntry {
-        int64_t expires_ms = 0;
-        bool ok = false;
-        bool permanent = false;
-        SmtpReply error;                     // when not ok
-        std::shared_ptr<const Route> route;  // when ok; the egress source is applied at place()
-    };
 
     void split(std::shared_ptr<QueuedMessage> m, const std::vector<uint32_t>& todo, int attempts,
                int64_t due);
@@ -107,37 +91,18 @@ class QueueManager : public DsnQueue, public RetrySink {
     void arm_timer();
     void run_due();
     void route(std::unique_ptr<Delivery> d);
-    void route_by_dns(std::unique_ptr<Delivery> d);
-    void route_by_hooks(std::unique_ptr<Delivery> d);
-    // The VERP return-path domain of a message (its note), when VERP is configured.
-    const std::string* verp_domain(const QueuedMessage& m) const;
     void retry(std::unique_ptr<Delivery> d, const std::string& why) override;
-    // get_egress, or the pools of egress.ini: sets d->source, then routes.
-    void choose_egress(std::unique_ptr<Delivery> d);
-    // The source's address and EHLO name on `r`, unless a next hop chose them.
-    void apply_source(Route& r, const Delivery& d, bool hop_bind, bool hop_helo) const;
-    void route_to_hops(std::unique_ptr<Delivery> d, std::vector<NextHop> hops);
-    void routed(const std::string& domain, MxResult r);
-    // `sourced`: the route already has the delivery's egress source applied.
-    void place(std::unique_ptr<Delivery> d, const RouteEntry& e, bool sourced = false);
-    EventPeer peer_of(const ReadyQueue* rq, const ConnInfo* info) const;
     void sweep();
-    ReadyQueue& ready_queue_for(const Route& r, const std::string& domain);
-    // The limits of `rq` from the configuration, then from the queue_limits hook if any
-    // (the queue waits, with no connection, while an asynchronous hook answers), then a
-    // temporary override (set_temporary_limits) while it lasts.
-    void refresh_limits(ReadyQueue& rq);
 
     DeliveryContext ctx_;
     DsnWriter dsn_;
     Outcome outcome_;
+    ReadyQueues ready_;
+    Router router_;
     std::vector<HeapEntry> heap_;
     uint64_t heap_seq_ = 0;
     UvHandle<uv_timer_t> due_timer_;
     UvHandle<uv_timer_t> sweep_timer_;
-    std::unordered_map<std::string, RouteEntry> routes_;
-    std::unordered_map<std::string, std::vector<std::unique_ptr<Delivery>>> resolving_;
-    std::map<std::string, std::unique_ptr<ReadyQueue>> ready_;
     std::unordered_map<std::string, uint64_t> sched_counts_;  // scheduled queue -> deliveries
     // why the last delivery of a scheduled queue was deferred (the summary shows it)
     std::unordered_map<std::string, std::string> sched_reasons_;
@@ -145,20 +110,12 @@ class QueueManager : public DsnQueue, public RetrySink {
         sched_reasons_.erase(it->first);
         sched_counts_.erase(it);
     }
-    std::unordered_map<std::string, int64_t> tls_failures_;  // host -> until (ms)
-    uint64_t egress_ticket_ = 0;  // spreads deliveries over a pool's sources by weight
-    struct TempLimits {
-        LimitOverride o;
-        int64_t until_ms;
-    };
-    std::unordered_map<std::string, TempLimits> temp_limits_;  // ready queue -> override
     struct Suspension {
         std::string reason;
         std::vector<std::unique_ptr<Delivery>> held;
     };
     std::map<std::string, Suspension> suspended_;  // by recipient domain
     size_t drop_matching(const std::function<bool(const Delivery&)>& pred, bool bounce);
-    int conns_ = 0;
     int sweep_tick_ = 0;
 };
 

@@ -59,7 +59,7 @@ std::string QueueManager::prometheus(size_t top_n) const {
     int64_t now = now_ms();
     size_t states[5] = {};  // active, waiting, backoff, suspended, idle
     std::vector<const ReadyQueue*> busy;
-    for (const auto& [key, rq] : ready_) {
+    for (const auto& [key, rq] : ready_.all()) {
         size_t st = !rq->suspended().empty() ? 3
                     : rq->backing_off(now)   ? 2
                     : rq->connections() > 0  ? 0

@@ -5,14 +5,13 @@
 #include <fmt/format.h>
 
 #include "core/log/log.h"
-#include "core/queue/queue_manager.h"
 #include "core/util/clock.h"
 
 namespace kasi {
 
-ReadyQueue::ReadyQueue(QueueManager& qm, std::string key, Route route, QueueLimits limits)
-    : qm_(qm), key_(std::move(key)), route_(std::move(route)), limits_(std::move(limits)) {
-    uv_timer_init(qm_.loop(), rate_timer_.get());
+ReadyQueue::ReadyQueue(ReadyQueueOwner& owner, std::string key, Route route, QueueLimits limits)
+    : owner_(owner), key_(std::move(key)), route_(std::move(route)), limits_(std::move(limits)) {
+    uv_timer_init(owner_.loop(), rate_timer_.get());
     rate_timer_->data = this;
     tokens_ = std::max(1.0, limits_.max_message_rate);
     tokens_at_ms_ = now_ms();
@@ -37,7 +36,8 @@ ReadyQueue::~ReadyQueue() {
 
 void ReadyQueue::push(std::unique_ptr<Delivery> d) {
     d->ready_since_ms = now_ms();
-    if (d->ready_since_ms < down_until_ms_) return qm_.defer_all(std::move(d), down_reply_, this);
+    if (d->ready_since_ms < down_until_ms_)
+        return owner_.not_sent(std::move(d), down_reply_, down_kind_, *this);
     q_.push_back(std::move(d));
     pump();
 }
@@ -90,7 +90,7 @@ void ReadyQueue::pump() {
         if (q_.empty()) break;
         if (c.ready && !c.inflight && !c.loading && c.client && c.client->idle()) assign(&c);
     }
-    while (!q_.empty() && int(conns_.size()) < limits_.max_connections && qm_.may_connect() &&
+    while (!q_.empty() && int(conns_.size()) < limits_.max_connections && owner_.may_connect() &&
            connecting_ < q_.size())
         open_connection();
 }
@@ -104,21 +104,21 @@ void ReadyQueue::open_connection() {
     o.auth_user = route_.auth_user;
     o.auth_pass = route_.auth_pass;
     o.auth_allow_cleartext = route_.auth_allow_cleartext;
-    o.timeouts = qm_.settings().cfg->timeouts;
-    o.tls_ctx = qm_.settings().tls_ctx;
+    o.timeouts = owner_.timeouts();
+    o.tls_ctx = owner_.tls_ctx();
     o.tls = route_.tls;
     if (o.tls == TlsMode::opportunistic) {
         bool remembered = false;
         for (const auto& e : o.endpoints)
-            remembered |= qm_.tls_failed_recently(e.mx_host.empty() ? e.ip.str() : e.mx_host);
+            remembered |= owner_.tls_failed_recently(e.mx_host.empty() ? e.ip.str() : e.mx_host);
         if (remembered) o.tls = TlsMode::off;
     }
     conns_.emplace_back();
     Conn* c = &conns_.back();
-    uv_timer_init(qm_.loop(), c->idle_timer.get());
+    uv_timer_init(owner_.loop(), c->idle_timer.get());
     c->idle_timer->data = c;
     ++connecting_;
-    qm_.connection_opened();
+    owner_.connection_opened();
     std::weak_ptr<bool> alive = alive_;
     SmtpClient::Handlers h;
     h.ready = [this, c, alive] {
@@ -130,7 +130,7 @@ void ReadyQueue::open_connection() {
     h.closed = [this, c, alive](const std::string& why, bool before_ready, bool tls_failed) {
         if (alive.lock()) on_closed(c, why, before_ready, tls_failed);
     };
-    c->client = std::make_shared<SmtpClient>(qm_.loop(), std::move(o), std::move(h));
+    c->client = std::make_shared<SmtpClient>(owner_.loop(), std::move(o), std::move(h));
     c->client->start();
 }
 
@@ -169,7 +169,7 @@ void ReadyQueue::assign(Conn* c) {
     c->loading = true;
     std::weak_ptr<bool> alive = alive_;
     std::weak_ptr<SmtpClient> wclient = c->client;
-    qm_.prepare(*c->inflight, [this, c, alive, wclient](bool ok, OutTxn txn) {
+    owner_.prepare(*c->inflight, [this, c, alive, wclient](bool ok, OutTxn txn) {
         if (!alive.lock()) return;
         auto client = wclient.lock();
         if (find(c) == conns_.end() || !client || c->client != client) return;
@@ -179,7 +179,7 @@ void ReadyQueue::assign(Conn* c) {
             r.code = 451;
             r.enhanced = "4.3.0";
             r.lines.push_back("cannot read the message from the spool");
-            qm_.defer_all(std::move(c->inflight), r, this);
+            owner_.not_sent(std::move(c->inflight), r, OutcomeKind::local, *this);
             // Not assign(c) here: this may run inside assign() itself (a read that fails at
             // once), and a long queue of unreadable messages must not recurse.
             go_idle(c);
@@ -197,7 +197,7 @@ void ReadyQueue::on_done(Conn* c, TxnOutcome out) {
     if (!c->inflight) return;
     auto d = std::move(c->inflight);
     ++c->sent;
-    qm_.outcome(std::move(d), out, *this, c->client->info());
+    owner_.sent(std::move(d), out, *this, c->client->info());
     if (out.connection_lost) return;  // on_closed follows
     if (c->sent >= limits_.max_messages_per_connection) {
         c->client->quit();
@@ -218,7 +218,7 @@ void ReadyQueue::on_closed(Conn* c, const std::string& why, bool before_ready, b
     auto it = find(c);
     if (it == conns_.end()) return;
     if (!c->ready) --connecting_;
-    qm_.connection_closed();
+    owner_.connection_closed();
     std::unique_ptr<Delivery> back = std::move(c->inflight);  // closed while loading
     auto client = std::move(c->client);
     conns_.erase(it);  // the client object lives on in `client` until we return
@@ -229,7 +229,7 @@ void ReadyQueue::on_closed(Conn* c, const std::string& why, bool before_ready, b
     }
     if (tls_failed && route_.tls == TlsMode::opportunistic) {
         const auto& ep = client->info().endpoint;
-        qm_.remember_tls_failure(ep.mx_host.empty() ? ep.ip.str() : ep.mx_host);
+        owner_.remember_tls_failure(ep.mx_host.empty() ? ep.ip.str() : ep.mx_host);
         pump();  // the next connection goes without STARTTLS
         return;
     }
@@ -247,13 +247,32 @@ void ReadyQueue::on_closed(Conn* c, const std::string& why, bool before_ready, b
             r.lines.push_back(why);
             down_until_ms_ = now_ms() + site_backoff_ms;
             down_reply_ = r;
+            down_kind_ = !client->info().refusal.empty() ? OutcomeKind::local
+                         : r.enhanced == "4.7.5"         ? OutcomeKind::tls
+                                                         : OutcomeKind::connect;
             auto waiting = std::move(q_);
             q_.clear();
-            for (auto& d : waiting) qm_.defer_all(std::move(d), r, this);
+            for (auto& d : waiting) owner_.not_sent(std::move(d), r, down_kind_, *this);
             return;
         }
     }
     pump();
+}
+
+EventPeer ReadyQueue::peer(const ConnInfo* info) const {
+    EventPeer p;
+    p.ready_queue = key_;
+    p.source = route_.source;
+    p.site = route_.site;
+    if (info && !(info->endpoint.ip == IpAddr{})) {
+        p.mx_host = info->endpoint.mx_host;
+        p.mx_ip = info->endpoint.ip.str();
+        p.egress_ip = info->local_ip;
+        p.tls_version = info->tls_version;
+        p.tls_cipher = info->tls_cipher;
+        p.tls_verified = info->tls_verified;
+    }
+    return p;
 }
 
 void ReadyQueue::close_all() {

@@ -1,7 +1,12 @@
-// A ready queue: deliveries that are due and routed, waiting for a connection to one
-// destination site from one egress source, with the pool of SMTP connections serving it.
-// Its limits (connections, messages per connection, message rate, recipients per
+// A ready queue: deliveries that are due and routed (router.h), waiting for a connection to
+// one destination site from one egress source, with the pool of SMTP connections serving
+// it. Its limits (connections, messages per connection, message rate, recipients per
 // transaction, idle time) are a QueueLimits value, so who set them can be shown.
+//
+// A delivery leaves the queue one way: its owner turns it into a transaction (prepare),
+// a connection sends it, and the result goes to the owner (sent, or not_sent when no
+// transaction could run), which hands it to the outcome stage (outcome.h). The queue knows
+// its owner only through ReadyQueueOwner below.
 //
 // A connection that opens takes the oldest delivery; when it finishes, the next one, until
 // max_messages_per_connection, then QUIT; with nothing to do it idles for idle_timeout.
@@ -21,31 +26,48 @@
 #include <string>
 #include <vector>
 
-#include "core/queue/outbound_config.h"
+#include "core/classify/classification.h"
+#include "core/queue/events.h"
+#include "core/queue/queue_limits.h"
 #include "core/queue/queued_message.h"
+#include "core/queue/route.h"
 #include "core/smtp/client/smtp_client.h"
 #include "core/util/uv_handle.h"
 
 namespace kasi {
 
-class QueueManager;
+class ReadyQueue;
 
-struct Route {
-    std::string source = "default";
-    std::string site;  // canonical: sorted MX host names, or "[ip]:port" for a literal
-    std::vector<std::string> mx_hosts;
-    std::vector<Endpoint> endpoints;
-    std::string helo;
-    std::optional<IpAddr> bind;
-    bool lmtp = false;
-    std::string auth_user, auth_pass;
-    bool auth_allow_cleartext = false;
-    TlsMode tls = TlsMode::opportunistic;
+// What a ready queue needs from whoever owns it (ready_queues.h): the settings a connection
+// starts from, the cap on connections of all queues together, the memory of failed
+// STARTTLS, and where a delivery goes before (prepare) and after (sent, not_sent) its
+// transaction.
+class ReadyQueueOwner {
+  public:
+    virtual uv_loop_t* loop() = 0;
+    virtual const ClientTimeouts& timeouts() const = 0;
+    virtual SSL_CTX* tls_ctx() const = 0;  // the outbound TLS client context
+    virtual bool may_connect() const = 0;
+    virtual void connection_opened() = 0;
+    virtual void connection_closed() = 0;
+    virtual bool tls_failed_recently(const std::string& host) const = 0;
+    virtual void remember_tls_failure(const std::string& host) = 0;
+    // The transaction for `d` (its body read from the spool); cb(false, {}) if unreadable.
+    virtual void prepare(Delivery& d, std::function<void(bool ok, OutTxn)> cb) = 0;
+    // A transaction ran on a connection described by `info`.
+    virtual void sent(std::unique_ptr<Delivery> d, const TxnOutcome& out, const ReadyQueue& rq,
+                      const ConnInfo& info) = 0;
+    // No transaction could run: every recipient gets `why`.
+    virtual void not_sent(std::unique_ptr<Delivery> d, const SmtpReply& why, OutcomeKind kind,
+                          const ReadyQueue& rq) = 0;
+
+  protected:
+    ~ReadyQueueOwner() = default;
 };
 
 class ReadyQueue {
   public:
-    ReadyQueue(QueueManager& qm, std::string key, Route route, QueueLimits limits);
+    ReadyQueue(ReadyQueueOwner& owner, std::string key, Route route, QueueLimits limits);
     ~ReadyQueue();
     ReadyQueue(const ReadyQueue&) = delete;
     ReadyQueue& operator=(const ReadyQueue&) = delete;
@@ -86,6 +108,8 @@ class ReadyQueue {
     }
     const std::string& last_error() const { return last_error_; }
     bool idle() const { return q_.empty() && conns_.empty(); }
+    // Where an attempt from this queue went, for events (`info`: the connection, if any).
+    EventPeer peer(const ConnInfo* info = nullptr) const;
 
   private:
     struct Conn {
@@ -109,7 +133,7 @@ class ReadyQueue {
     bool take_token();
     ConnIt find(Conn* c);
 
-    QueueManager& qm_;
+    ReadyQueueOwner& owner_;
     std::string key_;
     Route route_;
     QueueLimits limits_;
@@ -124,6 +148,7 @@ class ReadyQueue {
     // connect again (Postfix's dead-destination rule).
     int64_t down_until_ms_ = 0;
     SmtpReply down_reply_;
+    OutcomeKind down_kind_ = OutcomeKind::connect;
     static constexpr int64_t site_backoff_ms = 10000;
     // message rate: a token bucket
     double tokens_ = 0;
