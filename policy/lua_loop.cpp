@@ -4,7 +4,7 @@
 
 #include "core/hooks/runner.h"
 #include "core/log/log.h"
-#include "core/queue/outbound.h"
+#include "core/tls/client_tls.h"
 #include "policy/lua_api.h"
 #include "policy/lua_objects.h"
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/hooks/hook.h"
+#include "core/hooks/seal_input.h"
 #include "core/queue/queue_limits.h"
 
 namespace kasi {
@@ -104,8 +105,6 @@ struct HookCall {
 
 using HookHandler = std::function<std::optional<Result>(HookCall&)>;
 
-struct Transaction;
-
 // The last steps before a relayed message is spooled, after every hook has run: header
 // additions (List-Unsubscribe), envelope shaping (the VERP return path) and, last of all,
 // signatures (DKIM), so that nothing changes a message once it is signed. Native plugins
@@ -125,9 +124,9 @@ class Sealer {
     enum Stage { headers = 0, envelope = 1, sign = 2 };
     virtual ~Sealer() = default;
     virtual Stage stage() const = 0;
-    // On the loop: may edit the transaction (headers, notes); returns a job for the thread
+    // On the loop: may edit the message (headers, notes); returns a job for the thread
     // pool, or null when there is nothing more to do.
-    virtual std::unique_ptr<SealJob> prepare(Transaction& txn) const = 0;
+    virtual std::unique_ptr<SealJob> prepare(SealInput& msg) const = 0;
 };
 
 class Plugin {

@@ -4,7 +4,7 @@
 
 #include "core/log/log.h"
 #include "core/queue/dsn.h"
-#include "core/smtp/server/transaction.h"
+#include "core/smtp/seal.h"
 #include "core/spool/spool.h"
 #include "core/util/clock.h"
 #include "core/util/ids.h"
@@ -92,18 +92,11 @@ void DsnWriter::written(const std::shared_ptr<QueuedMessage>& m, std::shared_ptr
 void DsnWriter::seal(std::string& msg, const std::string& id) {
     const auto& hooks = ctx_.settings.hooks;
     if (!hooks || hooks->sealers().empty()) return;
-    Transaction txn;
-    txn.uuid = id;
-    txn.body = std::move(msg);
-    for (const auto& sealer : hooks->sealers()) {
-        auto job = sealer->prepare(txn);
-        if (!job) continue;
-        std::string err;
-        std::string fields = job->seal(txn.body, err);
-        if (!err.empty()) log::warn("queue: {}: {}", id, err);
-        txn.body.insert(0, fields);
-    }
-    msg = std::move(txn.body);
+    SealInput in;
+    in.id = id;
+    in.body = std::move(msg);
+    for (const auto& err : seal_generated(*hooks, in)) log::warn("queue: {}: {}", id, err);
+    msg = std::move(in.body);
 }
 
 }  // namespace kasi

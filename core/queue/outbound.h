@@ -73,8 +73,4 @@ class Outbound {
     int64_t stop_deadline_ = 0;
 };
 
-// The TLS client context for outbound STARTTLS: TLS 1.2 or later, the system's CAs (or
-// tls.ini [outbound] ca_file) for verification where it is required.
-SslCtxPtr make_client_tls_ctx(const std::string& ca_file, std::string& err);
-
 }  // namespace kasi

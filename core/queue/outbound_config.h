@@ -19,20 +19,9 @@
 #include "core/queue/egress.h"
 #include "core/queue/queue_limits.h"
 #include "core/queue/verp.h"
+#include "core/smtp/client/client_timeouts.h"
 
 namespace kasi {
-
-struct ClientTimeouts {  // RFC 5321 §4.5.3.2 defaults, in ms
-    int connect = 30000;
-    int greeting = 300000;
-    int ehlo = 300000;
-    int starttls = 60000;
-    int mail = 300000;
-    int rcpt = 300000;
-    int data_init = 120000;
-    int data_block = 180000;
-    int data_done = 600000;
-};
 
 struct OutboundConfig {
     bool disabled = false;

@@ -4,7 +4,6 @@
 
 #include "core/log/log.h"
 #include "core/smtp/headers.h"
-#include "core/smtp/server/transaction.h"
 #include "core/util/clock.h"
 #include "core/util/strings.h"
 #include "plugins/dkim/dkim_config.h"
@@ -42,10 +41,10 @@ class DkimPlugin : public Plugin, public Sealer {
     std::string name() const override { return "dkim"; }
     Stage stage() const override { return Stage::sign; }
 
-    std::unique_ptr<SealJob> prepare(Transaction& txn) const override {
+    std::unique_ptr<SealJob> prepare(SealInput& msg) const override {
         auto note = [&](const char* k) -> std::string {
-            auto it = txn.notes.find(k);
-            return it == txn.notes.end() ? std::string() : it->second;
+            auto it = msg.notes.find(k);
+            return it == msg.notes.end() ? std::string() : it->second;
         };
         std::string skip = note("dkim.skip");
         if (!skip.empty() && skip != "0" && skip != "false") return nullptr;
@@ -53,9 +52,9 @@ class DkimPlugin : public Plugin, public Sealer {
         if (std::string over = note("dkim.domain"); !over.empty())
             domains = split_list(over, ", ");
         else if (!note("forward").empty())
-            domains.push_back(txn.mail_from.domain);
+            domains.push_back(msg.sender_domain);
         else
-            domains.push_back(author_domain(txn.body, txn.mail_from.domain));
+            domains.push_back(author_domain(msg.body, msg.sender_domain));
         int64_t now = now_ms() / 1000;
         std::vector<SignSpec> specs;
         std::string why;
@@ -68,7 +67,7 @@ class DkimPlugin : public Plugin, public Sealer {
             }
         }
         if (specs.empty()) {
-            log::info("[{}] dkim: not signed: {}", txn.uuid, why);
+            log::info("[{}] dkim: not signed: {}", msg.id, why);
             return nullptr;
         }
         return std::make_unique<DkimJob>(std::move(specs));

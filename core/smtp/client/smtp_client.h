@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "core/queue/outbound_config.h"
+#include "core/smtp/client/client_timeouts.h"
 #include "core/smtp/client/reply_parser.h"
 #include "core/tls/tls_conn.h"
 #include "core/util/ip.h"

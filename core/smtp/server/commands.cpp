@@ -304,18 +304,23 @@ void Session::finish_message() {
     run_hook(Hook::data_post);
 }
 
+// The transaction's body and notes go to the sealing steps and come back sealed (moved,
+// not copied); a session that closed meanwhile drops them.
 void Session::seal_message() {
     busy_ = true;
+    Transaction& t = *txn_;
+    std::vector<std::string> rcpts;
+    for (const auto& r : t.rcpts) rcpts.push_back(r.str());
+    SealInput msg{t.uuid,           t.mail_from.null,   t.mail_from.domain,
+                  std::move(rcpts), std::move(t.notes), std::move(t.body)};
     std::weak_ptr<Session> weak = weak_from_this();
-    seal_transaction(
-        host_.loop(), cfg_,
-        [weak]() -> Transaction* {
-            auto s = weak.lock();
-            return s && !s->closed_ ? s->txn_.get() : nullptr;
-        },
-        [weak] {
-            if (auto s = weak.lock()) s->queue_message();
-        });
+    seal_relayed(host_.loop(), cfg_, std::move(msg), [weak](SealInput sealed) {
+        auto s = weak.lock();
+        if (!s || s->closed_ || !s->txn_) return;
+        s->txn_->notes = std::move(sealed.notes);
+        s->txn_->body = std::move(sealed.body);
+        s->queue_message();
+    });
 }
 
 void Session::queue_message() {
