@@ -79,16 +79,22 @@ void Outcome::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpReply>& r
     auto& m = *d->msg;
     ++d->attempts;
     m.attempts = std::max(m.attempts, d->attempts);
-    std::vector<Verdict> verdicts = classify(*d, replies, kind, peer);  // step 1
+    // 1. classify
+    std::vector<Verdict> verdicts = classify(*d, replies, kind, peer);
     Sorted s = sort(*d, replies, verdicts);
-    delivered(*d, s, peer, now);                                                        // step 2
-    if (!s.failed.empty()) fail_rcpts(*d, s.failed, s.failed_replies, "Bounce", peer);  // 3
+    // 2. delivered
+    delivered(*d, s, peer, now);
+    // 3. failed
+    if (!s.failed.empty()) fail_rcpts(*d, s.failed, s.failed_replies, "Bounce", peer);
+    // 4. deferred: retried, or failed after all
     if (s.deferred.empty()) return settle(std::move(d), s);
-    retry_or_give_up(std::move(d), std::move(s), peer, now);  // step 4
+    retry_or_give_up(std::move(d), std::move(s), peer, now);
 }
 
 // Step 1: what each recipient's reply means, in the order of d.rcpts (`replies` has one
-// reply per recipient, or one for all). This is the one place a verdict is made.
+// reply per recipient, or one for all). This is the one place a verdict is made: today by
+// the reply's class alone (verdict_for); `kind` and `peer` (the MX host) are what a
+// classifier needs besides the reply.
 std::vector<Verdict> Outcome::classify(const Delivery& d, const std::vector<SmtpReply>& replies,
                                        OutcomeKind, const EventPeer&) const {
     std::vector<Verdict> v;

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "core/hooks/plugin.h"
+
 namespace kasi {
 
 std::string queue_key(const Route& r, const std::string& source) {

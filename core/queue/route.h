@@ -10,12 +10,13 @@
 #include <vector>
 
 #include "core/dns/mx.h"
-#include "core/hooks/plugin.h"
 #include "core/queue/egress.h"
 #include "core/queue/outbound_config.h"
 #include "core/smtp/client/smtp_client.h"
 
 namespace kasi {
+
+struct NextHop;  // core/hooks/plugin.h
 
 struct Route {
     std::string source = "default";
