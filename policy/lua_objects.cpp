@@ -5,6 +5,7 @@
 #include <memory>
 #include <new>
 
+#include "core/queue/queue_limits.h"
 #include "core/queue/queued_message.h"
 #include "core/smtp/headers.h"
 #include "core/smtp/server/session.h"

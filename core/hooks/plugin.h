@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/hooks/hook.h"
-#include "core/queue/queue_limits.h"
+#include "core/hooks/queue_limits.h"
 
 namespace kasi {
 
