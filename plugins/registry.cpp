@@ -110,4 +110,8 @@ bool build_plugins(const ConfigDir& cfg, const Settings& s, Diagnostics& d, Hook
     return d.ok();
 }
 
+void add_plugin_extensions(Extensions& e) {
+    e.build_plugins = &build_plugins;
+}
+
 }  // namespace kasi

@@ -40,7 +40,7 @@ class Server {
     std::string reload(const std::string& why);  // tells systemd (RELOADING=1, READY=1)
     std::string reload_config(const std::string& why);
     std::string status() const;
-    void save_counters();  // policy counters (kasi.counter) to the spool dir
+    void save_state();  // the extensions' state (policy counters) to the spool dir
     // Runs `fn` on the main loop and returns its answer; for other threads.
     std::string on_main(std::function<std::string()> fn);
     std::optional<std::string> admin(const std::string& line);
@@ -56,7 +56,7 @@ class Server {
     uv_loop_t loop_{};
     std::unique_ptr<LoopInbox> inbox_;
     std::unique_ptr<ConfigWatch> watch_;
-    std::string counters_path_;
+    std::string state_dir_;    // where the extensions keep their state (the spool dir)
     std::string loaded_;       // when and why the running generation was loaded
     std::string last_reload_;  // the outcome of the last reload attempt
     bool stopping_ = false;

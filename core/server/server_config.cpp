@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "plugins/registry.h"
+#include "core/server/extensions.h"
 
 namespace kasi {
 
@@ -16,7 +16,13 @@ std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_d
     ConfigDir dir(base_dir + "/config");
     cfg->settings = load_settings(dir, base_dir, d);
     auto table = std::make_shared<HookTable>();
-    build_plugins(dir, cfg->settings, d, *table);
+    if (const auto& build = extensions().build_plugins) {
+        build(dir, cfg->settings, d, *table);
+    } else {  // a program without plugins/ (core/server/extensions.h)
+        table->finalize();
+        if (!dir.list("plugins", d).empty())
+            d.error(dir.root() + "/plugins", 0, "this program has no plugins");
+    }
     cfg->hooks = table;
     cfg->outbound = std::make_shared<OutboundConfig>(load_outbound_config(dir, base_dir, d));
     cfg->unsubscribe = UnsubscribeConfig::load(dir, d);

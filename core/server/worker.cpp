@@ -1,5 +1,4 @@
 #include "core/server/worker.h"
-#include "policy/lua_api.h"
 
 #include <pthread.h>
 #include <unistd.h>
@@ -9,6 +8,7 @@
 #include "core/http/api.h"
 #include "core/log/log.h"
 #include "core/metrics/metrics.h"
+#include "core/server/extensions.h"
 
 namespace kasi {
 
@@ -65,7 +65,7 @@ void Worker::run(std::vector<Listen> listens) {
     // Run the close callbacks of what was closed above, without waiting for timers that
     // plugins may still have pending (an early_talker pause, say).
     resolver_.reset();
-    lua_close_loop(&loop_);  // kasi.sleep timers and kasi.redis links of this loop
+    extensions().close_loop(&loop_);  // e.g. the policy's kasi.sleep timers, kasi.redis links
     for (int i = 0; i < 4; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
 }
 

@@ -1,4 +1,4 @@
-#include "core/ctl/ctl_dkim.h"
+#include "plugins/dkim/ctl_dkim.h"
 
 #include <fcntl.h>
 #include <pwd.h>
