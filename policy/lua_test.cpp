@@ -267,7 +267,7 @@ struct Fixture : HookRunner::Sink {
         sinks.back()->f = this;
         sinks.back()->i = i;
         Client c;
-        c.session = std::make_shared<Session>(*host, std::make_shared<ServerConfig>(), false);
+        c.session = std::make_shared<Session>(*host, SessionConfig{}, false);
         c.runner = std::make_shared<HookRunner>(&loop, *sinks.back());
         c.arg = arg;
         clients.push_back(std::move(c));

@@ -5,8 +5,40 @@
 #include <fmt/format.h>
 
 #include "core/server/extensions.h"
+#include "core/smtp/seal.h"
 
 namespace kasi {
+
+namespace {
+
+SessionSettings session_settings(const Settings& s) {
+    SessionSettings o;
+    o.me = s.me;
+    o.greeting = s.greeting;
+    o.banner_chars = s.banner_chars;
+    o.helo_message = s.helo_message;
+    o.close_message = s.close_message;
+    o.show_version = s.show_version;
+    o.enhanced_status_codes = s.enhanced_status_codes;
+    o.max_bytes = s.max_bytes;
+    o.max_line_length = s.max_line_length;
+    o.max_data_line_length = s.max_data_line_length;
+    o.max_recipients = s.max_recipients;
+    o.max_received = s.max_received;
+    o.max_header_lines = s.max_header_lines;
+    o.max_mime_parts = s.max_mime_parts;
+    o.inactivity_timeout_s = s.inactivity_timeout_s;
+    o.proxy_timeout_s = s.proxy_timeout_s;
+    o.smtputf8 = s.smtputf8;
+    o.chunking = s.chunking;
+    o.add_received = s.add_received;
+    o.rdns_lookup = s.rdns_lookup;
+    o.haproxy_enabled = s.haproxy_enabled;
+    o.haproxy_hosts = s.haproxy_hosts;
+    return o;
+}
+
+}  // namespace
 
 std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_dir,
                                                        Diagnostics& d) {
@@ -27,6 +59,7 @@ std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_d
     cfg->outbound = std::make_shared<OutboundConfig>(load_outbound_config(dir, base_dir, d));
     cfg->unsubscribe = UnsubscribeConfig::load(dir, d);
     cfg->http = HttpConfig::load(dir, d);
+    cfg->session = std::make_shared<const SessionSettings>(session_settings(cfg->settings));
     bool has_tls = false;
     for (const auto& p : table->plugins()) has_tls |= p->name() == "tls";
     for (const auto& l : cfg->settings.listen)
@@ -38,6 +71,16 @@ std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_d
     cfg->generation = ++generation;
     if (!d.ok()) return nullptr;
     return cfg;
+}
+
+SessionConfig session_config(const std::shared_ptr<const ServerConfig>& cfg) {
+    SessionConfig c;
+    c.settings = cfg->session;
+    c.hooks = cfg->hooks;
+    c.seal = [cfg](uv_loop_t* loop, TxnLocator locate, std::function<void()> done) {
+        seal_transaction(loop, cfg, std::move(locate), std::move(done));
+    };
+    return c;
 }
 
 }  // namespace kasi

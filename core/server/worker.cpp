@@ -71,7 +71,7 @@ void Worker::run(std::vector<Listen> listens) {
 
 void Worker::on_connection(uv_stream_t* server, bool implicit_tls) {
     if (shutting_down_) return;
-    auto s = std::make_shared<Session>(*this, cfg_, implicit_tls);
+    auto s = std::make_shared<Session>(*this, session_config(cfg_), implicit_tls);
     uv_tcp_init(&loop_, s->tcp());
     if (uv_accept(server, reinterpret_cast<uv_stream_t*>(s->tcp())) != 0) return;  // lost race
     sockaddr_storage ss;

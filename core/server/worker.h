@@ -42,7 +42,6 @@ class Worker : public SessionHost, public HttpConnHost {
 
     // SessionHost
     uv_loop_t* loop() override { return &loop_; }
-    std::shared_ptr<const ServerConfig> config() override { return cfg_; }
     Spool& spool() override { return spool_; }
     Outbound* outbound() override { return outbound_; }
     Resolver* resolver() override { return resolver_.get(); }

@@ -6,11 +6,9 @@
 #include "core/queue/intake.h"
 #include "core/queue/outbound.h"
 #include "core/server/loop_inbox.h"
-#include "core/server/server_config.h"
 #include "core/smtp/command.h"
 #include "core/smtp/headers.h"
 #include "core/smtp/mime_scan.h"
-#include "core/smtp/seal.h"
 #include "core/smtp/server/session.h"
 #include "core/spool/spool.h"
 #include "core/util/clock.h"
@@ -305,10 +303,11 @@ void Session::finish_message() {
 }
 
 void Session::seal_message() {
+    if (!cfg_.seal) return queue_message();
     busy_ = true;
     std::weak_ptr<Session> weak = weak_from_this();
-    seal_transaction(
-        host_.loop(), cfg_,
+    cfg_.seal(
+        host_.loop(),
         [weak]() -> Transaction* {
             auto s = weak.lock();
             return s && !s->closed_ ? s->txn_.get() : nullptr;
