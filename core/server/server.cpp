@@ -96,6 +96,8 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
         log::crit("outbound: {}", err);
         return 1;
     }
+    queue_sink_ = std::make_unique<QueueSink>(*outbound_);
+    intake_ = std::make_unique<Intake>(spool_, queue_sink_.get());
     std::vector<Worker::Listen> socks;
     auto open_all = [&](const std::vector<ListenAddr>& list, bool http) {
         for (const auto& a : list) {
@@ -118,7 +120,8 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     for (int i = 0; i < n; ++i) {
         std::vector<Worker::Listen> ls;
         for (const auto& l : socks) ls.push_back({::dup(l.fd), l.implicit_tls, l.http});
-        workers_.push_back(std::make_unique<Worker>(i, cfg_, spool_, limits_, outbound_.get()));
+        workers_.push_back(
+            std::make_unique<Worker>(i, cfg_, spool_, *intake_, limits_, outbound_.get()));
         workers_.back()->start(std::move(ls));
     }
     for (const auto& l : socks) ::close(l.fd);

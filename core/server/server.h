@@ -21,11 +21,13 @@
 #include <vector>
 
 #include "core/queue/outbound.h"
+#include "core/queue/queue_sink.h"
 #include "core/server/config_watch.h"
 #include "core/server/conn_limits.h"
 #include "core/server/loop_inbox.h"
 #include "core/server/server_config.h"
 #include "core/server/worker.h"
+#include "core/spool/intake.h"
 #include "core/spool/spool.h"
 
 namespace kasi {
@@ -51,6 +53,8 @@ class Server {
     std::shared_ptr<const ServerConfig> cfg_;
     Spool spool_;
     std::unique_ptr<Outbound> outbound_;
+    std::unique_ptr<QueueSink> queue_sink_;  // where the intake hands durable messages
+    std::unique_ptr<Intake> intake_;         // where every session hands its messages
     ConnLimits limits_;
     std::vector<std::unique_ptr<Worker>> workers_;
     uv_loop_t loop_{};

@@ -12,9 +12,14 @@
 
 namespace kasi {
 
-Worker::Worker(int index, std::shared_ptr<const ServerConfig> cfg, Spool& spool, ConnLimits& limits,
-               Outbound* outbound)
-    : index_(index), cfg_(std::move(cfg)), spool_(spool), limits_(limits), outbound_(outbound) {
+Worker::Worker(int index, std::shared_ptr<const ServerConfig> cfg, Spool& spool, Intake& intake,
+               ConnLimits& limits, Outbound* outbound)
+    : index_(index),
+      cfg_(std::move(cfg)),
+      spool_(spool),
+      intake_(intake),
+      limits_(limits),
+      outbound_(outbound) {
     uv_loop_init(&loop_);
     inbox_ = std::make_unique<LoopInbox>(&loop_);
 }

@@ -15,9 +15,8 @@ struct NoHost : SessionHost {
     uv_loop_t* lp;
     explicit NoHost(uv_loop_t* l) : lp(l) {}
     uv_loop_t* loop() override { return lp; }
-    Spool& spool() override { throw std::logic_error("unused"); }
+    Intake& intake() override { throw std::logic_error("unused"); }
     LoopInbox& inbox() override { throw std::logic_error("unused"); }
-    Outbound* outbound() override { return nullptr; }
     void session_closed(Session*) override {}
 };
 

@@ -36,10 +36,9 @@
 
 namespace kasi {
 
-class Outbound;
+class Intake;
 class Resolver;
 
-class Spool;
 class LoopInbox;
 struct SpoolResult;
 class Session;
@@ -50,9 +49,8 @@ class SessionHost {
   public:
     virtual ~SessionHost() = default;
     virtual uv_loop_t* loop() = 0;
-    virtual Spool& spool() = 0;
-    // Where durable relayed messages go for delivery (null in tools and tests without it).
-    virtual Outbound* outbound() = 0;
+    // Where an accepted message goes: the spool, then delivery (core/spool/intake.h).
+    virtual Intake& intake() = 0;
     // This loop's DNS resolver (rDNS at connect); null where there is none.
     virtual Resolver* resolver() { return nullptr; }
     // The same, for plugins that may answer after the session is gone (Lua's kasi.dns).
