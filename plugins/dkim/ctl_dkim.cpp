@@ -210,6 +210,11 @@ std::string dkim_zone_line(const std::string& selector, const std::string& domai
     return out + " )";
 }
 
+const CtlCommand dkim_ctl_command = {
+    "dkim",
+    "dkim keygen DOMAIN SELECTOR [--ed25519] [--bits N] [--user NAME]\ndkim records [DOMAIN]",
+    &ctl_dkim};
+
 int ctl_dkim(const std::string& dir, const std::vector<std::string>& args) {
     if (!args.empty() && args[0] == "keygen") return keygen(dir, args);
     if (!args.empty() && args[0] == "records" && args.size() <= 2) return records(dir, args);
