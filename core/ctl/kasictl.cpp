@@ -24,6 +24,7 @@
 
 #include "core/config/config_dir.h"
 #include "core/config/settings.h"
+#include "core/ctl/ctl_bounce.h"
 #include "core/ctl/ctl_dkim.h"
 #include "core/ctl/ctl_http.h"
 #include "core/ctl/ctl_resolve.h"
@@ -58,6 +59,8 @@ void usage(FILE* f) {
         "       kasictl -c DIR verp decode ADDRESS\n"
         "       kasictl -c DIR unsubscribe verify TOKEN\n"
         "       kasictl -c DIR http token NAME [SCOPES]  (a new API token: send,admin,metrics)\n"
+        "       kasictl [-c DIR] bounce classify < LINES  (the bounce classifier: LINES are\n"
+        "                      code<TAB>status<TAB>text<TAB>host, docs/bounces.md)\n"
         "       kasictl --spool PATH ...   (a spool directory instead of -c)\n"
         "  The admin commands (flush ... metrics, queue) go through the HTTP API when\n"
         "  config/http.ini has a plain listen address ($KASI_API_TOKEN is sent as the bearer\n"
@@ -277,6 +280,11 @@ int parse_args(int argc, char** argv, Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc >= 3 && std::strcmp(argv[1], "bounce") == 0 && std::strcmp(argv[2], "classify") == 0)
+        return kasi::ctl_bounce("", std::vector<std::string>(argv + 2, argv + argc));
+    if (argc >= 5 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "bounce") == 0 &&
+        std::strcmp(argv[4], "classify") == 0)
+        return kasi::ctl_bounce(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "resolve") == 0)
         return kasi::ctl_resolve(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "dkim") == 0)
