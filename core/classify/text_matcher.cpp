@@ -10,7 +10,7 @@ namespace kasi {
 namespace {
 
 constexpr size_t kShardPatterns = 256;
-constexpr int64_t kShardMemory = 32 << 20;
+constexpr int64_t kShardMemory = 16 << 20;
 
 RE2::Options matcher_options() {
     RE2::Options o;
