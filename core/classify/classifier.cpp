@@ -89,6 +89,12 @@ int first_row(const std::vector<P>& patterns, const V& v) {
     return -1;
 }
 
+// The provider of the host that answered, else of the recipient domain.
+std::string_view provider_for(const ProviderTable& pt, const ClassifyInput& in) {
+    std::string_view p = pt.provider_of(in.remote_host);
+    return p == "other" && !in.domain.empty() ? pt.provider_of(in.domain) : p;
+}
+
 Facts gather(const Classifier::Impl& impl, const ClassifyInput& in, const ProviderTable& pt) {
     Facts f{in};
     f.code = in.code;
@@ -97,8 +103,7 @@ Facts gather(const Classifier::Impl& impl, const ClassifyInput& in, const Provid
     f.status_row = first_row(impl.status_patterns, f.status);
     f.code_row = first_row(impl.code_patterns, f.code);
     f.command = canonical_command(in.command);
-    f.provider = pt.provider_of(in.remote_host);
-    if (f.provider == "other" && !in.domain.empty()) f.provider = pt.provider_of(in.domain);
+    f.provider = provider_for(pt, in);
     f.host = normalize_phrase(in.remote_host);
     while (!f.host.empty() && f.host.back() == '.') f.host.pop_back();
     impl.matcher.match(text, f.matched);
@@ -137,14 +142,26 @@ bool is_success(const ClassifyInput& in) {
 
 }  // namespace
 
+Classification Classifier::for_reason(std::string_view reason, int code, std::string_view enhanced,
+                                      std::string_view host) const {
+    ClassifyInput in;
+    in.code = code;
+    in.enhanced = enhanced;
+    in.remote_host = host;
+    Facts f{in};
+    f.code = code;
+    parse_status(enhanced, f.status);
+    f.provider = provider_for(*providers_, in);
+    int r = reason_index(reason);
+    return result(*impl_, r < 0 ? reason_index("undefined") : r, nullptr, "reason", f);
+}
+
 Classification Classifier::classify(const ClassifyInput& in) const {
     const Impl& impl = *impl_;
     if (is_success(in)) {
         Facts f{in};
         f.code = in.code;
-        f.provider = providers_->provider_of(in.remote_host);
-        if (f.provider == "other" && !in.domain.empty())
-            f.provider = providers_->provider_of(in.domain);
+        f.provider = provider_for(*providers_, in);
         return result(impl, reason_index("delivered"), nullptr, "2xx", f);
     }
     Facts f = gather(impl, in, *providers_);

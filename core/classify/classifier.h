@@ -47,6 +47,11 @@ class Classifier {
     static std::shared_ptr<const Classifier> load_shipped(std::string& err);
 
     Classification classify(const ClassifyInput& in) const;
+    // What a reason found elsewhere (a DSN parser, sisimai's output) means here: the
+    // reason's defaults from the `reason` lines, hard only for a permanent failure, the
+    // provider of `host`. An unknown reason is "undefined". rule = "reason".
+    Classification for_reason(std::string_view reason, int code = 0, std::string_view enhanced = {},
+                              std::string_view host = {}) const;
 
     const ProviderTable& providers() const { return *providers_; }
     size_t rule_count() const;

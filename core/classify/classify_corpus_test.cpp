@@ -89,3 +89,35 @@ TEST_CASE("corpus: sisimai's reply lines get sisimai's reasons", "[classify][cor
         std::printf("| %s | %d | %d | %d |\n", name.c_str(), p.second, p.first, p.second - p.first);
     CHECK(share >= 0.97);
 }
+
+TEST_CASE("corpus: hard bounces are sisimai's, given sisimai's reason", "[classify][corpus]") {
+    // bounces-expected.tsv: file, index, recipient, status, reason, replycode, hardbounce
+    std::string err;
+    auto c = Classifier::load(ClassifierSources{KASI_SOURCE_ROOT "/rules", {}}, err);
+    REQUIRE(c);
+    std::ifstream in(KASI_SOURCE_ROOT "/test/data/smtp-replies/bounces-expected.tsv");
+    std::string line;
+    std::getline(in, line);
+    int rows = 0, same = 0;
+    while (std::getline(in, line)) {
+        std::vector<std::string> f;
+        size_t start = 0;
+        for (size_t tab; (tab = line.find('\t', start)) != std::string::npos; start = tab + 1)
+            f.push_back(line.substr(start, tab - start));
+        f.push_back(line.substr(start));
+        if (f.size() < 7) continue;
+        unsigned long long code = 0;
+        parse_u64(f[5], code);
+        bool hard = c->for_reason(f[4], int(code), f[3]).hard;
+        ++rows;
+        if (hard == (f[6] == "true")) {
+            ++same;
+            continue;
+        }
+        std::printf("  hard differs: %s %s %s sisimai %s\n", f[4].c_str(), f[3].c_str(),
+                    f[5].c_str(), f[6].c_str());
+    }
+    std::printf("hard/soft as sisimai says for %d of %d bounces\n", same, rows);
+    REQUIRE(rows > 300);
+    CHECK(same == rows);
+}
