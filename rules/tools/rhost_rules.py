@@ -131,11 +131,23 @@ rule networkerror    provider=google status!=5.*.* code!=5xx /had no relevant an
 rule notaccept       provider=google "null mx"
 rule userunknown     provider=google "because the address couldn't be found. check for typos or unnecessary spaces and try again."
 
+# google: Gmail's own DSNs ("Google tried to deliver your message, but it was rejected by
+# the recipient domain ... (state N)"; the reporting host is one of Google's addresses):
+# the state is the stage at which the other server refused (sisimai's Gmail table)
+rule blocked         "google tried to deliver your message" /\(state 13\)/
+rule filtered        "google tried to deliver your message" /\(state 1[578]\)/
+
 # nttdocomo: its status codes say more than its texts
 rule userunknown     provider=nttdocomo status=5.1.1
 rule filtered        provider=nttdocomo status=5.2.0
 rule userunknown     provider=nttdocomo status=5.0.0 command=RCPT
 rule rejected        provider=nttdocomo status=5.0.0 command=DATA
+
+# amazon-ses: what Amazon SES's receiving endpoints mean by their texts (sisimai's
+# ReceivingSES table)
+rule filtered        provider=amazon-ses "mailbox does not exist"
+rule mesgtoobig      provider=amazon-ses "message too large"
+rule contenterror    provider=amazon-ses "message content rejected"
 
 # kddi (au): "550 : User unknown" after DATA is the recipient's filter
 rule filtered        provider=kddi "550 : user unknown"
