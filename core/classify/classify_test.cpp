@@ -111,6 +111,21 @@ TEST_CASE("classifier: the shipped rules load and decide common replies", "[clas
     CHECK(c.reason == "blocked");
     CHECK(c.provider == "google");
     CHECK_FALSE(c.hard);
+    // greylisting is no block: the destination asks for a later retry
+    c = reply(451, "4.7.1", "451 4.7.1 Greylisting in action, please come back later", "RCPT");
+    CHECK(c.reason == "onhold");
+    CHECK(c.cls == "remote_system");
+    CHECK(reply(450, "4.7.1",
+                "450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.1]",
+                "RCPT")
+              .reason == "requireptr");
+    // a provider rule keeps sisimai's reason and gives the class that fits Kasi's use
+    c = reply(421, "4.7.0",
+              "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred "
+              "due to unexpected volume or user complaints",
+              "MAIL", "mta7.am0.yahoodns.net");
+    CHECK(c.reason == "rejected");
+    CHECK(c.cls == "reputation_block");
 }
 
 TEST_CASE("classifier: a 2xx reply is delivered without reading the text", "[classify]") {

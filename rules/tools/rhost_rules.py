@@ -23,6 +23,12 @@ PROVIDERS = {
 }
 # Orange / La Poste error labels: OFR_506, OFR006_102, LPN007_416, LPNAAA_101, OUK_513
 FRANCEPTT = '/\\b(?:ofr|lpn|lpnaaa|ouk)(?:_|[0-9]{3}[_-])%s\\b/'
+# Replies whose sisimai reason is about the sender address although they are about the
+# sending IP's reputation: Kasi keeps the reason and gives them the class that says so.
+CLASS_OF = {
+    ('yahooinc', 'temporarily deferred due to unexpected volume or user complaints'):
+        'reputation_block',
+}
 TYPOS = {'blokced': 'blocked', 'spandetected': 'spamdetected'}
 # Within a module, the order sisimai's table gives no precedence to; a specific reason is
 # tried before a vaguer one that a phrase of the same reply could also match.
@@ -184,8 +190,9 @@ def main():
             bodies = rules_for(m, reason, fields)
             if bodies is None:
                 continue
+            cls = CLASS_OF.get((m, fields[-1].lower()))
             for b in bodies:
-                line = 'rule %-15s %s' % (reason, b)
+                line = 'rule %-15s %s' % (reason, b) + (' class=' + cls if cls else '')
                 if line not in out:
                     out.append(line)
         if out:
