@@ -74,6 +74,11 @@ constexpr std::string_view verdict_name(Verdict v) {
 
 // The input: everything known about one outcome for one recipient (or a whole
 // transaction). Views must outlive the classify() call only.
+// For a reply, `text` is the reply as received, all its lines. For the other kinds it is
+// a short description of what failed, which rules/classify/10-outcomes.rules reads: for
+// dns, "NXDOMAIN" (or "domain not found") makes the recipient domain unknown (hard) and
+// "null MX" makes it accept no mail (hard), anything else is a DNS failure; for local,
+// "expired" is the queue lifetime (docs/bounces.md, "Outcomes that are not replies").
 struct ClassifyInput {
     OutcomeKind kind = OutcomeKind::reply;
     int code = 0;                  // SMTP reply code, 0 if none

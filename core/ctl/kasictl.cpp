@@ -25,6 +25,7 @@
 
 #include "core/config/config_dir.h"
 #include "core/config/settings.h"
+#include "core/ctl/ctl_bounce.h"
 #include "core/ctl/ctl_http.h"
 #include "core/ctl/ctl_resolve.h"
 #include "core/ctl/ctl_tokens.h"
@@ -58,7 +59,9 @@ void usage(FILE* f) {
         "[--local-mx-ok]\n"
         "       kasictl -c DIR verp decode ADDRESS\n"
         "       kasictl -c DIR unsubscribe verify TOKEN\n"
-        "       kasictl -c DIR http token NAME [SCOPES]  (a new API token: send,admin,metrics)\n");
+        "       kasictl -c DIR http token NAME [SCOPES]  (a new API token: send,admin,metrics)\n"
+        "       kasictl [-c DIR] bounce classify < LINES  (the bounce classifier: LINES are\n"
+        "                      code<TAB>status<TAB>text<TAB>host, docs/bounces.md)\n");
     for (const auto& c : plugin_commands)
         for (const auto& line : kasi::split_list(c.usage, "\n"))
             std::fprintf(f, "       kasictl -c DIR %s\n", line.c_str());
@@ -284,6 +287,11 @@ int parse_args(int argc, char** argv, Args& a) {
 
 int kasi::kasictl_main(int argc, char** argv, std::span<const CtlCommand> commands) {
     plugin_commands = commands;
+    if (argc >= 3 && std::strcmp(argv[1], "bounce") == 0 && std::strcmp(argv[2], "classify") == 0)
+        return kasi::ctl_bounce("", std::vector<std::string>(argv + 2, argv + argc));
+    if (argc >= 5 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "bounce") == 0 &&
+        std::strcmp(argv[4], "classify") == 0)
+        return kasi::ctl_bounce(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "resolve") == 0)
         return kasi::ctl_resolve(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     for (const auto& c : commands)
