@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/classify/classifier.h"
 #include "core/server/extensions.h"
 #include "core/smtp/seal.h"
 
@@ -40,6 +41,36 @@ SessionSettings session_settings(const Settings& s) {
 
 }  // namespace
 
+namespace {
+
+// The bounce classifier's rules (docs/bounces.md): the shipped ones and config/classify.rules,
+// config/classify.d/*.rules. An error ("path:line: message") is a config error, so a reload
+// keeps the running rules and --check-config names the line.
+std::shared_ptr<const Classifier> load_classifier(const ConfigDir& dir, Diagnostics& d) {
+    ClassifierSources src;
+    std::string err;
+    std::shared_ptr<const Classifier> c;
+    if (ClassifierSources::for_config(dir.root(), src, err)) c = Classifier::load(src, err);
+    if (c) return c;
+    // "path:line: message" -> file, line, message
+    std::string file = err, msg;
+    int line = 0;
+    if (size_t a = err.find(':'); a != std::string::npos) {
+        file = err.substr(0, a);
+        msg = err.substr(a + 1);
+        size_t b = msg.find(':');
+        if (b != std::string::npos && b > 0 && msg.find_first_not_of("0123456789") == b) {
+            line = std::atoi(msg.substr(0, b).c_str());
+            msg = msg.substr(b + 1);
+        }
+        while (!msg.empty() && msg.front() == ' ') msg.erase(0, 1);
+    }
+    d.error(file, line, msg.empty() ? err : msg);
+    return nullptr;
+}
+
+}  // namespace
+
 std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_dir,
                                                        Diagnostics& d) {
     static std::atomic<uint64_t> generation{0};
@@ -56,7 +87,9 @@ std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_d
             d.error(dir.root() + "/plugins", 0, "this program has no plugins");
     }
     cfg->hooks = table;
-    cfg->outbound = std::make_shared<OutboundConfig>(load_outbound_config(dir, base_dir, d));
+    auto outbound = std::make_shared<OutboundConfig>(load_outbound_config(dir, base_dir, d));
+    outbound->classifier = load_classifier(dir, d);
+    cfg->outbound = std::move(outbound);
     cfg->unsubscribe = UnsubscribeConfig::load(dir, d);
     cfg->http = HttpConfig::load(dir, d);
     cfg->session = std::make_shared<const SessionSettings>(session_settings(cfg->settings));
