@@ -173,6 +173,41 @@ put("proxy_protocol", "v2_tlv", sig + b"\x21\x11" + struct.pack(">H", 12 + 7) +
 put("proxy_protocol", "v2_unix", sig + b"\x21\x31" + struct.pack(">H", 216) + bytes(216))
 put("proxy_protocol", "v2_short", sig + b"\x21\x11" + struct.pack(">H", 4) + bytes(4))
 
+# classify: a selector byte, then a reply line (code<TAB>status<TAB>text<TAB>host<TAB>command;
+# the byte's low bits pick the outcome kind, 0 = reply) or, with the high bit, a rule file
+replies = [
+    "550\t5.1.1\t550 5.1.1 <a@example.org>: Recipient address rejected: User unknown\tmx.example.org\tRCPT",
+    "552\t5.2.2\t552-5.2.2 The email account that you tried to reach is over quota.\r\n552 5.2.2 gsmtp"
+    "\tgmail-smtp-in.l.google.com\tRCPT",
+    "421\t4.7.0\t421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to user complaints"
+    "\tmta7.am0.yahoodns.net\tMAIL",
+    "554\t5.7.1\t554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"
+    "\tmx.example.net\tRCPT",
+    "550\t5.7.509\t550 5.7.509 Access denied, sending domain EXAMPLE.COM does not pass DMARC verification"
+    "\texample-com.mail.protection.outlook.com\tDATA",
+    "550\t5.1.0\t550 5.1.0 <b@example.com> sender rejected. AUP#CXBL\tcxr.mx.a.cloudfilter.net\tMAIL",
+    "421\t\t421 mwinf5c77 ME Service refuse. OFR_999 [999]\tsmtp-in.orange.fr\tEHLO",
+    "250\t2.0.0\t250 2.0.0 Ok: queued\tmx.example.org\tDATA",
+    "\t\tI am out of the office until Monday",
+    "\t5.0.911\tUnknown Recipient\tgw",
+]
+for i, r in enumerate(replies):
+    put("classify", f"reply{i:02d}", b"\x00" + r.encode())
+put("classify", "connect", b"\x01\t\tconnection refused\tmx.example.org")
+put("classify", "dns", b"\x03\t\tNXDOMAIN\t\t\texample.invalid")
+put("classify", "tls", b"\x04\t\tcertificate verify failed\tmx.example.org")
+put("classify", "rules", b"\x80" + b"""# operator rules
+reason blocked class=reputation_block hard=no scope=sender
+status 5.7.500-599 blocked
+code 55x onhold
+phrase mygroup "casier plein"
+phrase mygroup /user \\S+ (is )?unknown/
+rule mailboxfull says=mygroup command=RCPT,none provider=google,other
+rule blocked !"whitelist" status=*.7.* code!=4xx host=mx.example.net class=policy
+rule @status means=none
+""")
+put("classify", "rules_bad", b"\x80rule nosuchreason /a(b/ code=6xx\n")
+
 # dns_message: answers built with dnslib
 try:
     from dnslib import DNSRecord, DNSHeader, DNSQuestion, RR, QTYPE, RCODE, A, AAAA, MX, CNAME, TXT, SOA, PTR

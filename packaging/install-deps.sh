@@ -6,7 +6,7 @@
 # /usr/sbin/policy-rc.d one is put in place for the duration of the install.
 set -euo pipefail
 PKGS=(meson ninja-build pkg-config g++ libuv1-dev libssl-dev libluajit-5.1-dev libldns-dev ldnsutils
-      libhiredis-dev libhttp-parser-dev rapidjson-dev libpq-dev libfmt-dev catch2 cmake redis-server postgresql postfix swaks libnet-ssleay-perl libio-socket-ssl-perl python3
+      libhiredis-dev libhttp-parser-dev rapidjson-dev libre2-dev libpq-dev libfmt-dev catch2 cmake redis-server postgresql postfix swaks libnet-ssleay-perl libio-socket-ssl-perl python3
       python3-dkim python3-dnslib opendkim-tools debhelper dpkg-dev lintian logrotate clang-format openssl publicsuffix libidn2-dev
       clang libclang-rt-14-dev)
 missing=()

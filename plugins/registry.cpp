@@ -3,42 +3,10 @@
 #include <fmt/format.h>
 
 #include "core/util/strings.h"
-#include "plugins/access/access.h"
-#include "plugins/auth/flat_file/flat_file.h"
-#include "plugins/dkim/dkim.h"
-#include "plugins/early_talker/early_talker.h"
-#include "plugins/limit/limit.h"
-#include "plugins/queue/lmtp/lmtp.h"
-#include "plugins/queue/smtp_forward/smtp_forward.h"
-#include "plugins/rcpt_to.in_host_list/in_host_list.h"
-#include "plugins/relay/relay.h"
-#include "plugins/tls/tls.h"
+#include "plugins/plugin_table.h"
 #include "policy/lua_runtime.h"
 
 namespace kasi {
-
-namespace {
-
-struct Factory {
-    const char* name;
-    std::shared_ptr<Plugin> (*make)(const ConfigDir&, const Settings&, Diagnostics&, HookTable&,
-                                    uint32_t timeout_ms);
-};
-
-const Factory factories[] = {
-    {"relay", &make_relay_plugin},
-    {"rcpt_to.in_host_list", &make_in_host_list_plugin},
-    {"early_talker", &make_early_talker_plugin},
-    {"tls", &make_tls_plugin},
-    {"auth/flat_file", &make_auth_flat_file_plugin},
-    {"limit", &make_limit_plugin},
-    {"access", &make_access_plugin},
-    {"queue/smtp_forward", &make_smtp_forward_plugin},
-    {"queue/lmtp", &make_lmtp_plugin},
-    {"dkim", &make_dkim_plugin},
-};
-
-}  // namespace
 
 std::string canonical_plugin_name(const std::string& raw) {
     std::string name = raw;
@@ -81,9 +49,9 @@ bool build_plugins(const ConfigDir& cfg, const Settings& s, Diagnostics& d, Hook
                    fmt::format("plugin '{}' listed twice; the second is ignored", line.text));
             continue;
         }
-        const Factory* f = nullptr;
-        for (const auto& fac : factories)
-            if (name == fac.name) f = &fac;
+        const NativePlugin* f = nullptr;
+        for (const auto& p : native_plugins())
+            if (name == p.name) f = &p;
         bool lua = !f && is_lua_plugin(cfg, name);
         if (!f && !lua) {
             d.error(cfg.root() + "/plugins", line.line,
@@ -108,6 +76,10 @@ bool build_plugins(const ConfigDir& cfg, const Settings& s, Diagnostics& d, Hook
     }
     table.finalize();
     return d.ok();
+}
+
+void add_plugin_extensions(Extensions& e) {
+    e.build_plugins = &build_plugins;
 }
 
 }  // namespace kasi

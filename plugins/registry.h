@@ -1,6 +1,9 @@
 // Native plugins by name. Reads config/plugins (one name per line, run order), maps
 // Haraka's deprecated names as Haraka does, and lets each plugin read its own config files
-// and register its hooks. An unknown name is an error naming the line.
+// and register its hooks; a name that is no native plugin is a Lua plugin
+// (plugins/NAME.lua: policy/lua_runtime.h). An unknown name is an error naming the line.
+// The server reaches this through core/server/extensions.h; the kasictl commands plugins
+// bring are in ctl_registry.h.
 #pragma once
 
 #include <memory>
@@ -9,6 +12,7 @@
 #include "core/config/config_dir.h"
 #include "core/config/settings.h"
 #include "core/hooks/plugin.h"
+#include "core/server/extensions.h"
 
 namespace kasi {
 
@@ -16,5 +20,8 @@ namespace kasi {
 std::string canonical_plugin_name(const std::string& name);
 
 bool build_plugins(const ConfigDir& cfg, const Settings& s, Diagnostics& d, HookTable& table);
+
+// Sets e.build_plugins to build_plugins.
+void add_plugin_extensions(Extensions& e);
 
 }  // namespace kasi

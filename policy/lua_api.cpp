@@ -10,6 +10,7 @@
 #include <mutex>
 #include <type_traits>
 
+#include "core/classify/provider_table.h"
 #include "core/config/config_dir.h"
 #include "core/dns/mx.h"
 #include "core/dns/resolver.h"
@@ -619,6 +620,16 @@ int api_unsubscribe_verify(lua_State* L) {
     return 1;
 }
 
+// kasi.provider_of(host) -> the mailbox provider of an MX host or a domain ("google",
+// "microsoft", ..., "other"): the one provider table of Kasi (core/classify/provider_table.h).
+int api_provider_of(lua_State* L) {
+    size_t n = 0;
+    const char* host = luaL_checklstring(L, 1, &n);
+    std::string_view p = ProviderTable::shipped().provider_of(std::string_view(host, n));
+    lua_pushlstring(L, p.data(), p.size());
+    return 1;
+}
+
 void set_fn(lua_State* L, const char* name, lua_CFunction f) {
     lua_pushcfunction(L, f);
     lua_setfield(L, -2, name);
@@ -659,6 +670,7 @@ void install_kasi_api(lua_State* L) {
     set_fn(L, "error", log_at<log::Level::error>);
     lua_setfield(L, -2, "log");
     set_fn(L, "now", api_now);
+    set_fn(L, "provider_of", api_provider_of);
     set_fn(L, "sleep", api_sleep);
     lua_newtable(L);
     set_fn(L, "mx", api_dns<DnsType::mx>);

@@ -269,6 +269,13 @@ Result LuaLoop::answer(Call& c, int n, HookCall* hc) {
                 return fail(c, "the reply text contains CR, LF or NUL");
         return r;
     }
+    if (lua_istable(co, 2) && c.hook == Hook::classify_response && r.code == Code::ok) {
+        ResponseOverride o;
+        std::string err;
+        if (!response_override_from_lua(co, 2, o, err)) return fail(c, err);
+        if (hc && hc->outbound) hc->outbound->response = std::move(o);
+        return r;
+    }
     if (lua_istable(co, 2) && c.hook == Hook::queue_limits && r.code == Code::ok) {
         LimitOverride o{LimitOverride::Kind::site, "", "lua:" + env_->plugins[c.plugin].name};
         std::string err;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <new>
 
+#include "core/queue/queue_limits.h"
 #include "core/queue/queued_message.h"
 #include "core/smtp/headers.h"
 #include "core/smtp/server/session.h"
@@ -382,8 +383,38 @@ void push_queue_info(lua_State* L, const QueueInfo& q) {
     lua_setfield(L, -2, "limits");
 }
 
+// reason, class, hard, scope, provider of a classification, into the table on top.
+void set_classification(lua_State* L, const Classification& c) {
+    set_str(L, "reason", c.reason);
+    set_str(L, "class", c.cls);
+    lua_pushboolean(L, c.hard);
+    lua_setfield(L, -2, "hard");
+    set_str(L, "scope", std::string(scope_name(c.scope)));
+    set_str(L, "provider", c.provider);
+}
+
+// classify_response's argument: one recipient's outcome, its classification, the verdict.
+void push_response(lua_State* L, const ResponseEvent& e) {
+    lua_createtable(L, 0, 18);
+    push_address_str(L, e.rcpt);
+    lua_setfield(L, -2, "rcpt");
+    set_str(L, "domain", e.domain);
+    set_str(L, "kind", std::string(outcome_kind_name(e.kind)));
+    lua_pushinteger(L, e.code);
+    lua_setfield(L, -2, "code");
+    set_str(L, "enhanced", e.enhanced);
+    set_str(L, "err", e.text);
+    set_str(L, "command", e.command);
+    set_str(L, "host", e.host);
+    set_str(L, "ip", e.ip);
+    set_classification(L, e.classification);
+    set_str(L, "verdict", std::string(verdict_name(e.verdict)));
+    lua_pushinteger(L, lua_Integer(e.retry_s));
+    lua_setfield(L, -2, "delay");
+}
+
 void push_event(lua_State* L, Hook h, const OutboundEvent& e) {
-    lua_createtable(L, 0, 12);
+    lua_createtable(L, 0, 18);
     lua_createtable(L, int(e.rcpts.size()), 0);
     for (size_t i = 0; i < e.rcpts.size(); ++i) {
         push_address_str(L, e.rcpts[i]);
@@ -406,6 +437,16 @@ void push_event(lua_State* L, Hook h, const OutboundEvent& e) {
     lua_setfield(L, -2, "secured");
     lua_pushboolean(L, e.auth);
     lua_setfield(L, -2, "authenticated");
+    if (h == Hook::delivered) return;
+    set_classification(L, e.classification);
+    // one classification per entry of rcpts, in the same order
+    lua_createtable(L, int(e.rcpts.size()), 0);
+    for (size_t i = 0; i < e.rcpts.size(); ++i) {
+        lua_createtable(L, 0, 5);
+        set_classification(L, i < e.per_rcpt.size() ? e.per_rcpt[i] : e.classification);
+        lua_rawseti(L, -2, int(i + 1));
+    }
+    lua_setfield(L, -2, "classifications");
 }
 
 }  // namespace
@@ -451,6 +492,10 @@ int push_hook_args(lua_State* L, HookCall& c) {
             push_event(L, c.hook, *c.event);
             return 2;
         }
+        if (c.response) {
+            push_response(L, *c.response);
+            return 2;
+        }
         return 1;
     }
     if (!c.session) return 0;
@@ -486,6 +531,61 @@ int push_hook_args(lua_State* L, HookCall& c) {
         default:
             return 1;
     }
+}
+
+namespace {
+// A reason or class name: 1-32 of [a-z0-9_] (the rule set decides which are known).
+bool is_label(const std::string& v) {
+    if (v.empty() || v.size() > 32) return false;
+    for (char ch : v)
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_')) return false;
+    return true;
+}
+}  // namespace
+
+bool response_override_from_lua(lua_State* L, int idx, ResponseOverride& o, std::string& err) {
+    if (idx < 0) idx = lua_gettop(L) + idx + 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            lua_pop(L, 2);
+            err = "classify_response: keys must be names";
+            return false;
+        }
+        std::string key = lua_tostring(L, -2);
+        int t = lua_type(L, -1);
+        std::string v = t == LUA_TSTRING ? lua_tostring(L, -1) : "";
+        bool ok = true;
+        if (key == "reason" || key == "class") {
+            ok = t == LUA_TSTRING && is_label(v);
+            (key == "reason" ? o.reason : o.cls) = v;
+        } else if (key == "hard") {
+            ok = t == LUA_TBOOLEAN;
+            o.hard = bool(lua_toboolean(L, -1));
+        } else if (key == "scope") {
+            Scope sc{};
+            ok = t == LUA_TSTRING && scope_from_name(v, sc);
+            o.scope = sc;
+        } else if (key == "verdict") {
+            ok = t == LUA_TSTRING && (v == "defer" || v == "bounce");
+            o.verdict = v == "bounce" ? Verdict::bounce : Verdict::defer;
+        } else if (key == "delay") {
+            ok =
+                t == LUA_TNUMBER && lua_tonumber(L, -1) >= 0 && lua_tonumber(L, -1) <= 30 * 86400.0;
+            o.retry_s = int64_t(lua_tonumber(L, -1));
+        } else {
+            lua_pop(L, 2);
+            err = fmt::format("classify_response: unknown field '{}'", key);
+            return false;
+        }
+        if (!ok) {
+            err = fmt::format("classify_response: bad value for {}", key);
+            lua_pop(L, 2);
+            return false;
+        }
+        lua_pop(L, 1);
+    }
+    return true;
 }
 
 bool limits_from_lua(lua_State* L, int idx, LimitOverride& o, std::string& err) {

@@ -31,5 +31,9 @@ void push_limits(lua_State* L, const QueueLimits& l);
 // queue_limits' OK answer: {max_connections=, max_messages_per_connection=,
 // max_message_rate= (per second, or "100/min"), max_recipients=, idle_timeout= (s), set_by=}
 bool limits_from_lua(lua_State* L, int idx, LimitOverride& o, std::string& err);
+// classify_response's `OK, {reason=, class=, hard=, scope=, verdict='defer'|'bounce',
+// delay=seconds}`: the fields given, checked for shape (names are checked against the
+// rule set by the outcome stage).
+bool response_override_from_lua(lua_State* L, int idx, ResponseOverride& o, std::string& err);
 
 }  // namespace kasi

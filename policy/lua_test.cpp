@@ -16,6 +16,7 @@
 #include "core/hooks/runner.h"
 #include "core/server/server_config.h"
 #include "core/smtp/server/session.h"
+#include "policy/lua_api.h"
 #include "policy/lua_counters.h"
 #include "policy/lua_loop.h"
 #include "policy/lua_metrics.h"
@@ -267,7 +268,7 @@ struct Fixture : HookRunner::Sink {
         sinks.back()->f = this;
         sinks.back()->i = i;
         Client c;
-        c.session = std::make_shared<Session>(*host, std::make_shared<ServerConfig>(), false);
+        c.session = std::make_shared<Session>(*host, SessionConfig{}, false);
         c.runner = std::make_shared<HookRunner>(&loop, *sinks.back());
         c.arg = arg;
         clients.push_back(std::move(c));
@@ -731,4 +732,31 @@ TEST_CASE("a call that runs long without yielding ends after run_ms") {
                         "while true do if a < b then n = n + 1 end end");
     CHECK(seconds_since(t0) < 3.0);
     CHECK(r.find("ran for more than 200 ms without yielding") != std::string::npos);
+}
+
+TEST_CASE("kasi.provider_of and the provider profiles read the one provider table") {
+    LuaState s({}, {KASI_SOURCE_ROOT "/lua"});
+    REQUIRE(s.ok());
+    install_kasi_api(s.L());
+    CHECK(eval(s, "return kasi.provider_of('ALT1.gmail-smtp-in.l.google.com.')") == "google");
+    CHECK(eval(s, "return kasi.provider_of('mx.example.org')") == "other");
+    CHECK(run(s, "return kasi.provider_of()").find("bad argument") != std::string::npos);
+    auto profile = [&](const std::string& hosts) {
+        return eval(s, "local p = require('kasi.providers').match({" + hosts +
+                           "}) return p and p.name or 'none'");
+    };
+    CHECK(profile("'gmail-smtp-in.l.google.com', 'alt1.gmail-smtp-in.l.google.com'") == "gmail");
+    CHECK(profile("'example-com.mail.protection.outlook.com'") == "office365");
+    CHECK(profile("'outlook-com.olc.protection.outlook.com'") == "outlook");
+    CHECK(profile("'mta6.am0.yahoodns.net', 'mx.example.org'") == "none");  // every MX must be
+    CHECK(profile("'mx.mail.ru'") == "mailru");
+    // an operator's profile by suffix alone, or a provider narrowed by suffix
+    CHECK(eval(s,
+               "local p = require('kasi.providers').match({'a.mx.corp.example'}, "
+               "{ { name = 'corp', mx_suffixes = { '.mx.corp.example' } } }) return p.name") ==
+          "corp");
+    CHECK(eval(s,
+               "local p = require('kasi.providers').match({'aspmx.l.google.com'}, "
+               "{ { name = 'g2', provider = 'google', mx_suffixes = { '.l.google.com' } } }) "
+               "return p.name") == "g2");
 }

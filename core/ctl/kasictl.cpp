@@ -6,7 +6,8 @@
 // A usage error (unknown command or option, missing or extra words, a bad number) is a
 // message on stderr and exit 2; a failure (unknown message id, kasi not running) exit 1.
 //   kasictl -c DIR resolve ...  (ctl_resolve.h)
-//   kasictl -c DIR dkim keygen|records ...  (ctl_dkim.h)
+//   kasictl -c DIR NAME ...  the commands native plugins bring (kasictl.h), such as
+//                            dkim keygen|records (plugins/dkim/ctl_dkim.h)
 //   kasictl -c DIR verp decode | unsubscribe verify ...  (ctl_tokens.h)
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,16 +25,19 @@
 
 #include "core/config/config_dir.h"
 #include "core/config/settings.h"
-#include "core/ctl/ctl_dkim.h"
+#include "core/ctl/ctl_bounce.h"
 #include "core/ctl/ctl_http.h"
 #include "core/ctl/ctl_resolve.h"
 #include "core/ctl/ctl_tokens.h"
+#include "core/ctl/kasictl.h"
 #include "core/http/http_config.h"
 #include "core/spool/spool_reader.h"
 #include "core/util/clock.h"
 #include "core/util/strings.h"
 
 namespace {
+
+std::span<const kasi::CtlCommand> plugin_commands;  // set once by kasictl_main
 
 void usage(FILE* f) {
     std::fprintf(
@@ -53,11 +57,16 @@ void usage(FILE* f) {
         "       kasictl -c DIR resolve TYPE NAME... [--again]\n"
         "       kasictl -c DIR resolve route DOMAIN [--prefer v4|v6|only_v4|only_v6] "
         "[--local-mx-ok]\n"
-        "       kasictl -c DIR dkim keygen DOMAIN SELECTOR [--ed25519] [--bits N] [--user NAME]\n"
-        "       kasictl -c DIR dkim records [DOMAIN]\n"
         "       kasictl -c DIR verp decode ADDRESS\n"
         "       kasictl -c DIR unsubscribe verify TOKEN\n"
         "       kasictl -c DIR http token NAME [SCOPES]  (a new API token: send,admin,metrics)\n"
+        "       kasictl [-c DIR] bounce classify < LINES  (the bounce classifier: LINES are\n"
+        "                      code<TAB>status<TAB>text<TAB>host, docs/bounces.md)\n");
+    for (const auto& c : plugin_commands)
+        for (const auto& line : kasi::split_list(c.usage, "\n"))
+            std::fprintf(f, "       kasictl -c DIR %s\n", line.c_str());
+    std::fprintf(
+        f,
         "       kasictl --spool PATH ...   (a spool directory instead of -c)\n"
         "  The admin commands (flush ... metrics, queue) go through the HTTP API when\n"
         "  config/http.ini has a plain listen address ($KASI_API_TOKEN is sent as the bearer\n"
@@ -276,11 +285,18 @@ int parse_args(int argc, char** argv, Args& a) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int kasi::kasictl_main(int argc, char** argv, std::span<const CtlCommand> commands) {
+    plugin_commands = commands;
+    if (argc >= 3 && std::strcmp(argv[1], "bounce") == 0 && std::strcmp(argv[2], "classify") == 0)
+        return kasi::ctl_bounce("", std::vector<std::string>(argv + 2, argv + argc));
+    if (argc >= 5 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "bounce") == 0 &&
+        std::strcmp(argv[4], "classify") == 0)
+        return kasi::ctl_bounce(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "resolve") == 0)
         return kasi::ctl_resolve(argv[2], std::vector<std::string>(argv + 4, argv + argc));
-    if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "dkim") == 0)
-        return kasi::ctl_dkim(argv[2], std::vector<std::string>(argv + 4, argv + argc));
+    for (const auto& c : commands)
+        if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], c.name) == 0)
+            return c.run(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "verp") == 0)
         return kasi::ctl_verp(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "http") == 0)

@@ -39,7 +39,8 @@ constexpr std::string_view hook_names[] = {"connect_init",
                                            "bounce",
                                            "delivered",
                                            "get_egress",
-                                           "queue_limits"};
+                                           "queue_limits",
+                                           "classify_response"};
 static_assert(std::size(hook_names) == hook_count);
 }  // namespace
 

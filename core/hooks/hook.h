@@ -62,6 +62,9 @@ enum class Hook : int {
     // Kasi's own: the limits of a ready queue, asked when the queue is created and at
     // every reload (provider throttle profiles)
     queue_limits,
+    // Kasi's own: a delivery outcome (reply or failure) of one recipient, with the rules'
+    // classification; may change the classification, the verdict and the retry delay
+    classify_response,
     count_
 };
 

@@ -11,9 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "core/classify/classification.h"
 #include "core/hooks/hook.h"
+#include "core/hooks/queue_limits.h"
 #include "core/hooks/seal_input.h"
-#include "core/queue/queue_limits.h"
 
 namespace kasi {
 
@@ -63,6 +64,35 @@ struct OutboundEvent {
     uint16_t port = 0;
     bool lmtp = false, tls = false, auth = false;
     std::string queue;  // the ready queue of the attempt ("" before one was chosen)
+    // what the outcome means (classification.h): `classification` is the first
+    // recipient's; `per_rcpt` is one per entry of `rcpts` when they differ (else empty)
+    Classification classification;
+    std::vector<Classification> per_rcpt;
+};
+
+// classify_response: the outcome of one delivery attempt for one recipient, the rules'
+// classification of it, and the verdict Kasi is about to apply. Runs for failures only
+// (not for 2xx), before the deferred/bounce hooks.
+struct ResponseEvent {
+    std::string rcpt, domain;
+    OutcomeKind kind = OutcomeKind::reply;
+    int code = 0;
+    std::string enhanced, text, command;  // command: "CONNECT", "RCPT", "DATA", ...
+    std::string host, ip;                 // the MX that answered, when connected
+    Classification classification;
+    Verdict verdict = Verdict::defer;
+    int64_t retry_s = 0;  // defer: the delay planned (0 = the retry schedule decides)
+};
+
+// What a classify_response handler may change; unset fields keep the rules' answer.
+// Reason and class names must be known to the rule set (else the change is ignored and
+// logged); a 2xx is never turned into a failure nor a failure into a delivery.
+struct ResponseOverride {
+    std::optional<std::string> reason, cls;
+    std::optional<bool> hard;
+    std::optional<Scope> scope;
+    std::optional<Verdict> verdict;  // defer or bounce
+    std::optional<int64_t> retry_s;  // defer: retry after this many seconds
 };
 
 // The ready queue a queue_limits hook is asked about.
@@ -74,9 +104,10 @@ struct QueueInfo {
 
 // What outbound hooks give back besides their code.
 struct OutboundAnswer {
-    std::vector<NextHop> mx;              // get_mx with OK, in the order given (not sorted)
-    std::optional<LimitOverride> limits;  // queue_limits with OK
-    std::string source;                   // get_egress with OK
+    std::vector<NextHop> mx;                   // get_mx with OK, in the order given (not sorted)
+    std::optional<LimitOverride> limits;       // queue_limits with OK
+    std::string source;                        // get_egress with OK
+    std::optional<ResponseOverride> response;  // classify_response with OK, table
 };
 
 struct HookCall {
@@ -93,8 +124,9 @@ struct HookCall {
     const QueuedMessage* hmail = nullptr;
     std::string_view domain;
     OutboundAnswer* outbound = nullptr;
-    const OutboundEvent* event = nullptr;  // deferred, bounce, delivered
-    const QueueInfo* queue = nullptr;      // queue_limits
+    const OutboundEvent* event = nullptr;     // deferred, bounce, delivered
+    const QueueInfo* queue = nullptr;         // queue_limits
+    const ResponseEvent* response = nullptr;  // classify_response
 
     PendingHook suspend();  // call before returning nullopt
     // Suspends and answers `r` after `ms` on the loop (a banner pause, a tarpit); return

@@ -31,7 +31,7 @@ struct Fixture : HookRunner::Sink {
     Fixture() {
         uv_loop_init(&loop);
         host = std::make_unique<NoHost>(&loop);
-        session = std::make_shared<Session>(*host, std::make_shared<ServerConfig>(), false);
+        session = std::make_shared<Session>(*host, SessionConfig{}, false);
         runner = std::make_shared<HookRunner>(&loop, *this);
     }
     ~Fixture() override {

@@ -1,15 +1,15 @@
 // GET /metrics: Prometheus' text format (version 0.0.4). Three parts: the process-wide
 // counters (core/metrics), what the delivery loop knows (queue_metrics.cpp, asked on its own
-// loop), and what policies publish (kasi.metrics).
+// loop), and what the extensions publish (policies' kasi.metrics: core/server/extensions.h).
 #include <fmt/format.h>
 
 #include "core/http/api.h"
 #include "core/http/http_config.h"
 #include "core/metrics/metrics.h"
 #include "core/queue/outbound.h"
+#include "core/server/extensions.h"
 #include "core/server/loop_inbox.h"
 #include "core/server/server_config.h"
-#include "policy/lua_metrics.h"
 
 namespace kasi {
 
@@ -26,14 +26,14 @@ void api_metrics(const ApiEnv& env, HttpRespond respond) {
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
         respond(std::move(r));
     };
-    if (!env.outbound) return finish(head + PolicyMetrics::global().prometheus());
+    if (!env.outbound) return finish(head + extensions().prometheus());
     LoopInbox* inbox = env.inbox;
     size_t top = env.http->metrics_queues;
     env.outbound->inspect([inbox, top, head = std::move(head),
                            finish = std::move(finish)](const QueueManager* qm) mutable {
         std::string text = std::move(head);
         if (qm) text += qm->prometheus(top);
-        text += PolicyMetrics::global().prometheus();
+        text += extensions().prometheus();
         inbox->post([text = std::move(text), finish = std::move(finish)]() mutable {
             finish(std::move(text));
         });

@@ -181,7 +181,7 @@ bool SendJob::take_next(size_t li) {
         c.tls = env_.tls;
         c.who = env_.who;
         c.notes["api.client"] = env_.who;
-        lane.sub = Submission::open(*env_.sessions, env_.cfg, std::move(c));
+        lane.sub = Submission::open(*env_.sessions, session_config(env_.cfg), std::move(c));
         if (!batch_ && env_.conn_state) env_.conn_state->submission = lane.sub;
     }
     lane.busy = true;

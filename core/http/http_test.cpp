@@ -208,7 +208,7 @@ TEST_CASE("tokens: scopes and constant-time lookup by hash") {
 }
 
 TEST_CASE("providers from MX hosts, bounded") {
-    CHECK(provider_of("gmail-smtp-in.l.google.com") == "gmail");
+    CHECK(provider_of("gmail-smtp-in.l.google.com") == "google");
     CHECK(provider_of("example-com.mail.protection.outlook.com.") == "microsoft");
     CHECK(provider_of("mta7.am0.yahoodns.net") == "yahoo");
     CHECK(provider_of("notgoogle.com") == "other");

@@ -6,8 +6,7 @@
 
 namespace kasi {
 
-std::shared_ptr<Submission> Submission::open(SessionHost& host,
-                                             std::shared_ptr<const ServerConfig> cfg,
+std::shared_ptr<Submission> Submission::open(SessionHost& host, SessionConfig cfg,
                                              LocalClient client) {
     std::shared_ptr<Submission> sub(new Submission());
     sub->session_ = std::make_shared<Session>(host, std::move(cfg), false);

@@ -39,8 +39,7 @@ class Submission : public std::enable_shared_from_this<Submission> {
 
     // Opens the session (its connect and ehlo hooks run now). `client.output` and
     // `client.closed` are the Submission's own.
-    static std::shared_ptr<Submission> open(SessionHost& host,
-                                            std::shared_ptr<const ServerConfig> cfg,
+    static std::shared_ptr<Submission> open(SessionHost& host, SessionConfig cfg,
                                             LocalClient client);
 
     // Queues a transaction (uuid, notes, envelope and body as prepared by the API). `done`

@@ -1,5 +1,4 @@
 #include "core/queue/outbound.h"
-#include "policy/lua_api.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -12,6 +11,7 @@
 #include <openssl/ssl.h>
 
 #include "core/log/log.h"
+#include "core/server/extensions.h"
 #include "core/tls/client_tls.h"
 
 namespace kasi {
@@ -88,7 +88,7 @@ bool Outbound::start(std::string& err, QueueLoader& recovered) {
 
 void Outbound::run() {
     uv_run(&loop_, UV_RUN_DEFAULT);
-    lua_close_loop(&loop_);  // kasi.sleep timers and kasi.redis links of this loop
+    extensions().close_loop(&loop_);  // e.g. the policy's kasi.sleep timers, kasi.redis links
     for (int i = 0; i < 8; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@
 #include "core/smtp/client/client_timeouts.h"
 
 namespace kasi {
+
+class Classifier;
 
 struct OutboundConfig {
     bool disabled = false;
@@ -49,6 +52,9 @@ struct OutboundConfig {
     std::string bounce_template;  // config/outbound.bounce_message, or built in
     DnsConfig dns;
     EgressConfig egress;  // egress.ini
+    // the bounce classifier (rules/classify + config/classify.rules; docs/bounces.md);
+    // null only in tests that build an OutboundConfig by hand
+    std::shared_ptr<const Classifier> classifier;
 
     // Limits for the ready queue of (source, site) first created for `domain`.
     QueueLimits limits_for(const std::string& domain, const std::vector<std::string>& mx_hosts,

@@ -42,8 +42,8 @@ OutboundEvent make_event(const QueuedMessage& m, const std::vector<uint32_t>& id
 
 Verdict verdict_for(const SmtpReply& r) {
     if (r.cls() == 2) return Verdict::delivered;
-    if (r.cls() == 5) return Verdict::failed;
-    return Verdict::deferred;
+    if (r.cls() == 5) return Verdict::bounce;
+    return Verdict::defer;
 }
 
 SmtpReply local_reply(int code, std::string enhanced, std::string text) {
@@ -118,11 +118,11 @@ Outcome::Sorted Outcome::sort(Delivery& d, const std::vector<SmtpReply>& replies
                 s.delivered.push_back(i);
                 s.delivered_replies.push_back(&r);
                 break;
-            case Verdict::failed:
+            case Verdict::bounce:
                 s.failed.push_back(i);
                 s.failed_replies.push_back(r);
                 break;
-            case Verdict::deferred:
+            case Verdict::defer:
                 s.deferred.push_back(i);
                 s.deferred_replies.push_back(r);
                 break;

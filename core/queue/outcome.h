@@ -2,7 +2,7 @@
 // (a transaction's replies from the ready queue, or a failure that came before any reply:
 // connection, DNS, TLS, a policy's refusal, expiry, an operator) and, per recipient:
 //
-//   1. classify     each reply -> a Verdict (delivered | deferred | failed)   classify()
+//   1. classify     each reply -> a Verdict (delivered | defer | bounce)   classify()
 //   2. delivered    recorded; event Delivery; the delivered hook
 //   3. failed       recorded; event Bounce (or Expiration)
 //   4. deferred     retried after temp_fail_intervals[attempt-1] (the deferred hook may
@@ -43,9 +43,7 @@ class RetrySink {
     ~RetrySink() = default;
 };
 
-enum class Verdict : uint8_t { delivered, deferred, failed };
-
-// Today's rule for one reply: 2xx delivered, 5xx failed, anything else deferred.
+// Today's rule for one reply: 2xx delivered, 5xx bounce, anything else defer.
 Verdict verdict_for(const SmtpReply& r);
 
 // A reply Kasi makes up itself (no server said it): a routing error, a policy's refusal.

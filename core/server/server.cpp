@@ -14,12 +14,10 @@
 #include <fmt/format.h>
 
 #include "core/log/log.h"
+#include "core/server/extensions.h"
 #include "core/server/listen_socket.h"
 #include "core/server/sd_notify.h"
 #include "core/util/clock.h"
-#include "policy/lua_counters.h"
-#include "policy/lua_metrics.h"
-#include "policy/lua_state.h"
 
 namespace kasi {
 
@@ -29,10 +27,10 @@ std::string now_text() {
 }
 
 // The last line of defence of a shutdown, once the main loop has stopped: if the other
-// threads have not finished `grace` later, running policy calls are interrupted (each
-// ends at its next budget check, so its loop can stop); if they still have not finished
-// after another `grace`, the process ends (a thread stuck where nothing can reach it must
-// not keep a stopping MTA alive; every acknowledged message is already on disk).
+// threads have not finished `grace` later, long-running calls are interrupted (extensions.h:
+// a policy call ends at its next budget check, so its loop can stop); if they still have
+// not finished after another `grace`, the process ends (a thread stuck where nothing can
+// reach it must not keep a stopping MTA alive; every acknowledged message is on disk).
 class ExitWatchdog {
   public:
     explicit ExitWatchdog(std::chrono::milliseconds grace)
@@ -40,7 +38,7 @@ class ExitWatchdog {
               std::unique_lock<std::mutex> lk(mu_);
               if (cv_.wait_for(lk, grace, [this] { return done_; })) return;
               log::warn("shutdown: threads still busy: interrupting policy calls");
-              lua_interrupt_all();
+              extensions().interrupt_all();
               if (cv_.wait_for(lk, grace, [this] { return done_; })) return;
               log::error("shutdown: threads still busy {} ms after the deadline: exiting now",
                          2 * grace.count());
@@ -81,10 +79,9 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     const auto& s = cfg_->settings;
     std::string err;
     spool_.set_segment_bytes(s.spool_segment_bytes);
-    counters_path_ = s.queue_dir + "/counters.tsv";
-    if (!CounterStore::global().load(counters_path_, now_ms(), err))
-        log::warn("policy counters: {}", err);
-    QueueLoader recovered;  // the queue is rebuilt while the spool is read
+    state_dir_ = s.queue_dir;
+    extensions().load_state(state_dir_);  // policy counters (counters.tsv)
+    QueueLoader recovered;                // the queue is rebuilt while the spool is read
     if (!spool_.open(s.queue_dir, err, [&recovered](SpooledMessage& m) { recovered.add(m); })) {
         log::crit("spool: {}", err);
         return 1;
@@ -99,6 +96,8 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
         log::crit("outbound: {}", err);
         return 1;
     }
+    queue_sink_ = std::make_unique<QueueSink>(*outbound_);
+    intake_ = std::make_unique<Intake>(spool_, queue_sink_.get());
     std::vector<Worker::Listen> socks;
     auto open_all = [&](const std::vector<ListenAddr>& list, bool http) {
         for (const auto& a : list) {
@@ -121,7 +120,8 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     for (int i = 0; i < n; ++i) {
         std::vector<Worker::Listen> ls;
         for (const auto& l : socks) ls.push_back({::dup(l.fd), l.implicit_tls, l.http});
-        workers_.push_back(std::make_unique<Worker>(i, cfg_, spool_, limits_, outbound_.get()));
+        workers_.push_back(
+            std::make_unique<Worker>(i, cfg_, spool_, *intake_, limits_, outbound_.get()));
         workers_.back()->start(std::move(ls));
     }
     for (const auto& l : socks) ::close(l.fd);
@@ -172,14 +172,14 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     uv_timer_init(&loop_, save_timer.get());
     save_timer->data = this;
     uv_timer_start(
-        save_timer.get(), [](uv_timer_t* t) { static_cast<Server*>(t->data)->save_counters(); },
-        5000, 5000);
+        save_timer.get(), [](uv_timer_t* t) { static_cast<Server*>(t->data)->save_state(); }, 5000,
+        5000);
     sd_notify_state(fmt::format("READY=1\nMAINPID={}\nSTATUS=kasi {}: {} workers, generation {}",
                                 ::getpid(), KASI_VERSION, n, cfg_->generation));
     uv_run(&loop_, UV_RUN_DEFAULT);
     // Past the deadline, a policy call still running (a runaway loop under a large
     // instruction budget) ends at its next budget check, so its loop can stop.
-    if (forced_) lua_interrupt_all();
+    if (forced_) extensions().interrupt_all();
     auto watchdog = std::make_unique<ExitWatchdog>(exit_grace);
     for (auto* h : {&sigterm, &sigint, &sighup}) h->close();
     poll.close();
@@ -194,7 +194,7 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     outbound_->stop(2000);
     outbound_.reset();
     watchdog.reset();  // the loops are done; the spool may take its time to close
-    save_counters();
+    save_state();
     auto st = spool_.stats();
     spool_.close();
     log::notice("stopped; spool wrote {} records in {} batches", st.records, st.batches);
@@ -245,10 +245,8 @@ std::string Server::reload_config(const std::string& why) {
     return "ok " + loaded_;
 }
 
-void Server::save_counters() {
-    std::string err;
-    if (!CounterStore::global().save(counters_path_, now_ms(), err))
-        log::warn("policy counters: {}", err);
+void Server::save_state() {
+    extensions().save_state(state_dir_);
 }
 
 std::string Server::status() const {
@@ -263,7 +261,7 @@ std::optional<std::string> Server::admin(const std::string& line) {
             return reload("kasictl");
         });
     if (line == "status") return on_main([this] { return status(); });
-    if (line == "metrics") return "ok\n" + PolicyMetrics::global().prometheus();
+    if (line == "metrics") return "ok\n" + extensions().prometheus();
     return std::nullopt;
 }
 

@@ -21,11 +21,13 @@
 #include <vector>
 
 #include "core/queue/outbound.h"
+#include "core/queue/queue_sink.h"
 #include "core/server/config_watch.h"
 #include "core/server/conn_limits.h"
 #include "core/server/loop_inbox.h"
 #include "core/server/server_config.h"
 #include "core/server/worker.h"
+#include "core/spool/intake.h"
 #include "core/spool/spool.h"
 
 namespace kasi {
@@ -40,7 +42,7 @@ class Server {
     std::string reload(const std::string& why);  // tells systemd (RELOADING=1, READY=1)
     std::string reload_config(const std::string& why);
     std::string status() const;
-    void save_counters();  // policy counters (kasi.counter) to the spool dir
+    void save_state();  // the extensions' state (policy counters) to the spool dir
     // Runs `fn` on the main loop and returns its answer; for other threads.
     std::string on_main(std::function<std::string()> fn);
     std::optional<std::string> admin(const std::string& line);
@@ -51,12 +53,14 @@ class Server {
     std::shared_ptr<const ServerConfig> cfg_;
     Spool spool_;
     std::unique_ptr<Outbound> outbound_;
+    std::unique_ptr<QueueSink> queue_sink_;  // where the intake hands durable messages
+    std::unique_ptr<Intake> intake_;         // where every session hands its messages
     ConnLimits limits_;
     std::vector<std::unique_ptr<Worker>> workers_;
     uv_loop_t loop_{};
     std::unique_ptr<LoopInbox> inbox_;
     std::unique_ptr<ConfigWatch> watch_;
-    std::string counters_path_;
+    std::string state_dir_;    // where the extensions keep their state (the spool dir)
     std::string loaded_;       // when and why the running generation was loaded
     std::string last_reload_;  // the outcome of the last reload attempt
     bool stopping_ = false;

@@ -1,5 +1,4 @@
 #include "core/server/worker.h"
-#include "policy/lua_api.h"
 
 #include <pthread.h>
 #include <unistd.h>
@@ -9,12 +8,18 @@
 #include "core/http/api.h"
 #include "core/log/log.h"
 #include "core/metrics/metrics.h"
+#include "core/server/extensions.h"
 
 namespace kasi {
 
-Worker::Worker(int index, std::shared_ptr<const ServerConfig> cfg, Spool& spool, ConnLimits& limits,
-               Outbound* outbound)
-    : index_(index), cfg_(std::move(cfg)), spool_(spool), limits_(limits), outbound_(outbound) {
+Worker::Worker(int index, std::shared_ptr<const ServerConfig> cfg, Spool& spool, Intake& intake,
+               ConnLimits& limits, Outbound* outbound)
+    : index_(index),
+      cfg_(std::move(cfg)),
+      spool_(spool),
+      intake_(intake),
+      limits_(limits),
+      outbound_(outbound) {
     uv_loop_init(&loop_);
     inbox_ = std::make_unique<LoopInbox>(&loop_);
 }
@@ -65,13 +70,13 @@ void Worker::run(std::vector<Listen> listens) {
     // Run the close callbacks of what was closed above, without waiting for timers that
     // plugins may still have pending (an early_talker pause, say).
     resolver_.reset();
-    lua_close_loop(&loop_);  // kasi.sleep timers and kasi.redis links of this loop
+    extensions().close_loop(&loop_);  // e.g. the policy's kasi.sleep timers, kasi.redis links
     for (int i = 0; i < 4; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
 }
 
 void Worker::on_connection(uv_stream_t* server, bool implicit_tls) {
     if (shutting_down_) return;
-    auto s = std::make_shared<Session>(*this, cfg_, implicit_tls);
+    auto s = std::make_shared<Session>(*this, session_config(cfg_), implicit_tls);
     uv_tcp_init(&loop_, s->tcp());
     if (uv_accept(server, reinterpret_cast<uv_stream_t*>(s->tcp())) != 0) return;  // lost race
     sockaddr_storage ss;

@@ -17,8 +17,11 @@
 #include "core/server/loop_inbox.h"
 #include "core/server/server_config.h"
 #include "core/smtp/server/session.h"
+#include "core/spool/intake.h"
 
 namespace kasi {
+
+class Outbound;
 
 class Worker : public SessionHost, public HttpConnHost {
   public:
@@ -28,8 +31,9 @@ class Worker : public SessionHost, public HttpConnHost {
         bool http = false;  // the HTTP API (http.ini), not SMTP
     };
 
-    Worker(int index, std::shared_ptr<const ServerConfig> cfg, Spool& spool, ConnLimits& limits,
-           Outbound* outbound);
+    // `spool` and `outbound` serve the admin API; messages go in through `intake`.
+    Worker(int index, std::shared_ptr<const ServerConfig> cfg, Spool& spool, Intake& intake,
+           ConnLimits& limits, Outbound* outbound);
     ~Worker() override;
 
     void start(std::vector<Listen> listens);
@@ -42,9 +46,7 @@ class Worker : public SessionHost, public HttpConnHost {
 
     // SessionHost
     uv_loop_t* loop() override { return &loop_; }
-    std::shared_ptr<const ServerConfig> config() override { return cfg_; }
-    Spool& spool() override { return spool_; }
-    Outbound* outbound() override { return outbound_; }
+    Intake& intake() override { return intake_; }
     Resolver* resolver() override { return resolver_.get(); }
     std::weak_ptr<Resolver> resolver_ref() override { return resolver_; }
     LoopInbox& inbox() override { return *inbox_; }
@@ -67,6 +69,7 @@ class Worker : public SessionHost, public HttpConnHost {
     int index_;
     std::shared_ptr<const ServerConfig> cfg_;
     Spool& spool_;
+    Intake& intake_;
     ConnLimits& limits_;
     Outbound* outbound_;
     std::shared_ptr<Resolver> resolver_;  // this loop's; created on the loop thread

@@ -1,10 +1,17 @@
 -- Mailbox provider profiles: how to recognise a provider from the MX hosts of a
 -- destination, and how hard to push it from one egress source (IP).
 --
--- A destination belongs to a provider when EVERY one of its MX hosts ends with one of the
--- provider's suffixes (KumoMTA's rule: a vanity setup that mixes in a provider MX is not
--- that provider). Limits are per ready queue, i.e. per (egress source, destination site),
--- and site = the set of MX hosts, so all Google-hosted domains share one queue per source.
+-- Which provider an MX host belongs to is Kasi's one provider table (rules/providers.tsv),
+-- asked through kasi.provider_of(host): the bounce classifier, the metrics and these
+-- profiles all name a destination's provider the same way. A profile names its
+-- `provider`, and may narrow it to some of that provider's MX hosts with `mx_suffixes`
+-- (Microsoft's consumer and Microsoft 365 farms are both "microsoft"); an operator's own
+-- profile may give `mx_suffixes` alone.
+--
+-- A destination belongs to a profile when EVERY one of its MX hosts does (KumoMTA's rule:
+-- a vanity setup that mixes in a provider MX is not that provider). Limits are per ready
+-- queue, i.e. per (egress source, destination site), and site = the set of MX hosts, so
+-- all Google-hosted domains share one queue per source.
 --
 -- Where the numbers come from. Mailbox providers publish requirements (authentication,
 -- complaint rates, what their deferrals mean) but almost never numeric rate limits, so the
@@ -45,7 +52,7 @@ local backoff = { 300, 600, 1200, 2400, 3600, 7200, 14400, 28800 }
 local gentle = { 600, 1200, 3600, 7200, 14400, 28800 }
 
 M.list = {
-  { name = 'gmail', mx_suffixes = { '.google.com', '.googlemail.com' },
+  { name = 'gmail', provider = 'google',
     -- [G1][G2][K1][C1]
     limits = { max_connections = 5, max_messages_per_connection = 50,
                max_message_rate = '100/min' },
@@ -53,7 +60,7 @@ M.list = {
     backoff = { { pattern = '4%.7%.28', duration = 1800,
                   limits = { max_message_rate = '10/min', max_connections = 1 } } },
     retry = backoff },
-  { name = 'outlook', mx_suffixes = { '.olc.protection.outlook.com' },
+  { name = 'outlook', provider = 'microsoft', mx_suffixes = { '.olc.protection.outlook.com' },
     -- Microsoft consumer: outlook.com, hotmail.*, live.*, msn.com [M1][K1][C1]
     limits = { max_connections = 5, max_messages_per_connection = 50,
                max_message_rate = '80/min' },
@@ -61,7 +68,8 @@ M.list = {
     backoff = { { pattern = '4%.7%.650', duration = 5400,
                   limits = { max_message_rate = '1/min', max_connections = 1 } } },
     retry = backoff },
-  { name = 'office365', mx_suffixes = { '.mail.protection.outlook.com', '.mx.microsoft' },
+  { name = 'office365', provider = 'microsoft',
+    mx_suffixes = { '.mail.protection.outlook.com', '.mx.microsoft' },
     -- Microsoft 365 tenants [M1][K1][C1]
     limits = { max_connections = 5, max_messages_per_connection = 50,
                max_message_rate = '80/min' },
@@ -69,7 +77,7 @@ M.list = {
     backoff = { { pattern = '4%.7%.650', duration = 5400,
                   limits = { max_message_rate = '1/min', max_connections = 1 } } },
     retry = backoff },
-  { name = 'yahoo', mx_suffixes = { '.yahoodns.net' },
+  { name = 'yahoo', provider = 'yahoo',
     -- Yahoo and AOL (both on yahoodns.net MX) [Y1][Y2][K1][C1]
     limits = { max_connections = 5, max_messages_per_connection = 20,
                max_message_rate = '50/min' },
@@ -79,39 +87,39 @@ M.list = {
                 { pattern = '%[TS0[123]%]', duration = 1800,
                   limits = { max_message_rate = '10/min', max_connections = 1 } } },
     retry = gentle },
-  { name = 'apple', mx_suffixes = { '.icloud.com' },
+  { name = 'apple', provider = 'apple',
     -- iCloud, me.com, mac.com [A1][K1]
     limits = { max_connections = 10, max_messages_per_connection = 5,
                max_message_rate = '60/min' },
     retry = backoff },
-  { name = 'gmx', mx_suffixes = { '.gmx.net', '.web.de', '.gmx.com' },
+  { name = 'gmx', provider = 'gmx',
     -- GMX and WEB.DE (1&1 Mail & Media) [X1]
     limits = { max_connections = 5, max_messages_per_connection = 100,
                max_message_rate = '60/min' },
     retry = backoff },
-  { name = 'orange', mx_suffixes = { '.orange.fr', '.wanadoo.fr' },
+  { name = 'orange', provider = 'orange',
     -- Orange France [K1]
     limits = { max_connections = 2, max_messages_per_connection = 100,
                max_message_rate = '30/min' },
     retry = gentle },
-  { name = 'comcast', mx_suffixes = { '.comcast.net' },
+  { name = 'comcast', provider = 'comcast',
     -- Comcast / Xfinity [K1]
     limits = { max_connections = 25, max_messages_per_connection = 1000,
                max_message_rate = '250/min' },
     retry = backoff },
-  { name = 'mimecast', mx_suffixes = { '.mimecast.com', '.mimecast.co.za' },
+  { name = 'mimecast', provider = 'mimecast',
     -- Mimecast-filtered companies; each region is a separate farm [K1]
     limits = { max_connections = 10, max_messages_per_connection = 100 },
     retry = backoff },
-  { name = 'yandex', mx_suffixes = { '.yandex.net', '.yandex.ru' },
+  { name = 'yandex', provider = 'yandex',
     limits = { max_connections = 5, max_messages_per_connection = 50,
                max_message_rate = '60/min' },
     retry = backoff },
-  { name = 'mailru', mx_suffixes = { '.mail.ru' },
+  { name = 'mailru', provider = 'mail.ru',
     limits = { max_connections = 5, max_messages_per_connection = 50,
                max_message_rate = '60/min' },
     retry = backoff },
-  { name = 'zoho', mx_suffixes = { '.zoho.com', '.zoho.eu', '.zoho.in' },
+  { name = 'zoho', provider = 'zoho',
     limits = { max_connections = 5, max_messages_per_connection = 50,
                max_message_rate = '60/min' },
     retry = backoff },
@@ -121,19 +129,26 @@ local function ends_with(s, suffix)
   return #s >= #suffix and s:sub(-#suffix) == suffix
 end
 
--- The profile whose suffixes cover every host of `mx_hosts` (lower case, no trailing
--- dot), or nil. `list` defaults to M.list.
+-- Whether one MX host (any case, trailing dot allowed) belongs to profile `p`: the
+-- provider table says it is p.provider's (when p names one), and it ends with one of
+-- p.mx_suffixes (when p lists any).
+local function host_in(p, host)
+  local h = (host:lower():gsub('%.$', ''))
+  if p.provider and kasi.provider_of(h) ~= p.provider then return false end
+  if not p.mx_suffixes or #p.mx_suffixes == 0 then return p.provider ~= nil end
+  for _, suf in ipairs(p.mx_suffixes) do
+    if ends_with(h, suf) or h == suf:sub(2) then return true end
+  end
+  return false
+end
+
+-- The profile every host of `mx_hosts` belongs to, or nil. `list` defaults to M.list.
 function M.match(mx_hosts, list)
   if not mx_hosts or #mx_hosts == 0 then return nil end
   for _, p in ipairs(list or M.list) do
     local all = true
     for _, host in ipairs(mx_hosts) do
-      local h = host:lower():gsub('%.$', '')
-      local hit = false
-      for _, suf in ipairs(p.mx_suffixes) do
-        if ends_with(h, suf) or h == suf:sub(2) then hit = true break end
-      end
-      if not hit then all = false break end
+      if not host_in(p, host) then all = false break end
     end
     if all then return p end
   end

@@ -6,7 +6,8 @@
 --   return require('kasi.throttle').plugin{
 --     -- change a provider's limits (fields not named keep the profile's value)
 --     overrides = { gmail = { max_message_rate = '60/min' }, yahoo = { max_connections = 2 } },
---     -- add providers of your own (checked before the shipped ones)
+--     -- add providers of your own (checked before the shipped ones; `provider = NAME`
+--     -- matches a provider of rules/providers.tsv, mx_suffixes any host you name)
 --     extra = { { name = 'corp', mx_suffixes = { '.mx.corp.example' },
 --                 limits = { max_connections = 2 }, retry = { 60, 300 } } },
 --     -- retry intervals of a provider, by failures so far (last one repeats)
@@ -43,7 +44,7 @@ function M.profiles(opts)
     local o = (opts.overrides or {})[p.name]
     local r = (opts.retry or {})[p.name]
     local b = (opts.backoff or {})[p.name]
-    list[#list + 1] = { name = p.name, mx_suffixes = p.mx_suffixes,
+    list[#list + 1] = { name = p.name, provider = p.provider, mx_suffixes = p.mx_suffixes,
                         limits = merged(p.limits, o), retry = r or p.retry,
                         backoff = b or p.backoff }
   end

@@ -149,6 +149,9 @@ def install(deb):
     assert os.path.exists("/usr/share/man/man8/kasi.8.gz")
     assert os.path.exists("/usr/share/man/man8/kasictl.8.gz")
     assert os.path.exists("/usr/share/kasi/lua/kasi/warmup.lua")
+    assert os.path.exists("/usr/share/kasi/rules/providers.tsv")
+    assert os.path.exists("/usr/share/kasi/rules/classify/00-reasons.rules")
+    assert not os.path.exists("/usr/share/kasi/rules/tools")
     assert sh("/usr/sbin/kasi", "--version").stdout.startswith("kasi ")
 
 

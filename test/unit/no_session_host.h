@@ -7,7 +7,6 @@
 #include <memory>
 #include <stdexcept>
 
-#include "core/server/server_config.h"
 #include "core/smtp/server/session.h"
 
 namespace kasi::test {
@@ -16,10 +15,8 @@ struct NoHost : SessionHost {
     uv_loop_t* lp;
     explicit NoHost(uv_loop_t* l) : lp(l) {}
     uv_loop_t* loop() override { return lp; }
-    std::shared_ptr<const ServerConfig> config() override { return nullptr; }
-    Spool& spool() override { throw std::logic_error("unused"); }
+    Intake& intake() override { throw std::logic_error("unused"); }
     LoopInbox& inbox() override { throw std::logic_error("unused"); }
-    Outbound* outbound() override { return nullptr; }
     void session_closed(Session*) override {}
 };
 

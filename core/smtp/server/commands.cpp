@@ -3,16 +3,12 @@
 #include <fmt/format.h>
 
 #include "core/log/log.h"
-#include "core/queue/intake.h"
-#include "core/queue/outbound.h"
 #include "core/server/loop_inbox.h"
-#include "core/server/server_config.h"
 #include "core/smtp/command.h"
 #include "core/smtp/headers.h"
 #include "core/smtp/mime_scan.h"
-#include "core/smtp/seal.h"
 #include "core/smtp/server/session.h"
-#include "core/spool/spool.h"
+#include "core/spool/intake.h"
 #include "core/util/clock.h"
 #include "core/util/strings.h"
 
@@ -307,6 +303,7 @@ void Session::finish_message() {
 // The transaction's body and notes go to the sealing steps and come back sealed (moved,
 // not copied); a session that closed meanwhile drops them.
 void Session::seal_message() {
+    if (!cfg_.seal) return queue_message();
     busy_ = true;
     Transaction& t = *txn_;
     std::vector<std::string> rcpts;
@@ -314,7 +311,7 @@ void Session::seal_message() {
     SealInput msg{t.uuid,           t.mail_from.null,   t.mail_from.domain,
                   std::move(rcpts), std::move(t.notes), std::move(t.body)};
     std::weak_ptr<Session> weak = weak_from_this();
-    seal_relayed(host_.loop(), cfg_, std::move(msg), [weak](SealInput sealed) {
+    cfg_.seal(host_.loop(), std::move(msg), [weak](SealInput sealed) {
         auto s = weak.lock();
         if (!s || s->closed_ || !s->txn_) return;
         s->txn_->notes = std::move(sealed.notes);
@@ -327,19 +324,22 @@ void Session::queue_message() {
     busy_ = true;
     std::weak_ptr<Session> weak = weak_from_this();
     LoopInbox* inbox = &host_.inbox();
-    IntakeSource src{remote_ip_.str(), hello_host_, auth_user_, tls_, relaying_};
-    if (local_) {
-        src.helo.clear();
-        src.auth_user = local_->who;
-        src.tls = local_->tls;
-        src.http = true;
-    }
-    spool_and_queue(host_.spool(), host_.outbound(), *txn_, src,
-                    [weak, inbox](const SpoolResult& r) {
-                        inbox->post([weak, r] {
-                            if (auto s = weak.lock()) s->spool_done(r);
-                        });
-                    });
+    Envelope env;  // who handed it in: the API's client for a local session
+    env.id = txn_->uuid;
+    env.mail_from = txn_->mail_from.str();
+    for (const auto& r : txn_->rcpts) env.rcpts.push_back(r.str());
+    env.client_ip = remote_ip_.str();
+    env.helo = local_ ? "" : hello_host_;
+    env.auth_user = local_ ? local_->who : auth_user_;
+    env.tls = local_ ? local_->tls : tls_;
+    env.relaying = relaying_;
+    env.notes = txn_->notes;
+    host_.intake().submit(std::move(env), std::move(txn_->body), local_ != nullptr,
+                          [weak, inbox](const SpoolResult& r) {
+                              inbox->post([weak, r] {
+                                  if (auto s = weak.lock()) s->spool_done(r);
+                              });
+                          });
 }
 
 void Session::spool_done(const SpoolResult& r) {

@@ -6,7 +6,6 @@
 #include "core/dns/mx.h"
 #include "core/dns/resolver.h"
 #include "core/log/log.h"
-#include "core/server/server_config.h"
 #include "core/smtp/server/session.h"
 
 namespace kasi {
@@ -283,7 +282,7 @@ void Session::respond_queue(Result& r, bool outbound) {
         if (outbound || (wants != txn_->notes.end() && !wants->second.empty())) {
             // Haraka's pre_send_trans_email: plugins may still add headers or notes
             // (DKIM signing of relayed mail); whatever they answer, the message is queued.
-            if (cfg_->hooks && !cfg_->hooks->at(Hook::pre_send_trans_email).empty())
+            if (cfg_.hooks && !cfg_.hooks->at(Hook::pre_send_trans_email).empty())
                 return run_hook(Hook::pre_send_trans_email);
             seal_message();  // then the spool answers through spool_done()
             return;

@@ -6,7 +6,6 @@
 
 #include "core/log/log.h"
 #include "core/server/loop_inbox.h"
-#include "core/server/server_config.h"
 #include "core/smtp/proxy_protocol.h"
 #include "core/smtp/reply.h"
 #include "core/tls/tls_context.h"
@@ -22,20 +21,17 @@ constexpr size_t read_chunk = 64 * 1024;
 
 }  // namespace
 
-Session::Session(SessionHost& host, std::shared_ptr<const ServerConfig> cfg, bool implicit_tls)
+Session::Session(SessionHost& host, SessionConfig cfg, bool implicit_tls)
     : host_(host),
       cfg_(std::move(cfg)),
       call_{Hook::connect_init, this},
       implicit_tls_(implicit_tls) {
+    if (!cfg_.settings) cfg_.settings = std::make_shared<const SessionSettings>();
     uuid_ = new_uuid();
     start_ms_ = now_ms();
 }
 
 Session::~Session() = default;
-
-const Settings& Session::settings() const {
-    return cfg_->settings;
-}
 
 void Session::start(uv_tcp_t*) {
     runner_ = std::make_shared<HookRunner>(host_.loop(), *this);
@@ -434,7 +430,7 @@ void Session::run_hook(Hook h, std::string_view arg, const Address* a) {
     call_.denial = nullptr;
     call_.denied_by = {};
     call_.denied_hook = Hook::count_;
-    runner_->run(cfg_->hooks, call_);
+    runner_->run(cfg_.hooks, call_);
 }
 
 void Session::send_banner() {
@@ -455,7 +451,7 @@ void Session::send_banner() {
 void Session::reset_transaction() {
     if (txn_) {
         HookCall c{Hook::reset_transaction, this};
-        for (const auto& reg : cfg_->hooks->at(Hook::reset_transaction)) reg.fn(c);
+        for (const auto& reg : cfg_.hooks->at(Hook::reset_transaction)) reg.fn(c);
     }
     txn_.reset();
 }

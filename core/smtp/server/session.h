@@ -9,6 +9,9 @@
 // A local session (start_local) has no socket: the HTTP API feeds it SMTP and reads its
 // replies (core/http/submission.h), so API mail runs through this same state machine.
 //
+// A session takes its settings as values (session_config.h) and hands a message it accepted
+// to the intake the host gives it.
+//
 // Lifetime: the worker owns sessions through shared_ptr; anything that answers later (a
 // suspended hook, the spool writer) holds a weak_ptr and finds the session gone if the
 // client left.
@@ -25,6 +28,7 @@
 
 #include "core/hooks/runner.h"
 #include "core/smtp/data_reader.h"
+#include "core/smtp/server/session_config.h"
 #include "core/smtp/server/transaction.h"
 #include "core/tls/tls_conn.h"
 #include "core/util/ip.h"
@@ -32,12 +36,9 @@
 
 namespace kasi {
 
-class Outbound;
+class Intake;
 class Resolver;
 
-struct ServerConfig;
-struct Settings;
-class Spool;
 class LoopInbox;
 struct SpoolResult;
 class Session;
@@ -48,10 +49,8 @@ class SessionHost {
   public:
     virtual ~SessionHost() = default;
     virtual uv_loop_t* loop() = 0;
-    virtual std::shared_ptr<const ServerConfig> config() = 0;
-    virtual Spool& spool() = 0;
-    // Where durable relayed messages go for delivery (null in tools and tests without it).
-    virtual Outbound* outbound() = 0;
+    // Where an accepted message goes: the spool, then delivery (core/spool/intake.h).
+    virtual Intake& intake() = 0;
     // This loop's DNS resolver (rDNS at connect); null where there is none.
     virtual Resolver* resolver() { return nullptr; }
     // The same, for plugins that may answer after the session is gone (Lua's kasi.dns).
@@ -79,7 +78,7 @@ struct LocalClient {
 
 class Session : public HookRunner::Sink, public std::enable_shared_from_this<Session> {
   public:
-    Session(SessionHost& host, std::shared_ptr<const ServerConfig> cfg, bool implicit_tls);
+    Session(SessionHost& host, SessionConfig cfg, bool implicit_tls);
     ~Session() override;
 
     // Takes over an accepted connection and starts the connect hooks.
@@ -140,7 +139,7 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     std::map<std::string, std::string>& notes() { return notes_; }
     Transaction* transaction() { return txn_.get(); }
     std::vector<std::string>& capabilities() { return caps_; }
-    const Settings& settings() const;
+    const SessionSettings& settings() const { return *cfg_.settings; }
     uv_loop_t* loop() { return host_.loop(); }
     // A reply written by a plugin that handled a command itself. `enhanced`: the RFC 2034
     // code, empty for the default one of `code`, "-" for none.
@@ -210,7 +209,7 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
                       std::string_view enh4 = "4.7.1");
 
     SessionHost& host_;
-    std::shared_ptr<const ServerConfig> cfg_;
+    SessionConfig cfg_;
     std::shared_ptr<HookRunner> runner_;
     UvHandle<uv_tcp_t> tcp_;
     UvHandle<uv_timer_t> idle_timer_;

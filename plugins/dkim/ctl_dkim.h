@@ -8,14 +8,18 @@
 //       directories it creates are mode 0755 (they hold nothing secret but the keys).
 //   kasictl -c DIR dkim records [DOMAIN]
 //       the TXT record of every key configured (the ones kasi would load)
+// The plugin's kasictl command (core/ctl/kasictl.h), declared in dkim/meson.build.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "core/ctl/kasictl.h"
+
 namespace kasi {
 
 int ctl_dkim(const std::string& dir, const std::vector<std::string>& args);
+extern const CtlCommand dkim_ctl_command;  // "dkim", its usage, ctl_dkim
 // The zone-file line for a key record: strings of at most 255 octets (RFC 1035 §3.3).
 std::string dkim_zone_line(const std::string& selector, const std::string& domain,
                            const std::string& record);

@@ -1,6 +1,11 @@
 // kasi: the MTA daemon. kasi -c DIR [--check-config [--user NAME]] | --version
 // --check-config run as root also loads the configuration as the service's user
-// (check_as_user.h): --user NAME, else the spool directory's owner, else the package's kasi.
+// (core/server/check_as_user.h): --user NAME, else the spool directory's owner, else the
+// package's kasi.
+//
+// The one file of the daemon that knows every layer: it attaches the Lua engine (policy/)
+// and the native plugins (plugins/) to the server's extension points
+// (core/server/extensions.h) before anything else runs, so that core/ includes neither.
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +19,8 @@
 #include "core/server/check_as_user.h"
 #include "core/server/server.h"
 #include "core/server/server_config.h"
+#include "plugins/registry.h"
+#include "policy/lua_extensions.h"
 
 namespace {
 
@@ -28,9 +35,18 @@ void usage(FILE* f) {
                  "                  /etc/kasi): every file must be readable by that user\n");
 }
 
+// Before any configuration is loaded (check_as_user's child loads one too).
+void attach_extensions() {
+    kasi::Extensions e;
+    kasi::add_policy_extensions(e);
+    kasi::add_plugin_extensions(e);
+    kasi::install_extensions(std::move(e));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    attach_extensions();
     std::string dir, user;
     bool check = false;
     for (int i = 1; i < argc; ++i) {

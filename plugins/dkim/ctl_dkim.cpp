@@ -1,4 +1,4 @@
-#include "core/ctl/ctl_dkim.h"
+#include "plugins/dkim/ctl_dkim.h"
 
 #include <fcntl.h>
 #include <pwd.h>
@@ -209,6 +209,11 @@ std::string dkim_zone_line(const std::string& selector, const std::string& domai
         out += fmt::format(" \"{}\"", record.substr(pos, 250));
     return out + " )";
 }
+
+const CtlCommand dkim_ctl_command = {
+    "dkim",
+    "dkim keygen DOMAIN SELECTOR [--ed25519] [--bits N] [--user NAME]\ndkim records [DOMAIN]",
+    &ctl_dkim};
 
 int ctl_dkim(const std::string& dir, const std::vector<std::string>& args) {
     if (!args.empty() && args[0] == "keygen") return keygen(dir, args);

@@ -1,0 +1,44 @@
+#include "core/server/extensions.h"
+
+namespace kasi {
+
+namespace {
+Extensions& installed() {
+    static Extensions e;
+    return e;
+}
+}  // namespace
+
+void install_extensions(Extensions e) {
+    installed() = std::move(e);
+}
+
+const Extensions& extensions() {
+    return installed();
+}
+
+void Extensions::close_loop(uv_loop_t* loop) const {
+    for (const auto& f : on_loop_close) f(loop);
+}
+
+std::string Extensions::prometheus() const {
+    std::string text;
+    for (const auto& f : metrics) text += f();
+    return text;
+}
+
+void Extensions::load_state(const std::string& dir) const {
+    for (const auto& s : state)
+        if (s.load) s.load(dir);
+}
+
+void Extensions::save_state(const std::string& dir) const {
+    for (const auto& s : state)
+        if (s.save) s.save(dir);
+}
+
+void Extensions::interrupt_all() const {
+    for (const auto& f : interrupt) f();
+}
+
+}  // namespace kasi
