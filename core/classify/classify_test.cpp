@@ -201,7 +201,8 @@ TEST_CASE("classifier: hostile and broken replies are classified in bounded time
         timed(550, "", "550-5.7.1 first line\r\n451-4.3.0 second\r\n550 5.2.2 mailbox full\r\n");
     CHECK(c.reason == "mailboxfull");
     // NUL bytes and invalid UTF-8
-    std::string nul("550 5.1.1 user\0 unknown \xff\xfe\xc3(", 34);
+    static constexpr char nul_bytes[] = "550 5.1.1 user\0 unknown \xff\xfe\xc3(";
+    std::string nul(nul_bytes, sizeof nul_bytes - 1);
     c = timed(550, "5.1.1", nul);
     CHECK(c.reason == "userunknown");
     std::string bad(4096, '\xff');
