@@ -30,7 +30,7 @@ const char* builtin_template =
     "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
     "This is a permanent error; I've given up. Sorry it didn't work out.\n"
     "\n"
-    "{recipients}: {reason}\n";
+    "{details}";
 
 const char* delayed_template =
     "Received: (Kasi {pid} invoked for delay warning); {date}\n"
@@ -46,7 +46,7 @@ const char* delayed_template =
     "This is a temporary problem; I will keep trying until {retry_until}.\n"
     "You do not need to send the message again.\n"
     "\n"
-    "{recipients}: {reason}\n";
+    "{details}";
 
 // Placeholder values are forced onto one line so a reply text cannot add headers.
 std::string one_line(std::string_view s) {
@@ -55,14 +55,18 @@ std::string one_line(std::string_view s) {
     return out;
 }
 
+// {details} is several lines, made of values that were forced onto one line each.
 std::string fill(std::string_view tpl, const std::map<std::string, std::string>& vars) {
     std::string out;
     for (size_t i = 0; i < tpl.size(); ++i) {
         if (tpl[i] == '{') {
             size_t end = tpl.find('}', i);
             if (end != std::string_view::npos && end - i < 40) {
-                auto it = vars.find(std::string(tpl.substr(i + 1, end - i - 1)));
-                out += it == vars.end() ? "?" : one_line(it->second);
+                std::string key(tpl.substr(i + 1, end - i - 1));
+                auto it = vars.find(key);
+                out += it == vars.end()     ? "?"
+                       : key == "details" ? it->second
+                                          : one_line(it->second);
                 i = end;
                 continue;
             }
@@ -109,8 +113,47 @@ std::string read_template(const std::string& path) {
     return text;
 }
 
+// What a class means, in words for the sender of the message (the DSN's text part).
+std::string_view class_words(std::string_view cls) {
+    static constexpr std::pair<std::string_view, std::string_view> words[] = {
+        {"invalid_recipient", "the address does not exist"},
+        {"mailbox_full", "the mailbox is full"},
+        {"inactive_mailbox", "the mailbox is disabled or inactive"},
+        {"spam_block", "the message was refused as spam"},
+        {"reputation_block", "the receiving provider refused mail from this sending server"},
+        {"rate_limited", "the receiving provider limited the sending rate"},
+        {"policy", "the receiving site's policy refused the message"},
+        {"content", "the message content was refused"},
+        {"message_too_big", "the message is too big"},
+        {"dns_failure", "the recipient's domain could not be found in the DNS"},
+        {"tls_failure", "no secure (TLS) connection could be made"},
+        {"connection_failure", "the receiving mail server could not be reached"},
+        {"protocol_error", "the receiving mail server broke the SMTP protocol"},
+        {"remote_system", "the receiving mail server had a problem"},
+        {"expired", "the message could not be delivered in time"},
+    };
+    for (const auto& [c, w] : words)
+        if (c == cls) return w;
+    return {};
+}
+
+// The text part's list: each recipient, its reply, and what the failure means.
+std::string details(const DsnInput& in) {
+    std::string out;
+    for (const auto& r : in.rcpts) {
+        out += one_line(r.address) + ": " + one_line(r.diagnostic.empty() ? in.reason : r.diagnostic);
+        out += "\n";
+        if (!r.cls) continue;
+        std::string_view w = class_words(r.cls->cls);
+        out += fmt::format("    {}{}(reason: {}, class: {})\n", w, w.empty() ? "" : " ",
+                           one_line(r.cls->reason), one_line(r.cls->cls));
+    }
+    return out;
+}
+
 // One recipient's lines of the report, from its last reply "<code> [<x.y.z>] text".
-DsnRecipient report_line(const QueuedMessage& m, uint32_t i, bool warning, int64_t now) {
+DsnRecipient report_line(const QueuedMessage& m, uint32_t i, bool warning, int64_t now,
+                         const DsnOptions& o) {
     const auto& st = m.rcpts[i];
     DsnRecipient r;
     r.address = st.address;
@@ -120,9 +163,13 @@ DsnRecipient report_line(const QueuedMessage& m, uint32_t i, bool warning, int64
     std::string enh(leading_enhanced_code(rest));
     r.status = warning ? (enh.empty() || enh[0] != '4' ? "4.0.0" : enh) : final_status(code, enh);
     r.diagnostic = st.reply();
-    if (m.extra)
+    if (m.extra) {
         for (const auto& [idx, mta] : m.extra->failed_mta)
             if (idx == i) r.remote_mta = mta;
+        for (const auto& [idx, c] : m.extra->failed_class)
+            if (idx == i) r.cls = c;
+    }
+    if (!r.cls && o.classify && !warning && !lr.empty()) r.cls = o.classify(st.reply());
     r.last_attempt_ms = now;
     return r;
 }
@@ -148,7 +195,7 @@ DsnInput dsn_input(const QueuedMessage& m, const DsnOptions& o, std::string orig
                             : st.status == RcptStatus::failed && !st.deleted;
         if (!want) continue;
         if (in.reason.empty()) in.reason = st.reply();
-        in.rcpts.push_back(report_line(m, i, warning, now));
+        in.rcpts.push_back(report_line(m, i, warning, now, o));
     }
     return in;
 }
@@ -185,6 +232,7 @@ std::string build_dsn(const DsnInput& in, int64_t now, std::string& msgid) {
         {"recipients", recipients},
         {"reason", in.reason},
         {"extended_reason", in.rcpts.empty() ? "" : in.rcpts[0].diagnostic},
+        {"details", details(in)},
         {"pid", std::to_string(::getpid())},
         {"msgid", msgid},
         {"retry_until", in.retry_until_ms ? rfc5322_date(in.retry_until_ms / 1000) : "later"},
@@ -221,6 +269,10 @@ std::string build_dsn(const DsnInput& in, int64_t now, std::string& msgid) {
             m += fmt::format("Diagnostic-Code: smtp; {}\r\n", one_line(r.diagnostic));
         if (r.last_attempt_ms)
             m += fmt::format("Last-Attempt-Date: {}\r\n", rfc5322_date(r.last_attempt_ms / 1000));
+        if (r.cls)
+            m += fmt::format("X-Kasi-Classification: reason={}; class={}; hard={}; scope={}\r\n",
+                             one_line(r.cls->reason), one_line(r.cls->cls),
+                             r.cls->hard ? "yes" : "no", scope_name(r.cls->scope));
         if (in.delayed && in.retry_until_ms)
             m += fmt::format("Will-Retry-Until: {}\r\n", rfc5322_date(in.retry_until_ms / 1000));
     }

@@ -5,6 +5,7 @@
 //        header lines, a blank line, the body; {placeholders} filled in)
 //     2. message/delivery-status: Reporting-MTA, Arrival-Date, then per recipient
 //        Final-Recipient, Action, Status, Remote-MTA, Diagnostic-Code, Last-Attempt-Date
+//        and X-Kasi-Classification (what the failure means: docs/bounces.md)
 //     3. text/rfc822-headers (the original headers) or message/rfc822 (the whole message)
 // The DSN goes to the original envelope sender with a null sender of its own, so it can
 // never cause another DSN.
@@ -14,9 +15,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/classify/classification.h"
 #include "core/queue/queued_message.h"
 
 namespace kasi {
@@ -27,6 +32,7 @@ struct DsnRecipient {
     std::string remote_mta;  // MX host name, "" when none was reached
     std::string diagnostic;  // "550 5.1.1 No such user" ("" when there was no reply)
     int64_t last_attempt_ms = 0;
+    std::optional<Classification> cls;  // what the failure means, when known
 };
 
 struct DsnInput {
@@ -51,10 +57,13 @@ struct DsnOptions {
     bool include_message = false;  // bounce_include_message: the whole message, not its headers
     int64_t max_age_ms = 0;        // a delay warning's Will-Retry-Until is arrival + max_age
     std::string template_path;     // config/outbound.bounce_message; "" = the built-in text
+    // Classifies a recipient's recorded reply when the failure's classification was not
+    // kept (the message failed before a restart); null: such recipients go without one.
+    std::function<Classification(const std::string& reply)> classify;
 };
 
 // What message `m`'s DSN says: its failed recipients (not the deleted ones), each with the
-// status and diagnostic of its last reply; or, when `delayed` is given, a delay warning for
+// status, diagnostic and classification of its last reply; or, when `delayed` is given, a delay warning for
 // those recipients. `original` is the message as spooled ("" when it could not be read).
 // The template file is read each time: small, and an operator's edit applies at once.
 DsnInput dsn_input(const QueuedMessage& m, const DsnOptions& o, std::string original,

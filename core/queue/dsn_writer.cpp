@@ -2,14 +2,30 @@
 
 #include <cstring>
 
+#include "core/classify/classifier.h"
 #include "core/log/log.h"
 #include "core/queue/dsn.h"
+#include "core/smtp/client/reply_parser.h"
 #include "core/smtp/seal.h"
 #include "core/spool/spool.h"
 #include "core/util/clock.h"
 #include "core/util/ids.h"
 
 namespace kasi {
+
+namespace {
+
+// A recorded reply line, "<code> [<x.y.z>] text", classified again.
+Classification classify_recorded(const Classifier& rules, std::string_view line) {
+    int code = 0;
+    for (size_t i = 0; i < 3 && i < line.size() && line[i] >= '0' && line[i] <= '9'; ++i)
+        code = code * 10 + (line[i] - '0');
+    std::string_view rest = line.size() > 4 ? line.substr(4) : std::string_view{};
+    std::string_view enhanced = leading_enhanced_code(rest);
+    return rules.classify(ClassifyInput{OutcomeKind::reply, code, enhanced, rest, "", "", ""});
+}
+
+}  // namespace
 
 void DsnWriter::failure(const std::shared_ptr<QueuedMessage>& m) {
     std::weak_ptr<bool> alive = ctx_.alive;
@@ -35,6 +51,9 @@ void DsnWriter::write(const std::shared_ptr<QueuedMessage>& m, std::string origi
                       const std::vector<uint32_t>& delayed) {
     const OutboundConfig& cfg = ctx_.cfg();
     DsnOptions o{ctx_.settings.me, cfg.bounce_include_message, cfg.max_age_ms, cfg.bounce_template};
+    if (auto rules = cfg.classifier) o.classify = [rules](const std::string& line) {
+        return classify_recorded(*rules, line);
+    };
     std::string msgid;
     std::string dsn =
         build_dsn(dsn_input(*m, o, std::move(original), delayed, now_ms()), now_ms(), msgid);

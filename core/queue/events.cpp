@@ -92,7 +92,8 @@ void EventLog::reception(const QueuedMessage& m) {
 
 void EventLog::recipient(const char* type, const QueuedMessage& m, uint32_t rcpt,
                          const std::string& queue, const EventPeer& peer, const SmtpReply& reply,
-                         int attempt, int64_t now, int64_t next_due_ms) {
+                         const Classification& c, int attempt, int64_t now,
+                         int64_t next_due_ms) {
     if (fd_ < 0) return;
     JsonObject o;
     o.str("type", type).num("time_ms", now).str("id", m.id);
@@ -114,6 +115,8 @@ void EventLog::recipient(const char* type, const QueuedMessage& m, uint32_t rcpt
         }
     }
     o.num("code", reply.code).str("enhanced", reply.enhanced).str("response", reply.text());
+    o.str("reason", c.reason).str("class", c.cls).boolean("hard", c.hard);
+    o.str("scope", scope_name(c.scope)).str("provider", c.provider);
     o.num("attempt", attempt).num("size", int64_t(m.body_size));
     o.num("queued_ms", now - m.received_ms);
     if (next_due_ms) o.num("next_due_ms", next_due_ms);

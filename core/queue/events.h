@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/classify/classification.h"
 #include "core/queue/queued_message.h"
 #include "core/smtp/client/reply_parser.h"
 
@@ -31,10 +32,12 @@ class EventLog {
     bool reopen(std::string& err);
 
     void reception(const QueuedMessage& m);
-    // type: "Delivery", "TransientFailure", "Bounce" or "Expiration".
+    // type: "Delivery", "TransientFailure", "Bounce" or "Expiration"; `c` is what the
+    // outcome means (reason, class, hard, scope, provider).
     void recipient(const char* type, const QueuedMessage& m, uint32_t rcpt,
                    const std::string& queue, const EventPeer& peer, const SmtpReply& reply,
-                   int attempt, int64_t now_ms, int64_t next_due_ms = 0);
+                   const Classification& c, int attempt, int64_t now_ms,
+                   int64_t next_due_ms = 0);
     // An event from elsewhere (a one-click unsubscribe): one JSON object, no newline.
     void other(const std::string& json) { put(json); }
     void flush();

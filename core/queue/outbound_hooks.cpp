@@ -11,6 +11,7 @@ struct OutboundHooks::Call : HookRunner::Sink {
     HookCall call{Hook::get_mx, nullptr};
     OutboundAnswer answer;
     OutboundEvent event;
+    ResponseEvent response;
     std::shared_ptr<const QueueInfo> queue;
     std::string domain;
     std::shared_ptr<QueuedMessage> msg;
@@ -50,6 +51,25 @@ void OutboundHooks::run(Hook h, std::shared_ptr<QueuedMessage> m, std::string do
     c->call.domain = c->domain;
     c->call.outbound = &c->answer;
     if (h == Hook::deferred || h == Hook::bounce || h == Hook::delivered) c->call.event = &c->event;
+    c->done = std::move(done);
+    c->runner = std::make_shared<HookRunner>(loop_, *c);
+    c->runner->set_resolver(resolver_);
+    running_.emplace(c, std::move(owned));
+    c->runner->run(table_, c->call);
+}
+
+void OutboundHooks::run_response(std::shared_ptr<QueuedMessage> m, ResponseEvent ev, Done done) {
+    auto owned = std::make_unique<Call>();
+    Call* c = owned.get();
+    c->owner = this;
+    c->msg = std::move(m);
+    c->domain = ev.domain;
+    c->response = std::move(ev);
+    c->call.hook = Hook::classify_response;
+    c->call.hmail = c->msg.get();
+    c->call.domain = c->domain;
+    c->call.outbound = &c->answer;
+    c->call.response = &c->response;
     c->done = std::move(done);
     c->runner = std::make_shared<HookRunner>(loop_, *c);
     c->runner->set_resolver(resolver_);

@@ -1,5 +1,5 @@
-// The outbound hooks (send_email, get_egress, get_mx, queue_limits, deferred, bounce,
-// delivered) as the delivery stages call them: one HookRunner per call, run with the hook
+// The outbound hooks (send_email, get_egress, get_mx, queue_limits, classify_response,
+// deferred, bounce, delivered) as the delivery stages call them: one HookRunner per call, run with the hook
 // table in force, answering through a callback on the delivery loop.
 //
 // Every stage uses this the same way: run(hook, message, domain, done). A call's state
@@ -41,6 +41,9 @@ class OutboundHooks {
     // queue a queue_limits hook is asked about.
     void run(Hook h, std::shared_ptr<QueuedMessage> m, std::string domain, Done done,
              OutboundEvent ev = {}, std::shared_ptr<const QueueInfo> queue = nullptr);
+    // classify_response for one recipient's outcome: `done` finds a handler's change in
+    // OutboundAnswer::response.
+    void run_response(std::shared_ptr<QueuedMessage> m, ResponseEvent ev, Done done);
     void cancel_all();
 
   private:

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "core/classify/classifier.h"
+#include "core/classify/taxonomy.h"
 #include "core/log/log.h"
 #include "core/metrics/provider.h"
 #include "core/queue/dsn.h"
@@ -15,7 +17,9 @@ namespace kasi {
 
 namespace {
 
-constexpr size_t max_counted_pairs = 1000;  // (provider, source) pairs, then "other"
+constexpr size_t max_counted_keys = 2000;  // (provider, source, class, reason), then "other"
+constexpr size_t max_recent_queues = 1000;  // queues with recent errors kept
+constexpr size_t recent_per_queue = 5;
 
 std::string reply_line(const SmtpReply& r) {
     return r.enhanced.empty() ? fmt::format("{} {}", r.code, r.text())
@@ -38,6 +42,101 @@ OutboundEvent make_event(const QueuedMessage& m, const std::vector<uint32_t>& id
     return ev;
 }
 
+bool same_reply(const SmtpReply& a, const SmtpReply& b) {
+    return a.code == b.code && a.enhanced == b.enhanced && a.lines == b.lines;
+}
+
+// What is classified for one reply. A failure before any usable reply arrives as text
+// (smtp_client.cpp, ready_queue.cpp): "greeting: 554 5.7.1 ...", "EHLO: 550 ...",
+// "timeout waiting for the server (...)", "TLS error: ...", "connection lost: ...". When
+// the server's own reply is in it, that reply is classified (a 554 greeting is a block,
+// not a network error); a timeout is kind timeout wherever it happened.
+struct Facts {
+    OutcomeKind kind;
+    int code;
+    std::string enhanced, text, command;
+};
+
+bool starts(std::string_view s, std::string_view p) {
+    return s.substr(0, p.size()) == p;
+}
+
+Facts facts_of(const SmtpReply& r, OutcomeKind kind, std::string_view command) {
+    Facts f{kind, r.code, r.enhanced, r.text(), std::string(command)};
+    std::string_view t = f.text;
+    bool lost = kind == OutcomeKind::reply && r.code == 421 && r.enhanced == "4.4.2" &&
+                starts(t, "connection lost: ");
+    if (lost) t.remove_prefix(17);
+    if (kind != OutcomeKind::reply || lost) {
+        static constexpr std::pair<std::string_view, std::string_view> said[] = {
+            {"greeting: ", "CONNECT"}, {"EHLO: ", "EHLO"},    {"HELO: ", "HELO"},
+            {"STARTTLS refused: ", "STARTTLS"}, {"RSET: ", "RSET"}, {"the server said: ", ""},
+        };
+        for (const auto& [prefix, cmd] : said) {
+            if (!starts(t, prefix)) continue;
+            std::string_view rest = t.substr(prefix.size());
+            if (rest.size() < 3 || rest[0] < '2' || rest[0] > '5') break;
+            f.kind = OutcomeKind::reply;
+            f.code = (rest[0] - '0') * 100 + (rest[1] - '0') * 10 + (rest[2] - '0');
+            rest.remove_prefix(std::min<size_t>(4, rest.size()));
+            f.enhanced = std::string(leading_enhanced_code(rest));
+            f.text = std::string(rest);
+            f.command = std::string(cmd);
+            return f;
+        }
+        if (starts(t, "timeout")) f.kind = OutcomeKind::timeout;
+        else if (starts(t, "TLS error")) f.kind = OutcomeKind::tls;
+        else if (starts(t, "bad reply") || starts(t, "unexpected reply"))
+            f.kind = OutcomeKind::protocol;
+        else if (lost) f.kind = OutcomeKind::connect;
+    }
+    return f;
+}
+
+// Today's answer without rules (a configuration built without a classifier: unit tests).
+Classification unclassified(const SmtpReply& r, std::string_view host, std::string_view domain) {
+    Classification c;
+    if (r.cls() == 2) c.reason = c.cls = "delivered";
+    c.provider = std::string(provider_of(host.empty() ? domain : host));
+    return c;
+}
+
+// A classify_response handler's change, checked: names the rules do not know and a
+// verdict that would turn a failure into a delivery are refused (and logged).
+void apply_override(Judgement& j, const Result& r, const std::optional<ResponseOverride>& o,
+                    const Classifier* rules, const std::string& id) {
+    if (r.code == Code::deny) j.verdict = Verdict::bounce;
+    if (r.code == Code::denysoft) {
+        j.verdict = Verdict::defer;
+        unsigned long long secs = 0;
+        if (!r.msg.empty() && parse_u64(r.msg, secs) && secs <= 365ull * 86400)
+            j.retry_s = int64_t(secs);
+    }
+    if (r.code != Code::ok || !o) return;
+    if (o->reason) {
+        if (!is_known_reason(*o->reason)) {
+            log::warn("queue: {}: classify_response: unknown reason '{}' ignored", id, *o->reason);
+        } else if (*o->reason != j.cls.reason) {
+            Classification d = rules ? rules->for_reason(*o->reason) : Classification{};
+            j.cls.reason = *o->reason;
+            if (rules) {
+                j.cls.cls = d.cls;
+                j.cls.hard = d.hard && j.verdict == Verdict::bounce;
+                j.cls.scope = d.scope;
+            }
+        }
+    }
+    if (o->cls) {
+        if (is_known_class(*o->cls)) j.cls.cls = *o->cls;
+        else log::warn("queue: {}: classify_response: unknown class '{}' ignored", id, *o->cls);
+    }
+    if (o->hard) j.cls.hard = *o->hard;
+    if (o->scope) j.cls.scope = *o->scope;
+    if (o->verdict && *o->verdict != Verdict::delivered) j.verdict = *o->verdict;
+    if (o->retry_s && *o->retry_s >= 0 && *o->retry_s <= 365ll * 86400) j.retry_s = *o->retry_s;
+    j.cls.rule = "classify_response";
+}
+
 }  // namespace
 
 Verdict verdict_for(const SmtpReply& r) {
@@ -54,77 +153,169 @@ SmtpReply local_reply(int code, std::string enhanced, std::string text) {
     return r;
 }
 
-// One attempt's recipients by verdict, each with the reply that decided it.
+// One attempt's recipients by verdict, each with the reply that decided it and what it
+// meant.
 struct Outcome::Sorted {
     std::vector<uint32_t> changed;  // every recipient of the attempt (for the journal)
     std::vector<uint32_t> delivered, deferred, failed;
     std::vector<const SmtpReply*> delivered_replies;
     std::vector<SmtpReply> deferred_replies, failed_replies;
+    std::vector<Classification> delivered_cls, deferred_cls, failed_cls;
+    int64_t retry_s = 0;  // the longest delay a classify_response hook gave (0: none)
 };
 
 void Outcome::transaction(std::unique_ptr<Delivery> d, const TxnOutcome& out,
                           const EventPeer& peer) {
-    apply(std::move(d), out.rcpt, OutcomeKind::reply, peer);
+    apply(std::move(d), out.rcpt, OutcomeKind::reply, out.command, peer);
 }
 
 void Outcome::not_sent(std::unique_ptr<Delivery> d, const SmtpReply& why, OutcomeKind kind,
                        const EventPeer& peer) {
-    apply(std::move(d), std::vector<SmtpReply>{why}, kind, peer);  // one reply for all
+    apply(std::move(d), std::vector<SmtpReply>{why}, kind, {}, peer);  // one reply for all
 }
 
-// One attempt: the steps the header lists, in order.
+// One attempt: step 1 here (and the hook when a plugin has it), the others in decide().
 void Outcome::apply(std::unique_ptr<Delivery> d, const std::vector<SmtpReply>& replies,
-                    OutcomeKind kind, const EventPeer& peer) {
-    int64_t now = now_ms();
+                    OutcomeKind kind, const std::vector<std::string_view>& commands,
+                    const EventPeer& peer) {
     auto& m = *d->msg;
     ++d->attempts;
     m.attempts = std::max(m.attempts, d->attempts);
-    // 1. classify
-    std::vector<Verdict> verdicts = classify(*d, replies, kind, peer);
-    Sorted s = sort(*d, replies, verdicts);
+    std::vector<Judgement> js = classify(*d, replies, kind, commands, peer);
+    bool failures = std::any_of(js.begin(), js.end(),
+                                [](const Judgement& j) { return j.verdict != Verdict::delivered; });
+    if (failures && ctx_.hooks.has(Hook::classify_response))
+        return ask_classify_hook(std::move(d), replies, std::move(js), peer);
+    decide(std::move(d), replies, js, peer);
+}
+
+// Step 1: what each recipient's reply means, in the order of d.rcpts (`replies` has one
+// reply per recipient, or one for all). This is the one place a verdict is made: by the
+// reply's code (verdict_for), with the rules' classification beside it. Recipients that
+// share a reply (a transaction's "." reply, a site that is down) are classified once.
+std::vector<Judgement> Outcome::classify(const Delivery& d, const std::vector<SmtpReply>& replies,
+                                         OutcomeKind kind,
+                                         const std::vector<std::string_view>& commands,
+                                         const EventPeer& peer) const {
+    const Classifier* rules = ctx_.cfg().classifier.get();
+    std::vector<Judgement> js;
+    js.reserve(d.rcpts.size());
+    const SmtpReply* prev = nullptr;
+    std::string_view prev_cmd;
+    for (size_t k = 0; k < d.rcpts.size(); ++k) {
+        const SmtpReply& r = k < replies.size() ? replies[k] : replies.back();
+        std::string_view cmd = k < commands.size() ? commands[k] : std::string_view{};
+        if (prev && cmd == prev_cmd && (prev == &r || same_reply(*prev, r))) {
+            js.push_back(js.back());
+            continue;
+        }
+        Facts f = facts_of(r, kind, cmd);
+        Judgement j;
+        j.verdict = verdict_for(r);
+        j.kind = f.kind;
+        j.command = f.command;
+        if (rules)
+            j.cls = rules->classify(ClassifyInput{f.kind, f.code, f.enhanced, f.text, peer.mx_host,
+                                                  f.command, d.domain});
+        else
+            j.cls = unclassified(r, peer.mx_host, d.domain);
+        js.push_back(std::move(j));
+        prev = &r;
+        prev_cmd = cmd;
+    }
+    return js;
+}
+
+// The classify_response hook, once for each recipient that did not get a 2xx; the
+// attempt goes on (decide()) when every answer is in.
+void Outcome::ask_classify_hook(std::unique_ptr<Delivery> d, std::vector<SmtpReply> replies,
+                                std::vector<Judgement> js, const EventPeer& peer) {
+    struct Pending {
+        std::unique_ptr<Delivery> d;
+        std::vector<SmtpReply> replies;
+        std::vector<Judgement> js;
+        EventPeer peer;
+        size_t waiting = 1;  // one for the loop below, so an answer given at once cannot end it
+    };
+    auto p = std::make_shared<Pending>();
+    p->d = std::move(d);
+    p->replies = std::move(replies);
+    p->js = std::move(js);
+    p->peer = peer;
+    std::weak_ptr<bool> alive = ctx_.alive;
+    auto answered = [this, alive, p] {
+        if (--p->waiting > 0 || !alive.lock()) return;
+        decide(std::move(p->d), p->replies, p->js, p->peer);
+    };
+    const Delivery& dv = *p->d;
+    for (size_t k = 0; k < dv.rcpts.size(); ++k) {
+        const Judgement& j = p->js[k];
+        if (j.verdict == Verdict::delivered) continue;
+        const SmtpReply& r = k < p->replies.size() ? p->replies[k] : p->replies.back();
+        ResponseEvent ev;
+        ev.rcpt = dv.msg->rcpts[dv.rcpts[k]].address;
+        ev.domain = dv.domain;
+        ev.kind = j.kind;
+        ev.code = r.code;
+        ev.enhanced = r.enhanced;
+        ev.text = r.text();
+        ev.command = j.command;
+        ev.host = peer.mx_host;
+        ev.ip = peer.mx_ip;
+        ev.classification = j.cls;
+        ev.verdict = j.verdict;
+        ++p->waiting;
+        ctx_.hooks.run_response(dv.msg, std::move(ev),
+                                [this, alive, p, k, answered](Result r, OutboundAnswer& a) {
+                                    if (!alive.lock()) return;
+                                    apply_override(p->js[k], r, a.response,
+                                                   ctx_.cfg().classifier.get(), p->d->msg->id);
+                                    answered();
+                                });
+    }
+    answered();
+}
+
+// Steps 2 to 4, once every recipient has its judgement.
+void Outcome::decide(std::unique_ptr<Delivery> d, const std::vector<SmtpReply>& replies,
+                     const std::vector<Judgement>& js, const EventPeer& peer) {
+    int64_t now = now_ms();
+    Sorted s = sort(*d, replies, js);
     // 2. delivered
     delivered(*d, s, peer, now);
-    // 3. failed
-    if (!s.failed.empty()) fail_rcpts(*d, s.failed, s.failed_replies, "Bounce", peer);
-    // 4. deferred: retried, or failed after all
+    // 3. bounce
+    if (!s.failed.empty())
+        fail_rcpts(*d, s.failed, s.failed_replies, s.failed_cls, "Bounce", peer);
+    // 4. defer: retried, or failed after all
     if (s.deferred.empty()) return settle(std::move(d), s);
     retry_or_give_up(std::move(d), std::move(s), peer, now);
 }
 
-// Step 1: what each recipient's reply means, in the order of d.rcpts (`replies` has one
-// reply per recipient, or one for all). This is the one place a verdict is made: today by
-// the reply's class alone (verdict_for); `kind` and `peer` (the MX host) are what a
-// classifier needs besides the reply.
-std::vector<Verdict> Outcome::classify(const Delivery& d, const std::vector<SmtpReply>& replies,
-                                       OutcomeKind, const EventPeer&) const {
-    std::vector<Verdict> v;
-    v.reserve(d.rcpts.size());
-    for (size_t k = 0; k < d.rcpts.size(); ++k)
-        v.push_back(verdict_for(k < replies.size() ? replies[k] : replies.back()));
-    return v;
-}
-
 // Records each recipient's last reply and groups the recipients by verdict.
 Outcome::Sorted Outcome::sort(Delivery& d, const std::vector<SmtpReply>& replies,
-                              const std::vector<Verdict>& verdicts) {
+                              const std::vector<Judgement>& js) {
     Sorted s;
     for (size_t k = 0; k < d.rcpts.size(); ++k) {
         uint32_t i = d.rcpts[k];
         const SmtpReply& r = k < replies.size() ? replies[k] : replies.back();
         d.msg->rcpts[i].last_reply = ctx_.intern(reply_line(r));
         s.changed.push_back(i);
-        switch (verdicts[k]) {
+        switch (js[k].verdict) {
             case Verdict::delivered:
                 s.delivered.push_back(i);
                 s.delivered_replies.push_back(&r);
+                s.delivered_cls.push_back(js[k].cls);
                 break;
             case Verdict::bounce:
                 s.failed.push_back(i);
                 s.failed_replies.push_back(r);
+                s.failed_cls.push_back(js[k].cls);
                 break;
             case Verdict::defer:
                 s.deferred.push_back(i);
                 s.deferred_replies.push_back(r);
+                s.deferred_cls.push_back(js[k].cls);
+                s.retry_s = std::max(s.retry_s, js[k].retry_s);
                 break;
         }
     }
@@ -140,13 +331,14 @@ void Outcome::delivered(const Delivery& d, const Sorted& s, const EventPeer& pee
         uint32_t i = s.delivered[k];
         m.rcpts[i].status = RcptStatus::delivered;
         ++ctx_.stats.delivered;
-        count(peer, d.domain, delivered_n);
-        ctx_.events.recipient("Delivery", m, i, queue, peer, *s.delivered_replies[k], d.attempts,
-                              now);
+        count(peer, s.delivered_cls[k], delivered_n);
+        ctx_.events.recipient("Delivery", m, i, queue, peer, *s.delivered_replies[k],
+                              s.delivered_cls[k], d.attempts, now);
     }
     if (!ctx_.hooks.has(Hook::delivered)) return;
     OutboundEvent ev = make_event(m, s.delivered, *s.delivered_replies.front(), peer);
     ev.delay_s = (now - m.received_ms) / 1000;
+    ev.classification = s.delivered_cls.front();
     ctx_.hooks.run(
         Hook::delivered, d.msg, d.domain, [](Result, OutboundAnswer&) {}, std::move(ev));
 }
@@ -162,13 +354,15 @@ void Outcome::settle(std::unique_ptr<Delivery> d, const Sorted& s) {
 }
 
 // Step 4: deferred recipients are retried, unless the retries ran out or the next one
-// would come after max_age.
+// would come after max_age. A classify_response hook's delay replaces the schedule's.
 void Outcome::retry_or_give_up(std::unique_ptr<Delivery> d, Sorted s, const EventPeer& peer,
                                int64_t now) {
     auto m = d->msg;
     const auto& iv = ctx_.cfg().temp_fail_intervals_s;
     bool too_many = size_t(d->attempts) > iv.size();
-    int64_t next = too_many ? 0 : now + int64_t(iv[size_t(d->attempts) - 1]) * 1000;
+    int64_t next = too_many     ? 0
+                   : s.retry_s ? now + s.retry_s * 1000
+                               : now + int64_t(iv[size_t(d->attempts) - 1]) * 1000;
     bool too_old = !too_many && next - m->received_ms >= ctx_.cfg().max_age_ms;
     if (too_many || too_old) {
         std::vector<SmtpReply> rs;
@@ -179,7 +373,10 @@ void Outcome::retry_or_give_up(std::unique_ptr<Delivery> d, Sorted s, const Even
                            too_old ? "delivery time expired:" : "Too many failures:");
             rs.push_back(std::move(f));
         }
-        fail_rcpts(*d, s.deferred, rs, too_old ? "Expiration" : "Bounce", peer);
+        std::vector<Classification> cls = s.deferred_cls;
+        if (too_old)
+            for (auto& c : cls) c = local_class(rs.front(), *d, peer);
+        fail_rcpts(*d, s.deferred, rs, cls, too_old ? "Expiration" : "Bounce", peer);
         ctx_.journal.record(*m, true, s.changed, false, 0);
         return part_done(m);
     }
@@ -194,6 +391,8 @@ void Outcome::ask_deferred_hook(std::unique_ptr<Delivery> d, Sorted s, const Eve
                                 int64_t now, int64_t next) {
     OutboundEvent ev = make_event(*d->msg, s.deferred, s.deferred_replies.front(), peer);
     ev.delay_s = (next - now) / 1000;
+    ev.classification = s.deferred_cls.front();
+    ev.per_rcpt = s.deferred_cls;
     auto holder = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
     std::weak_ptr<bool> alive = ctx_.alive;
     const Delivery& ref = **holder;
@@ -221,7 +420,9 @@ void Outcome::ask_deferred_hook(std::unique_ptr<Delivery> d, Sorted s, const Eve
                                           local_reply(550, "5.0.0",
                                                       "dropped by a deferred hook" +
                                                           (r.msg.empty() ? "" : ": " + r.msg)));
-                fail_rcpts(*d, s.deferred, rs, "Bounce", peer);
+                std::vector<Classification> cls(s.deferred.size(),
+                                                local_class(rs.front(), *d, peer));
+                fail_rcpts(*d, s.deferred, rs, cls, "Bounce", peer);
                 for (uint32_t i : s.deferred) m->rcpts[i].deleted = true;
                 ctx_.journal.record(*m, true, s.changed, false, 0);
                 return part_done(m);
@@ -240,10 +441,11 @@ void Outcome::requeue(std::unique_ptr<Delivery> d, const Sorted& s, const EventP
     for (size_t k = 0; k < s.deferred.size(); ++k) {
         m->rcpts[s.deferred[k]].status = RcptStatus::deferred;
         ++ctx_.stats.deferred;
-        count(peer, d->domain, deferred_n);
+        count(peer, s.deferred_cls[k], deferred_n);
         ctx_.events.recipient("TransientFailure", *m, s.deferred[k], queue, peer,
-                              s.deferred_replies[k], d->attempts, now, next);
+                              s.deferred_replies[k], s.deferred_cls[k], d->attempts, now, next);
     }
+    remember(queue, Verdict::defer, s.deferred_cls.front(), s.deferred_replies.front(), now);
     const auto& cfg = ctx_.cfg();
     if (cfg.delay_warning_ms && !m->warned && !m->is_dsn && !m->mail_from.empty() &&
         now - m->received_ms >= cfg.delay_warning_ms)
@@ -252,11 +454,14 @@ void Outcome::requeue(std::unique_ptr<Delivery> d, const Sorted& s, const EventP
     d->rcpts = s.deferred;
     d->due_ms = next;
     d->ready_since_ms = 0;
-    retry_.retry(std::move(d), reply_line(s.deferred_replies.front()));
+    const Classification& c = s.deferred_cls.front();
+    retry_.retry(std::move(d), fmt::format("{} ({}, {})", reply_line(s.deferred_replies.front()),
+                                           c.reason, c.cls));
 }
 
 void Outcome::fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
-                         const std::vector<SmtpReply>& replies, const char* type,
+                         const std::vector<SmtpReply>& replies,
+                         const std::vector<Classification>& cls, const char* type,
                          const EventPeer& peer) {
     auto& m = *d.msg;
     int64_t now = now_ms();
@@ -267,10 +472,12 @@ void Outcome::fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
         st.status = RcptStatus::failed;
         st.last_reply = ctx_.intern(reply_line(replies[k]));
         if (!peer.mx_host.empty()) m.more().failed_mta.emplace_back(idx[k], peer.mx_host);
+        m.more().failed_class.emplace_back(idx[k], cls[k]);
         ++(expired ? ctx_.stats.expired : ctx_.stats.bounced);
-        count(peer, d.domain, expired ? expired_n : bounced_n);
-        ctx_.events.recipient(type, m, idx[k], queue, peer, replies[k], d.attempts, now);
+        count(peer, cls[k], expired ? expired_n : bounced_n);
+        ctx_.events.recipient(type, m, idx[k], queue, peer, replies[k], cls[k], d.attempts, now);
     }
+    if (!idx.empty()) remember(queue, Verdict::bounce, cls.front(), replies.front(), now);
 }
 
 void Outcome::expire(std::unique_ptr<Delivery> d, const EventPeer& peer) {
@@ -282,7 +489,8 @@ void Outcome::expire(std::unique_ptr<Delivery> d, const EventPeer& peer) {
             451, "4.4.7",
             last.empty() ? "delivery time expired" : "delivery time expired; last error: " + last));
     }
-    fail_rcpts(*d, d->rcpts, rs, "Expiration", peer);
+    std::vector<Classification> cls(rs.size(), local_class(rs.front(), *d, peer));
+    fail_rcpts(*d, d->rcpts, rs, cls, "Expiration", peer);
     ctx_.journal.record(*m, true, d->rcpts, false, 0);
     part_done(m);
 }
@@ -293,7 +501,8 @@ void Outcome::drop(std::unique_ptr<Delivery> d, bool bounce) {
         d->rcpts.size(),
         local_reply(550, "5.0.0",
                     bounce ? "bounced by the administrator" : "deleted by the administrator"));
-    fail_rcpts(*d, d->rcpts, rs, "Bounce", EventPeer{});
+    std::vector<Classification> cls(rs.size(), local_class(rs.front(), *d, EventPeer{}));
+    fail_rcpts(*d, d->rcpts, rs, cls, "Bounce", EventPeer{});
     if (!bounce)
         for (uint32_t i : d->rcpts) m->rcpts[i].deleted = true;
     ctx_.journal.record(*m, true, d->rcpts, false, 0);
@@ -319,6 +528,16 @@ void Outcome::finish(const std::shared_ptr<QueuedMessage>& m) {
     r.enhanced = std::string(leading_enhanced_code(last.size() > 4 ? last.substr(4) : ""));
     OutboundEvent ev = make_event(*m, failed, r, EventPeer{});
     ev.text = last;
+    for (uint32_t i : failed) {
+        if (!m->extra) break;
+        for (const auto& [idx, c] : m->extra->failed_class)
+            if (idx == i) {
+                ev.per_rcpt.push_back(c);
+                break;
+            }
+    }
+    if (!ev.per_rcpt.empty() && ev.per_rcpt.size() == failed.size()) ev.classification = ev.per_rcpt.front();
+    else ev.per_rcpt.clear();
     std::weak_ptr<bool> alive = ctx_.alive;
     ctx_.hooks.run(
         Hook::bounce, m, "",
@@ -345,16 +564,49 @@ void Outcome::finish_without_dsn(const std::shared_ptr<QueuedMessage>& m) {
     ctx_.release(*m);
 }
 
-void Outcome::count(const EventPeer& peer, const std::string& domain, Counter c) {
-    std::pair<std::string, std::string> key{
-        std::string(provider_of(peer.mx_host.empty() ? domain : peer.mx_host)),
-        peer.source.empty() ? "default" : peer.source};
+Classification Outcome::local_class(const SmtpReply& r, const Delivery& d,
+                                   const EventPeer& peer) const {
+    const Classifier* rules = ctx_.cfg().classifier.get();
+    if (!rules) return unclassified(r, peer.mx_host, d.domain);
+    std::string text = r.text();
+    return rules->classify(ClassifyInput{OutcomeKind::local, r.code, r.enhanced, text,
+                                         peer.mx_host, "", d.domain});
+}
+
+void Outcome::count(const EventPeer& peer, const Classification& c, Counter n) {
+    CountKey key{c.provider, peer.source.empty() ? "default" : peer.source, c.cls, c.reason};
     auto it = counts_.find(key);
     if (it == counts_.end()) {
-        if (counts_.size() >= max_counted_pairs) key = {"other", "other"};
+        if (counts_.size() >= max_counted_keys) key = {"other", "other", "other", "other"};
         it = counts_.try_emplace(std::move(key)).first;
     }
-    ++it->second[c];
+    ++it->second[n];
+}
+
+// The queue summary's recent errors: per queue the last few distinct (verdict, reason,
+// class), newest first, each with its last reply. Bounded in queues and per queue.
+void Outcome::remember(const std::string& queue, Verdict v, const Classification& c,
+                       const SmtpReply& r, int64_t now) {
+    auto it = recent_.find(queue);
+    if (it == recent_.end()) {
+        if (recent_.size() >= max_recent_queues) {
+            auto oldest = recent_.begin();
+            for (auto q = recent_.begin(); q != recent_.end(); ++q)
+                if (q->second.front().time_ms < oldest->second.front().time_ms) oldest = q;
+            recent_.erase(oldest);
+        }
+        it = recent_.try_emplace(queue).first;
+    }
+    auto& list = it->second;
+    uint64_t seen = 0;
+    for (auto e = list.begin(); e != list.end(); ++e)
+        if (e->verdict == v && e->reason == c.reason && e->cls == c.cls) {
+            seen = e->count;
+            list.erase(e);
+            break;
+        }
+    list.push_front(RecentError{now, v, c.reason, c.cls, reply_line(r), seen + 1});
+    if (list.size() > recent_per_queue) list.pop_back();
 }
 
 }  // namespace kasi

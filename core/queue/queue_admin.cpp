@@ -101,6 +101,7 @@ std::string QueueAdmin::summary_json() const {
     o.raw("scheduled_queues", scheduled_json());
     o.raw("suspended_domains", suspended_json());
     o.raw("ready_queues", ready_json());
+    o.raw("recent_errors", errors_json());
     return o.done();
 }
 
@@ -111,6 +112,26 @@ std::string QueueAdmin::scheduled_json() const {
         JsonObject q;
         q.str("queue", key).num("deliveries", int64_t(n));
         if (auto r = reasons.find(key); r != reasons.end()) q.str("last_deferral", r->second);
+        out += (out.size() > 1 ? "," : "") + q.done();
+    }
+    return out + "]";
+}
+
+// The last classified errors of each queue (scheduled queue: the recipient domain, or
+// the tenant's queue), newest first: what an operator reads to see why a queue is stuck.
+std::string QueueAdmin::errors_json() const {
+    std::string out = "[";
+    for (const auto& [key, list] : outcome_.recent_errors()) {
+        std::string errs = "[";
+        for (const auto& e : list) {
+            JsonObject j;
+            j.num("time_ms", e.time_ms).str("verdict", verdict_name(e.verdict));
+            j.str("reason", e.reason).str("class", e.cls).num("count", int64_t(e.count));
+            j.str("reply", e.reply);
+            errs += (errs.size() > 1 ? "," : "") + j.done();
+        }
+        JsonObject q;
+        q.str("queue", key).raw("errors", errs + "]");
         out += (out.size() > 1 ? "," : "") + q.done();
     }
     return out + "]";

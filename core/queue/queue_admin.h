@@ -37,6 +37,7 @@ class QueueAdmin {
     std::string scheduled_json() const;
     std::string suspended_json() const;
     std::string ready_json() const;
+    std::string errors_json() const;
 
     DeliveryContext& ctx_;
     Scheduler& scheduler_;

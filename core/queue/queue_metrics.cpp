@@ -38,12 +38,16 @@ std::string QueueManager::prometheus(size_t top_n) const {
     std::string o;
     static const char* names[] = {"delivered", "deferred", "bounced", "expired"};
     family(o, "kasi_recipients_total", "counter",
-           "recipient outcomes by mailbox provider and egress source");
+           "recipient outcomes by mailbox provider, egress source and classification");
     for (const auto& [key, counts] : outcome_.counts())
-        for (int i = 0; i < 4; ++i)
+        for (int i = 0; i < 4; ++i) {
+            if (!counts[size_t(i)]) continue;
             o += fmt::format(
-                "kasi_recipients_total{{outcome=\"{}\",provider=\"{}\",source=\"{}\"}} {}\n",
-                names[i], esc(key.first), esc(key.second), counts[size_t(i)]);
+                "kasi_recipients_total{{outcome=\"{}\",provider=\"{}\",source=\"{}\","
+                "class=\"{}\",reason=\"{}\"}} {}\n",
+                names[i], esc(key.provider), esc(key.source), esc(key.cls), esc(key.reason),
+                counts[size_t(i)]);
+        }
     auto s = stats();
     family(o, "kasi_queue_deliveries", "gauge", "deliveries by stage");
     o += fmt::format("kasi_queue_deliveries{{stage=\"scheduled\"}} {}\n", s.scheduled);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/classify/classification.h"
 #include "core/spool/envelope.h"
 
 namespace kasi {
@@ -41,11 +42,13 @@ struct QueuedMessage {
     // What most messages lack costs a null pointer: tenant and campaign, the transaction
     // notes (all but kasi.*: routing notes such as queue.wants and queue.next_hop, and
     // whatever plugins set for their outbound hooks) and the MX that failed each bounced
-    // recipient (the DSN's Remote-MTA).
+    // recipient (the DSN's Remote-MTA), and what each failure meant (the DSN's
+    // classification; after a restart the DSN classifies the recorded reply again).
     struct Extra {
         std::string tenant, campaign;
         std::vector<std::pair<std::string, std::string>> notes;
         std::vector<std::pair<uint32_t, std::string>> failed_mta;
+        std::vector<std::pair<uint32_t, Classification>> failed_class;
     };
     std::unique_ptr<Extra> extra;
     Extra& more() {

@@ -371,6 +371,7 @@ void SmtpClient::send(OutTxn txn) {
     for (const auto& r : txn_.rcpts) txn_.smtputf8 = txn_.smtputf8 || needs_utf8(r);
     out_ = TxnOutcome{};
     out_.rcpt.assign(txn_.rcpts.size(), SmtpReply{});
+    out_.command.assign(txn_.rcpts.size(), std::string_view{});
     accepted_.assign(txn_.rcpts.size(), false);
     final_.assign(txn_.rcpts.size(), false);
     mail_ok_ = false;
@@ -436,6 +437,7 @@ void SmtpClient::on_txn_reply(SmtpReply& r) {
             need_rset_ = true;  // until the transaction completes
             if (!mail_ok_) {
                 for (auto& o : out_.rcpt) o = r;
+                out_.command.assign(out_.rcpt.size(), "MAIL");
                 final_.assign(final_.size(), true);
                 out_.final_reply = r;
                 if (!cap_pipelining_) return txn_finished();
@@ -452,6 +454,7 @@ void SmtpClient::on_txn_reply(SmtpReply& r) {
             size_t i = rcpt_next_++;
             if (i < out_.rcpt.size() && mail_ok_) {
                 out_.rcpt[i] = r;
+                out_.command[i] = "RCPT";
                 accepted_[i] = r.cls() == 2;
                 final_[i] = !accepted_[i];
             }
@@ -487,6 +490,7 @@ void SmtpClient::on_txn_reply(SmtpReply& r) {
                 for (size_t i = 0; i < accepted_.size(); ++i)
                     if (accepted_[i]) {
                         out_.rcpt[i] = why;
+                        out_.command[i] = "DATA";
                         final_[i] = true;
                     }
                 out_.final_reply = why;
@@ -518,12 +522,14 @@ void SmtpClient::on_txn_reply(SmtpReply& r) {
                 for (size_t i = 0; i < accepted_.size(); ++i)
                     if (accepted_[i] && seen++ == k) {
                         out_.rcpt[i] = r;
+                        out_.command[i] = "DATA";
                         final_[i] = true;
                     }
             } else {
                 for (size_t i = 0; i < accepted_.size(); ++i)
                     if (accepted_[i]) {
                         out_.rcpt[i] = r;
+                        out_.command[i] = "DATA";
                         final_[i] = true;
                     }
             }
@@ -599,7 +605,10 @@ void SmtpClient::fail(const std::string& why, bool tls_failed) {
         // RCPT whose "." reply never came (it may then be delivered twice; RFC 1047).
         SmtpReply lost = synthetic(421, "4.4.2", "connection lost: " + why);
         for (size_t i = 0; i < out_.rcpt.size(); ++i)
-            if (!final_[i]) out_.rcpt[i] = lost;
+            if (!final_[i]) {
+                out_.rcpt[i] = lost;
+                out_.command[i] = "";
+            }
         out_.connection_lost = true;
         out_.final_reply = lost;
         TxnOutcome out = std::move(out_);

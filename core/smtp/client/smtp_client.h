@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/smtp/client/client_timeouts.h"
@@ -65,6 +66,9 @@ struct OutTxn {
 
 struct TxnOutcome {
     std::vector<SmtpReply> rcpt;  // the reply that decides each recipient, in order
+    // The command each of those replies answered: "MAIL", "RCPT" or "DATA" ("" when the
+    // connection was lost before one came, or Kasi made the reply up).
+    std::vector<std::string_view> command;
     SmtpReply final_reply;        // the reply to "." (or the failing command)
     bool connection_lost = false;
 };
