@@ -224,6 +224,8 @@ std::optional<Result> LuaLoop::resume(Call& c, int nargs, HookCall* hc) {
 Result LuaLoop::fail(Call& c, const std::string& why) {
     const auto& def = env_->plugins[c.plugin];
     log::error("lua plugin {} hook_{} failed: {}", def.name, hook_name(c.hook), why);
+    // classify_response only comments on a verdict already made: the rules' answer stands.
+    if (c.hook == Hook::classify_response) return Result::cont();
     return Result::denysoft("Temporary failure (policy error)");
 }
 

@@ -343,10 +343,16 @@ void Outcome::delivered(const Delivery& d, const Sorted& s, const EventPeer& pee
         Hook::delivered, d.msg, d.domain, [](Result, OutboundAnswer&) {}, std::move(ev));
 }
 
-// Nothing deferred: the attempt's record, and the end of this part of the message.
+// Nothing deferred: the attempt's record, and the end of this part of the message. A
+// message with no failed recipient at all leaves the queue here; otherwise the last part
+// goes through finish() (the bounce hook, the DSN).
 void Outcome::settle(std::unique_ptr<Delivery> d, const Sorted& s) {
     auto m = d->msg;
-    bool last = m->open_parts == 1 && s.failed.empty();
+    // Recipients that failed in an earlier attempt still want their DSN (finish()).
+    bool failures = std::any_of(m->rcpts.begin(), m->rcpts.end(), [](const QueuedRcpt& r) {
+        return r.status == RcptStatus::failed && !r.deleted;
+    });
+    bool last = m->open_parts == 1 && !failures;
     ctx_.journal.record(*m, true, s.changed, last, 0);
     if (!last) return part_done(m);
     m->open_parts = 0;  // the message is done, its record said so: it leaves the queue
