@@ -64,7 +64,7 @@ std::string fill(std::string_view tpl, const std::map<std::string, std::string>&
             if (end != std::string_view::npos && end - i < 40) {
                 std::string key(tpl.substr(i + 1, end - i - 1));
                 auto it = vars.find(key);
-                out += it == vars.end()     ? "?"
+                out += it == vars.end()   ? "?"
                        : key == "details" ? it->second
                                           : one_line(it->second);
                 i = end;
@@ -141,7 +141,8 @@ std::string_view class_words(std::string_view cls) {
 std::string details(const DsnInput& in) {
     std::string out;
     for (const auto& r : in.rcpts) {
-        out += one_line(r.address) + ": " + one_line(r.diagnostic.empty() ? in.reason : r.diagnostic);
+        out +=
+            one_line(r.address) + ": " + one_line(r.diagnostic.empty() ? in.reason : r.diagnostic);
         out += "\n";
         if (!r.cls) continue;
         std::string_view w = class_words(r.cls->cls);

@@ -63,9 +63,9 @@ struct DsnOptions {
 };
 
 // What message `m`'s DSN says: its failed recipients (not the deleted ones), each with the
-// status, diagnostic and classification of its last reply; or, when `delayed` is given, a delay warning for
-// those recipients. `original` is the message as spooled ("" when it could not be read).
-// The template file is read each time: small, and an operator's edit applies at once.
+// status, diagnostic and classification of its last reply; or, when `delayed` is given, a delay
+// warning for those recipients. `original` is the message as spooled ("" when it could not be
+// read). The template file is read each time: small, and an operator's edit applies at once.
 DsnInput dsn_input(const QueuedMessage& m, const DsnOptions& o, std::string original,
                    const std::vector<uint32_t>& delayed, int64_t now_ms);
 

@@ -51,9 +51,8 @@ void DsnWriter::write(const std::shared_ptr<QueuedMessage>& m, std::string origi
                       const std::vector<uint32_t>& delayed) {
     const OutboundConfig& cfg = ctx_.cfg();
     DsnOptions o{ctx_.settings.me, cfg.bounce_include_message, cfg.max_age_ms, cfg.bounce_template};
-    if (auto rules = cfg.classifier) o.classify = [rules](const std::string& line) {
-        return classify_recorded(*rules, line);
-    };
+    if (auto rules = cfg.classifier)
+        o.classify = [rules](const std::string& line) { return classify_recorded(*rules, line); };
     std::string msgid;
     std::string dsn =
         build_dsn(dsn_input(*m, o, std::move(original), delayed, now_ms()), now_ms(), msgid);

@@ -92,8 +92,7 @@ void EventLog::reception(const QueuedMessage& m) {
 
 void EventLog::recipient(const char* type, const QueuedMessage& m, uint32_t rcpt,
                          const std::string& queue, const EventPeer& peer, const SmtpReply& reply,
-                         const Classification& c, int attempt, int64_t now,
-                         int64_t next_due_ms) {
+                         const Classification& c, int attempt, int64_t now, int64_t next_due_ms) {
     if (fd_ < 0) return;
     JsonObject o;
     o.str("type", type).num("time_ms", now).str("id", m.id);

@@ -36,8 +36,7 @@ class EventLog {
     // outcome means (reason, class, hard, scope, provider).
     void recipient(const char* type, const QueuedMessage& m, uint32_t rcpt,
                    const std::string& queue, const EventPeer& peer, const SmtpReply& reply,
-                   const Classification& c, int attempt, int64_t now_ms,
-                   int64_t next_due_ms = 0);
+                   const Classification& c, int attempt, int64_t now_ms, int64_t next_due_ms = 0);
     // An event from elsewhere (a one-click unsubscribe): one JSON object, no newline.
     void other(const std::string& json) { put(json); }
     void flush();

@@ -1,6 +1,6 @@
 // The outbound hooks (send_email, get_egress, get_mx, queue_limits, classify_response,
-// deferred, bounce, delivered) as the delivery stages call them: one HookRunner per call, run with the hook
-// table in force, answering through a callback on the delivery loop.
+// deferred, bounce, delivered) as the delivery stages call them: one HookRunner per call, run with
+// the hook table in force, answering through a callback on the delivery loop.
 //
 // Every stage uses this the same way: run(hook, message, domain, done). A call's state
 // lives until the loop turn after its answer (the runner still holds a reference while it

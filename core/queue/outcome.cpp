@@ -17,7 +17,7 @@ namespace kasi {
 
 namespace {
 
-constexpr size_t max_counted_keys = 2000;  // (provider, source, class, reason), then "other"
+constexpr size_t max_counted_keys = 2000;   // (provider, source, class, reason), then "other"
 constexpr size_t max_recent_queues = 1000;  // queues with recent errors kept
 constexpr size_t recent_per_queue = 5;
 
@@ -69,7 +69,7 @@ Facts facts_of(const SmtpReply& r, OutcomeKind kind, std::string_view command) {
     if (lost) t.remove_prefix(17);
     if (kind != OutcomeKind::reply || lost) {
         static constexpr std::pair<std::string_view, std::string_view> said[] = {
-            {"greeting: ", "CONNECT"}, {"EHLO: ", "EHLO"},    {"HELO: ", "HELO"},
+            {"greeting: ", "CONNECT"},          {"EHLO: ", "EHLO"}, {"HELO: ", "HELO"},
             {"STARTTLS refused: ", "STARTTLS"}, {"RSET: ", "RSET"}, {"the server said: ", ""},
         };
         for (const auto& [prefix, cmd] : said) {
@@ -84,11 +84,14 @@ Facts facts_of(const SmtpReply& r, OutcomeKind kind, std::string_view command) {
             f.command = std::string(cmd);
             return f;
         }
-        if (starts(t, "timeout")) f.kind = OutcomeKind::timeout;
-        else if (starts(t, "TLS error")) f.kind = OutcomeKind::tls;
+        if (starts(t, "timeout"))
+            f.kind = OutcomeKind::timeout;
+        else if (starts(t, "TLS error"))
+            f.kind = OutcomeKind::tls;
         else if (starts(t, "bad reply") || starts(t, "unexpected reply"))
             f.kind = OutcomeKind::protocol;
-        else if (lost) f.kind = OutcomeKind::connect;
+        else if (lost)
+            f.kind = OutcomeKind::connect;
     }
     return f;
 }
@@ -101,10 +104,10 @@ Classification unclassified(const SmtpReply& r, std::string_view host, std::stri
     return c;
 }
 
-// A classify_response handler's change, checked: names the rules do not know and a
-// verdict that would turn a failure into a delivery are refused (and logged).
-void apply_override(Judgement& j, const Result& r, const std::optional<ResponseOverride>& o,
-                    const Classifier* rules, const std::string& id) {
+}  // namespace
+
+void apply_response_answer(Judgement& j, const Result& r, const std::optional<ResponseOverride>& o,
+                           const Classifier* rules, const std::string& id) {
     if (r.code == Code::deny) j.verdict = Verdict::bounce;
     if (r.code == Code::denysoft) {
         j.verdict = Verdict::defer;
@@ -127,8 +130,10 @@ void apply_override(Judgement& j, const Result& r, const std::optional<ResponseO
         }
     }
     if (o->cls) {
-        if (is_known_class(*o->cls)) j.cls.cls = *o->cls;
-        else log::warn("queue: {}: classify_response: unknown class '{}' ignored", id, *o->cls);
+        if (is_known_class(*o->cls))
+            j.cls.cls = *o->cls;
+        else
+            log::warn("queue: {}: classify_response: unknown class '{}' ignored", id, *o->cls);
     }
     if (o->hard) j.cls.hard = *o->hard;
     if (o->scope) j.cls.scope = *o->scope;
@@ -136,8 +141,6 @@ void apply_override(Judgement& j, const Result& r, const std::optional<ResponseO
     if (o->retry_s && *o->retry_s >= 0 && *o->retry_s <= 365ll * 86400) j.retry_s = *o->retry_s;
     j.cls.rule = "classify_response";
 }
-
-}  // namespace
 
 Verdict verdict_for(const SmtpReply& r) {
     if (r.cls() == 2) return Verdict::delivered;
@@ -265,13 +268,13 @@ void Outcome::ask_classify_hook(std::unique_ptr<Delivery> d, std::vector<SmtpRep
         ev.classification = j.cls;
         ev.verdict = j.verdict;
         ++p->waiting;
-        ctx_.hooks.run_response(dv.msg, std::move(ev),
-                                [this, alive, p, k, answered](Result r, OutboundAnswer& a) {
-                                    if (!alive.lock()) return;
-                                    apply_override(p->js[k], r, a.response,
-                                                   ctx_.cfg().classifier.get(), p->d->msg->id);
-                                    answered();
-                                });
+        ctx_.hooks.run_response(
+            dv.msg, std::move(ev), [this, alive, p, k, answered](Result r, OutboundAnswer& a) {
+                if (!alive.lock()) return;
+                apply_response_answer(p->js[k], r, a.response, ctx_.cfg().classifier.get(),
+                                      p->d->msg->id);
+                answered();
+            });
     }
     answered();
 }
@@ -284,8 +287,7 @@ void Outcome::decide(std::unique_ptr<Delivery> d, const std::vector<SmtpReply>& 
     // 2. delivered
     delivered(*d, s, peer, now);
     // 3. bounce
-    if (!s.failed.empty())
-        fail_rcpts(*d, s.failed, s.failed_replies, s.failed_cls, "Bounce", peer);
+    if (!s.failed.empty()) fail_rcpts(*d, s.failed, s.failed_replies, s.failed_cls, "Bounce", peer);
     // 4. defer: retried, or failed after all
     if (s.deferred.empty()) return settle(std::move(d), s);
     retry_or_give_up(std::move(d), std::move(s), peer, now);
@@ -366,7 +368,7 @@ void Outcome::retry_or_give_up(std::unique_ptr<Delivery> d, Sorted s, const Even
     auto m = d->msg;
     const auto& iv = ctx_.cfg().temp_fail_intervals_s;
     bool too_many = size_t(d->attempts) > iv.size();
-    int64_t next = too_many     ? 0
+    int64_t next = too_many    ? 0
                    : s.retry_s ? now + s.retry_s * 1000
                                : now + int64_t(iv[size_t(d->attempts) - 1]) * 1000;
     bool too_old = !too_many && next - m->received_ms >= ctx_.cfg().max_age_ms;
@@ -542,8 +544,10 @@ void Outcome::finish(const std::shared_ptr<QueuedMessage>& m) {
                 break;
             }
     }
-    if (!ev.per_rcpt.empty() && ev.per_rcpt.size() == failed.size()) ev.classification = ev.per_rcpt.front();
-    else ev.per_rcpt.clear();
+    if (!ev.per_rcpt.empty() && ev.per_rcpt.size() == failed.size())
+        ev.classification = ev.per_rcpt.front();
+    else
+        ev.per_rcpt.clear();
     std::weak_ptr<bool> alive = ctx_.alive;
     ctx_.hooks.run(
         Hook::bounce, m, "",
@@ -571,12 +575,12 @@ void Outcome::finish_without_dsn(const std::shared_ptr<QueuedMessage>& m) {
 }
 
 Classification Outcome::local_class(const SmtpReply& r, const Delivery& d,
-                                   const EventPeer& peer) const {
+                                    const EventPeer& peer) const {
     const Classifier* rules = ctx_.cfg().classifier.get();
     if (!rules) return unclassified(r, peer.mx_host, d.domain);
     std::string text = r.text();
-    return rules->classify(ClassifyInput{OutcomeKind::local, r.code, r.enhanced, text,
-                                         peer.mx_host, "", d.domain});
+    return rules->classify(
+        ClassifyInput{OutcomeKind::local, r.code, r.enhanced, text, peer.mx_host, "", d.domain});
 }
 
 void Outcome::count(const EventPeer& peer, const Classification& c, Counter n) {

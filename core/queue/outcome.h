@@ -28,6 +28,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,6 +65,17 @@ struct Judgement {
     std::string command;                    // the command the reply answered, "" if unknown
     int64_t retry_s = 0;                    // defer: the hook's delay (0: the schedule's)
 };
+
+class Classifier;
+struct Result;
+struct ResponseOverride;
+
+// A classify_response answer applied to a judgement: DENY bounces, DENYSOFT[, seconds]
+// defers, OK with a ResponseOverride changes what it sets. A reason or class the rules do
+// not know is ignored (and logged); a new reason brings its class, hard and scope from the
+// rules unless the override sets them; a failure never becomes a delivery.
+void apply_response_answer(Judgement& j, const Result& r, const std::optional<ResponseOverride>& o,
+                           const Classifier* rules, const std::string& id);
 
 // A recent classified error of a queue (the queue summary).
 struct RecentError {
@@ -140,8 +152,8 @@ class Outcome {
     void send_dsn(const std::shared_ptr<QueuedMessage>& m);
     void finish_without_dsn(const std::shared_ptr<QueuedMessage>& m);
     void count(const EventPeer& peer, const Classification& cls, Counter c);
-    void remember(const std::string& queue, Verdict v, const Classification& c,
-                  const SmtpReply& r, int64_t now);
+    void remember(const std::string& queue, Verdict v, const Classification& c, const SmtpReply& r,
+                  int64_t now);
 
     DeliveryContext& ctx_;
     RetrySink& retry_;

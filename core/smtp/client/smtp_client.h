@@ -69,7 +69,7 @@ struct TxnOutcome {
     // The command each of those replies answered: "MAIL", "RCPT" or "DATA" ("" when the
     // connection was lost before one came, or Kasi made the reply up).
     std::vector<std::string_view> command;
-    SmtpReply final_reply;        // the reply to "." (or the failing command)
+    SmtpReply final_reply;  // the reply to "." (or the failing command)
     bool connection_lost = false;
 };
 

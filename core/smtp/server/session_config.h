@@ -47,8 +47,7 @@ struct SessionSettings {
 // Seals a relayed message (core/smtp/seal.h: List-Unsubscribe, VERP, DKIM) with the
 // generation's settings, then hands it back to `done` on the loop; the caller checks there
 // whether the message is still wanted (its owner may have gone meanwhile).
-using SealStep =
-    std::function<void(uv_loop_t*, SealInput, std::function<void(SealInput)> done)>;
+using SealStep = std::function<void(uv_loop_t*, SealInput, std::function<void(SealInput)> done)>;
 
 struct SessionConfig {
     std::shared_ptr<const SessionSettings> settings;  // null: zeros (sessions never started)
