@@ -153,6 +153,33 @@ def test_a_failure_of_an_earlier_attempt_gets_its_dsn_when_the_rest_is_delivered
         peer.stop()
 
 
+def test_operator_rules_apply_at_a_reload_and_a_broken_file_keeps_the_running_rules():
+    peer = Peer(rcpt=lambda addr: "550 5.1.1 User unknown" if "x" in addr else None)
+    k = kasi(peer.port, "temp_fail_intervals=1h\n")
+    rules = os.path.join(k.dir, "config", "classify.rules")
+    try:
+        send(k, ["x1@sink.test"], sender="")
+        assert events(k, "Bounce", 5)[0]["reason"] == "userunknown"
+        with open(rules, "w") as f:
+            f.write("# this gateway says user unknown when it means blocked\n"
+                    "rule blocked \"user unknown\" host=mx.sink.test class=spam_block\n")
+        rc, out, err = k.ctl("reload")
+        assert rc == 0, (out, err)
+        send(k, ["x2@sink.test"], sender="")
+        e = by_rcpt(events(k, "Bounce", 5, n=2))["x2@sink.test"]
+        assert (e["reason"], e["class"]) == ("blocked", "spam_block"), e
+        with open(rules, "a") as f:
+            f.write("rule notareason \"x\"\n")
+        rc, out, err = k.ctl("reload")
+        assert rc != 0 and "classify.rules:3:" in out + err, (rc, out, err)
+        send(k, ["x3@sink.test"], sender="")
+        e = by_rcpt(events(k, "Bounce", 5, n=3))["x3@sink.test"]
+        assert e["reason"] == "blocked", e  # the rules that loaded last are still in force
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
 CLASSIFY_POLICY = r"""
 local M = {}
 function M.hook_classify_response(hmail, r)
