@@ -226,9 +226,9 @@ bool parse_phrase(const std::vector<Token>& t, RuleSet& rs, const RuleLoc& loc, 
         why = "bad group name '" + t[1].text + "'";
         return false;
     }
-    PhraseDef p{t[1].text, {}, loc};
-    if (!text_pattern(t[2], p.pattern, why)) return false;
-    rs.phrases.push_back(std::move(p));
+    TextPattern pattern;
+    if (!text_pattern(t[2], pattern, why)) return false;
+    rs.phrases.push_back(PhraseDef{t[1].text, std::move(pattern), loc});
     return true;
 }
 
