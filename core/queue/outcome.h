@@ -4,7 +4,8 @@
 //
 //   1. classify     each reply or failure -> a Classification (reason, class, hard, scope,
 //                   provider: the rules of core/classify/classifier.h) and a Verdict
-//                   (delivered | defer | bounce: 2xx, 5xx, anything else defers)  classify()
+//                   (delivered | defer | bounce: 2xx, 5xx, anything else defers)
+//                                                                     judge(), verdict.h
 //      the hook     classify_response may change both for a recipient that did not get a
 //                   2xx (never a failure into a delivery)              ask_classify_hook()
 //   2. delivered    recorded; event Delivery; the delivered hook
@@ -36,6 +37,7 @@
 
 #include "core/classify/classification.h"
 #include "core/queue/delivery_context.h"
+#include "core/queue/verdict.h"
 #include "core/smtp/client/smtp_client.h"
 
 namespace kasi {
@@ -52,30 +54,6 @@ class RetrySink {
   protected:
     ~RetrySink() = default;
 };
-
-// The verdict a reply's code gives: 2xx delivered, 5xx bounce, anything else defer.
-Verdict verdict_for(const SmtpReply& r);
-
-// One recipient's judgement after step 1: its verdict, what the outcome means, and what
-// the classify_response hook is told besides the reply.
-struct Judgement {
-    Verdict verdict = Verdict::defer;
-    Classification cls;
-    OutcomeKind kind = OutcomeKind::reply;  // after reading a failure's text (below)
-    std::string command;                    // the command the reply answered, "" if unknown
-    int64_t retry_s = 0;                    // defer: the hook's delay (0: the schedule's)
-};
-
-class Classifier;
-struct Result;
-struct ResponseOverride;
-
-// A classify_response answer applied to a judgement: DENY bounces, DENYSOFT[, seconds]
-// defers, OK with a ResponseOverride changes what it sets. A reason or class the rules do
-// not know is ignored (and logged); a new reason brings its class, hard and scope from the
-// rules unless the override sets them; a failure never becomes a delivery.
-void apply_response_answer(Judgement& j, const Result& r, const std::optional<ResponseOverride>& o,
-                           const Classifier* rules, const std::string& id);
 
 // A recent classified error of a queue (the queue summary).
 struct RecentError {
@@ -124,9 +102,6 @@ class Outcome {
     // The steps of one attempt, in order.
     void apply(std::unique_ptr<Delivery> d, const std::vector<SmtpReply>& replies, OutcomeKind kind,
                const std::vector<std::string_view>& commands, const EventPeer& peer);
-    std::vector<Judgement> classify(const Delivery& d, const std::vector<SmtpReply>& replies,
-                                    OutcomeKind kind, const std::vector<std::string_view>& commands,
-                                    const EventPeer& peer) const;
     void ask_classify_hook(std::unique_ptr<Delivery> d, std::vector<SmtpReply> replies,
                            std::vector<Judgement> js, const EventPeer& peer);
     void decide(std::unique_ptr<Delivery> d, const std::vector<SmtpReply>& replies,
