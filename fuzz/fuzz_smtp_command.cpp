@@ -1,6 +1,6 @@
 // SMTP command lines as the server's dispatcher reads them (core/smtp/server/commands.cpp):
-// split_command, then for MAIL/RCPT strip_path_prefix, parse_path and parse_esmtp_params,
-// and BDAT's "<size> [LAST]" argument. The input is one command line without its CRLF.
+// split_command, then for MAIL/RCPT strip_path_prefix, parse_path and parse_esmtp_params
+// (as written, and as the lenient reading bracket_path makes it), and BDAT's "<size> [LAST]" argument. The input is one command line without its CRLF.
 // Properties: a parsed address has no CR, LF or NUL (it goes into headers and the spool),
 // a non-literal domain is lower case without a trailing dot, "<>" only where allowed.
 #include <cstddef>
@@ -57,11 +57,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (auto rest = strip_path_prefix(cmd.arg, "FROM")) {
             check_path(*rest, true, false);
             check_path(*rest, true, true);
+            check_path(bracket_path(*rest, true), true, false);
         }
     } else if (cmd.verb == "RCPT") {
         if (auto rest = strip_path_prefix(cmd.arg, "TO")) {
             check_path(*rest, false, false);
             check_path(*rest, false, true);
+            check_path(bracket_path(*rest, false), false, true);
         }
     } else if (cmd.verb == "BDAT") {
         auto parts = split_list(cmd.arg, " ");

@@ -43,10 +43,12 @@ void load_smtp_ini(const ConfigDir& cfg, Settings& s, Diagnostics& d) {
     Ini ini = cfg.ini("smtp.ini", d);
     IniReader r(ini, d);
     r.check_sections({"main"});
-    r.check_known("main",
-                  {"listen", "port", "listen_host", "smtps_port", "inactivity_timeout", "nodes",
-                   "workers", "user", "group", "ignore_bad_plugins", "daemonize", "daemon_log_file",
-                   "daemon_pid_file", "graceful_shutdown", "force_shutdown_timeout", "public_ip"});
+    r.check_known("main", {"listen", "port", "listen_host", "smtps_port", "inactivity_timeout",
+                           "nodes", "workers", "user", "group", "ignore_bad_plugins", "daemonize",
+                           "daemon_log_file", "daemon_pid_file", "graceful_shutdown",
+                           "force_shutdown_timeout", "public_ip", "strict"});
+    // Kasi's name for connection.ini's strict_rfc1869 (either one turns it on)
+    s.strict_smtp = r.get_bool("main", "strict", false);
     std::string listen = r.get_str("main", "listen", "[::0]:25");
     int line = 0;
     if (auto* e = ini.find("main", "listen")) line = e->line;
@@ -100,7 +102,7 @@ void load_connection_ini(const ConfigDir& cfg, Settings& s, Diagnostics& d) {
     r.check_known("message", {"greeting", "helo", "close"});
     r.check_known("uuid", {"banner_chars", "deny_chars"});
     s.smtputf8 = r.get_bool("main", "smtputf8", true);
-    s.strict_rfc1869 = r.get_bool("main", "strict_rfc1869", false);
+    s.strict_smtp = s.strict_smtp || r.get_bool("main", "strict_rfc1869", false);
     s.haproxy_enabled = r.get_bool("haproxy", "enabled", true);
     for (const auto& h : r.get_list("haproxy", "hosts")) {
         auto c = Cidr::parse(h);

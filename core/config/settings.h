@@ -34,7 +34,9 @@ struct Settings {
     int shutdown_timeout_s = 30;
     // connection.ini
     bool smtputf8 = true;
-    bool strict_rfc1869 = false;
+    // smtp.ini strict / connection.ini strict_rfc1869: MAIL/RCPT as RFC 5321 and 1869 write
+    // them (brackets, known parameters, well-formed values); off: Haraka's leniency
+    bool strict_smtp = false;
     bool haproxy_enabled = true;
     CidrList haproxy_hosts;
     bool add_received = true;

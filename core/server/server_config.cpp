@@ -31,6 +31,7 @@ SessionSettings session_settings(const Settings& s) {
     o.inactivity_timeout_s = s.inactivity_timeout_s;
     o.proxy_timeout_s = s.proxy_timeout_s;
     o.smtputf8 = s.smtputf8;
+    o.strict = s.strict_smtp;
     o.chunking = s.chunking;
     o.add_received = s.add_received;
     o.rdns_lookup = s.rdns_lookup;

@@ -101,6 +101,22 @@ TEST_CASE("commands and parameters") {
     CHECK_FALSE(parse_esmtp_params("=x", ps, err));
 }
 
+TEST_CASE("bracket_path: Haraka's reading of a sloppy MAIL FROM / RCPT TO") {
+    CHECK(bracket_path("a@b.example", true) == "<a@b.example>");
+    CHECK(bracket_path("  a@b.example SIZE=10 BODY=8BITMIME", true) ==
+          "<a@b.example> SIZE=10 BODY=8BITMIME");
+    CHECK(bracket_path("", true) == "<>");
+    CHECK(bracket_path("  ", true) == "<>");
+    CHECK(bracket_path("", false) == "");
+    CHECK(bracket_path("<a@b.example> SIZE=1", true) == "<a@b.example> SIZE=1");
+    // what the path parser then makes of it
+    auto p = parse_path(bracket_path("user@Example.NET.", false), false, false);
+    REQUIRE(p.address);
+    CHECK(p.address->str() == "user@example.net");
+    CHECK_FALSE(parse_path(bracket_path("", false), false, false).address);
+    CHECK_FALSE(parse_path(bracket_path("<a@b> junk@x", false), false, false).rest.empty());
+}
+
 TEST_CASE("replies: multi-line and enhanced codes") {
     std::string out;
     format_reply(out, 250, "", "host Hello\nPIPELINING\nSIZE 10");

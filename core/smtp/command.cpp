@@ -59,4 +59,14 @@ std::optional<std::string_view> strip_path_prefix(std::string_view arg, std::str
     return rest;
 }
 
+std::string bracket_path(std::string_view rest, bool mail) {
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    if (rest.empty()) return mail ? "<>" : "";
+    if (rest.front() == '<') return std::string(rest);
+    size_t sp = rest.find(' ');
+    std::string out = "<" + std::string(rest.substr(0, sp)) + ">";
+    if (sp != std::string_view::npos) out += rest.substr(sp);
+    return out;
+}
+
 }  // namespace kasi

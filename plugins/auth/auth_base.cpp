@@ -186,7 +186,7 @@ std::optional<Result> AuthBase::unrecognized(HookCall& c) {
         s.reply(503, "AUTH not permitted during a mail transaction", "5.5.1");
         return Result::ok();
     }
-    if (s.hello_host().empty()) {
+    if (!s.esmtp()) {  // RFC 4954 §3: an extension of EHLO; not before it, not after HELO
         s.reply(503, "Use EHLO before AUTH", "5.5.1");
         return Result::ok();
     }

@@ -49,6 +49,10 @@ class TlsPlugin : public Plugin {
             return Result::ok();
         }
         if (!offer_starttls(s)) return Result::cont();  // not offered: unrecognized
+        if (!s.esmtp()) {  // RFC 3207: offered in the EHLO reply; not before it, not after HELO
+            s.reply(503, "Use EHLO before STARTTLS", "5.5.1");
+            return Result::ok();
+        }
         if (!cmd.arg.empty()) {
             s.reply(501, "Syntax error (no parameters allowed)", "5.5.4");
             return Result::ok();

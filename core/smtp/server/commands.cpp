@@ -90,7 +90,9 @@ void Session::cmd_mail(const std::string& arg) {
         ++errors_;
         return reply(501, "Command parsing failed", "5.5.4");
     }
-    auto p = parse_path(*rest, /*allow_null=*/true, /*allow_utf8=*/settings().smtputf8);
+    bool strict = settings().strict;
+    std::string path = strict ? std::string(*rest) : bracket_path(*rest, true);
+    auto p = parse_path(path, /*allow_null=*/true, /*allow_utf8=*/settings().smtputf8);
     if (!p.address) {
         ++errors_;
         return reply(501, fmt::format("Invalid MAIL FROM address {}: {}", *rest, p.error), "5.1.7");
@@ -102,26 +104,32 @@ void Session::cmd_mail(const std::string& arg) {
         return reply(501, fmt::format("Command parsing failed: {}", perr), "5.5.4");
     }
     if (!params.empty() && !esmtp_) return reply(555, "Invalid command parameters");
+    // Not strict (Haraka's way): a parameter Kasi does not know, or a SIZE, BODY or
+    // SMTPUTF8 it cannot read, is ignored rather than refused.
     auto txn = std::make_unique<Transaction>();
     for (const auto& prm : params) {
         if (prm.key == "SIZE") {
             unsigned long long n;
-            if (!prm.value || !parse_u64(*prm.value, n))
+            if (!prm.value || !parse_u64(*prm.value, n)) {
+                if (!strict) continue;
                 return reply(501, "Bad SIZE parameter", "5.5.4");
+            }
             if (n > settings().max_bytes) {
                 ++msg_reject_;
                 return reply(552, "Message too big!", "5.3.4");
             }
             txn->declared_size = n;
         } else if (prm.key == "BODY") {
-            if (!prm.value || !(iequals(*prm.value, "7BIT") || iequals(*prm.value, "8BITMIME")))
+            if (!prm.value || !(iequals(*prm.value, "7BIT") || iequals(*prm.value, "8BITMIME"))) {
+                if (!strict) continue;
                 return reply(501, "Unsupported BODY type", "5.5.4");
+            }
             txn->body_8bit = iequals(*prm.value, "8BITMIME");
         } else if (prm.key == "SMTPUTF8" && settings().smtputf8 && !prm.value) {
             txn->smtputf8 = true;
         } else if (prm.key == "AUTH") {
             // RFC 4954 §5: accepted and not trusted.
-        } else {
+        } else if (strict) {
             return reply(555, fmt::format("Unsupported parameter {}", prm.key), "5.5.4");
         }
     }
@@ -152,7 +160,14 @@ void Session::cmd_rcpt(const std::string& arg) {
         ++errors_;
         return reply(501, "Command parsing failed", "5.5.4");
     }
-    auto p = parse_path(*rest, /*allow_null=*/false, /*allow_utf8=*/txn_->smtputf8);
+    bool strict = settings().strict;
+    std::string path = strict ? std::string(*rest) : bracket_path(*rest, false);
+    if (iequals(path, "<postmaster>")) {  // RFC 5321 §4.1.1.3: valid, but there is none here
+        ++rcpt_reject_;
+        return reply(550, "No local mailbox <postmaster> here (Kasi delivers no local mail)",
+                     "5.1.1");
+    }
+    auto p = parse_path(path, /*allow_null=*/false, /*allow_utf8=*/txn_->smtputf8);
     if (!p.address) {
         ++errors_;
         ++rcpt_reject_;
@@ -162,9 +177,10 @@ void Session::cmd_rcpt(const std::string& arg) {
     std::string perr;
     if (!parse_esmtp_params(p.rest, params, perr))
         return reply(501, "Command parsing failed", "5.5.4");
-    if (!params.empty()) {
+    if (!params.empty()) {  // none is offered; not strict, they are ignored as Haraka does
         if (!esmtp_) return reply(555, "Invalid command parameters");
-        return reply(555, fmt::format("Unsupported parameter {}", params[0].key), "5.5.4");
+        if (strict)
+            return reply(555, fmt::format("Unsupported parameter {}", params[0].key), "5.5.4");
     }
     if (int(txn_->rcpts.size()) >= settings().max_recipients) {
         ++rcpt_tempfail_;

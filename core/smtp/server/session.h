@@ -107,6 +107,7 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     // The HAProxy that forwarded this connection (PROXY protocol); empty if direct.
     const std::string& proxy_ip() const { return proxy_ip_; }
     const std::string& hello_host() const { return hello_host_; }
+    bool esmtp() const { return esmtp_; }  // the client said EHLO (not HELO)
     bool relaying() const { return relaying_; }
     void set_relaying(bool r) { relaying_ = r; }
     // rcpt hook: a CONT for the current recipient counts as a relaying client's CONT.

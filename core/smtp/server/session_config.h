@@ -38,6 +38,7 @@ struct SessionSettings {
     int inactivity_timeout_s = 0, proxy_timeout_s = 0;
     // what the server offers and does
     bool smtputf8 = false, chunking = false;
+    bool strict = false;  // RFC-strict MAIL/RCPT (off: Haraka's leniency, docs/haraka-compat.md)
     bool add_received = false;  // a Received field of its own
     bool rdns_lookup = false;   // core PTR lookup when no plugin answered lookup_rdns
     bool haproxy_enabled = false;
