@@ -218,6 +218,9 @@ SESSIONS = [
                           "rcpt to:<b@remote.test>", "quit"]),
     ("mail before hello", [MAIL, "QUIT"]),
     ("8-bit helo", ["HELO cli\u00e9nt.test", "QUIT"]),
+    ("latin-1 helo", [("raw", b"HELO cli\xe9nt.test\r\n", 1), "QUIT"]),
+    ("helo with more words", ["HELO client.test and more", "QUIT"]),
+    ("ehlo with a trailing space", ["EHLO client.test ", "QUIT"]),
     # MAIL and RCPT syntax
     ("relayed message", [EHLO, MAIL, RCPT, "DATA", MSG, "QUIT"]),
     ("mail without brackets", [EHLO, "MAIL FROM:a@client.test", "QUIT"]),
@@ -249,6 +252,13 @@ SESSIONS = [
     ("long local part", [EHLO, MAIL, "RCPT TO:<" + "l" * 70 + "@remote.test>", "QUIT"]),
     ("address with a space", [EHLO, "MAIL FROM:<a b@client.test>", "QUIT"]),
     ("mail from postmaster", [EHLO, "MAIL FROM:<postmaster>", "QUIT"]),
+    ("long local part in mail", [EHLO, "MAIL FROM:<" + "l" * 65 + "@client.test>", "QUIT"]),
+    ("spaces inside the brackets", [EHLO, "MAIL FROM:< a@client.test >", "QUIT"]),
+    ("utf-8 sender without smtputf8", [EHLO, "MAIL FROM:<j\u00f6s@client.test>", "QUIT"]),
+    ("utf-8 sender with smtputf8", [EHLO, "MAIL FROM:<j\u00f6s@client.test> SMTPUTF8", RCPT,
+                                    "QUIT"]),
+    ("relaying: postmaster", [EHLO, MAIL, "RCPT TO:<postmaster>", "QUIT"]),
+    ("vrfy without an argument", [EHLO, "VRFY", "QUIT"]),
     # relay tricks (not relaying: from 127.0.0.2)
     ("not relaying: remote rcpt", [("from", "127.0.0.2"), EHLO, MAIL, RCPT, "QUIT"]),
     ("not relaying: local rcpt", [("from", "127.0.0.2"), EHLO, MAIL, "RCPT TO:<u@local.test>",
@@ -276,6 +286,9 @@ SESSIONS = [
                                    "".join(f"Received: from h{i}\r\n" for i in range(8)) +
                                    "Subject: loop\r\n\r\nx\r\n.", "QUIT"]),
     ("dot stuffing", [EHLO, MAIL, RCPT, "DATA", "Subject: d\r\n\r\n..leading\r\n.", "QUIT"]),
+    ("long line in data", [EHLO, MAIL, RCPT, "DATA", "Subject: l\r\n\r\n" + "z" * 2000 + "\r\n.",
+                           "QUIT"]),
+    ("header without a body", [EHLO, MAIL, RCPT, "DATA", "Subject: only\r\n.", "QUIT"]),
     ("transaction after a message", [EHLO, MAIL, RCPT, "DATA", MSG, MAIL, RCPT, "DATA", MSG,
                                      "QUIT"]),
     ("rset then data", [EHLO, MAIL, RCPT, "RSET", "DATA", "QUIT"]),
@@ -284,6 +297,8 @@ SESSIONS = [
     ("pipelined after data", [EHLO, MAIL, RCPT, "DATA",
                               ("raw", (MSG + "\r\nMAIL FROM:<c@client.test>\r\n").encode(), 2),
                               "QUIT"]),
+    ("pipelined with every rcpt refused", [("from", "127.0.0.2"), EHLO,
+                                           ("pipe", [MAIL, RCPT, "DATA"]), "QUIT"]),
     ("pipelined with a refused rcpt", [("from", "127.0.0.2"), EHLO,
                                        ("pipe", [MAIL, RCPT, "RCPT TO:<u@local.test>", "DATA"]),
                                        MSG, "QUIT"]),
@@ -298,7 +313,9 @@ SESSIONS = [
     ("unknown commands past the limit", [EHLO] + [f"FOO{i}" for i in range(12)] + ["NOOP"]),
     ("unknown commands across transactions", [EHLO] + sum(([f"FOO{i}", MAIL, "RSET"]
                                                            for i in range(12)), []) + ["NOOP"]),
-    ("errors past the limit", [EHLO] + ["RCPT TO:<x@remote.test>"] * 12 + ["NOOP"]),
+    ("errors past the limit", [EHLO] + ["RCPT TO:<x@remote.test>"] * 12 + [MAIL, "NOOP"]),
+    ("errors across transactions", [EHLO] + sum(([MAIL, "DATA x", "RSET"] for _ in range(12)),
+                                                []) + [MAIL, "NOOP"]),
     # STARTTLS and AUTH
     ("starttls", [EHLO, "STARTTLS", ("tls",), EHLO, MAIL, RCPT, "QUIT"]),
     ("starttls before ehlo", ["STARTTLS", "QUIT"]),

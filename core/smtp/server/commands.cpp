@@ -175,8 +175,10 @@ void Session::cmd_rcpt(const std::string& arg) {
     }
     std::vector<EsmtpParam> params;
     std::string perr;
-    if (!parse_esmtp_params(p.rest, params, perr))
+    if (!parse_esmtp_params(p.rest, params, perr)) {
+        ++errors_;
         return reply(501, "Command parsing failed", "5.5.4");
+    }
     if (!params.empty()) {  // none is offered; not strict, they are ignored as Haraka does
         if (!esmtp_) return reply(555, "Invalid command parameters");
         if (strict)
@@ -192,7 +194,10 @@ void Session::cmd_rcpt(const std::string& arg) {
 }
 
 void Session::cmd_data(const std::string& arg) {
-    if (!arg.empty()) return reply(501, "Syntax error", "5.5.4");
+    if (!arg.empty()) {
+        ++errors_;  // counted, as Haraka counts it (limit.ini [errors])
+        return reply(501, "Syntax error", "5.5.4");
+    }
     if (!txn_) {
         ++errors_;
         return reply(503, "MAIL required first");
@@ -374,7 +379,10 @@ void Session::spool_done(const SpoolResult& r) {
 }
 
 void Session::cmd_rset(const std::string& arg) {
-    if (!arg.empty()) return reply(501, "Syntax error", "5.5.4");
+    if (!arg.empty()) {
+        ++errors_;  // counted, as Haraka counts it (limit.ini [errors])
+        return reply(501, "Syntax error", "5.5.4");
+    }
     reset_transaction();
     reply(250, "OK");
 }
