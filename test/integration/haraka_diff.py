@@ -220,6 +220,9 @@ SESSIONS = [
     ("8-bit helo", ["HELO cli\u00e9nt.test", "QUIT"]),
     ("latin-1 helo", [("raw", b"HELO cli\xe9nt.test\r\n", 1), "QUIT"]),
     ("helo with more words", ["HELO client.test and more", "QUIT"]),
+    ("invalid utf-8 ehlo", [("raw", b"EHLO cl\xc3\x28ent.test\r\n", 1), "QUIT"]),
+    ("8-bit mail from", [EHLO, ("raw", b"MAIL FROM:<j\xf6s@client.test>\r\n", 1), "QUIT"]),
+    ("control character in helo", [("raw", b"HELO client\x01.test\r\n", 1), "QUIT"]),
     ("ehlo with a trailing space", ["EHLO client.test ", "QUIT"]),
     # MAIL and RCPT syntax
     ("relayed message", [EHLO, MAIL, RCPT, "DATA", MSG, "QUIT"]),
