@@ -338,6 +338,11 @@ SESSIONS = [
     ("auth unknown mechanism", [EHLO, "STARTTLS", ("tls",), EHLO, "AUTH XOAUTH9", "QUIT"]),
     ("auth twice", [EHLO, "STARTTLS", ("tls",), EHLO, "AUTH PLAIN " + B64("\0alice\0s3cret"),
                     "AUTH PLAIN " + B64("\0alice\0s3cret"), "QUIT"]),
+    ("auth then relay", [("from", "127.0.0.2"), EHLO, "STARTTLS", ("tls",), EHLO,
+                         "AUTH PLAIN " + B64("\0alice\0s3cret"), MAIL, RCPT, "DATA", MSG,
+                         "QUIT"]),
+    ("failed auth, no relay", [("from", "127.0.0.2"), EHLO, "STARTTLS", ("tls",), EHLO,
+                               "AUTH PLAIN " + B64("\0alice\0nope"), MAIL, RCPT, "QUIT"]),
     ("auth after helo", ["HELO client.test", "AUTH PLAIN " + B64("\0alice\0s3cret"), "QUIT"]),
     ("auth before hello", ["AUTH PLAIN " + B64("\0alice\0s3cret"), "QUIT"]),
 ]
