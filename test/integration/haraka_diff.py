@@ -13,6 +13,7 @@ A session is a list of steps, each sending something and reading replies:
     ("raw", b"...", N)         bytes as given, N replies
     ("tls",)                   the TLS handshake (after a 220 to STARTTLS)
     ("from", "127.0.0.2")      first step only: connect from that address (not relaying)
+    ("proxy", b"PROXY ...")    next: sent before the greeting is read (a listed HAProxy host)
 A reply's code is recorded; a closed connection is recorded as EOF and ends the session.
 KASI_DIFF_PRINT=1 prints every session's codes side by side (to write a row)."""
 import base64
@@ -45,7 +46,7 @@ max=10
 
 
 CONNECTION_INI = """[haproxy]
-hosts[] =
+hosts[] = 127.0.0.3
 [headers]
 max_lines=1000
 max_received=5
@@ -94,7 +95,7 @@ def shared_config(pki):
         "host_list": "local.test\n",
         "limit.ini": LIMIT_INI,
         "outbound.ini": "disabled=true\n",
-        "auth_flat_file.ini": "[core]\nmethods=PLAIN,LOGIN\n[users]\nalice=s3cret\n",
+        "auth_flat_file.ini": "[core]\nmethods=PLAIN,LOGIN,CRAM-MD5\n[users]\nalice=s3cret\n",
         "log.ini": "[main]\nlevel=info\n",
         "connection.ini": CONNECTION_INI,
         "tls_key.pem": open(pki.key).read(),
@@ -167,6 +168,9 @@ def play(port, steps):
         steps = steps[1:]
     sock = socket.create_connection(("127.0.0.1", port), timeout=4, source_address=src)
     f = sock.makefile("rb")
+    if steps and isinstance(steps[0], tuple) and steps[0][0] == "proxy":
+        sock.sendall(steps[0][1])  # before the greeting, as a load balancer does
+        steps = steps[1:]
     codes.append(read_reply(f))
     try:
         for step in steps:
@@ -296,6 +300,10 @@ SESSIONS = [
     ("too many header lines", [EHLO, MAIL, RCPT, "DATA",
                                "".join(f"X-H{i}: v\r\n" for i in range(1100)) + "\r\nx\r\n.",
                                "QUIT"]),
+    ("proxy header from a listed host", [("from", "127.0.0.3"),
+                                         ("proxy", b"PROXY TCP4 192.0.2.1 127.0.0.1 1 25\r\n"),
+                                         EHLO, MAIL, RCPT, "QUIT"]),
+    ("no proxy header from a listed host", [("from", "127.0.0.3"), EHLO, "QUIT"]),
     ("proxy header from an unlisted host", [("raw", b"PROXY TCP4 192.0.2.1 127.0.0.1 1 25\r\n", 1),
                                             "QUIT"]),
     ("header without a body", [EHLO, MAIL, RCPT, "DATA", "Subject: only\r\n.", "QUIT"]),
@@ -342,6 +350,8 @@ SESSIONS = [
     ("auth login", [EHLO, "STARTTLS", ("tls",), EHLO, "AUTH LOGIN", B64("alice"), B64("s3cret"),
                     "QUIT"]),
     ("auth login cancelled", [EHLO, "STARTTLS", ("tls",), EHLO, "AUTH LOGIN", "*", "QUIT"]),
+    ("auth cram-md5 wrong answer", [EHLO, "STARTTLS", ("tls",), EHLO, "AUTH CRAM-MD5",
+                                    B64("alice 0123456789abcdef0123456789abcdef"), "QUIT"]),
     ("auth unknown mechanism", [EHLO, "STARTTLS", ("tls",), EHLO, "AUTH XOAUTH9", "QUIT"]),
     ("auth twice", [EHLO, "STARTTLS", ("tls",), EHLO, "AUTH PLAIN " + B64("\0alice\0s3cret"),
                     "AUTH PLAIN " + B64("\0alice\0s3cret"), "QUIT"]),
