@@ -22,6 +22,16 @@ struct Row {
     std::string provider, code, status, text, expected, host, command;
 };
 
+// One line of a TSV file, split at every tab (empty fields kept).
+std::vector<std::string> split_tabs(const std::string& line) {
+    std::vector<std::string> f;
+    size_t start = 0;
+    for (size_t tab; (tab = line.find('\t', start)) != std::string::npos; start = tab + 1)
+        f.push_back(line.substr(start, tab - start));
+    f.push_back(line.substr(start));
+    return f;
+}
+
 // The rows of replies.tsv (a header line, then tab-separated columns).
 std::vector<Row> read_rows(const std::string& path) {
     std::ifstream in(path);
@@ -29,11 +39,7 @@ std::vector<Row> read_rows(const std::string& path) {
     std::string line;
     std::getline(in, line);  // header
     while (std::getline(in, line)) {
-        std::vector<std::string> f;
-        size_t start = 0;
-        for (size_t tab; (tab = line.find('\t', start)) != std::string::npos; start = tab + 1)
-            f.push_back(line.substr(start, tab - start));
-        f.push_back(line.substr(start));
+        std::vector<std::string> f = split_tabs(line);
         if (f.size() >= 7) rows.push_back({f[0], f[1], f[2], f[3], f[4], f[5], f[6]});
     }
     return rows;
@@ -100,11 +106,7 @@ TEST_CASE("corpus: hard bounces are sisimai's, given sisimai's reason", "[classi
     std::getline(in, line);
     int rows = 0, same = 0;
     while (std::getline(in, line)) {
-        std::vector<std::string> f;
-        size_t start = 0;
-        for (size_t tab; (tab = line.find('\t', start)) != std::string::npos; start = tab + 1)
-            f.push_back(line.substr(start, tab - start));
-        f.push_back(line.substr(start));
+        std::vector<std::string> f = split_tabs(line);
         if (f.size() < 7) continue;
         unsigned long long code = 0;
         parse_u64(f[5], code);

@@ -40,36 +40,34 @@ void OutboundHooks::run(Hook h, std::shared_ptr<QueuedMessage> m, std::string do
                         OutboundEvent ev, std::shared_ptr<const QueueInfo> queue) {
     auto owned = std::make_unique<Call>();
     Call* c = owned.get();
-    c->owner = this;
-    c->msg = std::move(m);
-    c->domain = std::move(domain);
     c->event = std::move(ev);
     c->queue = std::move(queue);
     c->call.queue = c->queue.get();
-    c->call.hook = h;
-    c->call.hmail = c->msg.get();
-    c->call.domain = c->domain;
-    c->call.outbound = &c->answer;
     if (h == Hook::deferred || h == Hook::bounce || h == Hook::delivered) c->call.event = &c->event;
-    c->done = std::move(done);
-    c->runner = std::make_shared<HookRunner>(loop_, *c);
-    c->runner->set_resolver(resolver_);
-    running_.emplace(c, std::move(owned));
-    c->runner->run(table_, c->call);
+    start(std::move(owned), h, std::move(m), std::move(domain), std::move(done));
 }
 
 void OutboundHooks::run_response(std::shared_ptr<QueuedMessage> m, ResponseEvent ev, Done done) {
     auto owned = std::make_unique<Call>();
     Call* c = owned.get();
+    std::string domain = ev.domain;
+    c->response = std::move(ev);
+    c->call.response = &c->response;
+    start(std::move(owned), Hook::classify_response, std::move(m), std::move(domain),
+          std::move(done));
+}
+
+// What every call shares: the message, the domain, the answer slot, and the runner.
+void OutboundHooks::start(std::unique_ptr<Call> owned, Hook h, std::shared_ptr<QueuedMessage> m,
+                          std::string domain, Done done) {
+    Call* c = owned.get();
     c->owner = this;
     c->msg = std::move(m);
-    c->domain = ev.domain;
-    c->response = std::move(ev);
-    c->call.hook = Hook::classify_response;
+    c->domain = std::move(domain);
+    c->call.hook = h;
     c->call.hmail = c->msg.get();
     c->call.domain = c->domain;
     c->call.outbound = &c->answer;
-    c->call.response = &c->response;
     c->done = std::move(done);
     c->runner = std::make_shared<HookRunner>(loop_, *c);
     c->runner->set_resolver(resolver_);

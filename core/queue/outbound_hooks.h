@@ -48,6 +48,8 @@ class OutboundHooks {
 
   private:
     struct Call;
+    void start(std::unique_ptr<Call> c, Hook h, std::shared_ptr<QueuedMessage> m,
+               std::string domain, Done done);
     void retire(Call* c);
 
     uv_loop_t* loop_;
