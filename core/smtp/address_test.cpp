@@ -109,6 +109,7 @@ TEST_CASE("bracket_path: Haraka's reading of a sloppy MAIL FROM / RCPT TO") {
     CHECK(bracket_path("  ", true) == "<>");
     CHECK(bracket_path("", false) == "");
     CHECK(bracket_path("<a@b.example> SIZE=1", true) == "<a@b.example> SIZE=1");
+    CHECK(bracket_path("\t <a@b.example>", true) == "<a@b.example>");
     // what the path parser then makes of it
     auto p = parse_path(bracket_path("user@Example.NET.", false), false, false);
     REQUIRE(p.address);

@@ -60,7 +60,7 @@ std::optional<std::string_view> strip_path_prefix(std::string_view arg, std::str
 }
 
 std::string bracket_path(std::string_view rest, bool mail) {
-    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
     if (rest.empty()) return mail ? "<>" : "";
     if (rest.front() == '<') return std::string(rest);
     size_t sp = rest.find(' ');

@@ -28,8 +28,9 @@ bool parse_esmtp_params(std::string_view s, std::vector<EsmtpParam>& out, std::s
 std::optional<std::string_view> strip_path_prefix(std::string_view arg, std::string_view prefix);
 
 // Haraka's reading of what follows "MAIL FROM:" or "RCPT TO:" when not strict (its
-// rfc1869.js): a path without angle brackets ("a@b.example SIZE=10") gets them back, and an
-// empty MAIL FROM: is the null sender. A bracketed path is returned as it is.
+// rfc1869.js): spaces and tabs after the colon are skipped, a path without angle brackets
+// ("a@b.example SIZE=10") gets them back, and an empty MAIL FROM: is the null sender. A
+// bracketed path is returned as it is.
 std::string bracket_path(std::string_view rest, bool mail);
 
 }  // namespace kasi

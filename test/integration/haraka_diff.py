@@ -14,9 +14,11 @@ A session is a list of steps, each sending something and reading replies:
     ("tls",)                   the TLS handshake (after a 220 to STARTTLS)
     ("from", "127.0.0.2")      first step only: connect from that address (not relaying)
     ("proxy", b"PROXY ...")    next: sent before the greeting is read (a listed HAProxy host)
+    ("cram", USER, PASSWORD)   AUTH CRAM-MD5 answered from the server's challenge (2 replies)
 A reply's code is recorded; a closed connection is recorded as EOF and ends the session.
 KASI_DIFF_PRINT=1 prints every session's codes side by side (to write a row)."""
 import base64
+import hmac
 import os
 import re
 import shutil
@@ -147,8 +149,9 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def read_reply(f):
-    """The code of one reply (multi-line replies read whole); 'EOF' when the server closed."""
+def read_reply(f, text=None):
+    """The code of one reply (multi-line replies read whole); 'EOF' when the server closed.
+    The last line's text is appended to `text` when a list is given."""
     while True:
         try:
             line = f.readline()
@@ -157,7 +160,22 @@ def read_reply(f):
         if not line:
             return "EOF"
         if len(line) < 4 or line[3:4] != b"-":
+            if text is not None:
+                text.append(line[4:].strip())
             return line[:3].decode(errors="replace")
+
+
+def cram_md5(sock, f, codes, user, password):
+    """AUTH CRAM-MD5 (RFC 2195): the answer is the user and the HMAC-MD5 of the challenge."""
+    sock.sendall(b"AUTH CRAM-MD5\r\n")
+    text = []
+    codes.append(read_reply(f, text))
+    if codes[-1] != "334":
+        return
+    challenge = base64.b64decode(text[-1])
+    digest = hmac.new(password.encode(), challenge, "md5").hexdigest()
+    sock.sendall(base64.b64encode(f"{user} {digest}".encode()) + b"\r\n")
+    codes.append(read_reply(f))
 
 
 def play(port, steps):
@@ -191,6 +209,8 @@ def play(port, steps):
                     codes.append(read_reply(f))
                     if codes[-1] == "EOF":
                         break
+            elif step[0] == "cram":
+                cram_md5(sock, f, codes, step[1], step[2])
             elif step[0] == "tls":
                 ctx = ssl.create_default_context()
                 ctx.check_hostname = False
@@ -362,6 +382,45 @@ SESSIONS = [
                                "AUTH PLAIN " + B64("\0alice\0nope"), MAIL, RCPT, "QUIT"]),
     ("auth after helo", ["HELO client.test", "AUTH PLAIN " + B64("\0alice\0s3cret"), "QUIT"]),
     ("auth before hello", ["AUTH PLAIN " + B64("\0alice\0s3cret"), "QUIT"]),
+    ("auth cram-md5", [EHLO, "STARTTLS", ("tls",), EHLO, ("cram", "alice", "s3cret"), "QUIT"]),
+    ("auth cram-md5 wrong password", [EHLO, "STARTTLS", ("tls",), EHLO,
+                                      ("cram", "alice", "nope"), "QUIT"]),
+    ("auth cram-md5 then relay", [("from", "127.0.0.2"), EHLO, "STARTTLS", ("tls",), EHLO,
+                                  ("cram", "alice", "s3cret"), MAIL, RCPT, "DATA", MSG, "QUIT"]),
+    ("auth plain without initial response", [EHLO, "STARTTLS", ("tls",), EHLO, "AUTH PLAIN",
+                                             B64("\0alice\0s3cret"), "QUIT"]),
+    ("auth login with the user on the line", [EHLO, "STARTTLS", ("tls",), EHLO,
+                                              "AUTH LOGIN " + B64("alice"), B64("s3cret"), "QUIT"]),
+    ("auth lower-case mechanism", [EHLO, "STARTTLS", ("tls",), EHLO,
+                                   "auth plain " + B64("\0alice\0s3cret"), "QUIT"]),
+    # what relays and applications add that Haraka lets through
+    ("mail with auth=<>", [EHLO, "MAIL FROM:<a@client.test> AUTH=<>", RCPT, "QUIT"]),
+    ("mail with ret and envid", [EHLO, "MAIL FROM:<a@client.test> RET=HDRS ENVID=q1", RCPT,
+                                 "QUIT"]),
+    ("rcpt with notify and orcpt", [EHLO, MAIL,
+                                    "RCPT TO:<b@remote.test> NOTIFY=SUCCESS,FAILURE "
+                                    "ORCPT=rfc822;b@remote.test", "QUIT"]),
+    ("rcpt with a display name", [EHLO, MAIL, "RCPT TO:Bob <b@remote.test>", "QUIT"]),
+    ("mail with text after the bracket", [EHLO, "MAIL FROM:<a@client.test>x", "QUIT"]),
+    ("mail with a tab after the colon", [EHLO, "MAIL FROM:\t<a@client.test>", "QUIT"]),
+    ("helo with a bare address", ["HELO 127.0.0.1", "QUIT"]),
+    ("many recipients", [EHLO, MAIL] + [f"RCPT TO:<r{i}@remote.test>" for i in range(120)]
+     + ["QUIT"]),
+    ("bare lf in data", [EHLO, MAIL, RCPT, "DATA",
+                         ("raw", b"Subject: x\n\nhello\n.\r\n", 1), "QUIT"]),
+    # 8-bit after HELO: a 7-bit session
+    ("8-bit mail after helo", ["HELO client.test",
+                               ("raw", b"MAIL FROM:<j\xc3\xb6s@client.test>\r\n", 1), "QUIT"]),
+    ("8-bit rcpt after helo", ["HELO client.test", MAIL,
+                               ("raw", b"RCPT TO:<j\xc3\xb6s@remote.test>\r\n", 1), "QUIT"]),
+    ("8-bit noop after helo", ["HELO client.test", ("raw", b"NOOP \xc3\xa9\r\n", 1), "QUIT"]),
+    ("8-bit noop after ehlo", [EHLO, ("raw", b"NOOP \xc3\xa9\r\n", 1), "QUIT"]),
+    ("8-bit helo after helo", ["HELO client.test", ("raw", b"HELO cli\xc3\xa9nt.test\r\n", 1),
+                               "QUIT"]),
+    ("tls handshake on the plain port", [("raw", b"\x16\x03\x01\x02\x00\x01\xfc\x03\x03\r\n", 1),
+                                         "QUIT"]),
+    ("etrn", [EHLO, "ETRN local.test", "QUIT"]),
+    ("turn", [EHLO, "TURN", "QUIT"]),
 ]
 
 

@@ -254,6 +254,7 @@ def test_sloppy_mail_and_rcpt_as_haraka_accepts_them_unless_strict():
               ("MAIL FROM:<s@example.org> SIZE=abc", 250, 501),
               ("MAIL FROM:<s@example.org> BODY=9BIT", 250, 501),
               ("MAIL FROM:", 250, 501),
+              ("MAIL FROM:\t<s@example.org>", 250, 250),  # strict skips blanks too
               ("MAIL FROM:<s@example.org> SMTPUTF8=yes", 250, 555)]
     for strict in (False, True):
         with Kasi(extra={"smtp.ini": "strict=true\n"} if strict else None) as k:
@@ -282,6 +283,12 @@ def test_params_need_ehlo():
         c = k.client()
         c.cmd("HELO client.test")
         assert c.cmd("MAIL FROM:<s@example.org> SIZE=10")[0] == 555
+        # an RFC 821 session is 7-bit: any 8-bit command is a syntax error, as in Haraka
+        code, lines = c.cmd("NOOP caf\u00e9")
+        assert code == 501 and "8-bit" in lines[0], lines
+        assert c.cmd("MAIL FROM:<j\u00f6s@example.org>")[0] == 501
+        c.cmd("EHLO client.test")
+        assert c.cmd("NOOP caf\u00e9")[0] == 250
 
 
 def test_size_limits():

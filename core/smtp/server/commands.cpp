@@ -14,6 +14,18 @@
 
 namespace kasi {
 
+namespace {
+
+// A session opened with HELO (RFC 821) is 7-bit: 8BITMIME and SMTPUTF8 are EHLO extensions.
+// Like Haraka, any command with a byte over 127 after HELO is a syntax error.
+bool has_8bit(std::string_view line) {
+    for (unsigned char c : line)
+        if (c > 127) return true;
+    return false;
+}
+
+}  // namespace
+
 void Session::dispatch(std::string_view line) {
     auto cmd = split_command(line);
     const auto& v = cmd.verb;
@@ -23,6 +35,8 @@ void Session::dispatch(std::string_view line) {
         disconnect_after_reply();
         return;
     }
+    if (!esmtp_ && !hello_host_.empty() && has_8bit(line))
+        return reply(501, "Syntax error (8-bit characters not allowed)", "5.5.2");
     if (!loop_text_.empty() && v != "QUIT") {
         ++errors_;
         return reply(503, fmt::format("Bad sequence of commands: {}", loop_text_), "5.5.1");
