@@ -5,6 +5,9 @@
 
 #include "core/classify/classifier.h"
 #include "core/classify/rules_dir.h"
+#include "core/feedback/bounce_parser.h"
+#include "core/util/file.h"
+#include "core/util/json.h"
 #include "core/util/strings.h"
 
 namespace kasi {
@@ -58,16 +61,61 @@ std::string classify_line(const Classifier& c, std::string_view line) {
 int usage_error() {
     std::fprintf(stderr,
                  "usage: kasictl [-c DIR] bounce classify < LINES\n"
+                 "       kasictl [-c DIR] bounce parse FILE...\n"
                  "  LINES: reply_code<TAB>enhanced_status<TAB>reply_text<TAB>remote_host"
                  "[<TAB>command]\n"
                  "  prints reason<TAB>class<TAB>hard|soft<TAB>scope<TAB>provider per line\n");
     return 2;
 }
 
+// A report is read whole; a larger file is cut here (its start holds the report).
+constexpr size_t kMaxReport = 64 << 20;
+
+std::string recipient_json(const std::string& file, const BounceReport& r,
+                           const BouncedRecipient& b) {
+    JsonObject o;
+    o.str("file", file).str("recipient", b.recipient).str("status", b.status);
+    o.str("reason", b.classification.reason);
+    if (b.reply_code)
+        o.num("replycode", b.reply_code);
+    else
+        o.raw("replycode", "null");
+    o.boolean("hardbounce", b.classification.hard).str("addresser", r.addresser);
+    o.str("action", b.action).str("diagnostic", b.diagnostic).str("remote_mta", b.remote_mta);
+    o.str("class", b.classification.cls).str("command", b.command);
+    o.str("format", r.format);
+    return o.done() + "\n";
+}
+
+int parse_files(const Classifier& c, const std::vector<std::string>& files) {
+    BounceParser parser(std::shared_ptr<const Classifier>(&c, [](const Classifier*) {}));
+    int rc = 0;
+    for (const auto& f : files) {
+        std::string raw, err;
+        if (!read_file_capped(f, kMaxReport, raw, err)) {
+            std::fprintf(stderr, "kasictl: %s: %s\n", f.c_str(), err.c_str());
+            rc = 1;
+            continue;
+        }
+        auto r = parser.parse(raw);
+        if (r.kind == BounceReport::Kind::not_bounce) {
+            std::fprintf(stderr, "%s: not a bounce (%s)\n", f.c_str(), r.why.c_str());
+            continue;
+        }
+        for (const auto& b : r.recipients) {
+            auto line = recipient_json(f, r, b);
+            std::fwrite(line.data(), 1, line.size(), stdout);
+        }
+    }
+    std::fflush(stdout);
+    return rc;
+}
+
 }  // namespace
 
 int ctl_bounce(const std::string& dir, const std::vector<std::string>& args) {
-    if (args.size() != 1 || args[0] != "classify") return usage_error();
+    bool parse = !args.empty() && args[0] == "parse" && args.size() >= 2;
+    if (!parse && (args.size() != 1 || args[0] != "classify")) return usage_error();
     ClassifierSources src;
     std::string err;
     bool ok = dir.empty() ? (src.rules_dir = default_rules_dir(), true)
@@ -77,6 +125,7 @@ int ctl_bounce(const std::string& dir, const std::vector<std::string>& args) {
         std::fprintf(stderr, "kasictl: %s\n", err.c_str());
         return 1;
     }
+    if (parse) return parse_files(*c, std::vector<std::string>(args.begin() + 1, args.end()));
     std::string line;
     while (read_line(stdin, line)) {
         std::string out = classify_line(*c, line);

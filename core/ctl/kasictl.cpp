@@ -60,6 +60,8 @@ void usage(FILE* f) {
         "       kasictl -c DIR verp decode ADDRESS\n"
         "       kasictl -c DIR unsubscribe verify TOKEN\n"
         "       kasictl -c DIR http token NAME [SCOPES]  (a new API token: send,admin,metrics)\n"
+        "       kasictl [-c DIR] bounce parse FILE...  (bounce messages: one JSON line per\n"
+        "                      bounced recipient, docs/bounces.md)\n"
         "       kasictl [-c DIR] bounce classify < LINES  (the bounce classifier: LINES are\n"
         "                      code<TAB>status<TAB>text<TAB>host, docs/bounces.md)\n");
     for (const auto& c : plugin_commands)
@@ -287,10 +289,14 @@ int parse_args(int argc, char** argv, Args& a) {
 
 int kasi::kasictl_main(int argc, char** argv, std::span<const CtlCommand> commands) {
     plugin_commands = commands;
-    if (argc >= 3 && std::strcmp(argv[1], "bounce") == 0 && std::strcmp(argv[2], "classify") == 0)
+    // The offline bounce tools (classify, parse) need no running daemon and no spool.
+    auto offline = [](const char* w) {
+        return std::strcmp(w, "classify") == 0 || std::strcmp(w, "parse") == 0;
+    };
+    if (argc >= 3 && std::strcmp(argv[1], "bounce") == 0 && offline(argv[2]))
         return kasi::ctl_bounce("", std::vector<std::string>(argv + 2, argv + argc));
     if (argc >= 5 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "bounce") == 0 &&
-        std::strcmp(argv[4], "classify") == 0)
+        offline(argv[4]))
         return kasi::ctl_bounce(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "resolve") == 0)
         return kasi::ctl_resolve(argv[2], std::vector<std::string>(argv + 4, argv + argc));

@@ -1,5 +1,7 @@
 #include "core/util/file.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -11,6 +13,22 @@ bool read_whole_file(const std::string& path, std::string& out) {
     std::ostringstream ss;
     ss << f.rdbuf();
     out = ss.str();
+    return true;
+}
+
+bool read_file_capped(const std::string& path, size_t max, std::string& out, std::string& err) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) {
+        err = std::strerror(errno);
+        return false;
+    }
+    out.resize(max);
+    f.read(out.data(), std::streamsize(max));
+    out.resize(size_t(f.gcount()));
+    if (f.bad()) {
+        err = "read error";
+        return false;
+    }
     return true;
 }
 

@@ -9,4 +9,7 @@ namespace kasi {
 // The file's bytes into `out`; false if it cannot be opened.
 bool read_whole_file(const std::string& path, std::string& out);
 
+// At most `max` bytes of the file into `out`; false with the reason (strerror) in `err`.
+bool read_file_capped(const std::string& path, size_t max, std::string& out, std::string& err);
+
 }  // namespace kasi

@@ -1,0 +1,263 @@
+#include "core/feedback/bounce_parser.h"
+
+#include <algorithm>
+
+#include "core/feedback/auto_reply.h"
+#include "core/feedback/bounce_text.h"
+#include "core/feedback/delivery_status.h"
+#include "core/mime/mime_tree.h"
+#include "core/util/strings.h"
+
+namespace kasi {
+
+namespace {
+
+using mime::HeaderFields;
+using mime::Part;
+
+// The first address of a header value ("Name <a@b>" -> "a@b"), lower-cased.
+std::string first_address(std::string_view value) {
+    auto a = addresses_in(value, 1);
+    return a.empty() ? std::string() : a.front();
+}
+
+std::string domain_of(std::string_view address) {
+    auto at = address.rfind('@');
+    return at == std::string_view::npos ? std::string() : std::string(address.substr(at + 1));
+}
+
+// What the message says about itself that makes it a bounce.
+bool says_bounce(const HeaderFields& h) {
+    if (h.has("X-Failed-Recipients")) return true;
+    auto from = to_lower(h.get("From"));
+    for (std::string_view who : {"mailer-daemon", "postmaster", "mail delivery", "mail-daemon",
+                                 "mailer_daemon", "maildelivery", "mail administrator"})
+        if (from.find(who) != std::string::npos) return true;
+    auto subject = to_lower(mime::decode_words(h.get("Subject")));
+    for (std::string_view s : {"undeliver",
+                               "delivery status notification",
+                               "returned mail",
+                               "failure notice",
+                               "delivery failure",
+                               "mail delivery failed",
+                               "delivery failed",
+                               "not delivered",
+                               "non-delivery",
+                               "nondeliver",
+                               "could not be delivered",
+                               "delivery problem",
+                               "could not send",
+                               "delivery notification",
+                               "mail system error",
+                               "delivery report",
+                               "failed delivery",
+                               "returned to sender",
+                               "message status",
+                               "rejected",
+                               "bounce",
+                               "delivery has failed",
+                               "error sending",
+                               "mail failure",
+                               "not be delivered"})
+        if (subject.find(s) != std::string::npos) return true;
+    auto rp = trim(h.get("Return-Path"));
+    return rp == "<>";
+}
+
+const Part* returned_message(const Part& top) {
+    for (std::string_view t :
+         {"message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers"})
+        if (auto* p = mime::find_part(top, t)) return p->children.empty() ? p : &p->children[0];
+    return nullptr;
+}
+
+// The returned message's headers: a MIME part, else the text after the separator line.
+HeaderFields original_headers(const Part& top, const BounceText& text) {
+    if (auto* p = returned_message(top)) {
+        if (!p->headers.fields.empty()) return p->headers;
+        size_t used = 0;
+        return mime::parse_fields(p->body, used);
+    }
+    size_t used = 0;
+    return mime::parse_fields(text.returned, used);
+}
+
+void fill_original(BounceReport& r, const HeaderFields& orig, const HeaderFields& top) {
+    r.original_message_id = std::string(trim(orig.get("Message-ID")));
+    r.original_subject = mime::decode_words(orig.get("Subject"));
+    for (const auto& f : orig.fields)
+        if (istarts_with(f.name, "X-Kasi-") && r.original_kasi_headers.size() < 20)
+            r.original_kasi_headers.emplace_back(f.name, f.value);
+    for (std::string_view name : {"From", "Return-Path", "Sender"}) {
+        auto a = first_address(orig.get(name));
+        if (!a.empty()) {
+            r.addresser = a;
+            return;
+        }
+    }
+    r.addresser = first_address(top.get("To"));
+}
+
+// The text a recipient's diagnostic is looked for in: the human-readable part, else the
+// body of the message itself.
+std::string report_text(const Part& top) {
+    auto t = mime::human_text(top);
+    if (t.empty() && !top.content_type.multipart()) t = top.body;
+    return t;
+}
+
+// The human text's words about one recipient, when the DSN fields have none.
+std::string words_about(const std::vector<TextRecipient>& found, std::string_view address) {
+    for (const auto& f : found)
+        if (f.address == address) return f.diagnostic;
+    return found.size() == 1 ? found.front().diagnostic : std::string();
+}
+
+// The lines of a report that carry a reply code or status: the diagnostic when no
+// recipient line had one.
+std::string coded_lines(std::string_view report) {
+    std::string out;
+    size_t pos = 0;
+    while (pos < report.size() && out.size() < 2048) {
+        size_t nl = report.find('\n', pos);
+        auto line =
+            report.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+        pos = nl == std::string_view::npos ? report.size() : nl + 1;
+        auto f = reply_facts(line);
+        if (f.code || !f.status.empty()) {
+            if (!out.empty()) out += ' ';
+            out += one_line(line);
+        }
+    }
+    return out;
+}
+
+void classify(const Classifier& c, BouncedRecipient& r) {
+    auto facts = reply_facts(r.diagnostic);
+    if (!r.reply_code) r.reply_code = facts.code;
+    if (r.status.empty()) r.status = facts.status;
+    if (r.command.empty()) r.command = facts.command;
+    if (r.remote_mta.empty()) r.remote_mta = facts.host;
+    if (r.action == "delivered" || r.action == "relayed" || r.action == "expanded") {
+        r.classification = c.for_reason("delivered", 250, r.status, r.remote_mta);
+        return;
+    }
+    ClassifyInput in;
+    in.code = r.reply_code;
+    in.enhanced = r.status;
+    in.text = r.diagnostic;
+    in.remote_host = r.remote_mta;
+    in.command = r.command;
+    auto dom = domain_of(r.recipient);
+    in.domain = dom;
+    // A DSN's status describes the failure even when the reply code is missing: a 4.x.x
+    // (delayed) is not permanent, whatever the words say.
+    r.classification = c.classify(in);
+}
+
+BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>& words) {
+    BounceReport r;
+    r.kind = BounceReport::Kind::bounce;
+    r.format = "rfc3464";
+    r.reporting_mta = ds.reporting_mta;
+    for (const auto& f : ds.recipients) {
+        BouncedRecipient b;
+        b.recipient = to_lower(f.final_recipient);
+        b.original_recipient = to_lower(f.original_recipient);
+        b.action = f.action;
+        b.status = f.status;
+        b.remote_mta = f.remote_mta;
+        b.diagnostic = one_line(f.diagnostic);
+        if (b.diagnostic.empty()) b.diagnostic = words_about(words, b.recipient);
+        if (b.recipient.empty()) continue;
+        r.recipients.push_back(std::move(b));
+    }
+    return r;
+}
+
+BounceReport from_text(const HeaderFields& top, std::string_view report,
+                       const std::vector<std::string>& exclude, const HeaderFields& orig) {
+    BounceReport r;
+    r.kind = BounceReport::Kind::bounce;
+    r.format = "text";
+    auto found = recipients_in_text(report, exclude);
+    auto failed = addresses_in(top.get("X-Failed-Recipients"), 100);
+    std::vector<TextRecipient> list;
+    if (!failed.empty()) {
+        for (auto& a : failed) list.push_back({a, words_about(found, a)});
+    } else {
+        list = found;
+    }
+    if (list.empty()) {  // a bounce that names nobody: the returned message's recipient
+        auto to = first_address(orig.get("To"));
+        if (!to.empty()) list.push_back({to, {}});
+    }
+    auto fallback = coded_lines(report);
+    for (auto& t : list) {
+        BouncedRecipient b;
+        b.recipient = t.address;
+        b.action = "failed";
+        b.diagnostic = t.diagnostic;
+        auto facts = reply_facts(b.diagnostic);
+        if (!facts.code && facts.status.empty() && !fallback.empty())
+            b.diagnostic = b.diagnostic.empty() ? fallback : b.diagnostic + " " + fallback;
+        if (b.diagnostic.empty()) b.diagnostic = one_line(report, 1024);
+        r.recipients.push_back(std::move(b));
+    }
+    return r;
+}
+
+}  // namespace
+
+BounceReport BounceParser::parse(std::string_view raw) const {
+    auto msg = mime::parse_message(raw);
+    const auto& top = msg.top;
+    const auto& h = top.headers;
+    auto text = report_text(top);
+    auto split = split_returned(text);
+    auto orig = original_headers(top, split);
+
+    std::vector<std::string> exclude;
+    for (std::string_view name : {"From", "To", "Reply-To", "Sender", "Return-Path"})
+        for (auto v : h.all(name))
+            for (auto& a : addresses_in(v, 10)) exclude.push_back(a);
+    for (std::string_view name : {"From", "Return-Path", "Sender", "Reply-To"})
+        for (auto& a : addresses_in(orig.get(name), 10)) exclude.push_back(a);
+
+    BounceReport r;
+    auto words = recipients_in_text(split.report, exclude);
+    const Part* ds_part = mime::find_part(top, "message/delivery-status");
+    if (!ds_part) ds_part = mime::find_part(top, "message/global-delivery-status");
+    DeliveryStatus ds;
+    if (ds_part) ds = parse_delivery_status(ds_part->body);
+    if (ds.recipients.empty() && has_dsn_fields(text)) ds = parse_delivery_status(text);
+
+    if (!ds.recipients.empty()) {
+        r = from_dsn(ds, words);
+    } else if (says_bounce(h) || top.content_type.is("multipart/report")) {
+        r = from_text(h, split.report, exclude, orig);
+    } else if (auto ar = auto_reply_of(h); ar.is) {
+        r.kind = BounceReport::Kind::auto_reply;
+        r.format = "auto-reply";
+        BouncedRecipient b;
+        b.recipient = first_address(h.get("From"));
+        b.action = "delivered";
+        b.diagnostic = one_line(mime::decode_words(h.get("Subject")), 256);
+        b.classification = classifier_->for_reason("vacation");
+        if (!b.recipient.empty()) r.recipients.push_back(std::move(b));
+        r.addresser = first_address(h.get("To"));
+        return r;
+    } else {
+        r.why = "neither a delivery-status report, a bounce nor an auto-reply";
+        return r;
+    }
+    fill_original(r, orig, h);
+    for (auto& b : r.recipients) classify(*classifier_, b);
+    if (r.recipients.empty()) {
+        r.kind = BounceReport::Kind::not_bounce;
+        r.why = "a bounce that names no recipient";
+    }
+    return r;
+}
+
+}  // namespace kasi
