@@ -64,6 +64,37 @@ bool says_bounce(const HeaderFields& h) {
     return rp == "<>";
 }
 
+// What the human text says that only a bounce says (the first 8 KB are read).
+bool text_says_bounce(std::string_view text) {
+    auto t = to_lower(text.substr(0, 8192));
+    for (std::string_view s : {"could not be delivered",
+                               "couldn't be delivered",
+                               "was not delivered",
+                               "wasn't delivered",
+                               "undeliverable",
+                               "delivery has failed",
+                               "delivery failed",
+                               "permanent error",
+                               "permanent fatal error",
+                               "following address(es) failed",
+                               "following addresses had",
+                               "following recipients failed",
+                               "delivery to the following",
+                               "unable to deliver",
+                               "could not deliver",
+                               "not able to deliver",
+                               "failed to deliver",
+                               "error delivering",
+                               "message could not be sent",
+                               "delivery status notification",
+                               "mail delivery failed",
+                               "returned mail",
+                               "was unable to deliver",
+                               "could not reach"})
+        if (t.find(s) != std::string::npos) return true;
+    return false;
+}
+
 const Part* returned_message(const Part& top) {
     for (std::string_view t :
          {"message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers"})
@@ -102,7 +133,7 @@ void fill_original(BounceReport& r, const HeaderFields& orig, const HeaderFields
 // body of the message itself.
 std::string report_text(const Part& top) {
     auto t = mime::human_text(top);
-    if (t.empty() && !top.content_type.multipart()) t = top.body;
+    if (t.empty() && (!top.content_type.multipart() || top.opaque)) t = top.body;
     return t;
 }
 
@@ -132,7 +163,7 @@ std::string coded_lines(std::string_view report) {
     return out;
 }
 
-void classify(const Classifier& c, BouncedRecipient& r) {
+void classify(const Classifier& c, BouncedRecipient& r, const std::string& words) {
     auto facts = reply_facts(r.diagnostic);
     if (!r.reply_code) r.reply_code = facts.code;
     if (r.status.empty()) r.status = facts.status;
@@ -150,9 +181,16 @@ void classify(const Classifier& c, BouncedRecipient& r) {
     in.command = r.command;
     auto dom = domain_of(r.recipient);
     in.domain = dom;
-    // A DSN's status describes the failure even when the reply code is missing: a 4.x.x
-    // (delayed) is not permanent, whatever the words say.
     r.classification = c.classify(in);
+    // Reply words nothing recognised: the report's own words about this recipient may
+    // ("Address not found ... couldn't be found" above a bare "550 #5.1.0 Address rejected").
+    auto& why = r.classification.reason;
+    if ((why == "onhold" || why == "undefined") && !words.empty() && words != r.diagnostic) {
+        std::string both = r.diagnostic + " " + words;
+        in.text = both;
+        auto again = c.classify(in);
+        if (again.reason != "onhold" && again.reason != "undefined") r.classification = again;
+    }
 }
 
 BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>& words) {
@@ -168,7 +206,13 @@ BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>
         b.status = f.status;
         b.remote_mta = f.remote_mta;
         b.diagnostic = one_line(f.diagnostic);
-        if (b.diagnostic.empty()) b.diagnostic = words_about(words, b.recipient);
+        // The human part often says more than the fields: which command was refused
+        // ("in reply to RCPT TO command") and by which host.
+        auto said = words_about(words, b.recipient);
+        if (b.diagnostic.empty()) b.diagnostic = said;
+        auto facts = reply_facts(said);
+        b.command = facts.command;
+        if (b.remote_mta.empty()) b.remote_mta = facts.host;
         if (b.recipient.empty()) continue;
         r.recipients.push_back(std::move(b));
     }
@@ -234,7 +278,8 @@ BounceReport BounceParser::parse(std::string_view raw) const {
 
     if (!ds.recipients.empty()) {
         r = from_dsn(ds, words);
-    } else if (says_bounce(h) || top.content_type.is("multipart/report")) {
+    } else if (says_bounce(h) || top.content_type.is("multipart/report") ||
+               text_says_bounce(split.report)) {
         r = from_text(h, split.report, exclude, orig);
     } else if (auto ar = auto_reply_of(h); ar.is) {
         r.kind = BounceReport::Kind::auto_reply;
@@ -252,7 +297,7 @@ BounceReport BounceParser::parse(std::string_view raw) const {
         return r;
     }
     fill_original(r, orig, h);
-    for (auto& b : r.recipients) classify(*classifier_, b);
+    for (auto& b : r.recipients) classify(*classifier_, b, words_about(words, b.recipient));
     if (r.recipients.empty()) {
         r.kind = BounceReport::Kind::not_bounce;
         r.why = "a bounce that names no recipient";

@@ -114,6 +114,14 @@ bool blank(std::string_view s) {
     return trim(s).empty();
 }
 
+// "----- Transcript of session follows -----", "=====", "*** ... ***": a section starts.
+bool separator(std::string_view s) {
+    s = trim(s);
+    if (s.size() < 3) return false;
+    auto lead = s.substr(0, 3);
+    return lead == "---" || lead == "===" || lead == "***" || lead == "___";
+}
+
 // What is left of a line once the address and its decoration are removed.
 std::string_view rest_after(std::string_view line, size_t addr_end) {
     auto r = line.substr(std::min(addr_end, line.size()));
@@ -227,38 +235,54 @@ std::vector<TextRecipient> recipients_in_text(std::string_view report,
     std::vector<size_t> rec_lines;
     for (auto& c : cands)
         if (c.strong || !any_strong) rec_lines.push_back(c.line);
+    // A strong candidate's words: the rest of its line and the lines under it, up to an
+    // empty line, a separator line or the next recipient's line.
+    auto words_under = [&](size_t at, size_t addr_end) {
+        std::string diag(rest_after(line_of(at), addr_end));
+        for (size_t j = at + 1; j < ls.size(); ++j) {
+            auto l = line_of(j);
+            if (blank(l)) {
+                if (diag.empty() && j + 1 < ls.size()) continue;  // "addr" / "" / "reason"
+                break;
+            }
+            if (separator(l)) break;
+            if (std::find(rec_lines.begin(), rec_lines.end(), j) != rec_lines.end()) break;
+            if (!diag.empty()) diag += ' ';
+            diag.append(trim(l));
+            if (diag.size() > 4096) break;
+        }
+        return diag;
+    };
+    // A weak candidate's words: the paragraph that mentions it and the one after it
+    // ("There was an error delivering your mail to <a@b>." / "Could not deliver for ...").
+    auto paragraph_of = [&](size_t at) {
+        size_t a = at, b = at;
+        while (a > 0 && !blank(line_of(a - 1))) --a;
+        while (b + 1 < ls.size() && !blank(line_of(b + 1))) ++b;
+        size_t c = b + 1;
+        while (c < ls.size() && blank(line_of(c))) ++c;
+        if (c < ls.size() && !separator(line_of(c)) &&
+            std::find(rec_lines.begin(), rec_lines.end(), c) == rec_lines.end()) {
+            b = c;
+            while (b + 1 < ls.size() && !blank(line_of(b + 1))) ++b;
+        }
+        return std::string(report.substr(ls[a].begin, ls[b].end - ls[a].begin));
+    };
     for (size_t k = 0; k < cands.size(); ++k) {
         auto& c = cands[k];
         if (any_strong && !c.strong) continue;
-        bool seen = false;
-        for (auto& r : out)
-            if (r.address == c.f.address) seen = true;
-        if (seen) continue;
-        std::string diag;
-        auto line = line_of(c.line);
-        if (c.strong) {
-            diag = std::string(rest_after(line, c.f.end));
-            // the lines under it, up to an empty line or the next recipient's line
-            for (size_t j = c.line + 1; j < ls.size(); ++j) {
-                auto l = line_of(j);
-                if (blank(l)) {
-                    if (diag.empty() && j + 1 < ls.size()) continue;  // "addr" / "" / "reason"
-                    break;
-                }
-                if (std::find(rec_lines.begin(), rec_lines.end(), j) != rec_lines.end()) break;
-                if (!diag.empty()) diag += ' ';
-                diag.append(trim(l));
-                if (diag.size() > 4096) break;
-            }
-        } else {
-            // the paragraph that mentions it
-            size_t a = c.line, b = c.line;
-            while (a > 0 && !blank(line_of(a - 1))) --a;
-            while (b + 1 < ls.size() && !blank(line_of(b + 1))) ++b;
-            diag = std::string(report.substr(ls[a].begin, ls[b].end - ls[a].begin));
+        std::string diag = c.strong ? words_under(c.line, c.f.end) : paragraph_of(c.line);
+        // The same address named again (a list, then a transcript): its words add up.
+        auto it =
+            std::find_if(out.begin(), out.end(), [&](auto& r) { return r.address == c.f.address; });
+        if (it != out.end()) {
+            auto d = one_line(diag);
+            if (!d.empty() && it->diagnostic.find(d) == std::string::npos)
+                it->diagnostic = one_line(it->diagnostic + " " + d);
+            continue;
         }
-        out.push_back({c.f.address, one_line(diag)});
         if (out.size() >= 100) break;
+        out.push_back({c.f.address, one_line(diag)});
     }
     return out;
 }

@@ -159,6 +159,11 @@ bool Part::is_message() const {
 }
 
 Message parse_message(std::string_view raw, const Limits& limits) {
+    // An mbox "From sender date" line (how many mailboxes store a message) is not a header.
+    if (raw.substr(0, 5) == "From ") {
+        size_t nl = raw.find('\n');
+        raw = nl == std::string_view::npos ? std::string_view() : raw.substr(nl + 1);
+    }
     Message m;
     Reader r{limits};
     r.read_part(m.top, raw, 0, false);
