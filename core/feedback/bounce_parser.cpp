@@ -163,10 +163,40 @@ std::string coded_lines(std::string_view report) {
     return out;
 }
 
+// "550-5.7.1 first line 550-5.7.1 second line" (a multi-line reply unfolded into one
+// line) -> "550-5.7.1 first line second line": the repeated prefixes are not words.
+std::string drop_repeated_prefix(const std::string& d) {
+    if (d.size() < 5 || !isdigit((unsigned char)d[0]) || !isdigit((unsigned char)d[1]) ||
+        !isdigit((unsigned char)d[2]) || (d[3] != '-' && d[3] != ' '))
+        return d;
+    std::string code = d.substr(0, 3);
+    auto f = reply_facts(d.substr(0, 16));
+    std::string out = d.substr(0, 4);
+    size_t i = 4;
+    while (i < d.size()) {
+        bool at_word = d[i - 1] == ' ';
+        if (at_word && d.compare(i, 3, code) == 0 && i + 3 < d.size() &&
+            (d[i + 3] == '-' || d[i + 3] == ' ')) {
+            size_t j = i + 4;
+            if (!f.status.empty() && d.compare(j, f.status.size(), f.status) == 0 &&
+                j + f.status.size() < d.size() && d[j + f.status.size()] == ' ')
+                j += f.status.size() + 1;
+            i = j;
+            continue;
+        }
+        out += d[i++];
+    }
+    return out;
+}
+
 void classify(const Classifier& c, BouncedRecipient& r, const std::string& words) {
+    r.diagnostic = drop_repeated_prefix(r.diagnostic);
     auto facts = reply_facts(r.diagnostic);
     if (!r.reply_code) r.reply_code = facts.code;
     if (r.status.empty()) r.status = facts.status;
+    // a reply code of another class than the report's status is a number in the text
+    if (r.reply_code && !r.status.empty() && r.status[0] - '0' != r.reply_code / 100)
+        r.reply_code = 0;
     if (r.command.empty()) r.command = facts.command;
     if (r.remote_mta.empty()) r.remote_mta = facts.host;
     if (r.action == "delivered" || r.action == "relayed" || r.action == "expanded") {
@@ -276,12 +306,13 @@ BounceReport BounceParser::parse(std::string_view raw) const {
     if (ds_part) ds = parse_delivery_status(ds_part->body);
     if (ds.recipients.empty() && has_dsn_fields(text)) ds = parse_delivery_status(text);
 
+    auto ar = auto_reply_of(h);
     if (!ds.recipients.empty()) {
         r = from_dsn(ds, words);
     } else if (says_bounce(h) || top.content_type.is("multipart/report") ||
-               text_says_bounce(split.report)) {
+               (!ar.is && text_says_bounce(split.report))) {
         r = from_text(h, split.report, exclude, orig);
-    } else if (auto ar = auto_reply_of(h); ar.is) {
+    } else if (ar.is) {
         r.kind = BounceReport::Kind::auto_reply;
         r.format = "auto-reply";
         BouncedRecipient b;

@@ -326,8 +326,10 @@ bool code_at(std::string_view s, size_t i, int& out) {
     }
     if (i + 3 < s.size()) {
         char n = s[i + 3];
-        if (n != ' ' && n != '-' && n != '\t' && n != ',' && n != ')') return false;
-        if (n == '-' && i + 4 < s.size() && digit(s[i + 4])) return false;
+        if (n != ' ' && n != '-' && n != '\t' && n != ',' && n != ')' && n != ':') return false;
+        std::string st;  // "550-5.2.1" is a reply line; "550-1234" a number
+        if (n == '-' && i + 4 < s.size() && digit(s[i + 4]) && !status_at(s, i + 4, st))
+            return false;
     }
     out = (s[i] - '0') * 100 + (s[i + 1] - '0') * 10 + (s[i + 2] - '0');
     return true;
@@ -348,6 +350,22 @@ std::string command_in(std::string_view diag) {
     };
     size_t best = std::string::npos;
     std::string_view cmd;
+    // the command's own name standing as a word ("SMTP:RCPT", "[RCPT_TO]", ">>> DATA")
+    for (auto [word, name] : {std::pair<std::string_view, std::string_view>{"RCPT", "RCPT"},
+                              {"DATA", "DATA"},
+                              {"MAIL FROM", "MAIL"},
+                              {"EHLO", "EHLO"}}) {
+        auto at = diag.find(word);
+        bool left = at != std::string_view::npos &&
+                    (at == 0 || !std::isalpha(static_cast<unsigned char>(diag[at - 1])));
+        size_t e = at + word.size();
+        bool right =
+            left && (e >= diag.size() || !std::isalpha(static_cast<unsigned char>(diag[e])));
+        if (right && at < best) {
+            best = at;
+            cmd = name;
+        }
+    }
     for (auto& p : table) {
         auto at = l.find(p.phrase);
         if (at != std::string::npos && at < best) {
@@ -391,7 +409,7 @@ ReplyFacts reply_facts(std::string_view d) {
                 f.code = code;
                 std::string st;
                 size_t j = i + 3;
-                while (j < d.size() && (d[j] == ' ' || d[j] == '-')) ++j;
+                while (j < d.size() && (d[j] == ' ' || d[j] == '-' || d[j] == ':')) ++j;
                 if (status_at(d, j, st)) f.status = st;
             }
         }
