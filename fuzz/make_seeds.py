@@ -244,4 +244,20 @@ put("dns_message", "servfail", answer("example.com", "MX", [], rcode=2))
 put("dns_message", "truncated", answer("example.com", "MX", [], tc=1))
 put("dns_message", "wrong_type", answer("example.com", "MX", [RR("example.com", QTYPE.A, rdata=A("192.0.2.1"))]))
 put("dns_message", "soa", answer("example.com", "SOA", [soa]))
+# bounce: whole messages; a few of the repository's bounce corpus (test/data/bounces,
+# sisimai's set-of-emails, BSD-2-Clause) and a hand-written DSN and auto-reply
+bounces = os.path.join(top, "..", "test", "data", "bounces", "emails")
+for name in ["rfc3464-01.eml", "lhost-qmail-01.eml", "lhost-exim-03.eml", "lhost-postfix-01.eml",
+             "lhost-sendmail-03.eml", "lhost-exchange2007-01.eml", "lhost-gmail-01.eml",
+             "rfc3834-01.eml"]:
+    p = os.path.join(bounces, name)
+    if os.path.exists(p):
+        put("bounce", name, open(p, "rb").read())
+put("bounce", "dsn_crlf", "From: MAILER-DAEMON@a.example\r\nContent-Type: multipart/report; "
+    "report-type=delivery-status; boundary=b\r\n\r\n--b\r\nContent-Type: message/delivery-status"
+    "\r\n\r\nReporting-MTA: dns; a.example\r\n\r\nFinal-Recipient: rfc822; u@d.example\r\n"
+    "Action: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 unknown\r\n\r\n"
+    "--b\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    "RnJvbTogYUBiLmV4YW1wbGUNCg0KaGk=\r\n--b--\r\n")
+put("bounce", "nested", "Content-Type: message/rfc822\n\n" * 30 + "Subject: x\n\nx\n")
 print("seeds written to", out)

@@ -226,6 +226,12 @@ std::vector<TextRecipient> recipients_in_text(std::string_view report,
         auto line = line_of(i);
         for (auto& f : find_addresses(line, 8)) {
             if (excluded(f.address)) continue;
+            auto lead = to_lower(line.substr(0, f.begin));
+            // a transcript's "MAIL FROM:<a@b>" or "envelope-from" names the sender
+            if (lead.find("mail from") != std::string::npos ||
+                lead.find("envelope-from") != std::string::npos ||
+                lead.find("sender") != std::string::npos)
+                continue;
             bool strong = lead_is_label(line.substr(0, f.begin));
             cands.push_back({i, f, strong});
         }

@@ -1,5 +1,6 @@
 #include "core/util/file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -22,9 +23,12 @@ bool read_file_capped(const std::string& path, size_t max, std::string& out, std
         err = std::strerror(errno);
         return false;
     }
-    out.resize(max);
-    f.read(out.data(), std::streamsize(max));
-    out.resize(size_t(f.gcount()));
+    out.clear();
+    char buf[65536];
+    while (out.size() < max && f) {  // by chunks: a small file costs a small buffer
+        f.read(buf, std::streamsize(std::min(sizeof buf, max - out.size())));
+        out.append(buf, size_t(f.gcount()));
+    }
     if (f.bad()) {
         err = "read error";
         return false;
