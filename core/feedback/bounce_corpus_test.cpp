@@ -95,9 +95,10 @@ TEST_CASE("bounce corpus: recipients, reasons, statuses and codes as sisimai ass
         if (!pseudo_status(r.status) && got->status == r.status) ++status;
     }
     double pct = 100.0 * double(reason) / double(rows.size());
-    std::printf("bounce corpus: %zu rows; recipient %zu, reason %zu (%.1f%%), reply code %zu, "
-                "status %zu of %zu real statuses\n",
-                rows.size(), recipient, reason, pct, code, status, real_status);
+    std::printf(
+        "bounce corpus: %zu rows; recipient %zu, reason %zu (%.1f%%), reply code %zu, "
+        "status %zu of %zu real statuses\n",
+        rows.size(), recipient, reason, pct, code, status, real_status);
     // The floor: today's figure (docs/bounces.md). The target is 97%.
     CHECK(pct >= 85.0);
     CHECK(double(recipient) / double(rows.size()) >= 0.96);

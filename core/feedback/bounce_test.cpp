@@ -228,14 +228,16 @@ TEST_CASE("hostile input: bounded, never a crash") {
     SECTION("many recipients stop at a bound") {
         std::string ds = "Reporting-MTA: dns; x\n\n";
         for (int i = 0; i < 5000; ++i)
-            ds += "Final-Recipient: rfc822; u" + std::to_string(i) + "@dest.example\nAction: failed\n\n";
+            ds += "Final-Recipient: rfc822; u" + std::to_string(i) +
+                  "@dest.example\nAction: failed\n\n";
         CHECK(parse_delivery_status(ds).recipients.size() <= 1000);
     }
 }
 
 TEST_CASE("reply facts: code, status, command and host out of a diagnostic") {
-    auto f = reply_facts("SMTP error from remote mail server after end of data: host mx.d.example "
-                         "[192.0.2.20]: 554 5.7.0 Header error");
+    auto f = reply_facts(
+        "SMTP error from remote mail server after end of data: host mx.d.example "
+        "[192.0.2.20]: 554 5.7.0 Header error");
     CHECK(f.code == 554);
     CHECK(f.status == "5.7.0");
     CHECK(f.command == "DATA");

@@ -7,6 +7,7 @@ namespace kasi {
 
 DeliveryContext::DeliveryContext(uv_loop_t* l, Spool& spool, QueueSettings s)
     : loop(l),
+      spool_dir(spool.dir()),
       settings(std::move(s)),
       resolver(std::make_shared<Resolver>(l, settings.cfg->dns)),
       bodies(l, spool.dir()),

@@ -59,6 +59,7 @@ class DeliveryContext {
     }
 
     uv_loop_t* const loop;
+    const std::string spool_dir;
     QueueSettings settings;
     std::shared_ptr<Resolver> resolver;
     BodyStore bodies;

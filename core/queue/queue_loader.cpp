@@ -32,6 +32,7 @@ void QueueLoader::add(SpooledMessage& sm) {
     m->body_size = sm.body_size;
     m->attempts = sm.state.attempts;
     m->is_dsn = sm.env.notes.count("kasi.dsn") > 0;
+    m->is_report = sm.env.notes.count("kasi.report") > 0;
     m->recovered = true;
     items_.push_back(Item{std::move(m), sm.state.next_due_ms});
 }

@@ -17,8 +17,9 @@ QueueManager::QueueManager(uv_loop_t* loop, Spool& spool, QueueSettings s,
                            std::function<void(std::function<void()>)> post)
     : ctx_(loop, spool, std::move(s)),
       scheduler_(ctx_, router_, ready_, outcome_),
-      router_(ctx_, ready_, outcome_),
+      router_(ctx_, ready_, reports_, outcome_),
       ready_(ctx_, outcome_),
+      reports_(ctx_, outcome_),
       outcome_(ctx_, scheduler_, dsn_),
       dsn_(ctx_, spool, std::move(post), scheduler_),
       admin_(ctx_, scheduler_, router_, ready_, outcome_) {

@@ -27,6 +27,7 @@
 #include "core/queue/queue_admin.h"
 #include "core/queue/queue_loader.h"
 #include "core/queue/ready_queues.h"
+#include "core/queue/report_transport.h"
 #include "core/queue/router.h"
 #include "core/queue/scheduler.h"
 
@@ -88,6 +89,7 @@ class QueueManager {
     Scheduler scheduler_;
     Router router_;
     ReadyQueues ready_;
+    ReportTransport reports_;
     Outcome outcome_;
     DsnWriter dsn_;
     QueueAdmin admin_;

@@ -76,6 +76,7 @@ struct QueuedMessage {
     int attempts = 0;        // the most attempts any of its deliveries made
     int open_parts = 0;      // deliveries not finished yet
     bool is_dsn = false;     // a bounce we generated (never bounced itself)
+    bool is_report = false;  // came to a report mailbox: read by the report transport
     bool cancelled = false;  // deleted by an operator
     bool warned = false;     // a delay warning went to the sender (not kept across restarts)
     bool recovered = false;  // loaded from the spool at start-up

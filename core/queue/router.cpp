@@ -4,6 +4,7 @@
 #include "core/log/log.h"
 #include "core/queue/outcome.h"
 #include "core/queue/ready_queues.h"
+#include "core/queue/report_transport.h"
 #include "core/util/clock.h"
 
 namespace kasi {
@@ -16,6 +17,7 @@ constexpr int64_t route_error_ttl_ms = 10000;
 }  // namespace
 
 void Router::route(std::unique_ptr<Delivery> d) {
+    if (d->msg->is_report) return reports_.take(std::move(d));
     if (ctx_.hooks.has(Hook::get_egress)) return ask_get_egress(std::move(d));
     pick_from_pool(*d);
     ask_get_mx(std::move(d));

@@ -5,6 +5,8 @@
 //   route           get_mx's next hops (smarthosts, LMTP), else the MX lookup, cached per
 //                   domain for 60 s (10 s for a temporary error)
 //
+// A message that came to a report mailbox goes to the report transport instead
+// (report_transport.h): Kasi reads it, nothing leaves.
 // A delivery that cannot be routed (no MX, a DNS error, a policy's refusal) goes straight
 // to the outcome stage (outcome.h) with the reply that says why: 5xx bounces, 4xx defers.
 // Routes are built in route.h.
@@ -22,11 +24,12 @@ namespace kasi {
 
 class Outcome;
 class ReadyQueues;
+class ReportTransport;
 
 class Router {
   public:
-    Router(DeliveryContext& ctx, ReadyQueues& ready, Outcome& outcome)
-        : ctx_(ctx), ready_(ready), outcome_(outcome) {}
+    Router(DeliveryContext& ctx, ReadyQueues& ready, ReportTransport& reports, Outcome& outcome)
+        : ctx_(ctx), ready_(ready), reports_(reports), outcome_(outcome) {}
 
     void route(std::unique_ptr<Delivery> d);
     // Cached routes are looked up again (all of them, or `domain`'s): a reload, a flush.
@@ -52,6 +55,7 @@ class Router {
 
     DeliveryContext& ctx_;
     ReadyQueues& ready_;
+    ReportTransport& reports_;
     Outcome& outcome_;
     std::unordered_map<std::string, RouteEntry> routes_;  // by recipient domain
     // deliveries waiting for their domain's MX lookup (one lookup per domain)

@@ -1,5 +1,7 @@
 #include "core/queue/verp.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/util/hmac.h"
@@ -172,6 +174,27 @@ std::string VerpConfig::return_path_for(std::string_view domain, std::string_vie
         rest.remove_prefix(dot + 1);
     }
     return default_;
+}
+
+std::vector<std::string> VerpConfig::return_path_domains() const {
+    std::vector<std::string> out;
+    auto add = [&](const std::string& d) {
+        if (!d.empty() && std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
+    };
+    add(default_);
+    for (const auto& [k, v] : by_domain_) add(v);
+    for (const auto& [k, v] : by_tenant_) add(v);
+    return out;
+}
+
+std::string VerpConfig::tenant_of(std::string_view rp_domain) const {
+    std::string found;
+    for (const auto& [tenant, rp] : by_tenant_)
+        if (rp == rp_domain) {
+            if (!found.empty()) return "";
+            found = tenant;
+        }
+    return found;
 }
 
 }  // namespace kasi

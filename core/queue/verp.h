@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/config/config_dir.h"
 
@@ -48,6 +49,11 @@ class VerpConfig {
     // The return-path domain for a message: tenant rule, else the sending domain's rule
     // (labels walked up), else the default; "" for none.
     std::string return_path_for(std::string_view sending_domain, std::string_view tenant) const;
+    // Every return-path domain the rules name (default, [domain:], [tenant:]), lower-case:
+    // mail to these comes back to Kasi (core/feedback/report_mailboxes.h).
+    std::vector<std::string> return_path_domains() const;
+    // The tenant whose rule names `rp_domain`, when exactly one does; else "".
+    std::string tenant_of(std::string_view rp_domain) const;
     const std::string& secret() const { return secret_; }
     const std::string& prefix() const { return prefix_; }
 

@@ -91,6 +91,7 @@ std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_d
     auto outbound = std::make_shared<OutboundConfig>(load_outbound_config(dir, base_dir, d));
     outbound->classifier = load_classifier(dir, d);
     cfg->outbound = std::move(outbound);
+    cfg->reports = ReportMailboxes::load(dir, cfg->outbound->verp.get(), d);
     cfg->unsubscribe = UnsubscribeConfig::load(dir, d);
     cfg->http = HttpConfig::load(dir, d);
     cfg->session = std::make_shared<const SessionSettings>(session_settings(cfg->settings));
@@ -111,6 +112,7 @@ SessionConfig session_config(const std::shared_ptr<const ServerConfig>& cfg) {
     SessionConfig c;
     c.settings = cfg->session;
     c.hooks = cfg->hooks;
+    c.reports = cfg->reports;
     c.seal = [cfg](uv_loop_t* loop, SealInput msg, std::function<void(SealInput)> done) {
         seal_relayed(loop, cfg, std::move(msg), std::move(done));
     };

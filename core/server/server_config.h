@@ -9,6 +9,7 @@
 
 #include "core/config/diagnostics.h"
 #include "core/config/settings.h"
+#include "core/feedback/report_mailboxes.h"
 #include "core/hooks/plugin.h"
 #include "core/http/http_config.h"
 #include "core/queue/outbound_config.h"
@@ -24,7 +25,8 @@ struct ServerConfig {
     std::shared_ptr<const OutboundConfig> outbound;
     std::shared_ptr<const UnsubscribeConfig> unsubscribe;  // unsubscribe.ini (null: none)
     std::shared_ptr<const HttpConfig> http;                // http.ini (null: the API is off)
-    std::shared_ptr<const SessionSettings> session;        // from `settings`
+    std::shared_ptr<const ReportMailboxes> reports;  // feedback.ini + VERP domains (null: none)
+    std::shared_ptr<const SessionSettings> session;  // from `settings`
     uint64_t generation = 0;
 };
 

@@ -338,7 +338,7 @@ void Session::finish_message() {
 // The transaction's body and notes go to the sealing steps and come back sealed (moved,
 // not copied); a session that closed meanwhile drops them.
 void Session::seal_message() {
-    if (!cfg_.seal) return queue_message();
+    if (!cfg_.seal || txn_->report) return queue_message();  // a report is kept as it came
     busy_ = true;
     Transaction& t = *txn_;
     std::vector<std::string> rcpts;
@@ -369,6 +369,7 @@ void Session::queue_message() {
     env.tls = local_ ? local_->tls : tls_;
     env.relaying = relaying_;
     env.notes = txn_->notes;
+    if (txn_->report) env.notes["kasi.report"] = "1";  // read by the report transport
     host_.intake().submit(std::move(env), std::move(txn_->body), local_ != nullptr,
                           [weak, inbox](const SpoolResult& r) {
                               inbox->post([weak, r] {

@@ -5,6 +5,7 @@
 
 #include "core/dns/mx.h"
 #include "core/dns/resolver.h"
+#include "core/feedback/report_mailboxes.h"
 #include "core/log/log.h"
 #include "core/smtp/server/session.h"
 
@@ -196,7 +197,21 @@ void Session::respond_mail(Result& r) {
 
 void Session::respond_rcpt(Result& r) {
     std::string addr = "<" + pending_addr_.str() + ">";
-    if (r.code == Code::ok || (r.code == Code::cont && (relaying_ || rcpt_relay_ok_))) {
+    // A report mailbox takes mail from anyone, unless a plugin refused it: what comes there
+    // is read by Kasi, never relayed (core/feedback/report_mailboxes.h).
+    pending_report_ = (r.code == Code::ok || r.code == Code::cont) && cfg_.reports &&
+                      cfg_.reports->accepts(pending_addr_.str());
+    bool accepted = r.code == Code::ok || (r.code == Code::cont && (relaying_ || rcpt_relay_ok_));
+    if (pending_report_ || accepted) {
+        if (txn_ && !txn_->rcpts.empty() && txn_->report != pending_report_) {
+            ++rcpt_tempfail_;  // RFC 5321 §4.5.3.1.10: the client sends it in another one
+            reply(452,
+                  fmt::format("{} must go in a transaction of its own (reports and relayed "
+                              "mail are not mixed)",
+                              addr),
+                  "4.5.3");
+            return;
+        }
         pending_arg_ = r.msg;
         run_hook(Hook::rcpt_ok, {}, &pending_addr_);
         return;
@@ -226,7 +241,10 @@ void Session::respond_rcpt_ok(Result& r) {
         return;
     }
     ++rcpt_ok_;
-    if (txn_) txn_->rcpts.push_back(pending_addr_);
+    if (txn_) {
+        txn_->rcpts.push_back(pending_addr_);
+        txn_->report = pending_report_;
+    }
     std::string text = !r.msg.empty()          ? r.msg
                        : !pending_arg_.empty() ? pending_arg_
                                                : "recipient " + addr + " OK";
@@ -264,6 +282,8 @@ void Session::respond_data_post(Result& r) {
         reset_transaction();
         return;
     }
+    // A report is Kasi's to read: no queue plugin forwards or declines it.
+    if (txn_->report) return queue_message();
     run_hook(relaying_ ? Hook::queue_outbound : Hook::queue);
 }
 

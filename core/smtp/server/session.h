@@ -230,6 +230,7 @@ class Session : public HookRunner::Sink, public std::enable_shared_from_this<Ses
     bool relaying_ = false;
     bool relaying_before_auth_ = false;
     bool rcpt_relay_ok_ = false;
+    bool pending_report_ = false;  // the pending RCPT is a report mailbox
     bool tls_ = false;
     bool implicit_tls_ = false;
     std::shared_ptr<const TlsServerContext> tls_ctx_;  // keeps the SSL_CTX alive

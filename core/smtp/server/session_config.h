@@ -19,6 +19,7 @@
 namespace kasi {
 
 class HookTable;
+class ReportMailboxes;
 
 // The conversation's settings. The defaults and the files they come from are those of
 // core/config/settings.h (Settings), which documents every key.
@@ -54,6 +55,7 @@ struct SessionConfig {
     std::shared_ptr<const SessionSettings> settings;  // null: zeros (sessions never started)
     std::shared_ptr<const HookTable> hooks;           // null: no plugins
     SealStep seal;                                    // null: spooled as it is
+    std::shared_ptr<const ReportMailboxes> reports;   // where reports come back (null: none)
 };
 
 }  // namespace kasi

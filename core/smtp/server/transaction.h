@@ -24,6 +24,10 @@ struct Transaction {
     bool bdat_failed = false;   // a BDAT chunk was refused: the rest are refused too
     bool wrapped_lines = false;
     bool too_big = false;
+    // Its recipients are report mailboxes (core/feedback/report_mailboxes.h): the message is
+    // a bounce or complaint for Kasi to read, never relayed or sealed. A transaction holds
+    // report mailboxes or relayed recipients, not both.
+    bool report = false;
 };
 
 }  // namespace kasi

@@ -1,0 +1,171 @@
+#include "core/feedback/report_reader.h"
+
+#include <cctype>
+
+#include "core/classify/classification.h"
+#include "core/feedback/bounce_parser.h"
+#include "core/queue/verp.h"
+#include "core/util/json.h"
+#include "core/util/strings.h"
+
+namespace kasi {
+
+namespace {
+
+std::string domain_of(std::string_view a) {
+    auto at = a.rfind('@');
+    return at == std::string_view::npos ? std::string() : to_lower(a.substr(at + 1));
+}
+
+std::string local_of(std::string_view a) {
+    auto at = a.rfind('@');
+    return to_lower(a.substr(0, at));
+}
+
+// The id in "<ID@host>" when ID is Kasi's form.
+std::string id_from_message_id(std::string_view mid) {
+    mid = trim(mid);
+    if (!mid.empty() && mid.front() == '<') mid.remove_prefix(1);
+    auto at = mid.find('@');
+    if (at == std::string_view::npos) return {};
+    auto id = mid.substr(0, at);
+    return looks_like_kasi_id(id) ? std::string(id) : std::string();
+}
+
+struct VerpHit {
+    bool forged = false;
+    std::string why;
+    std::optional<VerpAddress> addr;
+    std::string rp_domain;
+};
+
+VerpHit verp_of(const VerpConfig* verp, const std::vector<std::string>& to) {
+    VerpHit h;
+    if (!verp) return h;
+    for (const auto& a : to) {
+        std::string why;
+        auto v = verp_decode(verp->secret(), verp->prefix(), a, why);
+        if (v) {
+            h.addr = v;
+            h.rp_domain = domain_of(a);
+            return h;
+        }
+        // the prefix's form ("b-...") at a return-path domain, but not a valid address
+        auto local = local_of(a);
+        if (local.rfind(verp->prefix() + "-", 0) == 0 && local.size() > verp->prefix().size() + 8) {
+            h.forged = true;
+            h.why = a + ": " + why;
+        }
+    }
+    return h;
+}
+
+std::string event_json(const ReportInput& in, const BounceReport& r, const ReportMatch& m) {
+    const auto& b = m.bounce;
+    const char* type = r.kind == BounceReport::Kind::auto_reply ? "AutoReply"
+                       : b.action == "delayed"                  ? "TransientFailure"
+                       : b.action == "delivered" || b.action == "relayed" || b.action == "expanded"
+                           ? "Delivery"
+                           : "Bounce";
+    JsonObject o;
+    o.str("type", type).boolean("async", true).num("time_ms", in.now_ms);
+    o.str("id", m.message_id).str("recipient", m.recipient);
+    if (!m.tenant.empty()) o.str("tenant", m.tenant);
+    if (!m.sending_domain.empty()) o.str("sending_domain", m.sending_domain);
+    o.str("matched_by", m.matched_by).str("report_id", in.report_id).str("format", r.format);
+    if (!r.addresser.empty()) o.str("sender", r.addresser);
+    o.str("action", b.action).num("code", b.reply_code).str("enhanced", b.status);
+    o.str("response", b.diagnostic).str("remote_mta", b.remote_mta);
+    const auto& c = b.classification;
+    o.str("reason", c.reason).str("class", c.cls).boolean("hard", c.hard);
+    o.str("scope", scope_name(c.scope)).str("provider", c.provider);
+    return o.done();
+}
+
+}  // namespace
+
+bool looks_like_kasi_id(std::string_view s) {
+    if (s.size() < 36) return false;
+    for (size_t i = 0; i < 36; ++i) {
+        char c = s[i];
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? c != '-'
+                 : !(std::isdigit(static_cast<unsigned char>(c)) || (c >= 'A' && c <= 'F')))
+            return false;
+    }
+    auto tail = s.substr(36);
+    if (tail.empty()) return true;
+    if (tail.size() < 2 || tail.front() != '.') return false;
+    for (char c : tail.substr(1))
+        if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    return true;
+}
+
+std::string_view report_kind_name(ReportOutcome::Kind k) {
+    switch (k) {
+        case ReportOutcome::Kind::bounce:
+            return "bounce";
+        case ReportOutcome::Kind::auto_reply:
+            return "auto_reply";
+        case ReportOutcome::Kind::not_report:
+            return "not_report";
+        case ReportOutcome::Kind::forged:
+            return "forged";
+        case ReportOutcome::Kind::unmatched:
+            return "unmatched";
+    }
+    return "?";
+}
+
+ReportOutcome read_report(const ReportInput& in, const BounceParser& bounces,
+                          const VerpConfig* verp) {
+    ReportOutcome out;
+    auto r = bounces.parse(in.raw);
+    if (r.kind == BounceReport::Kind::not_bounce) {
+        out.why = r.why;
+        return out;
+    }
+    auto hit = verp_of(verp, in.to);
+    if (hit.forged && !hit.addr) {
+        out.kind = ReportOutcome::Kind::forged;
+        out.why = "a VERP address that Kasi did not make (" + hit.why + ")";
+        return out;
+    }
+    std::string by_mid = id_from_message_id(r.original_message_id);
+    std::string tenant = verp && hit.addr ? verp->tenant_of(hit.rp_domain) : std::string();
+    // the sending domain: the returned message's From (the addresser), if it came back
+    std::string sending = domain_of(r.addresser);
+    for (auto& b : r.recipients) {
+        ReportMatch m;
+        m.bounce = b;
+        m.tenant = tenant;
+        m.sending_domain = sending;
+        if (hit.addr) {
+            m.message_id = hit.addr->message_id;
+            m.recipient = hit.addr->recipient.empty() ? b.recipient : hit.addr->recipient;
+            m.matched_by = "verp";
+            // a VERP bounce is about one recipient: the one in the address
+            if (!hit.addr->recipient.empty() && !b.recipient.empty() &&
+                to_lower(hit.addr->recipient) != b.recipient && r.recipients.size() > 1)
+                continue;
+        } else if (!by_mid.empty()) {
+            m.message_id = by_mid;
+            m.recipient = b.recipient;
+            m.matched_by = "message-id";
+        } else {
+            continue;
+        }
+        out.matches.push_back(std::move(m));
+    }
+    if (out.matches.empty()) {
+        out.kind = ReportOutcome::Kind::unmatched;
+        out.why = "neither a VERP address of Kasi's nor a Message-ID Kasi wrote";
+        return out;
+    }
+    out.kind = r.kind == BounceReport::Kind::auto_reply ? ReportOutcome::Kind::auto_reply
+                                                        : ReportOutcome::Kind::bounce;
+    for (const auto& m : out.matches) out.events.push_back(event_json(in, r, m));
+    return out;
+}
+
+}  // namespace kasi

@@ -1,0 +1,185 @@
+#include "core/queue/report_transport.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/feedback/bounce_parser.h"
+#include "core/feedback/report_reader.h"
+#include "core/log/log.h"
+#include "core/queue/outcome.h"
+#include "core/util/clock.h"
+
+namespace kasi {
+
+namespace {
+
+EventPeer report_peer() {
+    EventPeer p;
+    p.ready_queue = "reports";
+    p.site = "local";
+    return p;
+}
+
+// A report Kasi did not act on (not a bounce, forged, unmatched) is kept for an operator:
+// <spool>/reports-kept/<id>.eml, synced before the report leaves the spool. "" or the error.
+std::string keep(const std::string& dir, const std::string& id, const std::string& body) {
+    if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) return std::strerror(errno);
+    std::string path = dir + "/" + id + ".eml", tmp = path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) return std::strerror(errno);
+    size_t off = 0;
+    while (off < body.size()) {
+        ssize_t n = ::write(fd, body.data() + off, body.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = errno;
+            ::close(fd);
+            return std::strerror(e);
+        }
+        off += size_t(n);
+    }
+    int rc = ::fdatasync(fd);
+    int e = errno;
+    ::close(fd);
+    if (rc != 0) return std::strerror(e);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) return std::strerror(errno);
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return {};
+}
+
+}  // namespace
+
+struct ReportTransport::Work {
+    uv_work_t req{};
+    ReportTransport* self = nullptr;
+    std::unique_ptr<Delivery> d;
+    std::string body;
+    std::shared_ptr<const Classifier> classifier;
+    std::shared_ptr<const VerpConfig> verp;
+    std::string kept_dir;
+    ReportInput in;
+    ReportOutcome out;
+    std::string keep_error;  // the report should have been kept and could not be
+};
+
+void ReportTransport::take(std::unique_ptr<Delivery> d) {
+    auto holder = std::make_shared<std::unique_ptr<Delivery>>(std::move(d));
+    const QueuedMessage& m = *(*holder)->msg;
+    ctx_.bodies.read(m, [this, holder](int err, std::string body) {
+        auto d = std::move(*holder);
+        if (err != 0) {
+            log::error("[{}] report: cannot read it from the spool: {}", d->msg->id,
+                       std::strerror(err));
+            outcome_.not_sent(
+                std::move(d),
+                local_reply(451, "4.3.0", "the report could not be read from the spool"),
+                OutcomeKind::local, report_peer());
+            return;
+        }
+        parse(std::move(d), std::move(body));
+    });
+}
+
+void ReportTransport::parse(std::unique_ptr<Delivery> d, std::string body) {
+    auto w = std::make_unique<Work>();
+    w->self = this;
+    w->classifier = ctx_.cfg().classifier;
+    w->verp = ctx_.cfg().verp;
+    w->kept_dir = ctx_.spool_dir + "/reports-kept";
+    w->body = std::move(body);
+    const QueuedMessage& m = *d->msg;
+    w->in.report_id = m.id;
+    w->in.mail_from = m.mail_from;
+    for (uint32_t i : d->rcpts) w->in.to.push_back(m.rcpts[i].address);
+    w->in.now_ms = now_ms();
+    w->d = std::move(d);
+    w->req.data = w.get();
+    if (!w->classifier) {  // no rules loaded: nothing can be read; try again later
+        w->keep_error = "no bounce classifier loaded";
+        return parsed(std::move(w));
+    }
+    int rc = uv_queue_work(
+        ctx_.loop, &w->req,
+        [](uv_work_t* req) {
+            auto* w = static_cast<Work*>(req->data);
+            w->in.raw = w->body;
+            BounceParser parser(w->classifier);
+            w->out = read_report(w->in, parser, w->verp.get());
+            if (w->out.matches.empty()) w->keep_error = keep(w->kept_dir, w->in.report_id, w->body);
+        },
+        [](uv_work_t* req, int) {
+            std::unique_ptr<Work> w(static_cast<Work*>(req->data));
+            w->self->parsed(std::move(w));
+        });
+    if (rc == 0) {
+        (void)w.release();  // libuv owns it until the after-work callback
+        return;
+    }
+    log::error("report: cannot queue the parse: {}", uv_strerror(rc));
+    outcome_.not_sent(std::move(w->d),
+                      local_reply(451, "4.3.0", "the report could not be parsed now"),
+                      OutcomeKind::local, report_peer());
+}
+
+void ReportTransport::parsed(std::unique_ptr<Work> w) {
+    const auto& out = w->out;
+    const std::string& id = w->d->msg->id;
+    if (!w->keep_error.empty()) {  // it stays in the spool and is read again later
+        log::error("[{}] report: cannot keep it in {}: {}", id, w->kept_dir, w->keep_error);
+        outcome_.not_sent(
+            std::move(w->d),
+            local_reply(451, "4.3.0", "the report could not be kept: " + w->keep_error),
+            OutcomeKind::local, report_peer());
+        return;
+    }
+    ++counts_.read;
+    switch (out.kind) {
+        case ReportOutcome::Kind::bounce:
+            ++counts_.bounce;
+            break;
+        case ReportOutcome::Kind::auto_reply:
+            ++counts_.auto_reply;
+            break;
+        case ReportOutcome::Kind::not_report:
+            ++counts_.not_report;
+            break;
+        case ReportOutcome::Kind::forged:
+            ++counts_.forged;
+            break;
+        case ReportOutcome::Kind::unmatched:
+            ++counts_.unmatched;
+            break;
+    }
+    if (out.matches.empty()) {
+        log::notice("[{}] report from <{}>: {}: {} (not acted on)", id, w->in.mail_from,
+                    report_kind_name(out.kind), out.why);
+    } else {
+        for (const auto& m : out.matches)
+            log::info("[{}] report: {} for {} of {} ({}, {}; matched by {})", id,
+                      report_kind_name(out.kind), m.recipient,
+                      m.message_id.empty() ? "?" : m.message_id, m.bounce.classification.reason,
+                      m.bounce.classification.hard ? "hard" : "soft", m.matched_by);
+    }
+    for (const auto& e : out.events) ctx_.events.other(e);
+    counts_.events += out.events.size();
+    TxnOutcome t;
+    SmtpReply ok = local_reply(
+        250, "2.0.0", std::string("report read: ") + std::string(report_kind_name(out.kind)));
+    for (size_t i = 0; i < w->d->rcpts.size(); ++i) {
+        t.rcpt.push_back(ok);
+        t.command.push_back("DATA");
+    }
+    t.final_reply = ok;
+    outcome_.transaction(std::move(w->d), t, report_peer());
+}
+
+}  // namespace kasi

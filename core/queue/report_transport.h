@@ -1,0 +1,49 @@
+// The report transport: where a message that came to a report mailbox (a bounce, a
+// complaint, an auto-reply: core/feedback/report_mailboxes.h) goes instead of an SMTP
+// connection. The router sends such a message here; like Postfix's local transports, this
+// stage "delivers" it by reading it:
+//
+//   1. its bytes are read from the spool (body_store.h, off the loop);
+//   2. it is parsed and matched to what Kasi sent on libuv's thread pool
+//      (core/feedback/report_reader.h: the bounce parser, VERP, Message-ID);
+//   3. back on the loop, what it says goes to the event log (Bounce / TransientFailure /
+//      AutoReply with "async": true, one per matched recipient); a report that is not a
+//      bounce, is forged or matches nothing is logged and counted, never acted on;
+//   4. the outcome stage records the report itself as delivered ("250 2.0.0 report read"),
+//      so it leaves the spool only after what it said was handed on. A crash before that
+//      reads it again after the restart (at least once, never lost).
+// A report that cannot be read from the spool is deferred and retried like any delivery.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "core/queue/delivery_context.h"
+
+namespace kasi {
+
+class Outcome;
+
+struct ReportCounts {
+    uint64_t read = 0, bounce = 0, auto_reply = 0, not_report = 0, forged = 0, unmatched = 0;
+    uint64_t events = 0;
+};
+
+class ReportTransport {
+  public:
+    ReportTransport(DeliveryContext& ctx, Outcome& outcome) : ctx_(ctx), outcome_(outcome) {}
+
+    void take(std::unique_ptr<Delivery> d);
+    const ReportCounts& counts() const { return counts_; }
+
+  private:
+    struct Work;
+    void parse(std::unique_ptr<Delivery> d, std::string body);
+    void parsed(std::unique_ptr<Work> w);
+
+    DeliveryContext& ctx_;
+    Outcome& outcome_;
+    ReportCounts counts_;
+};
+
+}  // namespace kasi
