@@ -292,6 +292,9 @@ ComplaintReport complaint(std::string_view format) {
 void apply_report_fields(ComplaintReport& r, const HeaderFields& f) {
     r.feedback_type = feedback_type_of(f.get("Feedback-Type"));
     for (auto v : f.all("Original-Rcpt-To")) add_recipient(r, mailbox_of(v));
+    // The ARF drafts' opt-out reports named the address to remove this way.
+    if (r.recipients.empty())
+        for (auto v : f.all("Removal-Recipient")) add_recipient(r, mailbox_of(v));
     r.original_mail_from = mailbox_of(f.get("Original-Mail-From"));
     r.source_ip = ip_of(f.get("Source-IP"));
     for (auto v : f.all("Reported-Domain")) add_domains(r.reported_domains, v);

@@ -16,7 +16,8 @@
 //
 // What reporters do differently, and what this parser does about it:
 //   - Original-Rcpt-To is often left out (it names the complainer, which some providers
-//     will not say). The recipient is then the returned message's To address; when that
+//     will not say); the drafts' opt-out reports wrote Removal-Recipient instead.
+//     Without either, the recipient is the returned message's To address; when that
 //     names nobody ("To: <Undisclosed Recipients>") the complaint has no recipient, and
 //     the returned message's Message-ID and X-Kasi-* headers are what is left to match.
 //   - Original-Mail-From is often left out too: the returned message's From, else its

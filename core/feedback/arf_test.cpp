@@ -248,6 +248,31 @@ body
     CHECK(r.original_message_id == "<m3@sender.example>");
 }
 
+TEST_CASE("ARF: an opt-out report of the drafts names a Removal-Recipient", "[feedback][arf]") {
+    auto r =
+        parse_complaint(R"(Content-Type: multipart/report; report-type=feedback-report; boundary=o
+
+--o
+Content-Type: message/feedback-report
+
+Feedback-Type: opt-out
+User-Agent: Old/0.1
+Version: 0.1
+Removal-Recipient: <Kim@isp.example>
+
+--o
+Content-Type: message/rfc822
+
+To: list@isp.example
+
+body
+--o--
+)");
+    REQUIRE(r.kind == Kind::complaint);
+    CHECK(r.feedback_type == "opt-out");
+    CHECK(r.recipients == std::vector<std::string>{"kim@isp.example"});
+}
+
 TEST_CASE("ARF: report-type=feedback-report alone is a complaint", "[feedback][arf]") {
     auto r = parse_complaint(
         "Content-Type: multipart/report; report-type=feedback-report; boundary=z\n\n"
