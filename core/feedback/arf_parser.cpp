@@ -1,153 +1,24 @@
 #include "core/feedback/arf_parser.h"
 
-#include <rapidjson/document.h>
-
 #include <algorithm>
 
-#include "core/http/json_parse.h"
+#include "core/feedback/complaint_values.h"
+#include "core/feedback/ses_complaint.h"
 #include "core/mime/mime_tree.h"
-#include "core/util/ip.h"
 #include "core/util/strings.h"
 
 namespace kasi {
 
 namespace {
 
+using namespace arf;
 using mime::HeaderFields;
 using mime::Part;
 
-constexpr size_t kMaxRecipients = 100;
-constexpr size_t kMaxDomains = 20;
-constexpr size_t kMaxKasiHeaders = 20;
-constexpr size_t kMaxValue = 512;
 constexpr size_t kMaxReportFields = 300;
-constexpr size_t kMaxJson = 4 << 20;
 constexpr std::string_view kNotFeedback =
     "no feedback report: no message/feedback-report part, no Feedback-Type field, "
     "no provider complaint format";
-
-// --- values -------------------------------------------------------------------------------
-
-// One line: control characters become blanks, runs of blanks one space, trimmed, capped.
-std::string clean(std::string_view v, size_t max = kMaxValue) {
-    std::string out;
-    out.reserve(std::min(v.size(), max));
-    bool blank = false;
-    for (char ch : v) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c <= 0x20 || c == 0x7f) {
-            blank = !out.empty();
-            continue;
-        }
-        if (out.size() + (blank ? 2 : 1) > max) break;
-        if (blank) out += ' ';
-        blank = false;
-        out += ch;
-    }
-    return out;
-}
-
-// `s` when it is one bare address ("local@domain"), lower-cased; "" otherwise. A source
-// route ("@relay:user@domain") is dropped.
-std::string plain_address(std::string_view s) {
-    s = trim(s);
-    if (!s.empty() && s.front() == '@' && s.find(':') != std::string_view::npos)
-        s.remove_prefix(s.find(':') + 1);
-    if (s.empty() || s.size() > 320) return {};
-    auto at = s.rfind('@');
-    if (at == std::string_view::npos || at == 0 || at + 1 == s.size()) return {};
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c <= 0x20 || c == 0x7f ||
-            std::string_view("<>(),;\"\\").find(ch) != std::string_view::npos)
-            return {};
-    }
-    return to_lower(s);
-}
-
-// The first mailbox of an address header or report field: the address in angle brackets
-// ("Name <a@b>"; it wins over a display name that looks like an address), else the first
-// word that is an address. Quoted strings and comments are skipped; a "rfc822;" type and a
-// "mailto:" prefix are removed.
-std::string mailbox_of(std::string_view value) {
-    value = trim(value);
-    auto semi = value.find(';');
-    if (semi != std::string_view::npos && semi < 16 &&
-        value.substr(0, semi).find('@') == std::string_view::npos)
-        value = trim(value.substr(semi + 1));
-    if (istarts_with(value, "mailto:")) value.remove_prefix(7);
-    bool quoted = false;
-    int comment = 0;
-    for (size_t i = 0; i < value.size(); ++i) {
-        char c = value[i];
-        if (quoted) {
-            if (c == '\\')
-                ++i;
-            else if (c == '"')
-                quoted = false;
-        } else if (comment > 0) {
-            comment += c == '(' ? 1 : c == ')' ? -1 : 0;
-        } else if (c == '"') {
-            quoted = true;
-        } else if (c == '(') {
-            comment = 1;
-        } else if (c == '<') {
-            auto close = value.find('>', i);
-            if (close == std::string_view::npos) break;
-            auto a = plain_address(value.substr(i + 1, close - i - 1));
-            if (!a.empty()) return a;
-            i = close;
-        }
-    }
-    for (const auto& word : split_list(value, " \t,;<>()\"")) {
-        auto a = plain_address(word);
-        if (!a.empty()) return a;
-    }
-    return {};
-}
-
-// "abuse", "auth-failure", ...: the first word, lower-cased; "abuse" when there is none.
-std::string feedback_type_of(std::string_view v) {
-    v = trim(v);
-    std::string t;
-    for (char c : v) {
-        bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_' || c == '.';
-        if (!word || t.size() >= 32) break;
-        t += c;
-    }
-    return t.empty() ? std::string("abuse") : to_lower(t);
-}
-
-// An IP address as written (brackets and an "IPv6:" tag removed), "" if it is not one.
-std::string ip_of(std::string_view v) {
-    v = trim(v);
-    v = v.substr(0, v.find_first_of(" \t,;"));
-    if (v.size() >= 2 && v.front() == '[' && v.back() == ']') v = v.substr(1, v.size() - 2);
-    if (istarts_with(v, "IPv6:")) v.remove_prefix(5);
-    if (v.empty() || v.size() > 64 || !IpAddr::parse(v)) return {};
-    return std::string(v);
-}
-
-// Domain names in a field ("example.net", "a.example, b.example"), lower-cased.
-void add_domains(std::vector<std::string>& out, std::string_view v) {
-    for (auto& d : split_list(v, " \t,;")) {
-        while (!d.empty() && d.back() == '.') d.pop_back();
-        bool ok = !d.empty() && d.size() <= 253;
-        for (char c : d)
-            ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_');
-        auto l = to_lower(d);
-        if (ok && out.size() < kMaxDomains && std::find(out.begin(), out.end(), l) == out.end())
-            out.push_back(std::move(l));
-    }
-}
-
-void add_recipient(ComplaintReport& r, std::string a) {
-    if (a.empty() || r.recipients.size() >= kMaxRecipients) return;
-    if (std::find(r.recipients.begin(), r.recipients.end(), a) == r.recipients.end())
-        r.recipients.push_back(std::move(a));
-}
 
 std::string_view first_of(const HeaderFields& h, std::initializer_list<std::string_view> names) {
     for (auto n : names)
@@ -276,19 +147,6 @@ HeaderFields text_fields(const Part& p, std::string_view& where, bool root = tru
 
 // --- the report ---------------------------------------------------------------------------
 
-ComplaintReport not_complaint(std::string why) {
-    ComplaintReport r;
-    r.why = std::move(why);
-    return r;
-}
-
-ComplaintReport complaint(std::string_view format) {
-    ComplaintReport r;
-    r.kind = ComplaintReport::Kind::complaint;
-    r.format = std::string(format);
-    return r;
-}
-
 void apply_report_fields(ComplaintReport& r, const HeaderFields& f) {
     r.feedback_type = feedback_type_of(f.get("Feedback-Type"));
     for (auto v : f.all("Original-Rcpt-To")) add_recipient(r, mailbox_of(v));
@@ -318,13 +176,11 @@ void apply_returned(ComplaintReport& r, const HeaderFields& orig) {
     if (r.original_mail_from.empty()) r.original_mail_from = mailbox_of(orig.get("From"));
     if (r.original_mail_from.empty()) r.original_mail_from = r.original_return_path;
     if (auto id = clean(orig.get("Message-ID"), 998); !id.empty()) r.original_message_id = id;
-    for (const auto& f : orig.fields)
-        if (istarts_with(f.name, "X-Kasi-") && r.original_kasi_headers.size() < kMaxKasiHeaders)
-            r.original_kasi_headers.emplace_back(clean(f.name, 76), clean(f.value));
+    for (const auto& f : orig.fields) add_kasi_header(r, f.name, f.value);
 }
 
 ComplaintReport from_arf(const Part& top, const Part& report) {
-    auto r = complaint("arf");
+    auto r = complaint_of("arf");
     apply_report_fields(r, report_fields(report.body));
     // The returned message is the report's sibling (the report may itself be forwarded).
     const Part* orig = report.parent ? returned_part(*report.parent) : nullptr;
@@ -334,7 +190,7 @@ ComplaintReport from_arf(const Part& top, const Part& report) {
 }
 
 ComplaintReport from_text(const Part& top, const HeaderFields& fields, std::string_view where) {
-    auto r = complaint("arf-text");
+    auto r = complaint_of("arf-text");
     apply_report_fields(r, fields);
     if (auto* orig = returned_part(top))
         apply_returned(r, headers_of(orig));
@@ -345,7 +201,7 @@ ComplaintReport from_text(const Part& top, const HeaderFields& fields, std::stri
 
 // Microsoft's format: the complained-about message attached to a multipart/mixed.
 ComplaintReport from_hotmail(const HeaderFields& top, const HeaderFields& orig) {
-    auto r = complaint("hotmail");
+    auto r = complaint_of("hotmail");
     r.feedback_type = "abuse";
     add_recipient(r, mailbox_of(first_of(orig, {"X-HmXmrOriginalRecipient"})));
     add_recipient(r, mailbox_of(first_of(top, {"X-HmXmrOriginalRecipient"})));
@@ -361,7 +217,7 @@ ComplaintReport from_hotmail(const HeaderFields& top, const HeaderFields& orig) 
 
 // Apple Mail's unsubscribe message: from the user to the List-Unsubscribe address.
 ComplaintReport from_apple(const HeaderFields& h) {
-    auto r = complaint("apple-opt-out");
+    auto r = complaint_of("apple-opt-out");
     r.feedback_type = "opt-out";
     add_recipient(r, mailbox_of(h.get("From")));
     r.original_mail_from = mailbox_of(h.get("To"));
@@ -370,125 +226,8 @@ ComplaintReport from_apple(const HeaderFields& h) {
     return r;
 }
 
-// --- Amazon SES notifications (JSON) ------------------------------------------------------
-
-using JsonValue = rapidjson::Value;
-
-const JsonValue* member(const JsonValue* o, const char* name) {
-    if (!o || !o->IsObject()) return nullptr;
-    auto it = o->FindMember(name);
-    return it == o->MemberEnd() ? nullptr : &it->value;
-}
-
-std::string_view str_of(const JsonValue* v) {
-    return v && v->IsString() ? std::string_view(v->GetString(), v->GetStringLength())
-                              : std::string_view();
-}
-
-// The JSON object that starts at text[from] ('{'), up to its matching '}' (strings and
-// escapes respected); "" if it does not close.
-std::string_view json_object_at(std::string_view text, size_t from) {
-    size_t depth = 0;
-    bool in_string = false;
-    for (size_t i = from; i < text.size() && i - from < kMaxJson; ++i) {
-        char c = text[i];
-        if (in_string) {
-            if (c == '\\')
-                ++i;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '{') {
-            ++depth;
-        } else if (c == '}' && depth > 0 && --depth == 0) {
-            return text.substr(from, i + 1 - from);
-        }
-    }
-    return {};
-}
-
-// Mail systems cut lines longer than 998 octets; the JSON of a notification by mail comes
-// back with "!" + line end + space where it was cut. Those breaks removed.
-std::string join_cut_lines(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '!') {
-            size_t j = i + 1;
-            if (j < s.size() && s[j] == '\r') ++j;
-            if (j + 1 < s.size() && s[j] == '\n' && s[j + 1] == ' ') {
-                i = j + 1;
-                continue;
-            }
-        }
-        out += s[i];
-    }
-    return out;
-}
-
-bool parse_json_doc(rapidjson::Document& doc, std::string_view text) {
-    std::string err;
-    JsonLimits limits{.max_depth = 32, .max_bytes = kMaxJson};
-    if (parse_json(doc, text, limits, err)) return true;
-    if (text.find('\n') == std::string_view::npos) return false;
-    return parse_json(doc, join_cut_lines(text), limits, err);
-}
-
-void apply_ses_mail(ComplaintReport& r, const JsonValue* mail) {
-    r.original_mail_from = mailbox_of(str_of(member(mail, "source")));
-    if (auto* hs = member(mail, "headers"); hs && hs->IsArray()) {
-        for (const auto& h : hs->GetArray()) {
-            auto name = str_of(member(&h, "name"));
-            auto value = str_of(member(&h, "value"));
-            if (iequals(name, "Message-ID") && r.original_message_id.empty())
-                r.original_message_id = clean(value, 998);
-            if (istarts_with(name, "X-Kasi-") && r.original_kasi_headers.size() < kMaxKasiHeaders)
-                r.original_kasi_headers.emplace_back(clean(name, 76), clean(value));
-        }
-    }
-    if (r.original_message_id.empty())
-        r.original_message_id =
-            clean(str_of(member(member(mail, "commonHeaders"), "messageId")), 998);
-}
-
-ComplaintReport from_ses(const JsonValue& doc, int hops = 0) {
-    // An SNS envelope (HTTP or SQS delivery) carries the notification as a string.
-    if (auto msg = str_of(member(&doc, "Message")); !msg.empty() && hops == 0) {
-        rapidjson::Document inner;
-        if (parse_json_doc(inner, msg)) return from_ses(inner, 1);
-    }
-    auto type = str_of(member(&doc, "notificationType"));
-    if (type.empty()) type = str_of(member(&doc, "eventType"));
-    if (type.empty()) return not_complaint("JSON that is not an Amazon SES notification");
-    if (type != "Complaint")
-        return not_complaint("an Amazon SES " + clean(type, 32) + " notification, not a complaint");
-    auto r = complaint("ses-json");
-    const JsonValue* c = member(&doc, "complaint");
-    r.feedback_type = feedback_type_of(str_of(member(c, "complaintFeedbackType")));
-    if (auto* rs = member(c, "complainedRecipients"); rs && rs->IsArray())
-        for (const auto& e : rs->GetArray())
-            add_recipient(r, mailbox_of(str_of(member(&e, "emailAddress"))));
-    r.user_agent = clean(str_of(member(c, "userAgent")), 256);
-    r.arrival_date = clean(str_of(member(c, "arrivalDate")), 128);
-    if (r.arrival_date.empty()) r.arrival_date = clean(str_of(member(c, "timestamp")), 128);
-    const JsonValue* mail = member(&doc, "mail");
-    if (auto* dest = member(mail, "destination");
-        r.recipients.empty() && dest && dest->IsArray() && dest->Size() == 1)
-        add_recipient(r, mailbox_of(str_of(&(*dest)[0])));
-    apply_ses_mail(r, mail);
-    return r;
-}
-
-// JSON text (a whole input, or the body of a notification by mail) to a report.
-ComplaintReport from_json_text(std::string_view text) {
-    rapidjson::Document doc;
-    if (!parse_json_doc(doc, text)) return not_complaint("JSON that does not parse");
-    return from_ses(doc);
-}
-
 // The JSON of an SES notification sent by mail: the body's first object, when the body
-// says Complaint at all. nullopt-like: format empty when there is none.
+// says Complaint at all. A not_complaint report (without a why) when it is not one.
 ComplaintReport json_in_body(const Part& top) {
     std::string body = mime::human_text(top);
     if (body.empty() && !top.content_type.multipart()) body = top.body;
@@ -496,7 +235,7 @@ ComplaintReport json_in_body(const Part& top) {
     if (brace == std::string::npos || body.find("Complaint") == std::string::npos) return {};
     auto obj = json_object_at(body, brace);
     if (obj.empty()) return {};
-    auto r = from_json_text(obj);
+    auto r = ses_complaint(obj);
     return r.kind == ComplaintReport::Kind::complaint ? r : ComplaintReport{};
 }
 
@@ -521,7 +260,7 @@ std::string_view other_report(const Part& top) {
 
 ComplaintReport parse_complaint(std::string_view raw) {
     if (trim(raw).empty()) return not_complaint("an empty message");
-    if (starts_json(raw)) return from_json_text(raw);
+    if (starts_json(raw)) return ses_complaint(raw);
     auto msg = mime::parse_message(raw);
     const Part& top = msg.top;
     const HeaderFields& h = top.headers;
