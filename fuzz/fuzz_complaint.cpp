@@ -15,8 +15,8 @@ namespace {
 bool all_one_line(const kasi::ComplaintReport& r) {
     using kasi::fuzz::one_line;
     bool ok = one_line(r.why) && one_line(r.format) && one_line(r.feedback_type) &&
-              one_line(r.original_mail_from) && one_line(r.source_ip) &&
-              one_line(r.user_agent) && one_line(r.arrival_date) && one_line(r.reporting_mta) &&
+              one_line(r.original_mail_from) && one_line(r.source_ip) && one_line(r.user_agent) &&
+              one_line(r.arrival_date) && one_line(r.reporting_mta) &&
               one_line(r.original_message_id) && one_line(r.original_envelope_id) &&
               one_line(r.original_return_path);
     for (const auto& a : r.recipients) ok = ok && one_line(a) && !a.empty();
