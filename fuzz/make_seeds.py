@@ -260,4 +260,19 @@ put("bounce", "dsn_crlf", "From: MAILER-DAEMON@a.example\r\nContent-Type: multip
     "--b\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
     "RnJvbTogYUBiLmV4YW1wbGUNCg0KaGk=\r\n--b--\r\n")
 put("bounce", "nested", "Content-Type: message/rfc822\n\n" * 30 + "Subject: x\n\nx\n")
+
+# complaint: the repository's ARF corpus copy (test/data/arf) and SES's complaint notification
+os.makedirs(os.path.join(out, "complaint"), exist_ok=True)
+arf = os.path.join(top, "..", "test", "data", "arf", "emails")
+for f in sorted(os.listdir(arf)):
+    if f.endswith(".eml"):
+        shutil.copy(os.path.join(arf, f), os.path.join(out, "complaint", f))
+put("complaint", "lhost-amazonses-11.eml",
+    open(os.path.join(bounces, "lhost-amazonses-11.eml"), "rb").read())
+put("complaint", "ses_raw.json", '{"notificationType":"Complaint","complaint":{"complainedRecipients":'
+    '[{"emailAddress":"a@isp.example"}],"complaintFeedbackType":"abuse"},"mail":{"source":'
+    '"b@sender.example","headers":[{"name":"X-Kasi-Id","value":"1"}]}}')
+put("complaint", "arf_text", "Content-Type: multipart/report; report-type=feedback-report; "
+    "boundary=x\n\n--y\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\n"
+    "User-Agent: a/1\n\n--y\nContent-Type: message/rfc822\n\nTo: c@isp.example\n\nhi\n--y--\n")
 print("seeds written to", out)

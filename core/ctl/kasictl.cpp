@@ -26,6 +26,7 @@
 #include "core/config/config_dir.h"
 #include "core/config/settings.h"
 #include "core/ctl/ctl_bounce.h"
+#include "core/ctl/ctl_complaint.h"
 #include "core/ctl/ctl_http.h"
 #include "core/ctl/ctl_resolve.h"
 #include "core/ctl/ctl_tokens.h"
@@ -63,7 +64,9 @@ void usage(FILE* f) {
         "       kasictl [-c DIR] bounce parse FILE...  (bounce messages: one JSON line per\n"
         "                      bounced recipient, docs/bounces.md)\n"
         "       kasictl [-c DIR] bounce classify < LINES  (the bounce classifier: LINES are\n"
-        "                      code<TAB>status<TAB>text<TAB>host, docs/bounces.md)\n");
+        "                      code<TAB>status<TAB>text<TAB>host, docs/bounces.md)\n"
+        "       kasictl [-c DIR] complaint parse FILE...  (feedback-loop reports: one JSON\n"
+        "                      line per complaining recipient, docs/complaints.md)\n");
     for (const auto& c : plugin_commands)
         for (const auto& line : kasi::split_list(c.usage, "\n"))
             std::fprintf(f, "       kasictl -c DIR %s\n", line.c_str());
@@ -298,6 +301,11 @@ int kasi::kasictl_main(int argc, char** argv, std::span<const CtlCommand> comman
     if (argc >= 5 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "bounce") == 0 &&
         offline(argv[4]))
         return kasi::ctl_bounce(argv[2], std::vector<std::string>(argv + 4, argv + argc));
+    // The complaint parser is offline too.
+    if (argc >= 2 && std::strcmp(argv[1], "complaint") == 0)
+        return kasi::ctl_complaint("", std::vector<std::string>(argv + 2, argv + argc));
+    if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "complaint") == 0)
+        return kasi::ctl_complaint(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "resolve") == 0)
         return kasi::ctl_resolve(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     for (const auto& c : commands)
