@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "core/classify/classification.h"
+#include "core/feedback/arf_parser.h"
 #include "core/feedback/bounce_parser.h"
 #include "core/queue/verp.h"
 #include "core/util/json.h"
@@ -82,6 +83,63 @@ std::string event_json(const ReportInput& in, const BounceReport& r, const Repor
     return o.done();
 }
 
+std::string complaint_json(const ReportInput& in, const ComplaintReport& c, const ReportMatch& m) {
+    JsonObject o;
+    o.str("type", "Complaint").num("time_ms", in.now_ms);
+    o.str("id", m.message_id).str("recipient", m.recipient);
+    if (!m.tenant.empty()) o.str("tenant", m.tenant);
+    if (!m.sending_domain.empty()) o.str("sending_domain", m.sending_domain);
+    o.str("matched_by", m.matched_by).str("report_id", in.report_id).str("format", c.format);
+    o.str("feedback_type", c.feedback_type).str("sender", c.original_mail_from);
+    o.str("source_ip", c.source_ip).str("user_agent", c.user_agent);
+    o.str("arrival_date", c.arrival_date);
+    if (!c.reported_domains.empty()) o.str("reported_domain", c.reported_domains.front());
+    return o.done();
+}
+
+ReportOutcome read_complaint(const ReportInput& in, const ComplaintReport& c,
+                             const VerpConfig* verp) {
+    ReportOutcome out;
+    std::vector<std::string> paths = in.to;
+    for (const auto& a : {c.original_return_path, c.original_mail_from})
+        if (!a.empty()) paths.push_back(a);
+    auto hit = verp_of(verp, paths);
+    if (hit.forged && !hit.addr) {
+        out.kind = ReportOutcome::Kind::forged;
+        out.why = "a VERP address that Kasi did not make (" + hit.why + ")";
+        return out;
+    }
+    std::string by_mid = id_from_message_id(c.original_message_id);
+    std::vector<std::string> who = c.recipients;
+    if (hit.addr && !hit.addr->recipient.empty()) who = {to_lower(hit.addr->recipient)};
+    for (const auto& rcpt : who) {
+        ReportMatch m;
+        m.feedback_type = c.feedback_type;
+        m.tenant = verp && hit.addr ? verp->tenant_of(hit.rp_domain) : std::string();
+        m.sending_domain = domain_of(c.original_mail_from);
+        m.recipient = rcpt;
+        if (hit.addr) {
+            m.message_id = hit.addr->message_id;
+            m.matched_by = "verp";
+        } else if (!by_mid.empty()) {
+            m.message_id = by_mid;
+            m.matched_by = "message-id";
+        } else {
+            continue;
+        }
+        if (m.recipient.empty()) continue;  // redacted: nobody to act on
+        out.matches.push_back(std::move(m));
+    }
+    if (out.matches.empty()) {
+        out.kind = ReportOutcome::Kind::unmatched;
+        out.why = "a complaint that names no message and recipient Kasi can find";
+        return out;
+    }
+    out.kind = ReportOutcome::Kind::complaint;
+    for (const auto& m : out.matches) out.events.push_back(complaint_json(in, c, m));
+    return out;
+}
+
 }  // namespace
 
 bool looks_like_kasi_id(std::string_view s) {
@@ -107,6 +165,8 @@ std::string_view report_kind_name(ReportOutcome::Kind k) {
             return "bounce";
         case ReportOutcome::Kind::auto_reply:
             return "auto_reply";
+        case ReportOutcome::Kind::complaint:
+            return "complaint";
         case ReportOutcome::Kind::not_report:
             return "not_report";
         case ReportOutcome::Kind::forged:
@@ -119,6 +179,8 @@ std::string_view report_kind_name(ReportOutcome::Kind k) {
 
 ReportOutcome read_report(const ReportInput& in, const BounceParser& bounces,
                           const VerpConfig* verp) {
+    if (auto c = parse_complaint(in.raw); c.kind == ComplaintReport::Kind::complaint)
+        return read_complaint(in, c, verp);
     ReportOutcome out;
     auto r = bounces.parse(in.raw);
     if (r.kind == BounceReport::Kind::not_bounce) {

@@ -2,20 +2,23 @@
 // parse it, match it to what Kasi sent, and say what follows, as data for the caller to
 // act on (the report transport writes the events; suppression acts on the matches).
 //
-// Parsing: the bounce parser (bounce_parser.h) says whether it is a bounce, an auto-reply
-// or neither, and classifies each recipient.
+// Parsing: the complaint parser (arf_parser.h) first (an Apple opt-out looks like an
+// auto-reply), then the bounce parser (bounce_parser.h), which says whether it is a
+// bounce, an auto-reply or neither, and classifies each recipient.
 //
 // Matching, per recipient, in this order:
-//   1. the envelope recipient the report came to is a VERP address (verp.h) whose HMAC is
-//      valid: the original message id and recipient are in it. A VERP-looking address
-//      whose HMAC is wrong is forged: the whole report is not acted on;
+//   1. the envelope recipient the report came to (for a complaint: the reported message's
+//      envelope sender or Return-Path) is a VERP address (verp.h) whose HMAC is valid: the
+//      original message id and recipient are in it. A VERP-looking address whose HMAC is
+//      wrong is forged: the whole report is not acted on;
 //   2. the returned message's Message-ID is one Kasi wrote (<uuid.N@host>): its id.
 // The sending domain is the returned message's From domain; the tenant is the one whose
 // verp.ini [tenant:] rule names the return-path domain, when exactly one does.
 // A report that matches nothing is logged and counted, never acted on.
 //
 // Events (docs/events.md): a failed recipient is a `Bounce` with "async": true, a delayed
-// one a `TransientFailure` with "async": true, an auto-reply an `AutoReply`; each with the
+// one a `TransientFailure` with "async": true, an auto-reply an `AutoReply`, a complaint a
+// `Complaint` (with its feedback type); each with the
 // original message's id, recipient, tenant and sending domain, the report's id and the
 // classification.
 #pragma once
@@ -45,12 +48,13 @@ struct ReportMatch {
     std::string message_id;  // Kasi's id of the original message ("" if unknown)
     std::string recipient;   // the original recipient
     std::string tenant, sending_domain;
-    std::string matched_by;  // "verp", "message-id"
-    BouncedRecipient bounce;
+    std::string matched_by;     // "verp", "message-id"
+    BouncedRecipient bounce;    // a bounce or auto-reply
+    std::string feedback_type;  // a complaint: abuse, opt-out, ...
 };
 
 struct ReportOutcome {
-    enum class Kind { bounce, auto_reply, not_report, forged, unmatched };
+    enum class Kind { bounce, auto_reply, complaint, not_report, forged, unmatched };
     Kind kind = Kind::not_report;
     std::string why;                   // for not_report, forged, unmatched
     std::vector<ReportMatch> matches;  // what to act on (bounce, auto_reply)

@@ -13,6 +13,7 @@ MessageSink::Durable QueueSink::prepare(const Envelope& env, uint64_t body_size)
     qm->set_tags(env.tenant, env.campaign);
     for (const auto& [k, v] : env.notes)
         if (k.rfind("kasi.", 0) != 0) qm->more().notes.emplace_back(k, v);
+    qm->is_report = env.notes.count("kasi.report") > 0;  // as queue_loader.cpp reads it
     qm->body_size = body_size;
     return [outbound = &outbound_, qm](const SpoolResult& where) {
         qm->segment = where.segment;

@@ -149,6 +149,9 @@ void ReportTransport::parsed(std::unique_ptr<Work> w) {
         case ReportOutcome::Kind::auto_reply:
             ++counts_.auto_reply;
             break;
+        case ReportOutcome::Kind::complaint:
+            ++counts_.complaint;
+            break;
         case ReportOutcome::Kind::not_report:
             ++counts_.not_report;
             break;
@@ -164,13 +167,17 @@ void ReportTransport::parsed(std::unique_ptr<Work> w) {
                     report_kind_name(out.kind), out.why);
     } else {
         for (const auto& m : out.matches)
-            log::info("[{}] report: {} for {} of {} ({}, {}; matched by {})", id,
-                      report_kind_name(out.kind), m.recipient,
-                      m.message_id.empty() ? "?" : m.message_id, m.bounce.classification.reason,
-                      m.bounce.classification.hard ? "hard" : "soft", m.matched_by);
+            log::info(
+                "[{}] report: {} for {} of {} ({}; matched by {})", id, report_kind_name(out.kind),
+                m.recipient, m.message_id.empty() ? "?" : m.message_id,
+                m.feedback_type.empty() ? m.bounce.classification.reason +
+                                              (m.bounce.classification.hard ? ", hard" : ", soft")
+                                        : m.feedback_type,
+                m.matched_by);
     }
     for (const auto& e : out.events) ctx_.events.other(e);
     counts_.events += out.events.size();
+    if (!out.events.empty()) ctx_.events.flush();  // reports are few; their events go now
     TxnOutcome t;
     SmtpReply ok = local_reply(
         250, "2.0.0", std::string("report read: ") + std::string(report_kind_name(out.kind)));

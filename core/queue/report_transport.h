@@ -5,10 +5,10 @@
 //
 //   1. its bytes are read from the spool (body_store.h, off the loop);
 //   2. it is parsed and matched to what Kasi sent on libuv's thread pool
-//      (core/feedback/report_reader.h: the bounce parser, VERP, Message-ID);
-//   3. back on the loop, what it says goes to the event log (Bounce / TransientFailure /
-//      AutoReply with "async": true, one per matched recipient); a report that is not a
-//      bounce, is forged or matches nothing is logged and counted, never acted on;
+//      (core/feedback/report_reader.h: the complaint and bounce parsers, VERP, Message-ID);
+//   3. back on the loop, what it says goes to the event log (Complaint; Bounce /
+//      TransientFailure / AutoReply with "async": true; one per matched recipient); a report that
+//      is not a bounce, is forged or matches nothing is logged and counted, never acted on;
 //   4. the outcome stage records the report itself as delivered ("250 2.0.0 report read"),
 //      so it leaves the spool only after what it said was handed on. A crash before that
 //      reads it again after the restart (at least once, never lost).
@@ -25,7 +25,8 @@ namespace kasi {
 class Outcome;
 
 struct ReportCounts {
-    uint64_t read = 0, bounce = 0, auto_reply = 0, not_report = 0, forged = 0, unmatched = 0;
+    uint64_t read = 0, bounce = 0, auto_reply = 0, complaint = 0, not_report = 0, forged = 0,
+             unmatched = 0;
     uint64_t events = 0;
 };
 

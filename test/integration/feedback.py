@@ -1,0 +1,200 @@
+"""Reports that come back, end to end: kasi relays a message with a VERP return path to a
+scripted peer, then a DSN for it arrives over SMTP at the VERP address, from a client that
+may not relay, and must end as a Bounce event (async) with the original message's id,
+recipient and sending domain; an ARF complaint to the feedback address as a Complaint
+event; a forged VERP address and a message that is not a report are kept for an operator
+and not acted on; a report mailbox opens no relay and never shares a transaction with
+relayed recipients."""
+import os
+import smtplib
+import time
+
+from harness import run
+from outbound import events, kasi
+from smtp_peer import Peer
+
+SECRET = "0123456789abcdef0123456789abcdef"
+FILES = {
+    "verp.ini": f"[main]\nsecret = {SECRET}\n[domain:sender.test]\nreturn_path = bounces.sender.test\n",
+    "feedback.ini": "[main]\naddresses = fbl@esp.test\n",
+}
+
+DSN = """From: Mail Delivery System <MAILER-DAEMON@mx.sink.test>
+To: {verp}
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+Content-Type: text/plain
+
+<alice@sink.test>: host mx.sink.test[192.0.2.1] said: 550 5.1.1 <alice@sink.test>:
+    Recipient address rejected: User unknown (in reply to RCPT TO command)
+
+--B
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.sink.test
+
+Final-Recipient: rfc822; alice@sink.test
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <alice@sink.test>: Recipient address rejected: User unknown
+
+--B
+Content-Type: text/rfc822-headers
+
+From: news@sender.test
+To: alice@sink.test
+Subject: news
+
+--B--
+""".replace("\n", "\r\n")
+
+ARF = """From: staff@hotmail.test
+To: fbl@esp.test
+Subject: complaint about message
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="A"
+
+--A
+Content-Type: text/plain
+
+This is an email abuse report.
+
+--A
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: SomeGenerator/1.0
+Version: 1
+Original-Mail-From: <{verp}>
+Original-Rcpt-To: <alice@sink.test>
+Source-IP: 192.0.2.9
+
+--A
+Content-Type: message/rfc822
+
+From: news@sender.test
+To: alice@sink.test
+Subject: news
+
+hello
+--A--
+""".replace("\n", "\r\n")
+
+
+def sent_verp_address(k, peer):
+    s = smtplib.SMTP("127.0.0.1", k.port)
+    s.sendmail("orig@sender.test", ["alice@sink.test"],
+               "From: news@sender.test\r\nTo: alice@sink.test\r\nSubject: news\r\n\r\nhello\r\n")
+    s.quit()
+    (mail_from, rcpts, _), = peer.wait_messages(1)
+    verp = mail_from.strip("<>").split(">")[0]
+    assert verp.endswith("@bounces.sender.test"), mail_from
+    rec = events(k, "Reception", 5)
+    return verp, rec[0]["id"]
+
+
+def report(k, rcpt, body, source="127.0.0.2", sender=""):
+    """Sends `body` to `rcpt` from a client that may not relay; the code of the end of DATA."""
+    s = smtplib.SMTP("127.0.0.1", k.port, source_address=(source, 0))
+    try:
+        s.ehlo("mx.sink.test")
+        s.mail(sender)
+        code, msg = s.rcpt(rcpt)
+        assert code == 250, (rcpt, code, msg)
+        code, msg = s.data(body.encode())
+        return code
+    finally:
+        s.quit()
+
+
+def test_a_dsn_to_a_verp_address_ends_as_an_async_bounce_event():
+    peer = Peer()
+    k = kasi(peer.port, extra=FILES)
+    try:
+        verp, orig_id = sent_verp_address(k, peer)
+        t0 = time.time()
+        assert report(k, verp, DSN.format(verp=verp)) == 250
+        ev = [e for e in events(k, "Bounce", 10) if e.get("async")]
+        took = time.time() - t0
+        assert len(ev) == 1, events(k)
+        b = ev[0]
+        assert (b["id"], b["recipient"], b["matched_by"]) == (orig_id, "alice@sink.test", "verp"), b
+        assert (b["reason"], b["class"], b["hard"], b["enhanced"], b["code"]) == \
+            ("userunknown", "invalid_recipient", True, "5.1.1", 550), b
+        assert b["sending_domain"] == "sender.test" and b["format"] == "rfc3464", b
+        print(f"DSN over SMTP to its Bounce event: {took:.2f} s")
+        # the report itself is finished like any message: it leaves the spool
+        deadline = time.time() + 5
+        while time.time() < deadline and k.queued_ids():
+            time.sleep(0.1)
+        assert not k.queued_ids()
+        # a complaint to the feedback address, about the same message
+        assert report(k, "fbl@esp.test", ARF.format(verp=verp), sender="fbl@hotmail.test") == 250
+        c = events(k, "Complaint", 10)
+        assert len(c) == 1, events(k)
+        c = c[0]
+        assert (c["id"], c["recipient"], c["feedback_type"], c["matched_by"]) == \
+            (orig_id, "alice@sink.test", "abuse", "verp"), c
+        assert c["source_ip"] == "192.0.2.9", c
+    finally:
+        k.stop()
+        peer.stop()
+
+
+def test_forged_and_unreadable_reports_are_kept_and_not_acted_on():
+    peer = Peer()
+    k = kasi(peer.port, extra=FILES)
+    try:
+        verp, _ = sent_verp_address(k, peer)
+        local, domain = verp.split("@")
+        parts = local.split("-")
+        parts[1] = ("a" if parts[1][0] != "a" else "b") + parts[1][1:]  # another MAC
+        forged = "-".join(parts) + "@" + domain
+        assert report(k, forged, DSN.format(verp=forged)) == 250
+        assert report(k, "fbl@esp.test", "From: someone@else.test\r\nSubject: hi\r\n\r\n"
+                      "just saying hello\r\n") == 250
+        kept = os.path.join(k.dir, "queue", "reports-kept")
+        deadline = time.time() + 10
+        while time.time() < deadline and len(os.listdir(kept) if os.path.isdir(kept) else []) < 2:
+            time.sleep(0.1)
+        assert len(os.listdir(kept)) == 2, os.listdir(kept)
+        assert not [e for e in events(k, "Bounce") if e.get("async")], events(k)
+        log = k.read_log()
+        assert "forged" in log and "not acted on" in log, log[-3000:]
+    finally:
+        k.stop()
+        peer.stop()
+
+
+def test_a_report_mailbox_opens_no_relay_and_is_not_mixed():
+    peer = Peer()
+    k = kasi(peer.port, extra=FILES)
+    try:
+        s = smtplib.SMTP("127.0.0.1", k.port, source_address=("127.0.0.2", 0))
+        s.ehlo("x.test")
+        s.mail("")
+        assert s.rcpt("someone@bounces.sender.test")[0] == 250
+        assert s.rcpt("alice@sink.test")[0] == 550      # no relay from here, as before
+        assert s.rcpt("fbl@esp.test")[0] == 250
+        s.rset()
+        s.mail("x@x.test")
+        assert s.rcpt("alice@sink.test")[0] == 550      # still no relay from here
+        assert s.rcpt("other@esp.test")[0] == 550       # only the listed address
+        s.quit()
+        # a relaying client: relayed recipients first, then a report mailbox is refused
+        s = smtplib.SMTP("127.0.0.1", k.port)
+        s.ehlo("x.test")
+        s.mail("orig@sender.test")
+        assert s.rcpt("alice@sink.test")[0] == 250
+        assert s.rcpt("fbl@esp.test")[0] == 452
+        s.quit()
+    finally:
+        k.stop()
+        peer.stop()
+
+
+if __name__ == "__main__":
+    run(globals())
