@@ -73,7 +73,17 @@ bool valid_scope(std::string_view scope, std::string& err) {
 
 bool validate_entry(SuppressionEntry& e, std::string& err) {
     e.address = normalize_address(e.address);
+    return validate_stored_entry(e, err);
+}
+
+bool validate_stored_entry(const SuppressionEntry& e, std::string& err) {
     if (!valid_address(e.address, err) || !valid_scope(e.scope, err)) return false;
+    for (char c : e.address) {  // trimmed already: valid_address refuses spaces
+        if (c >= 'A' && c <= 'Z') {
+            err = "an address that is not lower-cased";
+            return false;
+        }
+    }
     if (reason_index(e.reason) >= all_suppression_reasons.size()) {
         err = fmt::format("unknown reason {}", int(e.reason));
         return false;

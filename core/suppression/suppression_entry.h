@@ -65,6 +65,9 @@ constexpr int64_t suppression_max_time = int64_t(UINT32_MAX);
 std::string normalize_address(std::string_view address);
 // Normalizes e.address in place and checks every field; false with a reason in `err`.
 bool validate_entry(SuppressionEntry& e, std::string& err);
+// The same checks for an entry read back from storage, whose address must already be
+// normalized (without the copy normalizing makes).
+bool validate_stored_entry(const SuppressionEntry& e, std::string& err);
 // The address part alone (already normalized): non-empty, local@domain, no control bytes.
 bool valid_address(std::string_view address, std::string& err);
 bool valid_scope(std::string_view scope, std::string& err);

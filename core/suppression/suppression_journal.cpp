@@ -39,9 +39,9 @@ struct Cursor {
         s.remove_prefix(sizeof(T));
         return v;
     }
-    std::string bytes(size_t n) {
-        if (s.size() < n) return ok = false, std::string();
-        std::string v(s.substr(0, n));
+    std::string_view bytes(size_t n) {
+        if (s.size() < n) return ok = false, std::string_view();
+        std::string_view v = s.substr(0, n);
         s.remove_prefix(n);
         return v;
     }
@@ -171,34 +171,28 @@ void append_record(std::string& out, const JournalRecord& r) {
 
 bool decode_record(std::string_view payload, JournalRecord& r, std::string& err) {
     Cursor c{payload};
-    r = JournalRecord{};
     uint8_t op = c.num<uint8_t>();
     if (op != uint8_t(JournalOp::add) && op != uint8_t(JournalOp::remove)) {
         err = fmt::format("unknown record type {} (written by a newer Kasi?)", op);
         return false;
     }
+    // Fields are assigned, not rebuilt: a replay decodes millions of records into one
+    // JournalRecord, and its strings keep their capacity.
     r.op = JournalOp(op);
     SuppressionEntry& e = r.entry;
-    if (r.op == JournalOp::add) e.reason = SuppressionReason(c.num<uint8_t>());
+    bool add = r.op == JournalOp::add;
+    e.reason = add ? SuppressionReason(c.num<uint8_t>()) : SuppressionReason::manual;
     r.at = int64_t(c.num<uint64_t>());
-    if (r.op == JournalOp::add) {
-        e.created = int64_t(c.num<uint64_t>());
-        e.expires = int64_t(c.num<uint64_t>());
-    }
-    e.scope = c.bytes(c.num<uint8_t>());
-    e.address = c.bytes(c.num<uint16_t>());
-    if (r.op == JournalOp::add) e.event = c.bytes(c.num<uint8_t>());
+    e.created = add ? int64_t(c.num<uint64_t>()) : 0;
+    e.expires = add ? int64_t(c.num<uint64_t>()) : 0;
+    e.scope.assign(c.bytes(c.num<uint8_t>()));
+    e.address.assign(c.bytes(c.num<uint16_t>()));
+    e.event.assign(add ? c.bytes(c.num<uint8_t>()) : std::string_view());
     if (!c.ok || !c.s.empty()) {
         err = "a record whose fields do not add up to its length";
         return false;
     }
-    std::string address = e.address;
-    if (!validate_entry(e, err)) return false;
-    if (e.address != address) {
-        err = "an address that is not normalized";
-        return false;
-    }
-    return true;
+    return validate_stored_entry(e, err);
 }
 
 bool scan_journal(int fd, const std::string& path,

@@ -24,6 +24,8 @@ constexpr size_t commit_slice = 4096;  // changes per journal append
 constexpr size_t apply_slice = 1024;   // changes per exclusive hold of the table
 constexpr uint32_t scan_slice = 4096;  // records per hold when walking the table
 
+using fs_path = std::filesystem::path;
+
 int64_t now_s() {
     return now_ms() / 1000;
 }
@@ -62,10 +64,17 @@ std::unique_ptr<SuppressionStore> SuppressionStore::open(const std::string& dir,
 
 bool SuppressionStore::open_dir(std::string& err) {
     std::error_code ec;
-    std::filesystem::create_directories(dir_, ec);
+    bool created = std::filesystem::create_directories(dir_, ec);
     if (ec) {
         err = fmt::format("{}: {}", dir_, ec.message());
         return false;
+    }
+    if (created) {  // a new directory's own entry must be durable too
+        fs_path self = fs_path(dir_).lexically_normal();
+        if (!self.has_filename()) self = self.parent_path();  // "a/b/" -> "a/b"
+        fs_path parent = self.parent_path();
+        Fd p(::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (p.get() >= 0) ::fsync(p.get());
     }
     dir_fd_.reset(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     lock_fd_.reset(::open((dir_ + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));

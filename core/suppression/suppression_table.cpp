@@ -39,7 +39,7 @@ uint64_t SuppressionTable::hash(uint32_t scope, std::string_view s) const {
         h = mum(v ^ seed_ ^ k1, h ^ k2);
     }
     uint64_t v = 0;
-    std::memcpy(&v, p, n);
+    if (n) std::memcpy(&v, p, n);
     return mum(v ^ seed_ ^ k3, h ^ k0);
 }
 
