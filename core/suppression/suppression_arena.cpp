@@ -11,11 +11,11 @@ uint64_t TextArena::alloc(size_t len) {
         free_bytes_ -= len;
         return off;
     }
-    if (used_ + len > chunk_size) {
-        chunks_.push_back(std::make_unique_for_overwrite<uint8_t[]>(chunk_size));
+    if (used_ + len > chunk_size_) {
+        chunks_.push_back(std::make_unique_for_overwrite<uint8_t[]>(chunk_size_));
         used_ = 0;
     }
-    uint64_t off = (uint64_t(chunks_.size() - 1) << chunk_bits) | used_;
+    uint64_t off = (uint64_t(chunks_.size() - 1) << chunk_bits_) | used_;
     used_ += len;
     return off;
 }
@@ -69,6 +69,13 @@ void unpack_uuid(const uint8_t* in, bool lower, std::string& out) {
     }
 }
 
+}  // namespace
+
+void write_varint(std::string& out, uint64_t v) {
+    for (; v >= 0x80; v >>= 7) out += char((v & 0x7f) | 0x80);
+    out += char(v);
+}
+
 size_t read_varint(const uint8_t* p, size_t& value) {
     value = 0;
     size_t i = 0;
@@ -79,14 +86,11 @@ size_t read_varint(const uint8_t* p, size_t& value) {
     }
 }
 
-}  // namespace
-
-void encode_text(std::string& out, std::string_view address, std::string_view event) {
-    for (size_t n = address.size();; n >>= 7) {
-        out += char(n >= 0x80 ? (n & 0x7f) | 0x80 : n);
-        if (n < 0x80) break;
-    }
-    out += address;
+void encode_text(std::string& out, const TextKey& key, std::string_view event) {
+    write_varint(out, key.scope);
+    write_varint(out, key.domain);
+    write_varint(out, key.local.size());
+    out += key.local;
     uint8_t uuid[16];
     bool lower = false;
     if (pack_uuid(event, uuid, lower)) {
@@ -100,19 +104,23 @@ void encode_text(std::string& out, std::string_view address, std::string_view ev
     }
 }
 
-DecodedText decode_address(const uint8_t* p) {
-    size_t n = 0;
-    size_t k = read_varint(p, n);
+DecodedText decode_text(const uint8_t* p) {
     DecodedText d;
-    d.address = std::string_view(reinterpret_cast<const char*>(p + k), n);
-    uint8_t h = p[k + n];
-    d.size = k + n + 1 + (h < 0x80 ? h : 16 + ((h & 0x7f) >> 1));
+    size_t v = 0, k = read_varint(p, v);
+    d.key.scope = uint32_t(v);
+    k += read_varint(p + k, v);
+    d.key.domain = uint32_t(v);
+    k += read_varint(p + k, v);
+    d.key.local = std::string_view(reinterpret_cast<const char*>(p + k), v);
+    k += v;
+    uint8_t h = p[k];
+    d.size = k + 1 + (h < 0x80 ? h : 16 + ((h & 0x7f) >> 1));
     return d;
 }
 
 std::string decode_event(const uint8_t* p) {
-    DecodedText d = decode_address(p);
-    const uint8_t* e = reinterpret_cast<const uint8_t*>(d.address.data() + d.address.size());
+    DecodedText d = decode_text(p);
+    const uint8_t* e = reinterpret_cast<const uint8_t*>(d.key.local.data() + d.key.local.size());
     uint8_t h = *e++;
     std::string out;
     if (h < 0x80) {

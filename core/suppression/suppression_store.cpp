@@ -317,16 +317,19 @@ std::optional<SuppressionEntry> SuppressionStore::check(std::string_view address
                                                         int64_t now) const {
     std::string a = normalize_address(address);
     std::shared_lock r(table_mu_);
-    auto try_scope = [&](std::string_view scope) -> std::optional<uint32_t> {
+    auto key = table_.key(a);
+    if (!key) return std::nullopt;  // its domain is on no entry
+    auto in_force = [&](std::string_view scope) -> std::optional<uint32_t> {
         auto sid = table_.scope_id(scope);
         if (!sid) return std::nullopt;
-        auto rec = table_.find(*sid, a);
+        key->scope = *sid;
+        auto rec = table_.find(*key);
         if (!rec || table_.expired(*rec, now)) return std::nullopt;
         return rec;
     };
-    if (auto rec = try_scope("")) return table_.entry(*rec);
+    if (auto rec = in_force("")) return table_.entry(*rec);
     for (const auto& s : scopes)
-        if (auto rec = try_scope(s)) return table_.entry(*rec);
+        if (auto rec = in_force(s)) return table_.entry(*rec);
     return std::nullopt;
 }
 

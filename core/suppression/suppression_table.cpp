@@ -1,46 +1,33 @@
 #include "core/suppression/suppression_table.h"
 
 #include <cstring>
-#include <random>
+
+#include "core/suppression/suppression_hash.h"
 
 namespace kasi {
 
 namespace {
 
-__extension__ typedef unsigned __int128 u128;
-
-// 64x64 -> 128-bit multiply, folded: the mixing step of wyhash.
-uint64_t mum(uint64_t a, uint64_t b) {
-    u128 r = u128(a) * b;
-    return uint64_t(r) ^ uint64_t(r >> 64);
-}
-
-constexpr uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
-                   k2 = 0x8ebc6af09c88c6e3ull, k3 = 0x589965cc75374cc3ull;
-
 void lower_expiry(int64_t& next, int64_t expires) {
     if (expires != 0 && (next == 0 || expires < next)) next = expires;
 }
 
-}  // namespace
-
-SuppressionTable::SuppressionTable() {
-    std::random_device rd;
-    seed_ = uint64_t(rd()) << 32 | rd();
+// local@domain at the last '@'; false when there is none.
+bool split(std::string_view address, std::string_view& local, std::string_view& domain) {
+    size_t at = address.rfind('@');
+    if (at == std::string_view::npos) return false;
+    local = address.substr(0, at);
+    domain = address.substr(at + 1);
+    return true;
 }
 
-uint64_t SuppressionTable::hash(uint32_t scope, std::string_view s) const {
-    uint64_t h = mum(seed_ ^ scope ^ k0, s.size() ^ k1);
-    const char* p = s.data();
-    size_t n = s.size();
-    for (; n >= 8; p += 8, n -= 8) {
-        uint64_t v;
-        std::memcpy(&v, p, 8);
-        h = mum(v ^ seed_ ^ k1, h ^ k2);
-    }
-    uint64_t v = 0;
-    if (n) std::memcpy(&v, p, n);
-    return mum(v ^ seed_ ^ k3, h ^ k0);
+}  // namespace
+
+SuppressionTable::SuppressionTable()
+    : seed_(suppression_hash::random_seed()), scopes_(seed_ ^ 1), domains_(seed_ ^ 2) {}
+
+uint64_t SuppressionTable::hash(const TextKey& k) const {
+    return suppression_hash::hash(seed_, k.local, uint64_t(k.scope) << 32 | k.domain);
 }
 
 void SuppressionTable::set_text(Rec& r, uint64_t off) {
@@ -48,51 +35,50 @@ void SuppressionTable::set_text(Rec& r, uint64_t off) {
     r.text_hi = uint16_t(off >> 32);
 }
 
-std::string_view SuppressionTable::address_of(const Rec& r) const {
-    return decode_address(text_.at(text_of(r))).address;
+std::optional<TextKey> SuppressionTable::key(std::string_view address) const {
+    TextKey k;
+    std::string_view domain;
+    if (!split(address, k.local, domain)) return std::nullopt;
+    auto d = domains_.find(domain);
+    if (!d) return std::nullopt;  // no entry has this domain
+    k.domain = *d;
+    return k;
 }
 
-std::optional<uint32_t> SuppressionTable::scope_id(std::string_view scope) const {
-    auto it = scope_ids_.find(scope);
-    if (it == scope_ids_.end()) return std::nullopt;
-    return it->second;
-}
-
-uint32_t SuppressionTable::intern(std::string_view scope) {
-    if (auto id = scope_id(scope)) return *id;
-    uint32_t id = uint32_t(scope_names_.size());
-    scope_names_.emplace_back(scope);
-    scope_ids_.emplace(scope_names_.back(), id);
-    return id;
-}
-
-std::optional<size_t> SuppressionTable::find_slot(uint32_t scope, std::string_view address,
-                                                  uint64_t h) const {
+std::optional<size_t> SuppressionTable::find_slot(const TextKey& k, uint64_t h) const {
     if (slots_.tag.empty()) return std::nullopt;
     size_t mask = slots_.tag.size() - 1;
     uint8_t tag = tag_of(h);
     for (size_t i = h & mask;; i = (i + 1) & mask) {
         uint8_t t = slots_.tag[i];
         if (t == 0) return std::nullopt;
-        if (t != tag) continue;
-        const Rec& r = record(slots_.rec[i]);
-        if (r.scope == scope && address_of(r) == address) return i;
+        if (t == tag && key_of(record(slots_.rec[i])) == k) return i;
     }
 }
 
-std::optional<uint32_t> SuppressionTable::find(uint32_t scope, std::string_view address) const {
-    auto slot = find_slot(scope, address, hash(scope, address));
+std::optional<uint32_t> SuppressionTable::find(const TextKey& k) const {
+    auto slot = find_slot(k, hash(k));
     if (!slot) return std::nullopt;
     return slots_.rec[*slot];
+}
+
+std::optional<uint32_t> SuppressionTable::find(uint32_t scope, std::string_view address) const {
+    auto k = key(address);
+    if (!k) return std::nullopt;
+    k->scope = scope;
+    return find(*k);
 }
 
 SuppressionEntry SuppressionTable::entry(uint32_t rec) const {
     const Rec& r = record(rec);
     const uint8_t* p = text_.at(text_of(r));
+    TextKey k = decode_text(p).key;
     SuppressionEntry e;
-    e.address = decode_address(p).address;
+    std::string_view domain = domains_.name(k.domain);
+    e.address.reserve(k.local.size() + 1 + domain.size());
+    e.address.append(k.local).append(1, '@').append(domain);
     e.event = decode_event(p);
-    e.scope = scope_names_[r.scope];
+    e.scope = scopes_.name(k.scope);
     e.reason = SuppressionReason(r.reason);
     e.created = r.created;
     e.expires = r.expires;
@@ -115,9 +101,9 @@ uint32_t SuppressionTable::new_record() {
     return records_++;
 }
 
-void SuppressionTable::store_text(Rec& r, std::string_view address, std::string_view event) {
+void SuppressionTable::store_text(Rec& r, const TextKey& k, std::string_view event) {
     scratch_.clear();
-    encode_text(scratch_, address, event);
+    encode_text(scratch_, k, event);
     uint64_t off = text_.alloc(scratch_.size());
     std::memcpy(text_.at(off), scratch_.data(), scratch_.size());
     set_text(r, off);
@@ -133,22 +119,26 @@ void SuppressionTable::place(Slots& s, uint32_t rec, uint64_t h) const {
 
 bool SuppressionTable::upsert(const SuppressionEntry& e, int64_t at) {
     if (e.expired(at)) return erase(e.scope, e.address);  // already over: same as absent
-    uint32_t sid = intern(e.scope);
-    uint64_t h = hash(sid, e.address);
-    if (auto slot = find_slot(sid, e.address, h)) {
+    TextKey k;
+    std::string_view domain;
+    if (!split(e.address, k.local, domain)) return false;  // validated before: never
+    k.scope = scopes_.intern(e.scope);
+    k.domain = domains_.intern(domain);
+    uint64_t h = hash(k);
+    if (auto slot = find_slot(k, h)) {
         Rec& r = record(slots_.rec[*slot]);
         bool in_force = r.expires == 0 || r.expires > at;
         if (in_force && int64_t(r.created) > e.created) return false;  // ours is newer
         --counts_[r.reason - 1];
         uint64_t old = text_of(r);
-        size_t old_size = decode_address(text_.at(old)).size;
+        size_t old_size = decode_text(text_.at(old)).size;
         scratch_.clear();
-        encode_text(scratch_, e.address, e.event);
+        encode_text(scratch_, k, e.event);
         if (scratch_.size() == old_size) {
             std::memcpy(text_.at(old), scratch_.data(), old_size);
         } else {
             text_.release(old, old_size);
-            store_text(r, e.address, e.event);
+            store_text(r, k, e.event);
         }
         r.reason = uint8_t(e.reason);
         r.created = uint32_t(e.created);
@@ -163,10 +153,9 @@ bool SuppressionTable::upsert(const SuppressionEntry& e, int64_t at) {
     r = Rec{};
     r.reason = uint8_t(e.reason);
     r.live = 1;
-    r.scope = sid;
     r.created = uint32_t(e.created);
     r.expires = uint32_t(e.expires);
-    store_text(r, e.address, e.event);
+    store_text(r, k, e.event);
     place(slots_, idx, h);
     ++size_;
     ++counts_[reason_index(e.reason)];
@@ -179,8 +168,7 @@ bool SuppressionTable::upsert(const SuppressionEntry& e, int64_t at) {
 void SuppressionTable::erase_slot(size_t i) {
     size_t mask = slots_.tag.size() - 1;
     for (size_t j = (i + 1) & mask; slots_.tag[j] != 0; j = (j + 1) & mask) {
-        const Rec& r = record(slots_.rec[j]);
-        size_t home = hash(r.scope, address_of(r)) & mask;
+        size_t home = hash(key_of(record(slots_.rec[j]))) & mask;
         if (((j - home) & mask) >= ((j - i) & mask)) {  // home is not in (i, j]
             slots_.tag[i] = slots_.tag[j];
             slots_.rec[i] = slots_.rec[j];
@@ -193,7 +181,7 @@ void SuppressionTable::erase_slot(size_t i) {
 
 void SuppressionTable::erase_record(uint32_t rec) {
     Rec& r = record(rec);
-    text_.release(text_of(r), decode_address(text_.at(text_of(r))).size);
+    text_.release(text_of(r), decode_text(text_.at(text_of(r))).size);
     --counts_[r.reason - 1];
     --size_;
     r.live = 0;
@@ -202,8 +190,10 @@ void SuppressionTable::erase_record(uint32_t rec) {
 
 bool SuppressionTable::erase(std::string_view scope, std::string_view address) {
     auto sid = scope_id(scope);
-    if (!sid) return false;
-    auto slot = find_slot(*sid, address, hash(*sid, address));
+    auto k = key(address);
+    if (!sid || !k) return false;
+    k->scope = *sid;
+    auto slot = find_slot(*k, hash(*k));
     if (!slot) return false;
     uint32_t rec = slots_.rec[*slot];
     erase_slot(*slot);
@@ -220,8 +210,8 @@ size_t SuppressionTable::drop_expired(uint32_t from, uint32_t to, int64_t horizo
             lower_expiry(next, r.expires);
             continue;
         }
-        std::string_view a = address_of(r);
-        if (auto slot = find_slot(r.scope, a, hash(r.scope, a))) erase_slot(*slot);
+        TextKey k = key_of(r);
+        if (auto slot = find_slot(k, hash(k))) erase_slot(*slot);
         erase_record(i);
         ++dropped;
     }
@@ -240,7 +230,7 @@ SuppressionTable::Slots SuppressionTable::grown(size_t extra) const {
     s.tag.assign(cap, 0);
     for (uint32_t i = 0; i < records_; ++i) {
         const Rec& r = record(i);
-        if (r.live) place(s, i, hash(r.scope, address_of(r)));
+        if (r.live) place(s, i, hash(key_of(r)));
     }
     return s;
 }
@@ -250,8 +240,7 @@ size_t SuppressionTable::memory_bytes() const {
     n += text_.reserved_bytes();
     n += slots_.tag.capacity() * (sizeof(uint32_t) + sizeof(uint8_t));
     n += free_records_.capacity() * sizeof(uint32_t);
-    for (const auto& s : scope_names_) n += sizeof(s) + s.capacity() + 48;  // + map node
-    return n;
+    return n + scopes_.memory_bytes() + domains_.memory_bytes();
 }
 
 }  // namespace kasi

@@ -146,36 +146,56 @@ TEST_CASE("suppression entries: the address is trimmed and lower-cased, fields c
     CHECK_FALSE(validate_entry(scope, err));
 }
 
-TEST_CASE("suppression arena: addresses and event ids round-trip, Kasi's ids packed") {
+TEST_CASE("suppression arena: keys and event ids round-trip, Kasi's ids packed") {
     struct Case {
         std::string event;
-        size_t max_size;
+        size_t event_size;  // encoded, header byte included
     };
-    std::string addr = "someone@example.com";
     std::vector<Case> cases = {
-        {"", 1 + addr.size() + 1},
-        {"0F8E2A4C-1B3D-4E5F-8A9B-0C1D2E3F4A5B.12", 1 + addr.size() + 1 + 16 + 3},
-        {"0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5b", 1 + addr.size() + 1 + 16},
-        {"01234567-0123-0123-0123-012345678901", 1 + addr.size() + 1 + 16},
-        {"0F8E2A4C-1b3d-4E5F-8A9B-0C1D2E3F4A5B", 1 + addr.size() + 1 + 36},  // mixed: raw
-        {"0F8E2A4C-1B3D-4E5F-8A9B-0C1D2E3F4A5", 1 + addr.size() + 1 + 35},   // short: raw
-        {"evt:complaint/77", 1 + addr.size() + 1 + 16},
-        {std::string(64, 'z'), 1 + addr.size() + 1 + 64},
+        {"", 1},
+        {"0F8E2A4C-1B3D-4E5F-8A9B-0C1D2E3F4A5B.12", 1 + 16 + 3},
+        {"0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5b", 1 + 16},
+        {"01234567-0123-0123-0123-012345678901", 1 + 16},
+        {"0F8E2A4C-1b3d-4E5F-8A9B-0C1D2E3F4A5B", 1 + 36},  // mixed case: raw
+        {"0F8E2A4C-1B3D-4E5F-8A9B-0C1D2E3F4A5", 1 + 35},   // too short: raw
+        {"evt:complaint/77", 1 + 16},
+        {std::string(64, 'z'), 1 + 64},
     };
-    for (const auto& c : cases) {
-        std::string text;
-        encode_text(text, addr, c.event);
-        auto* p = reinterpret_cast<const uint8_t*>(text.data());
-        DecodedText d = decode_address(p);
-        CHECK(d.address == addr);
-        CHECK(d.size == text.size());
-        CHECK(text.size() <= c.max_size);
-        CHECK(decode_event(p) == c.event);
+    const std::string long_local(200, 'a');  // a two-byte length
+    for (TextKey key :
+         {TextKey{0, 0, "someone"}, TextKey{300, 70000, "x"}, TextKey{1, 2, long_local}}) {
+        auto varint_size = [](uint64_t v) { return v < 128 ? 1 : v < 16384 ? 2 : 3; };
+        size_t key_size = size_t(varint_size(key.scope) + varint_size(key.domain) +
+                                 varint_size(key.local.size())) +
+                          key.local.size();
+        for (const auto& c : cases) {
+            std::string text;
+            encode_text(text, key, c.event);
+            auto* p = reinterpret_cast<const uint8_t*>(text.data());
+            DecodedText d = decode_text(p);
+            CHECK(d.key == key);
+            CHECK(d.size == text.size());
+            CHECK(text.size() == key_size + c.event_size);
+            CHECK(decode_event(p) == c.event);
+        }
     }
-    std::string long_addr(300, 'a');  // a two-byte length
-    std::string text;
-    encode_text(text, long_addr, "x");
-    CHECK(decode_address(reinterpret_cast<const uint8_t*>(text.data())).address == long_addr);
+}
+
+TEST_CASE("suppression interner: ids are dense and stable, names come back") {
+    StringInterner in(99);
+    std::vector<std::string> names;
+    for (int i = 0; i < 5000; ++i) names.push_back(fmt::format("company{}.example", i));
+    for (size_t i = 0; i < names.size(); ++i) CHECK(in.intern(names[i]) == i);
+    CHECK(in.intern("company17.example") == 17);  // again: the same id
+    CHECK(in.size() == names.size());
+    for (size_t i = 0; i < names.size(); ++i) {
+        CHECK(in.name(uint32_t(i)) == names[i]);
+        CHECK(in.find(names[i]) == i);
+    }
+    CHECK_FALSE(in.find("company5000.example"));
+    CHECK_FALSE(in.find(""));
+    CHECK(in.intern("") == names.size());  // the empty string is a value too (global scope)
+    CHECK(in.find("") == names.size());
 }
 
 TEST_CASE("suppression table: random adds and removes agree with a std::map") {
