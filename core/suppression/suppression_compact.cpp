@@ -33,7 +33,7 @@ bool SuppressionStore::fix_point(Point& p, std::string& err) {
     if (refuse_if_broken(err)) return false;
     p.end = applied_end_;
     p.records = applied_records_;
-    p.horizon = horizon_locked();
+    p.horizon = horizon();
     return true;
 }
 

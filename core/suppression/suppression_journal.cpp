@@ -232,7 +232,6 @@ bool scan_journal(int fd, const std::string& path,
             out.torn = true;
             break;
         }
-        if (rec.at > out.last_at) out.last_at = rec.at;
         fn(rec);
         ++out.records;
         off += size_of;

@@ -9,9 +9,9 @@
 //                      u8 scope length, scope, u16 address length, address,
 //                      u8 event length, event
 //   remove payload:    u8 2, u64 at, u8 scope length, scope, u16 address length, address
-// Integers are little-endian. `at` is when the record was written (unix seconds, never
-// going backwards within a journal); replay decides replacements with it (see
-// suppression_table.h), so replaying gives the state the live store had.
+// Integers are little-endian. `at` is when the record was written (unix seconds); replay
+// decides replacements with it (see suppression_table.h), so replaying gives the state the
+// live store had.
 //
 // Recovery. A record is good when its length is sane, it lies within the file, its CRC
 // matches and its payload parses. The first record that is not good ends the replay:
@@ -56,7 +56,6 @@ struct JournalScan {
     uint64_t records = 0;  // good records
     bool torn = false;     // bytes after `end` are a torn tail
     bool fresh = false;    // no complete header: a new (or never written) journal
-    int64_t last_at = 0;
 };
 
 // Reads the journal open at `fd` from the start, streaming (a few MiB of buffer whatever

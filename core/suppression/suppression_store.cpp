@@ -58,7 +58,10 @@ std::unique_ptr<SuppressionStore> SuppressionStore::open(const std::string& dir,
                                                          std::string& err) {
     auto s = std::make_unique<SuppressionStore>(Key{}, dir, std::move(opts));
     if (!s->open_dir(err) || !s->replay(err)) return nullptr;
-    if (s->opts_.background) s->bg_ = std::thread([p = s.get()] { p->maintenance(); });
+    if (s->opts_.background) {
+        s->bg_compact_ = true;  // the journal left by the last run may be due already
+        s->bg_ = std::thread([p = s.get()] { p->maintenance(); });
+    }
     return s;
 }
 
@@ -130,9 +133,8 @@ bool SuppressionStore::replay(std::string& err) {
     }
     file_end_ = applied_end_ = end;
     journal_records_ = applied_records_ = scan.records;
-    at_clock_ = applied_at_ = std::max(scan.last_at, now_s());
     int64_t next = 0;
-    table_.drop_expired(0, table_.records(), at_clock_, next);
+    table_.drop_expired(0, table_.records(), horizon(), next);
     table_.set_next_expiry(next);
     auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
@@ -206,16 +208,16 @@ bool SuppressionStore::remove(const std::string& scope, const std::vector<std::s
 }
 
 // Appends one slice to the journal and waits until a sync covers it (leading one if none
-// is running). Records are encoded under mu_ so that their write times never go back.
+// is running).
 bool SuppressionStore::commit(std::vector<JournalRecord> changes, std::string& err) {
     if (changes.empty()) return true;
     std::unique_lock lk(mu_);
     cv_.wait(lk, [&] { return !swapping_; });
     if (refuse_if_broken(err)) return false;
-    at_clock_ = std::max(at_clock_, now_s());
+    int64_t at = now_s();
     std::string bytes;
     for (auto& c : changes) {
-        c.at = at_clock_;
+        c.at = at;
         append_record(bytes, c);
     }
     if (!pwrite_all(fd_.get(), bytes, file_end_)) {
@@ -264,7 +266,6 @@ void SuppressionStore::lead_sync(std::unique_lock<std::mutex>& lk) {
         durable_seq_ = last.seq;
         applied_end_ = last.end;
         applied_records_ = last.records;
-        applied_at_ = last.changes.back().at;
     }
     cv_.notify_all();
     if (rc == 0 && compaction_due()) wake_maintenance();
@@ -388,22 +389,15 @@ SuppressionStats SuppressionStore::stats() const {
     return s;
 }
 
-// A write time no record still to be applied can precede: entries expired by then can go
-// without changing any later decision.
-int64_t SuppressionStore::horizon_locked() {
-    if (syncing_ || !queued_.empty()) return applied_at_;
-    at_clock_ = std::max(at_clock_, now_s());
-    return at_clock_;
+// A time no record still to be applied was written before (see "Expiry" in the header):
+// entries expired by then can go without changing any later decision.
+int64_t SuppressionStore::horizon() const {
+    return now_s() - opts_.expiry_grace_s;
 }
 
 size_t SuppressionStore::sweep_expired() {
     std::lock_guard m(maint_mu_);
-    int64_t horizon;
-    {
-        std::lock_guard lk(mu_);
-        horizon = horizon_locked();
-    }
-    return sweep_at(horizon);
+    return sweep_at(horizon());
 }
 
 size_t SuppressionStore::sweep_at(int64_t horizon) {

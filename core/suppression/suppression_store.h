@@ -26,15 +26,17 @@
 //
 // Expiry. An entry whose `expires` has passed never matches. The maintenance thread drops
 // such entries from memory (every sweep_interval_s) and compaction drops them from the
-// journal. Every record carries its write time `at`, and replacement decisions use it
-// (suppression_table.h); a sweep only drops entries that expired before the write time of
-// every record not yet applied, so dropping them changes no later decision, and replaying
-// the journal gives the same table as the live store had.
+// journal, once they have been expired for expiry_grace_s (an hour). Every record carries
+// its write time `at`, and replacement decisions use it (suppression_table.h), never the
+// clock at replay, so replaying the journal gives the table the live store had. Dropping
+// an entry is invisible to those decisions as long as every record applied later was
+// written after the entry expired: the grace covers records still waiting for their sync
+// and a clock stepped back by less than the grace.
 //
 // Compaction. When the journal holds more than twice as many records as there are entries
 // (and more than compact_min_records), it is rewritten, in the maintenance thread:
 //   1. fix a point P: a journal offset before which every record is applied to the table,
-//      and the write time A of the last of them;
+//      and the horizon A (now minus the grace);
 //   2. drop entries expired by A, then write every other entry (as an add with at = A) to
 //      suppressions.journal.compact, reading the table in slices under the shared lock:
 //      lookups and writers carry on;
@@ -73,6 +75,9 @@ struct SuppressionOptions {
     // every sweep_interval_s. Without it, call compact() and sweep_expired() yourself.
     bool background = true;
     int64_t sweep_interval_s = 300;
+    // Expired entries are dropped (from memory by sweeps, from the journal by compaction)
+    // once they have been expired this long: see "Expiry" above.
+    int64_t expiry_grace_s = 3600;
     // Called on the syncing thread before each fdatasync (tests slow syncs down with it).
     std::function<void()> before_sync;
 };
@@ -182,7 +187,7 @@ class SuppressionStore {
     void lead_sync(std::unique_lock<std::mutex>& lk);
     void apply(const std::vector<Batch>& batches);
     bool refuse_if_broken(std::string& err) const;
-    int64_t horizon_locked();
+    int64_t horizon() const;
     size_t sweep_at(int64_t horizon);
     bool compaction_due();
     void maintenance();
@@ -204,8 +209,6 @@ class SuppressionStore {
     uint64_t journal_records_ = 0;  // records in the file
     uint64_t applied_end_ = 0;      // every record before this offset is in the table
     uint64_t applied_records_ = 0;
-    int64_t at_clock_ = 0;    // the last write time handed out (never goes back)
-    int64_t applied_at_ = 0;  // the write time of the last applied record
     uint64_t written_seq_ = 0, durable_seq_ = 0;
     std::vector<Batch> queued_;
     bool syncing_ = false;   // a leader is syncing and applying

@@ -60,6 +60,7 @@ SuppressionEntry entry(std::string address, std::string scope = "",
 SuppressionOptions quiet() {  // no maintenance thread: tests decide when to compact
     SuppressionOptions o;
     o.background = false;
+    o.expiry_grace_s = 0;  // expired entries may go at once
     return o;
 }
 
@@ -316,9 +317,12 @@ TEST_CASE("suppression store: expiry, created defaulting to now, and invalid bat
     CHECK(file_size(s->journal_path()) == before);
 }
 
-TEST_CASE("suppression store: expired entries leave memory at a sweep") {
-    TempDir d;
-    auto s = must_open(d.path);
+TEST_CASE("suppression store: expired entries leave memory at a sweep, after the grace") {
+    TempDir d, d2;
+    auto s = must_open(d.path);  // no grace
+    SuppressionOptions o;
+    o.background = false;
+    auto g = must_open(d2.path, o);  // the default grace of an hour
     int64_t now = now_s();
     std::vector<SuppressionEntry> es;
     for (int i = 0; i < 50; ++i)
@@ -326,6 +330,7 @@ TEST_CASE("suppression store: expired entries leave memory at a sweep") {
                            now, now + 2));
     es.push_back(entry("stays@example.com"));
     must_add(*s, es);
+    must_add(*g, es);
     CHECK(s->size() == 51);
     if (now_s() < now + 2) CHECK(s->sweep_expired() == 0);  // not yet
     CHECK(s->size() == 51);
@@ -334,6 +339,13 @@ TEST_CASE("suppression store: expired entries leave memory at a sweep") {
     CHECK(s->size() == 1);
     CHECK(s->count(SuppressionReason::soft_bounce) == 0);
     CHECK(s->find("", "stays@example.com", now_s()));
+    CHECK(g->sweep_expired() == 0);  // within the grace: kept, never matching
+    CHECK(g->size() == 51);
+    CHECK_FALSE(g->find("", "e1@example.com", now_s()));
+    must_add(*g,
+             {entry("gone@example.com", "", SuppressionReason::soft_bounce, now - 10, now - 5)});
+    CHECK_FALSE(g->find("", "gone@example.com", 0));  // expired when written: not stored
+    CHECK(g->size() == 51);
 }
 
 TEST_CASE("suppression store: list pages through everything, with filters") {
