@@ -603,7 +603,7 @@ TEST_CASE("suppression store: every acknowledged change survives kill -9") {
         ::close(p[1]);
         std::string got;
         auto deadline =
-            std::chrono::steady_clock::now() + std::chrono::milliseconds(100 + rng() % 400);
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(200 + rng() % 400);
         char buf[65536];
         while (std::chrono::steady_clock::now() < deadline) {
             pollfd pfd{p[0], POLLIN, 0};
