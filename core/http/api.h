@@ -42,6 +42,8 @@ struct ApiConnState {
 };
 
 // What the handlers may use: the worker loop they run on and the shared services.
+class SuppressionService;
+
 struct ApiEnv {
     uv_loop_t* loop = nullptr;
     LoopInbox* inbox = nullptr;  // this loop's: answers from other threads come back here
@@ -49,6 +51,7 @@ struct ApiEnv {
     std::shared_ptr<const HttpConfig> http;  // never null here
     Spool* spool = nullptr;
     Outbound* outbound = nullptr;
+    SuppressionService* suppressions = nullptr;  // null: no list
     SessionHost* sessions = nullptr;  // the worker: API mail goes through local SMTP sessions
     std::shared_ptr<ApiConnState> conn_state;  // null in tools and tests without a connection
     IpAddr peer;

@@ -24,12 +24,14 @@ namespace kasi {
 
 class Resolver;
 class Spool;
+class SuppressionService;
 
 struct QueueSettings {
     std::shared_ptr<const OutboundConfig> cfg;
     std::shared_ptr<const HookTable> hooks;  // get_mx, ... (config/plugins)
     SSL_CTX* tls_ctx = nullptr;              // outbound TLS client context (owned by the caller)
     std::string me;                          // EHLO name and Reporting-MTA
+    SuppressionService* suppressions = nullptr;  // the list (process-long; null: none)
 };
 
 struct QueueStats {

@@ -33,7 +33,7 @@ bool Outbound::start(std::string& err, QueueLoader& recovered) {
     if (!tls_ctx_) return false;
     LoopInbox* inbox = inbox_.get();
     qm_ = std::make_unique<QueueManager>(
-        &loop_, spool_, QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_},
+        &loop_, spool_, QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_, suppressions_},
         [inbox](std::function<void()> fn) { inbox->post(std::move(fn)); });
     if (!qm_->open_events(err)) return false;
     qm_->load_recovered(recovered, spool_.recovered().live_per_segment);
@@ -104,7 +104,7 @@ void Outbound::set_config(std::shared_ptr<const OutboundConfig> cfg,
         cfg_ = cfg;
         hooks_ = hooks;
         me_ = me;
-        if (qm_) qm_->set_settings(QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_});
+        if (qm_) qm_->set_settings(QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_, suppressions_});
     });
 }
 

@@ -22,6 +22,8 @@
 
 namespace kasi {
 
+class SuppressionService;
+
 class Outbound {
   public:
     Outbound(Spool& spool, std::shared_ptr<const OutboundConfig> cfg,
@@ -30,6 +32,8 @@ class Outbound {
     Outbound(const Outbound&) = delete;
     Outbound& operator=(const Outbound&) = delete;
 
+    // The suppression list the queue checks and feeds (before start; process-long).
+    void set_suppressions(SuppressionService* s) { suppressions_ = s; }
     // Schedules the messages the spool recovered and starts the thread.
     bool start(std::string& err, QueueLoader& recovered);
     // Any thread: a message that is now durable in the spool.
@@ -60,6 +64,7 @@ class Outbound {
     std::shared_ptr<const OutboundConfig> cfg_;
     std::shared_ptr<const HookTable> hooks_;
     std::string me_;
+    SuppressionService* suppressions_ = nullptr;
     SslCtxPtr tls_ctx_;
     uv_loop_t loop_{};
     std::unique_ptr<LoopInbox> inbox_;

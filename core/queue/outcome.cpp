@@ -1,5 +1,7 @@
 #include "core/queue/outcome.h"
 
+#include "core/suppression/suppression_service.h"
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -12,6 +14,15 @@
 #include "core/util/strings.h"
 
 namespace kasi {
+
+namespace {
+
+std::string domain_part(const std::string& a) {
+    auto at = a.rfind('@');
+    return at == std::string::npos ? std::string() : a.substr(at + 1);
+}
+
+}  // namespace
 
 namespace {
 
@@ -343,6 +354,10 @@ void Outcome::fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
         ++(expired ? ctx_.stats.expired : ctx_.stats.bounced);
         count(peer, cls[k], expired ? expired_n : bounced_n);
         ctx_.events.recipient(type, m, idx[k], queue, peer, replies[k], cls[k], d.attempts, now);
+        if (ctx_.settings.suppressions && !expired && !m.is_dsn && !m.is_report &&
+            peer.site != "suppressed")
+            ctx_.settings.suppressions->bounced(st.address, cls[k], m.tenant(),
+                                                domain_part(m.mail_from), m.id);
     }
     if (!idx.empty()) remember(queue, Verdict::bounce, cls.front(), replies.front(), now);
 }

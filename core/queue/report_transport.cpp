@@ -12,6 +12,7 @@
 #include "core/feedback/report_reader.h"
 #include "core/log/log.h"
 #include "core/queue/outcome.h"
+#include "core/suppression/suppression_service.h"
 #include "core/util/clock.h"
 
 namespace kasi {
@@ -66,6 +67,7 @@ struct ReportTransport::Work {
     std::shared_ptr<const Classifier> classifier;
     std::shared_ptr<const VerpConfig> verp;
     std::string kept_dir;
+    SuppressionService* suppressions = nullptr;
     ReportInput in;
     ReportOutcome out;
     std::string keep_error;  // the report should have been kept and could not be
@@ -95,6 +97,7 @@ void ReportTransport::parse(std::unique_ptr<Delivery> d, std::string body) {
     w->classifier = ctx_.cfg().classifier;
     w->verp = ctx_.cfg().verp;
     w->kept_dir = ctx_.spool_dir + "/reports-kept";
+    w->suppressions = ctx_.settings.suppressions;
     w->body = std::move(body);
     const QueuedMessage& m = *d->msg;
     w->in.report_id = m.id;
@@ -114,7 +117,11 @@ void ReportTransport::parse(std::unique_ptr<Delivery> d, std::string body) {
             w->in.raw = w->body;
             BounceParser parser(w->classifier);
             w->out = read_report(w->in, parser, w->verp.get());
-            if (w->out.matches.empty()) w->keep_error = keep(w->kept_dir, w->in.report_id, w->body);
+            if (w->out.matches.empty())
+                w->keep_error = keep(w->kept_dir, w->in.report_id, w->body);
+            else if (w->suppressions &&
+                     !w->suppressions->add_for_report(w->out, w->in.report_id, w->keep_error))
+                w->keep_error = "suppression list: " + w->keep_error;
         },
         [](uv_work_t* req, int) {
             std::unique_ptr<Work> w(static_cast<Work*>(req->data));
@@ -134,7 +141,7 @@ void ReportTransport::parsed(std::unique_ptr<Work> w) {
     const auto& out = w->out;
     const std::string& id = w->d->msg->id;
     if (!w->keep_error.empty()) {  // it stays in the spool and is read again later
-        log::error("[{}] report: cannot keep it in {}: {}", id, w->kept_dir, w->keep_error);
+        log::error("[{}] report: not finished, read again later: {}", id, w->keep_error);
         outcome_.not_sent(
             std::move(w->d),
             local_reply(451, "4.3.0", "the report could not be kept: " + w->keep_error),

@@ -1,10 +1,13 @@
 #include "core/queue/router.h"
 
+#include <fmt/format.h>
+
 #include "core/dns/resolver.h"
 #include "core/log/log.h"
 #include "core/queue/outcome.h"
 #include "core/queue/ready_queues.h"
 #include "core/queue/report_transport.h"
+#include "core/suppression/suppression_service.h"
 #include "core/util/clock.h"
 
 namespace kasi {
@@ -18,9 +21,47 @@ constexpr int64_t route_error_ttl_ms = 10000;
 
 void Router::route(std::unique_ptr<Delivery> d) {
     if (d->msg->is_report) return reports_.take(std::move(d));
+    if (ctx_.settings.suppressions && !d->msg->is_dsn) {
+        d = drop_suppressed(std::move(d));
+        if (!d) return;
+    }
     if (ctx_.hooks.has(Hook::get_egress)) return ask_get_egress(std::move(d));
     pick_from_pool(*d);
     ask_get_mx(std::move(d));
+}
+
+// Recipients on the suppression list do not go out: they are finished here with a 550
+// (the sender gets a DSN) and a Suppressed event. What is left goes on; null if nothing.
+std::unique_ptr<Delivery> Router::drop_suppressed(std::unique_ptr<Delivery> d) {
+    auto& svc = *ctx_.settings.suppressions;
+    const QueuedMessage& m = *d->msg;
+    auto at = m.mail_from.rfind('@');
+    std::string sending = at == std::string::npos ? std::string() : m.mail_from.substr(at + 1);
+    std::vector<uint32_t> keep, stop;
+    std::vector<SuppressionEntry> why;
+    for (uint32_t i : d->rcpts) {
+        auto e = svc.check(m.rcpts[i].address, m.tenant(), sending);
+        if (!e) {
+            keep.push_back(i);
+            continue;
+        }
+        svc.stopped(m.id, m.rcpts[i].address, *e, "delivery");
+        stop.push_back(i);
+        why.push_back(*e);
+    }
+    if (stop.empty()) return d;
+    auto stopped = std::make_unique<Delivery>(*d);
+    stopped->rcpts = stop;
+    d->rcpts = keep;
+    if (!keep.empty()) ++d->msg->open_parts;
+    EventPeer peer;
+    peer.site = "suppressed";  // the outcome stage does not count it as a bounce again
+    outcome_.not_sent(std::move(stopped),
+                      local_reply(550, "5.7.1",
+                                  fmt::format("recipient suppressed ({}, scope '{}')",
+                                              reason_name(why.front().reason), why.front().scope)),
+                      OutcomeKind::local, peer);
+    return keep.empty() ? nullptr : std::move(d);
 }
 
 // The configuration is read when called: after an asynchronous get_egress a reload may

@@ -44,6 +44,7 @@ class Router {
         std::shared_ptr<const Route> route;  // when ok; the egress source is applied at place()
     };
 
+    std::unique_ptr<Delivery> drop_suppressed(std::unique_ptr<Delivery> d);
     void pick_from_pool(Delivery& d);
     void ask_get_egress(std::unique_ptr<Delivery> d);
     void ask_get_mx(std::unique_ptr<Delivery> d);

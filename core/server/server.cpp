@@ -92,6 +92,18 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
         if (!evdir.empty()) ::mkdir(evdir.c_str(), 0750);
     }
     outbound_ = std::make_unique<Outbound>(spool_, cfg_->outbound, cfg_->hooks, s.me);
+    if (cfg_->suppression && cfg_->suppression->enabled) {
+        auto* ob = outbound_.get();
+        suppressions_ = SuppressionService::open(
+            cfg_->suppression, [ob](std::string json) { ob->log_event(std::move(json)); }, err);
+        if (!suppressions_) {
+            log::crit("suppression list: {}", err);
+            return 1;
+        }
+        log::notice("suppression list: {} entries in {}", suppressions_->store().size(),
+                    cfg_->suppression->dir);
+        outbound_->set_suppressions(suppressions_.get());
+    }
     if (!outbound_->start(err, recovered)) {
         log::crit("outbound: {}", err);
         return 1;
@@ -120,8 +132,8 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
     for (int i = 0; i < n; ++i) {
         std::vector<Worker::Listen> ls;
         for (const auto& l : socks) ls.push_back({::dup(l.fd), l.implicit_tls, l.http});
-        workers_.push_back(
-            std::make_unique<Worker>(i, cfg_, spool_, *intake_, limits_, outbound_.get()));
+        workers_.push_back(std::make_unique<Worker>(i, cfg_, spool_, *intake_, limits_,
+                                                    outbound_.get(), suppressions_.get()));
         workers_.back()->start(std::move(ls));
     }
     for (const auto& l : socks) ::close(l.fd);
@@ -238,6 +250,7 @@ std::string Server::reload_config(const std::string& why) {
             "reload: http.ini listen addresses changed; they take effect at the next restart");
     cfg_ = cfg;
     for (auto& w : workers_) w->set_config(cfg);
+    if (suppressions_ && cfg->suppression) suppressions_->set_policy(cfg->suppression);
     outbound_->set_config(cfg->outbound, cfg->hooks, cfg->settings.me);
     log::notice("configuration generation {} in effect for new connections", cfg->generation);
     loaded_ = fmt::format("generation {} loaded at {} ({})", cfg->generation, now_text(), why);

@@ -29,6 +29,7 @@
 #include "core/server/worker.h"
 #include "core/spool/intake.h"
 #include "core/spool/spool.h"
+#include "core/suppression/suppression_service.h"
 
 namespace kasi {
 
@@ -52,6 +53,8 @@ class Server {
     std::string base_dir_;
     std::shared_ptr<const ServerConfig> cfg_;
     Spool spool_;
+    // declared first, destroyed last: the queue and the sessions use it until they stop
+    std::unique_ptr<SuppressionService> suppressions_;  // null: suppression.ini enabled=false
     std::unique_ptr<Outbound> outbound_;
     std::unique_ptr<QueueSink> queue_sink_;  // where the intake hands durable messages
     std::unique_ptr<Intake> intake_;         // where every session hands its messages

@@ -1,5 +1,7 @@
 #include "core/server/worker.h"
 
+#include "core/suppression/suppression_service.h"
+
 #include <pthread.h>
 #include <unistd.h>
 
@@ -13,15 +15,20 @@
 namespace kasi {
 
 Worker::Worker(int index, std::shared_ptr<const ServerConfig> cfg, Spool& spool, Intake& intake,
-               ConnLimits& limits, Outbound* outbound)
+               ConnLimits& limits, Outbound* outbound, SuppressionService* suppressions)
     : index_(index),
       cfg_(std::move(cfg)),
       spool_(spool),
       intake_(intake),
       limits_(limits),
-      outbound_(outbound) {
+      outbound_(outbound),
+      suppressions_(suppressions) {
     uv_loop_init(&loop_);
     inbox_ = std::make_unique<LoopInbox>(&loop_);
+}
+
+RecipientGate* Worker::recipient_gate() {
+    return suppressions_;
 }
 
 Worker::~Worker() {
@@ -168,6 +175,7 @@ void Worker::handle(HttpConn& conn, HttpRequest req, HttpRespond respond) {
     env.http = http_config();
     env.spool = &spool_;
     env.outbound = outbound_;
+    env.suppressions = suppressions_;
     env.sessions = this;
     if (!conn.api_state()) conn.api_state() = std::make_shared<ApiConnState>();
     env.conn_state = conn.api_state();

@@ -21,6 +21,8 @@
 
 namespace kasi {
 
+class SuppressionService;
+
 class Outbound;
 
 class Worker : public SessionHost, public HttpConnHost {
@@ -33,7 +35,7 @@ class Worker : public SessionHost, public HttpConnHost {
 
     // `spool` and `outbound` serve the admin API; messages go in through `intake`.
     Worker(int index, std::shared_ptr<const ServerConfig> cfg, Spool& spool, Intake& intake,
-           ConnLimits& limits, Outbound* outbound);
+           ConnLimits& limits, Outbound* outbound, SuppressionService* suppressions = nullptr);
     ~Worker() override;
 
     void start(std::vector<Listen> listens);
@@ -50,6 +52,7 @@ class Worker : public SessionHost, public HttpConnHost {
     Resolver* resolver() override { return resolver_.get(); }
     std::weak_ptr<Resolver> resolver_ref() override { return resolver_; }
     LoopInbox& inbox() override { return *inbox_; }
+    RecipientGate* recipient_gate() override;
     void session_closed(Session* s) override;
     bool accepting() override { return !shutting_down_; }
     void local_session_started(const std::shared_ptr<Session>& s) override;
@@ -72,6 +75,7 @@ class Worker : public SessionHost, public HttpConnHost {
     Intake& intake_;
     ConnLimits& limits_;
     Outbound* outbound_;
+    SuppressionService* suppressions_;
     std::shared_ptr<Resolver> resolver_;  // this loop's; created on the loop thread
     uv_loop_t loop_{};
     std::unique_ptr<LoopInbox> inbox_;

@@ -196,5 +196,80 @@ def test_a_report_mailbox_opens_no_relay_and_is_not_mixed():
         peer.stop()
 
 
+def test_hard_bounces_and_complaints_suppress_at_reception_and_before_delivery():
+    def rcpt(addr):
+        return "550 5.1.1 <bob@sink.test>: Recipient address rejected: User unknown" \
+            if "bob" in addr else None
+    peer = Peer(rcpt=rcpt)
+    k = kasi(peer.port, extra=FILES)
+    try:
+        verp, orig_id = sent_verp_address(k, peer)
+        # an async hard bounce (a DSN) and a synchronous one (bob's 550 while delivering)
+        assert report(k, verp, DSN.format(verp=verp)) == 250
+        s = smtplib.SMTP("127.0.0.1", k.port)
+        s.sendmail("orig@sender.test", ["bob@sink.test"], "Subject: b\r\n\r\nhi\r\n")
+        s.quit()
+        events(k, "Bounce", 10, n=2)
+        deadline = time.time() + 10
+        refused = {}
+        while time.time() < deadline and len(refused) < 2:
+            s = smtplib.SMTP("127.0.0.1", k.port)
+            s.ehlo("x.test")
+            s.mail("orig@sender.test")
+            for who in ("alice@sink.test", "Bob@Sink.test"):
+                code, msg = s.rcpt(who)
+                if code == 550:
+                    refused[who] = msg.decode()
+            assert s.rcpt("carol@sink.test")[0] == 250  # nobody else
+            s.quit()
+            time.sleep(0.2)
+        assert set(refused) == {"alice@sink.test", "Bob@Sink.test"}, refused
+        assert "is suppressed (hard_bounce since" in refused["alice@sink.test"], refused
+        sup = events(k, "Suppressed", 5, n=2)
+        assert {e["recipient"] for e in sup} >= {"alice@sink.test", "bob@sink.test"}, sup
+        assert all(e["reason"] == "hard_bounce" and e["where"] == "rcpt" for e in sup), sup
+        # kept across a restart (the store is on disk)
+        k.stop()
+        k.start()
+        s = smtplib.SMTP("127.0.0.1", k.port)
+        s.ehlo("x.test")
+        s.mail("orig@sender.test")
+        assert s.rcpt("alice@sink.test")[0] == 550
+        s.quit()
+    finally:
+        k.stop()
+        peer.stop()
+
+
+def test_at_reception_accept_drops_the_recipient_before_delivery():
+    peer = Peer()
+    files = dict(FILES)
+    files["suppression.ini"] = "[main]\nat_reception = accept\n"
+    k = kasi(peer.port, extra=files)
+    try:
+        verp, _ = sent_verp_address(k, peer)
+        assert report(k, "fbl@esp.test", ARF.format(verp=verp), sender="fbl@hotmail.test") == 250
+        events(k, "Complaint", 10)
+        time.sleep(0.5)
+        s = smtplib.SMTP("127.0.0.1", k.port)
+        s.sendmail("orig@sender.test", ["alice@sink.test", "dave@sink.test"],
+                   "From: news@sender.test\r\nSubject: again\r\n\r\nhi\r\n")
+        s.quit()
+        sup = events(k, "Suppressed", 10)
+        assert sup and sup[0]["recipient"] == "alice@sink.test" and \
+            sup[0]["where"] == "delivery" and sup[0]["reason"] == "complaint", sup
+        msgs = peer.wait_messages(2)  # the first message and dave's
+        time.sleep(0.5)
+        got = [m for m in peer.messages if b"Subject: again" in m[2]]
+        assert len(got) == 1 and got[0][1] == ["<dave@sink.test>"], [m[1] for m in msgs]
+        # alice's part is finished as a bounce (the sender gets a DSN) that says why
+        b = [e for e in events(k, "Bounce", 5) if e["recipient"] == "alice@sink.test"]
+        assert b and b[0]["code"] == 550 and "recipient suppressed (complaint" in \
+            b[0]["response"], events(k)
+    finally:
+        k.stop()
+        peer.stop()
+
+
 if __name__ == "__main__":
     run(globals())

@@ -240,6 +240,15 @@ void Session::respond_rcpt_ok(Result& r) {
         ++(soft ? rcpt_tempfail_ : rcpt_reject_);
         return;
     }
+    if (!pending_report_ && host_.recipient_gate()) {
+        std::string why = host_.recipient_gate()->refusal(
+            pending_addr_.str(), txn_ ? txn_->mail_from.domain : "", remote_ip_.str());
+        if (!why.empty()) {
+            ++rcpt_reject_;
+            reply(550, fmt::format("{} {}", addr, why), "5.7.1");
+            return;
+        }
+    }
     ++rcpt_ok_;
     if (txn_) {
         txn_->rcpts.push_back(pending_addr_);

@@ -44,6 +44,18 @@ struct SpoolResult;
 class Session;
 class TlsServerContext;
 
+// The suppression list as a session sees it (core/suppression/suppression_service.h).
+class RecipientGate {
+  public:
+    // The reply text refusing `rcpt` from a client whose MAIL FROM domain is
+    // `sender_domain` (a Suppressed event is written), or "" to let it through.
+    virtual std::string refusal(std::string_view rcpt, std::string_view sender_domain,
+                                std::string_view client_ip) = 0;
+
+  protected:
+    ~RecipientGate() = default;
+};
+
 // What a session needs from the loop that owns it.
 class SessionHost {
   public:
@@ -56,6 +68,8 @@ class SessionHost {
     // The same, for plugins that may answer after the session is gone (Lua's kasi.dns).
     virtual std::weak_ptr<Resolver> resolver_ref() { return {}; }
     virtual LoopInbox& inbox() = 0;
+    // Suppressed recipients are refused at RCPT through it; null: no list.
+    virtual RecipientGate* recipient_gate() { return nullptr; }
     virtual void session_closed(Session* s) = 0;
     // Local sessions (start_local): the host keeps them so that a shutdown waits for them
     // (and closes them at its deadline); false from accepting() once it is shutting down.

@@ -1,0 +1,97 @@
+// The suppression list at work: the embedded store (suppression_store.h) and the policy of
+// suppression.ini (suppression_policy.h), with everything Kasi does with them.
+//
+//   who adds                       how                             durable before
+//   a report (async bounce,        report transport, on the        the report leaves the
+//   complaint, opt-out)            thread pool: add()              spool
+//   a hard bounce while delivering the outcome stage: add_later()  shortly after (the
+//   (and soft bounces, counted)                                    service's own thread)
+//   kasictl / the admin API        add(), remove()                 the reply
+//
+//   who checks                     with which scopes
+//   the SMTP session, at RCPT      global, domain:<MAIL FROM domain>    (RecipientGate)
+//   the router, before delivery    global, tenant:<T>, domain:<sending domain>
+//
+// A refusal writes a `Suppressed` event (through the sink given at start). Soft bounces are
+// counted per address in memory (a restart forgets the count). Lookups are O(1) and take a
+// shared lock only; adds share fdatasyncs (group commit).
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/classify/classification.h"
+#include "core/smtp/server/session.h"
+#include "core/suppression/suppression_policy.h"
+#include "core/suppression/suppression_store.h"
+
+namespace kasi {
+
+struct ReportOutcome;
+
+class SuppressionService final : public RecipientGate {
+  public:
+    using EventSink = std::function<void(std::string json)>;
+
+    // Null with `err` when the store cannot be opened.
+    static std::unique_ptr<SuppressionService> open(std::shared_ptr<const SuppressionPolicy> p,
+                                                    EventSink events, std::string& err);
+    ~SuppressionService();
+
+    void set_policy(std::shared_ptr<const SuppressionPolicy> p);
+    std::shared_ptr<const SuppressionPolicy> policy() const;
+    SuppressionStore& store() { return *store_; }
+
+    // RecipientGate: at RCPT.
+    std::string refusal(std::string_view rcpt, std::string_view sender_domain,
+                        std::string_view client_ip) override;
+    // Before delivery: the entry that stops `rcpt` of a message, if any.
+    std::optional<SuppressionEntry> check(std::string_view rcpt, const std::string& tenant,
+                                          const std::string& sending_domain) const;
+    // The Suppressed event of a recipient stopped before delivery.
+    void stopped(const std::string& message_id, const std::string& rcpt, const SuppressionEntry& e,
+                 const char* where);
+
+    // What the policy adds for a report (complaints, hard bounces, soft ones over the
+    // threshold), added durably; false with `err` if the store refused.
+    bool add_for_report(const ReportOutcome& out, const std::string& report_id, std::string& err);
+    // A bounce while delivering (any thread): added by the service's thread.
+    void bounced(const std::string& rcpt, const Classification& c, const std::string& tenant,
+                 const std::string& sending_domain, const std::string& message_id);
+    // A one-click unsubscribe, added durably before it returns (call it off the loops);
+    // true also when the policy does not suppress unsubscribes.
+    bool unsubscribe_now(const std::string& rcpt, const std::string& tenant,
+                         const std::string& event, std::string& err);
+
+    uint64_t refusals() const { return refusals_.load(); }
+
+  private:
+    SuppressionService() = default;
+    std::optional<SuppressionEntry> soft_bounce(const std::string& rcpt, const std::string& scope,
+                                                const std::string& event, int64_t now);
+    SuppressionEntry entry(const std::string& rcpt, const std::string& scope, SuppressionReason r,
+                           const std::string& event, int64_t now) const;
+    void add_later(std::vector<SuppressionEntry> e);
+    void run();
+
+    std::unique_ptr<SuppressionStore> store_;
+    EventSink events_;
+    mutable std::mutex mu_;  // policy_, soft_, queue_
+    std::shared_ptr<const SuppressionPolicy> policy_;
+    std::map<std::string, std::deque<int64_t>> soft_;  // address -> soft bounce times
+    std::deque<std::vector<SuppressionEntry>> queue_;
+    std::condition_variable cv_;
+    bool stopping_ = false;
+    std::thread thread_;
+    std::atomic<uint64_t> refusals_{0};
+};
+
+}  // namespace kasi
