@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "core/queue/queue_manager.h"
+#include "core/suppression/suppression_service.h"
 #include "core/util/clock.h"
 
 namespace kasi {
@@ -60,6 +61,25 @@ std::string QueueManager::prometheus(size_t top_n) const {
     o += fmt::format("kasi_outbound_connections {}\n", s.connections);
     family(o, "kasi_dsns_total", "counter", "delivery status notifications generated");
     o += fmt::format("kasi_dsns_total {}\n", s.dsns);
+    const auto& rc = reports_.counts();
+    family(o, "kasi_reports_total", "counter",
+           "reports read at report mailboxes, by what they were (docs/bounces.md)");
+    for (auto [kind, n] : {std::pair<const char*, uint64_t>{"bounce", rc.bounce},
+                           {"complaint", rc.complaint},
+                           {"auto_reply", rc.auto_reply},
+                           {"not_report", rc.not_report},
+                           {"forged", rc.forged},
+                           {"unmatched", rc.unmatched}})
+        o += fmt::format("kasi_reports_total{{kind=\"{}\"}} {}\n", kind, n);
+    if (const auto* sv = ctx_.settings.suppressions) {
+        family(o, "kasi_suppressions", "gauge", "entries on the suppression list, by reason");
+        for (auto r : all_suppression_reasons)
+            o += fmt::format("kasi_suppressions{{reason=\"{}\"}} {}\n", reason_name(r),
+                             sv->count(r));
+        family(o, "kasi_suppression_refusals_total", "counter",
+               "recipients refused at RCPT or stopped before delivery by the suppression list");
+        o += fmt::format("kasi_suppression_refusals_total {}\n", sv->refusals());
+    }
     int64_t now = now_ms();
     size_t states[5] = {};  // active, waiting, backoff, suspended, idle
     std::vector<const ReadyQueue*> busy;

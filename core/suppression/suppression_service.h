@@ -72,6 +72,7 @@ class SuppressionService final : public RecipientGate {
                          const std::string& event, std::string& err);
 
     uint64_t refusals() const { return refusals_.load(); }
+    uint64_t count(SuppressionReason r) const { return store_->count(r); }
 
   private:
     SuppressionService() = default;

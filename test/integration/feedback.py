@@ -8,10 +8,13 @@ relayed recipients."""
 import os
 import smtplib
 import time
+import urllib.request
 
-from harness import run
+from harness import free_port, run
 from outbound import events, kasi
 from smtp_peer import Peer
+
+import outbound
 
 SECRET = "0123456789abcdef0123456789abcdef"
 FILES = {
@@ -140,7 +143,7 @@ def test_a_dsn_to_a_verp_address_ends_as_an_async_bounce_event():
             (orig_id, "alice@sink.test", "abuse", "verp"), c
         assert c["source_ip"] == "192.0.2.9", c
     finally:
-        k.stop()
+        k.cleanup()
         peer.stop()
 
 
@@ -165,7 +168,7 @@ def test_forged_and_unreadable_reports_are_kept_and_not_acted_on():
         log = k.read_log()
         assert "forged" in log and "not acted on" in log, log[-3000:]
     finally:
-        k.stop()
+        k.cleanup()
         peer.stop()
 
 
@@ -192,7 +195,7 @@ def test_a_report_mailbox_opens_no_relay_and_is_not_mixed():
         assert s.rcpt("fbl@esp.test")[0] == 452
         s.quit()
     finally:
-        k.stop()
+        k.cleanup()
         peer.stop()
 
 
@@ -201,7 +204,10 @@ def test_hard_bounces_and_complaints_suppress_at_reception_and_before_delivery()
         return "550 5.1.1 <bob@sink.test>: Recipient address rejected: User unknown" \
             if "bob" in addr else None
     peer = Peer(rcpt=rcpt)
-    k = kasi(peer.port, extra=FILES)
+    http = free_port()
+    files = dict(FILES)
+    files["http.ini"] = f"[main]\nlisten = 127.0.0.1:{http}\n[auth]\ntrusted = 127.0.0.1\n"
+    k = kasi(peer.port, extra=files)
     try:
         verp, orig_id = sent_verp_address(k, peer)
         # an async hard bounce (a DSN) and a synchronous one (bob's 550 while delivering)
@@ -228,6 +234,10 @@ def test_hard_bounces_and_complaints_suppress_at_reception_and_before_delivery()
         sup = events(k, "Suppressed", 5, n=2)
         assert {e["recipient"] for e in sup} >= {"alice@sink.test", "bob@sink.test"}, sup
         assert all(e["reason"] == "hard_bounce" and e["where"] == "rcpt" for e in sup), sup
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics").read().decode()
+        assert 'kasi_suppressions{reason="hard_bounce"} 2' in metrics, metrics[-2000:]
+        assert 'kasi_reports_total{kind="bounce"} 1' in metrics, metrics[-2000:]
+        assert "kasi_suppression_refusals_total" in metrics
         # kept across a restart (the store is on disk)
         k.stop()
         k.start()
@@ -237,7 +247,7 @@ def test_hard_bounces_and_complaints_suppress_at_reception_and_before_delivery()
         assert s.rcpt("alice@sink.test")[0] == 550
         s.quit()
     finally:
-        k.stop()
+        k.cleanup()
         peer.stop()
 
 
@@ -267,9 +277,13 @@ def test_at_reception_accept_drops_the_recipient_before_delivery():
         assert b and b[0]["code"] == 550 and "recipient suppressed (complaint" in \
             b[0]["response"], events(k)
     finally:
-        k.stop()
+        k.cleanup()
         peer.stop()
 
 
 if __name__ == "__main__":
-    run(globals())
+    try:
+        run(globals())
+    finally:
+        if outbound._DNS:
+            outbound._DNS.proc.kill()
