@@ -69,6 +69,7 @@ void api_admin(const ApiEnv& env, const std::string& action, const HttpRequest& 
 void api_send(const ApiEnv& env, HttpRequest req, HttpRespond respond, bool batch);
 void api_messages(const ApiEnv& env, const std::string& id, const HttpRequest& req,
                   HttpRespond respond);  // id empty: the list
+void api_reports(const ApiEnv& env, const HttpRequest& req, HttpRespond respond);
 void api_unsubscribe(const ApiEnv& env, const std::string& token, const HttpRequest& req,
                      HttpRespond respond);
 

@@ -20,6 +20,7 @@ constexpr Route routes[] = {
     {"GET", "/metrics", scope_metrics},
     {"POST", "/api/v1/send", scope_send},
     {"POST", "/api/v1/send/batch", scope_send},
+    {"POST", "/api/v1/reports", scope_send},
     {"GET", "/api/v1/admin/status", scope_admin},
     {"GET", "/api/v1/admin/queue", scope_admin},
     {"GET", "/api/v1/admin/messages", scope_admin},
@@ -87,6 +88,7 @@ void route_request(ApiEnv env, HttpRequest req, HttpRespond respond) {
     if (p == "/metrics") return api_metrics(env, std::move(respond));
     if (p == "/api/v1/send") return api_send(env, std::move(req), std::move(respond), false);
     if (p == "/api/v1/send/batch") return api_send(env, std::move(req), std::move(respond), true);
+    if (p == "/api/v1/reports") return api_reports(env, req, std::move(respond));
     if (p == "/api/v1/admin/messages") return api_messages(env, "", req, std::move(respond));
     if (p.starts_with("/api/v1/admin/messages/"))
         return api_messages(env, std::string(p.substr(23)), req, std::move(respond));

@@ -5,9 +5,11 @@ recipient and sending domain; an ARF complaint to the feedback address as a Comp
 event; a forged VERP address and a message that is not a report are kept for an operator
 and not acted on; a report mailbox opens no relay and never shares a transaction with
 relayed recipients."""
+import json
 import os
 import smtplib
 import time
+import urllib.error
 import urllib.request
 
 from harness import free_port, run
@@ -142,6 +144,38 @@ def test_a_dsn_to_a_verp_address_ends_as_an_async_bounce_event():
         assert (c["id"], c["recipient"], c["feedback_type"], c["matched_by"]) == \
             (orig_id, "alice@sink.test", "abuse", "verp"), c
         assert c["source_ip"] == "192.0.2.9", c
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+def test_a_report_posted_to_the_api_is_read_like_one_over_smtp():
+    peer = Peer()
+    http = free_port()
+    files = dict(FILES)
+    files["http.ini"] = f"[main]\nlisten = 127.0.0.1:{http}\n[auth]\ntrusted = 127.0.0.1\n"
+    k = kasi(peer.port, extra=files)
+    try:
+        verp, orig_id = sent_verp_address(k, peer)
+        body = ARF.format(verp=verp).replace("\r\n", "\n").encode()  # LF-only, as webhooks do
+        req = urllib.request.Request(f"http://127.0.0.1:{http}/api/v1/reports", data=body,
+                                     method="POST", headers={"Content-Type": "message/rfc822"})
+        try:
+            r0 = urllib.request.urlopen(req)
+        except urllib.error.HTTPError as e:
+            raise AssertionError(e.read().decode())
+        with r0 as r:
+            assert r.status == 202
+            rid = json.loads(r.read())["id"]
+        c = events(k, "Complaint", 10)
+        assert c and c[0]["id"] == orig_id and c[0]["report_id"] == rid, events(k)
+        for bad, field in ((b"", "body"), (body, "to")):
+            url = f"http://127.0.0.1:{http}/api/v1/reports" + ("?to=x@elsewhere.test" if bad else "")
+            try:
+                urllib.request.urlopen(urllib.request.Request(url, data=bad, method="POST"))
+                assert False, "accepted"
+            except urllib.error.HTTPError as e:
+                assert e.code == 400 and field in e.read().decode(), (e.code, field)
     finally:
         k.cleanup()
         peer.stop()
