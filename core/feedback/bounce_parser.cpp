@@ -27,7 +27,7 @@ std::string domain_of(std::string_view address) {
 }
 
 // What the message says about itself that makes it a bounce.
-bool says_bounce(const HeaderFields& h) {
+bool says_bounce(const HeaderFields& h, bool null_return_path_counts) {
     if (h.has("X-Failed-Recipients")) return true;
     auto from = to_lower(h.get("From"));
     for (std::string_view who : {"mailer-daemon", "postmaster", "mail delivery", "mail-daemon",
@@ -61,7 +61,7 @@ bool says_bounce(const HeaderFields& h) {
                                "not be delivered"})
         if (subject.find(s) != std::string::npos) return true;
     auto rp = trim(h.get("Return-Path"));
-    return rp == "<>";
+    return null_return_path_counts && rp == "<>";
 }
 
 // What the human text says that only a bounce says (the first 8 KB are read).
@@ -307,9 +307,12 @@ BounceReport BounceParser::parse(std::string_view raw) const {
     if (ds.recipients.empty() && has_dsn_fields(text)) ds = parse_delivery_status(text);
 
     auto ar = auto_reply_of(h);
+    // A header that says "auto-replied" outweighs a null Return-Path (RFC 3834 replies are
+    // sent to <> too); the other signs of a bounce still win (MTAs mark bounces so).
+    bool ar_header = ar.is && std::string_view(ar.why) != "Subject";
     if (!ds.recipients.empty()) {
         r = from_dsn(ds, words);
-    } else if (says_bounce(h) || top.content_type.is("multipart/report") ||
+    } else if (says_bounce(h, !ar_header) || top.content_type.is("multipart/report") ||
                (!ar.is && text_says_bounce(split.report))) {
         r = from_text(h, split.report, exclude, orig);
     } else if (ar.is) {

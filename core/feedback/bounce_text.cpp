@@ -137,6 +137,13 @@ std::string_view rest_after(std::string_view line, size_t addr_end) {
     return trim(r);
 }
 
+bool decoration_only(std::string_view s);
+
+// The address is all there is on its line, but for brackets and a colon: "<a@b>:".
+bool stands_alone(std::string_view line, const Found& f) {
+    return decoration_only(line.substr(0, f.begin)) && decoration_only(line.substr(f.end));
+}
+
 bool decoration_only(std::string_view s) {
     for (unsigned char c : s)
         if (std::isalnum(c)) return false;
@@ -225,7 +232,6 @@ std::vector<TextRecipient> recipients_in_text(std::string_view report,
     for (size_t i = 0; i < ls.size() && cands.size() < 400; ++i) {
         auto line = line_of(i);
         for (auto& f : find_addresses(line, 8)) {
-            if (excluded(f.address)) continue;
             auto lead = to_lower(line.substr(0, f.begin));
             // a transcript's "MAIL FROM:<a@b>" or "envelope-from" names the sender
             if (lead.find("mail from") != std::string::npos ||
@@ -233,6 +239,11 @@ std::vector<TextRecipient> recipients_in_text(std::string_view report,
                 lead.find("sender") != std::string::npos)
                 continue;
             bool strong = lead_is_label(line.substr(0, f.begin));
+            // The report's own addresses are not recipients, unless one stands on its line
+            // as a recipient does (a message sent to oneself came back).
+            bool daemon =
+                f.address.rfind("mailer-daemon@", 0) == 0 || f.address.rfind("postmaster@", 0) == 0;
+            if (daemon || (excluded(f.address) && !(strong && stands_alone(line, f)))) continue;
             cands.push_back({i, f, strong});
         }
     }
