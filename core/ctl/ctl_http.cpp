@@ -123,6 +123,11 @@ std::optional<int> ctl_http(const std::string& dir, const std::string& cmd,
             body.str("domain", arg);
         if (!rest.empty()) body.str("reason", rest);
     }
+    if (cmd == "suppress") {  // the words as the control socket reads them
+        std::string words;
+        for (const auto& w : args) words += (words.empty() ? "" : " ") + w;
+        body.str("args", words);
+    }
     if ((cmd == "delete" || cmd == "bounce") && !arg.empty()) {
         if (arg[0] == '@')
             body.str("domain", arg.substr(1));

@@ -50,6 +50,10 @@ void usage(FILE* f) {
         "       kasictl -c DIR queue   (the delivery summary kasi writes every second, JSON)\n"
         "       kasictl -c DIR flush [DOMAIN] | suspend DOMAIN|rq:KEY [REASON...] |\n"
         "                      resume DOMAIN|rq:KEY | delete ID|@DOMAIN | bounce ID|@DOMAIN\n"
+        "       kasictl -c DIR suppress check ADDRESS [SCOPE...] | list [SCOPE|*] [LIMIT] |\n"
+        "                      add ADDRESS [SCOPE|-] [REASON] [EXPIRES] | remove ADDRESS "
+        "[SCOPE|-]\n"
+        "                      (the suppression list, docs/suppression.md)\n"
         "       kasictl -c DIR reload   (load the config and policies again; prints why not)\n"
         "       kasictl -c DIR status   (the running config generation, the last reload)\n"
         "       kasictl -c DIR metrics  (what policies publish, Prometheus text format)\n"
@@ -218,13 +222,14 @@ struct CommandShape {
 };
 
 constexpr CommandShape shapes[] = {
-    {"count", 0, 0, false, false},    {"list", 0, 0, true, false},
-    {"show", 1, 1, false, true},      {"export", 1, 1, true, false},
-    {"queue", 0, 0, false, false},    {"flush", 0, 1, false, false},
-    {"suspend", 1, 64, false, false}, {"resume", 1, 1, false, false},
-    {"delete", 1, 1, false, false},   {"bounce", 1, 1, false, false},
-    {"reload", 0, 0, false, false},   {"status", 0, 0, false, false},
-    {"metrics", 0, 0, false, false},  {"reopen-logs", 0, 0, false, false},
+    {"count", 0, 0, false, false},     {"list", 0, 0, true, false},
+    {"show", 1, 1, false, true},       {"export", 1, 1, true, false},
+    {"queue", 0, 0, false, false},     {"flush", 0, 1, false, false},
+    {"suspend", 1, 64, false, false},  {"resume", 1, 1, false, false},
+    {"delete", 1, 1, false, false},    {"bounce", 1, 1, false, false},
+    {"reload", 0, 0, false, false},    {"status", 0, 0, false, false},
+    {"metrics", 0, 0, false, false},   {"reopen-logs", 0, 0, false, false},
+    {"suppress", 1, 16, false, false},
 };
 
 int usage_error(const std::string& why) {
@@ -324,8 +329,8 @@ int kasi::kasictl_main(int argc, char** argv, std::span<const CtlCommand> comman
     std::string spool = a.spool, id = rest.empty() ? "" : rest[0];
     long limit = a.limit;
     bool body = a.body;
-    bool is_control =
-        cmd == "flush" || cmd == "suspend" || cmd == "resume" || cmd == "delete" || cmd == "bounce";
+    bool is_control = cmd == "flush" || cmd == "suspend" || cmd == "resume" || cmd == "delete" ||
+                      cmd == "bounce" || cmd == "suppress";
     bool is_admin = cmd == "reload" || cmd == "status" || cmd == "metrics" || cmd == "reopen-logs";
     if (spool.empty()) {
         kasi::Diagnostics d;

@@ -6,6 +6,7 @@
 //   POST /api/v1/admin/resume   {"domain": D | "queue": KEY}
 //   POST /api/v1/admin/delete   {"id": ID | "domain": D}
 //   POST /api/v1/admin/bounce   {"id": ID | "domain": D}
+//   POST /api/v1/admin/suppress {"args": "check a@b.example"}  (docs/suppression.md)
 // The same fields may come as query parameters instead of a JSON body. A body is parsed
 // with the API's limits (core/http/json_parse.h).
 #include <rapidjson/document.h>
@@ -60,9 +61,10 @@ std::optional<std::string> control_line(const std::string& action, const HttpReq
             return std::nullopt;
         }
     }
-    std::string domain, queue, id, reason;
+    std::string domain, queue, id, reason, args;
     if (!field(doc, req, "domain", domain, err) || !field(doc, req, "queue", queue, err) ||
-        !field(doc, req, "id", id, err) || !field(doc, req, "reason", reason, err))
+        !field(doc, req, "id", id, err) || !field(doc, req, "reason", reason, err) ||
+        !field(doc, req, "args", args, err))
         return std::nullopt;
     for (auto [name, v] : {std::pair{"domain", &domain}, {"queue", &queue}, {"id", &id}})
         if (bad_word(*v)) {
@@ -74,6 +76,13 @@ std::optional<std::string> control_line(const std::string& action, const HttpReq
         return std::nullopt;
     }
     if (action == "reload" || action == "status" || action == "reopen-logs") return action;
+    if (action == "suppress") {  // docs/suppression.md: check, list, add, remove
+        if (args.empty() || args.find_first_of("\r\n") != std::string::npos) {
+            err = HttpResponse::error(400, "args", "give the words of the command, one line");
+            return std::nullopt;
+        }
+        return "suppress " + args;
+    }
     if (action == "flush") return domain.empty() ? "flush" : "flush " + domain;
     if (action == "suspend" || action == "resume") {
         if (domain.empty() == queue.empty()) {

@@ -80,17 +80,20 @@ void ControlServer::on_read(Client* c, ssize_t n) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     c->answered = true;
     uv_read_stop(reinterpret_cast<uv_stream_t*>(c->pipe.get()));
-    std::string answer =
-        (nl == std::string::npos ? std::string("error: command line too long") : handler_(line)) +
-        "\n";
-    log::info("control: {} -> {}", line, answer.substr(0, answer.find('\n')));
-    // the client is dropped once the answer is written (or could not be); the write may
-    // finish after the server is gone
     std::weak_ptr<bool> alive = alive_;
-    write_owned(reinterpret_cast<uv_stream_t*>(c->pipe.get()), std::move(answer),
-                [this, alive, c](int) {
-                    if (alive.lock()) drop(c);
-                });
+    auto answer = [this, alive, c, line](std::string text) {
+        if (!alive.lock()) return;  // the server went while the answer was being made
+        text += "\n";
+        log::info("control: {} -> {}", line, text.substr(0, text.find('\n')));
+        // the client is dropped once the answer is written (or could not be); the write may
+        // finish after the server is gone
+        write_owned(reinterpret_cast<uv_stream_t*>(c->pipe.get()), std::move(text),
+                    [this, alive, c](int) {
+                        if (alive.lock()) drop(c);
+                    });
+    };
+    if (nl == std::string::npos) return answer("error: command line too long");
+    handler_(line, std::move(answer));
 }
 
 void ControlServer::drop(Client* c) {

@@ -24,7 +24,9 @@ namespace kasi {
 
 class ControlServer {
   public:
-    using Handler = std::function<std::string(const std::string& line)>;
+    // Answers a line through `reply`, now or later (on the loop's thread).
+    using Handler =
+        std::function<void(const std::string& line, std::function<void(std::string)> reply)>;
     ControlServer(uv_loop_t* loop, Handler h);
     ~ControlServer();
     bool listen(const std::string& path, std::string& err);

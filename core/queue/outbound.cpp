@@ -1,5 +1,7 @@
 #include "core/queue/outbound.h"
 
+#include "core/suppression/suppression_admin.h"
+
 #include <malloc.h>
 #include <pthread.h>
 
@@ -54,7 +56,9 @@ bool Outbound::start(std::string& err, QueueLoader& recovered) {
         });
     });
     control_ = std::make_unique<ControlServer>(
-        &loop_, [this](const std::string& line) { return control(line); });
+        &loop_, [this](const std::string& line, std::function<void(std::string)> reply) {
+            answer(line, std::move(reply));
+        });
     std::string cerr;
     if (!control_->listen(spool_.dir() + "/control.sock", cerr)) {
         log::warn("queue: {}; kasictl flush/suspend/resume/delete/bounce are unavailable", cerr);
@@ -137,8 +141,40 @@ std::string Outbound::control(const std::string& line) {
 }
 
 void Outbound::command(std::string line, std::function<void(std::string)> reply) {
-    inbox_->post(
-        [this, line = std::move(line), reply = std::move(reply)] { reply(control(line)); });
+    inbox_->post([this, line = std::move(line), reply = std::move(reply)]() mutable {
+        answer(line, std::move(reply));
+    });
+}
+
+// On the delivery loop. The suppression list's commands sync to disk: they run on the
+// thread pool and answer when done; the others answer at once.
+void Outbound::answer(const std::string& line, std::function<void(std::string)> reply) {
+    if (line != "suppress" && line.rfind("suppress ", 0) != 0) return reply(control(line));
+    if (!suppressions_) return reply("error: the suppression list is off (suppression.ini)");
+    struct Work {
+        uv_work_t req{};
+        SuppressionService* svc;
+        std::string line, out;
+        std::function<void(std::string)> reply;
+    };
+    auto w = std::make_unique<Work>();
+    w->svc = suppressions_;
+    w->line = line;
+    w->reply = std::move(reply);
+    w->req.data = w.get();
+    int rc = uv_queue_work(
+        &loop_, &w->req,
+        [](uv_work_t* r) {
+            auto* w = static_cast<Work*>(r->data);
+            w->out = suppression_command(*w->svc, w->line);
+            while (!w->out.empty() && w->out.back() == '\n') w->out.pop_back();
+        },
+        [](uv_work_t* r, int) {
+            std::unique_ptr<Work> w(static_cast<Work*>(r->data));
+            w->reply(std::move(w->out));
+        });
+    if (rc != 0) return w->reply(std::string("error: ") + uv_strerror(rc));
+    (void)w.release();  // libuv owns it until the after-work callback
 }
 
 void Outbound::inspect(std::function<void(const QueueManager*)> fn) {

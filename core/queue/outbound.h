@@ -57,6 +57,7 @@ class Outbound {
   private:
     void run();
     std::string control(const std::string& line);
+    void answer(const std::string& line, std::function<void(std::string)> reply);
     // "reopen-logs": the main log file and the event log are opened again (logrotate).
     std::string reopen_logs();
 

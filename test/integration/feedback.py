@@ -7,12 +7,13 @@ and not acted on; a report mailbox opens no relay and never shares a transaction
 relayed recipients."""
 import json
 import os
+import subprocess
 import smtplib
 import time
 import urllib.error
 import urllib.request
 
-from harness import free_port, run
+from harness import KASICTL, free_port, run
 from outbound import events, kasi
 from smtp_peer import Peer
 
@@ -313,6 +314,52 @@ def test_at_reception_accept_drops_the_recipient_before_delivery():
     finally:
         k.cleanup()
         peer.stop()
+
+
+def ctl(k, *args):
+    r = subprocess.run([KASICTL, "-c", k.dir, *args], capture_output=True, text=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_kasictl_suppress_checks_lists_adds_and_removes_over_socket_and_http():
+    peer = Peer()
+    for via_http in (False, True):
+        files = dict(FILES)
+        if via_http:
+            http = free_port()
+            files["http.ini"] = f"[main]\nlisten = 127.0.0.1:{http}\n[auth]\ntrusted = 127.0.0.1\n"
+        k = kasi(peer.port, extra=files)
+        try:
+            assert ctl(k, "suppress", "check", "eve@sink.test") == (0, "ok: not suppressed\n")
+            rc, out = ctl(k, "suppress", "add", "Eve@Sink.test", "-", "manual", "30d")
+            assert rc == 0 and "added eve@sink.test" in out, out
+            rc, out = ctl(k, "suppress", "add", "frank@sink.test", "tenant:acme", "complaint")
+            assert rc == 0, out
+            rc, out = ctl(k, "suppress", "check", "eve@sink.test")
+            assert rc == 0 and "reason=manual" in out and "expires=" in out, out
+            assert "not suppressed" in ctl(k, "suppress", "check", "frank@sink.test")[1]
+            assert "reason=complaint" in ctl(k, "suppress", "check", "frank@sink.test",
+                                             "tenant:acme")[1]
+            rc, out = ctl(k, "suppress", "list")
+            assert rc == 0 and "eve@sink.test" in out and "frank@sink.test" in out, out
+            rc, out = ctl(k, "suppress", "list", "tenant:acme")
+            assert "frank@sink.test" in out and "eve@sink.test" not in out, out
+            # refused at RCPT now, until removed
+            s = smtplib.SMTP("127.0.0.1", k.port)
+            s.ehlo("x.test")
+            s.mail("orig@sender.test")
+            assert s.rcpt("eve@sink.test")[0] == 550
+            s.quit()
+            rc, out = ctl(k, "suppress", "remove", "eve@sink.test")
+            assert rc == 0 and "removed eve@sink.test" in out, out
+            assert "not suppressed" in ctl(k, "suppress", "check", "eve@sink.test")[1]
+            rc, out = ctl(k, "suppress", "add", "eve@sink.test", "-", "nonsense")
+            assert rc != 0 and "unknown reason" in out, out
+            rc, out = ctl(k, "suppress", "add", "not-an-address")
+            assert rc != 0, out
+        finally:
+            k.cleanup()
+    peer.stop()
 
 
 if __name__ == "__main__":
