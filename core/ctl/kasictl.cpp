@@ -29,6 +29,7 @@
 #include "core/ctl/ctl_complaint.h"
 #include "core/ctl/ctl_http.h"
 #include "core/ctl/ctl_resolve.h"
+#include "core/ctl/ctl_suppress_file.h"
 #include "core/ctl/ctl_tokens.h"
 #include "core/ctl/kasictl.h"
 #include "core/http/http_config.h"
@@ -54,6 +55,7 @@ void usage(FILE* f) {
         "                      add ADDRESS [SCOPE|-] [REASON] [EXPIRES] | remove ADDRESS "
         "[SCOPE|-]\n"
         "                      (the suppression list, docs/suppression.md)\n"
+        "       kasictl -c DIR suppress import FILE | export FILE  (CSV; with kasi stopped)\n"
         "       kasictl -c DIR reload   (load the config and policies again; prints why not)\n"
         "       kasictl -c DIR status   (the running config generation, the last reload)\n"
         "       kasictl -c DIR metrics  (what policies publish, Prometheus text format)\n"
@@ -311,6 +313,10 @@ int kasi::kasictl_main(int argc, char** argv, std::span<const CtlCommand> comman
         return kasi::ctl_complaint("", std::vector<std::string>(argv + 2, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "complaint") == 0)
         return kasi::ctl_complaint(argv[2], std::vector<std::string>(argv + 4, argv + argc));
+    if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "suppress") == 0)
+        if (auto rc =
+                kasi::ctl_suppress_file(argv[2], std::vector<std::string>(argv + 4, argv + argc)))
+            return *rc;
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "resolve") == 0)
         return kasi::ctl_resolve(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     for (const auto& c : commands)

@@ -357,6 +357,27 @@ def test_kasictl_suppress_checks_lists_adds_and_removes_over_socket_and_http():
             assert rc != 0 and "unknown reason" in out, out
             rc, out = ctl(k, "suppress", "add", "not-an-address")
             assert rc != 0, out
+            # with kasi stopped: export, then import into another node's list
+            rc, out = ctl(k, "suppress", "export", os.path.join(k.dir, "x.csv"))
+            assert rc != 0 and "stop it" in out, out  # kasi holds the list
+            k.stop()
+            csv = os.path.join(k.dir, "list.csv")
+            rc, out = ctl(k, "suppress", "export", csv)
+            assert rc == 0 and "exported 1 entries" in out, out
+            other = kasi(peer.port, extra=FILES)
+            other.stop()
+            with open(csv, "a") as f:
+                f.write("grace@sink.test,,hard_bounce,1700000000,0,imported\nnot an address,,manual,0,0,\n")
+            rc, out = ctl(other, "suppress", "import", csv)
+            assert rc == 1 and "imported 2 of 3 rows" in out and "list.csv:4:" in out, out
+            other.start()
+            s = smtplib.SMTP("127.0.0.1", other.port)
+            s.ehlo("x.test")
+            s.mail("orig@sender.test")
+            assert s.rcpt("grace@sink.test")[0] == 550
+            assert s.rcpt("frank@sink.test")[0] == 250  # its entry is for tenant:acme only
+            s.quit()
+            other.cleanup()
         finally:
             k.cleanup()
     peer.stop()
