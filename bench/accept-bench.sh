@@ -3,17 +3,23 @@
 # same invocation, smtp-source -> smtp-sink directly (the loopback ceiling) and
 # smtp-source -> a private Postfix relay accepting into its own queue.
 #   bench/accept-bench.sh [-m MSGS] [-s SESSIONS] [-l BYTES] [-r RUNS] [--no-postfix]
+#                         [--suppressions N | --no-suppression]
+# --suppressions N loads N entries into kasi's suppression list before each run (none of
+# them a recipient of the run: every RCPT is looked up and let through); --no-suppression
+# turns the list off (suppression.ini enabled=false).
 # Defaults: -m 20000 -s 20 -l 4096 -r 3. Needs root for Postfix. Loopback only. Prints one
 # line per run and target, then medians: msg/s, kasi CPU per message, kasi peak RSS, and
 # kasi's rate as a fraction of the ceiling.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 SB=${SHARED_BENCH:-$top/../shared/bench}
-MSGS=20000; SESS=20; LEN=4096; RUNS=3; POSTFIX=1
+MSGS=20000; SESS=20; LEN=4096; RUNS=3; POSTFIX=1; SUPP=; NOSUPP=0
 while [ $# -gt 0 ]; do
   case "$1" in
     -m) MSGS=$2; shift 2;; -s) SESS=$2; shift 2;; -l) LEN=$2; shift 2;; -r) RUNS=$2; shift 2;;
     --no-postfix) POSTFIX=0; shift;;
+    --suppressions) SUPP=$2; shift 2;;
+    --no-suppression) NOSUPP=1; shift;;
     *) echo "unknown arg $1" >&2; exit 2;;
   esac
 done
@@ -39,6 +45,12 @@ kasi_run() {
   printf '[main]\ndisabled=true\n' > "$d/config/outbound.ini"  # acceptance only: nothing leaves
   printf '[smtp]\nrdns_lookup=false\n' > "$d/config/kasi.ini"   # no DNS off loopback
   rm -f "$d/config/queue_dir"
+  [ "$NOSUPP" = 1 ] && printf '[main]\nenabled=false\n' > "$d/config/suppression.ini"
+  if [ -n "$SUPP" ]; then
+    [ -f "$res/supp.csv" ] || awk -v n="$SUPP" 'BEGIN{print "address,scope,reason,created,expires,event";
+      for(i=0;i<n;i++) printf "u%d@suppressed%d.example,,hard_bounce,1700000000,0,bench\n", i, i%1000}' > "$res/supp.csv"
+    "$top/build/kasictl" -c "$d" suppress import "$res/supp.csv" >/dev/null
+  fi
   run_kasi "$d" "$P_KASI"
   local c0; c0=$(cpu_ticks "$KPID")
   local line; line=$("$SB/source.sh" -p "$P_KASI" -m "$MSGS" -s "$SESS" -l "$LEN")
