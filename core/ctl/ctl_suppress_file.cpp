@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/config/config_dir.h"
+#include "core/config/settings.h"
 #include "core/suppression/suppression_csv.h"
 #include "core/suppression/suppression_policy.h"
 #include "core/suppression/suppression_store.h"
@@ -20,7 +21,7 @@ namespace {
 std::unique_ptr<SuppressionStore> open_store(const std::string& dir, std::string& where) {
     Diagnostics d;
     ConfigDir cfg(dir + "/config");
-    auto p = SuppressionPolicy::load(cfg, dir, d);
+    auto p = SuppressionPolicy::load(cfg, load_settings(cfg, dir, d).queue_dir, d);
     where = p->dir;
     std::string err;
     auto s = SuppressionStore::open(p->dir, err);

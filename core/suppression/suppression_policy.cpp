@@ -48,7 +48,7 @@ int64_t SuppressionPolicy::ttl_for(SuppressionReason r) const {
 }
 
 std::shared_ptr<const SuppressionPolicy> SuppressionPolicy::load(const ConfigDir& cfg,
-                                                                 const std::string& base_dir,
+                                                                 const std::string& spool_dir,
                                                                  Diagnostics& d) {
     auto p = std::make_shared<SuppressionPolicy>();
     Ini ini = cfg.ini("suppression.ini", d);
@@ -60,7 +60,7 @@ std::shared_ptr<const SuppressionPolicy> SuppressionPolicy::load(const ConfigDir
                              "complaint_expires", "unsubscribe_expires", "soft_bounce_expires"});
     p->enabled = r.get_bool("main", "enabled", true);
     auto dir = r.get_str("main", "dir", "suppression");
-    p->dir = !dir.empty() && dir[0] == '/' ? dir : base_dir + "/" + dir;
+    p->dir = !dir.empty() && dir[0] == '/' ? dir : spool_dir + "/" + dir;
     auto at = to_lower(r.get_str("main", "at_reception", "refuse"));
     if (at != "refuse" && at != "accept")
         d.error(ini.path, 0, fmt::format("[main] at_reception = {}: refuse or accept", at));

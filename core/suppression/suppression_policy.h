@@ -4,7 +4,8 @@
 //
 //   [main]
 //   enabled = true            ; the embedded list (default on)
-//   dir = suppression         ; relative to the -c DIR
+//   dir = suppression         ; relative to the spool directory (queue_dir), where the
+//                             ; node keeps its state (the package's /var/spool/kasi)
 //   at_reception = refuse     ; refuse: 550 at RCPT; accept: take the message and drop the
 //                             ; recipient before delivery (both with a Suppressed event)
 //   [policy]
@@ -46,8 +47,9 @@ struct SuppressionPolicy {
     std::string scope_for(const std::string& tenant, const std::string& sending_domain) const;
     int64_t ttl_for(SuppressionReason r) const;
 
+    // `spool_dir`: the settings' queue_dir, which a relative `dir` is under.
     static std::shared_ptr<const SuppressionPolicy> load(const ConfigDir& cfg,
-                                                         const std::string& base_dir,
+                                                         const std::string& spool_dir,
                                                          Diagnostics& d);
 };
 
