@@ -166,17 +166,7 @@ bool SuppressionStore::add(const std::vector<Entry>& entries, std::string& err) 
             return false;
         }
     }
-    for (size_t done = 0; done < changes.size(); done += commit_slice) {
-        size_t n = std::min(commit_slice, changes.size() - done);
-        std::vector<JournalRecord> slice(std::make_move_iterator(changes.begin() + long(done)),
-                                         std::make_move_iterator(changes.begin() + long(done + n)));
-        if (!commit(std::move(slice), err)) {
-            if (done)
-                err = fmt::format("{} of {} entries stored, then: {}", done, changes.size(), err);
-            return false;
-        }
-    }
-    return true;
+    return commit_in_slices(std::move(changes), "entries", err);
 }
 
 bool SuppressionStore::remove(const std::string& scope, const std::vector<std::string>& addresses,
@@ -194,13 +184,20 @@ bool SuppressionStore::remove(const std::string& scope, const std::vector<std::s
             return false;
         }
     }
+    return commit_in_slices(std::move(changes), "removals", err);
+}
+
+// Large batches go to the journal commit_slice records at a time; a failure part way says
+// how many were stored before it.
+bool SuppressionStore::commit_in_slices(std::vector<JournalRecord> changes, const char* what,
+                                        std::string& err) {
     for (size_t done = 0; done < changes.size(); done += commit_slice) {
         size_t n = std::min(commit_slice, changes.size() - done);
         std::vector<JournalRecord> slice(std::make_move_iterator(changes.begin() + long(done)),
                                          std::make_move_iterator(changes.begin() + long(done + n)));
         if (!commit(std::move(slice), err)) {
             if (done)
-                err = fmt::format("{} of {} removals stored, then: {}", done, changes.size(), err);
+                err = fmt::format("{} of {} {} stored, then: {}", done, changes.size(), what, err);
             return false;
         }
     }

@@ -184,6 +184,7 @@ class SuppressionStore {
     bool open_dir(std::string& err);
     bool replay(std::string& err);
     bool commit(std::vector<JournalRecord> changes, std::string& err);
+    bool commit_in_slices(std::vector<JournalRecord> changes, const char* what, std::string& err);
     void lead_sync(std::unique_lock<std::mutex>& lk);
     void apply(const std::vector<Batch>& batches);
     bool refuse_if_broken(std::string& err) const;
