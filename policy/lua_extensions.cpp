@@ -6,6 +6,7 @@
 #include "policy/lua_counters.h"
 #include "policy/lua_metrics.h"
 #include "policy/lua_state.h"
+#include "policy/lua_suppression.h"
 
 namespace kasi {
 
@@ -30,6 +31,7 @@ void add_policy_extensions(Extensions& e) {
     e.metrics.push_back([] { return PolicyMetrics::global().prometheus(); });
     e.state.push_back({&load_counters, &save_counters});
     e.interrupt.push_back(&lua_interrupt_all);
+    e.suppressions.push_back(&set_lua_suppressions);
 }
 
 }  // namespace kasi

@@ -225,7 +225,8 @@ Result LuaLoop::fail(Call& c, const std::string& why) {
     const auto& def = env_->plugins[c.plugin];
     log::error("lua plugin {} hook_{} failed: {}", def.name, hook_name(c.hook), why);
     // classify_response only comments on a verdict already made: the rules' answer stands.
-    if (c.hook == Hook::classify_response) return Result::cont();
+    // So does inbound_report: Kasi's plan for the report stands.
+    if (c.hook == Hook::classify_response || c.hook == Hook::inbound_report) return Result::cont();
     return Result::denysoft("Temporary failure (policy error)");
 }
 
@@ -276,6 +277,13 @@ Result LuaLoop::answer(Call& c, int n, HookCall* hc) {
         std::string err;
         if (!response_override_from_lua(co, 2, o, err)) return fail(c, err);
         if (hc && hc->outbound) hc->outbound->response = std::move(o);
+        return r;
+    }
+    if (lua_istable(co, 2) && c.hook == Hook::inbound_report && r.code == Code::ok) {
+        ReportOverride o;
+        std::string err;
+        if (!report_override_from_lua(co, 2, o, err)) return fail(c, err);
+        if (hc && hc->outbound) hc->outbound->report = std::move(o);
         return r;
     }
     if (lua_istable(co, 2) && c.hook == Hook::queue_limits && r.code == Code::ok) {

@@ -413,6 +413,41 @@ void push_response(lua_State* L, const ResponseEvent& e) {
     lua_setfield(L, -2, "delay");
 }
 
+// inbound_report's argument: one matched recipient of a report and the planned suppression.
+void push_report(lua_State* L, const ReportEvent& e) {
+    lua_createtable(L, 0, 28);
+    set_str(L, "kind", e.kind);
+    set_str(L, "report_id", e.report_id);
+    set_str(L, "report_from", e.report_from);
+    set_str(L, "id", e.message_id);
+    push_address_str(L, e.rcpt);
+    lua_setfield(L, -2, "rcpt");
+    set_str(L, "tenant", e.tenant);
+    set_str(L, "sending_domain", e.sending_domain);
+    set_str(L, "matched_by", e.matched_by);
+    if (e.kind != "complaint") {
+        set_str(L, "action", e.action);
+        set_str(L, "status", e.status);
+        set_str(L, "diagnostic", e.diagnostic);
+        set_str(L, "remote_mta", e.remote_mta);
+        lua_pushinteger(L, e.code);
+        lua_setfield(L, -2, "code");
+        set_classification(L, e.classification);
+    } else {
+        set_str(L, "feedback_type", e.feedback_type);
+        set_str(L, "source_ip", e.source_ip);
+        set_str(L, "user_agent", e.user_agent);
+    }
+    lua_pushboolean(L, e.suppress);
+    lua_setfield(L, -2, "suppress");
+    if (e.suppress) {
+        set_str(L, "scope", e.scope.empty() ? std::string("global") : e.scope);
+        set_str(L, "suppression_reason", e.reason);
+        lua_pushinteger(L, lua_Integer(e.expires));
+        lua_setfield(L, -2, "expires");
+    }
+}
+
 void push_event(lua_State* L, Hook h, const OutboundEvent& e) {
     lua_createtable(L, 0, 18);
     lua_createtable(L, int(e.rcpts.size()), 0);
@@ -494,6 +529,10 @@ int push_hook_args(lua_State* L, HookCall& c) {
         }
         if (c.response) {
             push_response(L, *c.response);
+            return 2;
+        }
+        if (c.report) {
+            push_report(L, *c.report);
             return 2;
         }
         return 1;
@@ -580,6 +619,43 @@ bool response_override_from_lua(lua_State* L, int idx, ResponseOverride& o, std:
         }
         if (!ok) {
             err = fmt::format("classify_response: bad value for {}", key);
+            lua_pop(L, 2);
+            return false;
+        }
+        lua_pop(L, 1);
+    }
+    return true;
+}
+
+bool report_override_from_lua(lua_State* L, int idx, ReportOverride& o, std::string& err) {
+    if (idx < 0) idx = lua_gettop(L) + idx + 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            lua_pop(L, 2);
+            err = "inbound_report: keys must be names";
+            return false;
+        }
+        std::string key = lua_tostring(L, -2);
+        int t = lua_type(L, -1);
+        bool ok = true;
+        if (key == "suppress") {
+            ok = t == LUA_TBOOLEAN;
+            o.suppress = bool(lua_toboolean(L, -1));
+        } else if (key == "scope" || key == "reason") {
+            ok = t == LUA_TSTRING;
+            (key == "scope" ? o.scope : o.reason) = ok ? lua_tostring(L, -1) : "";
+        } else if (key == "expires") {
+            double v = t == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
+            ok = v >= 0 && v <= 100.0 * 365 * 86400;
+            o.expires_in_s = int64_t(v);
+        } else {
+            lua_pop(L, 2);
+            err = fmt::format("inbound_report: unknown field '{}'", key);
+            return false;
+        }
+        if (!ok) {
+            err = fmt::format("inbound_report: bad value for {}", key);
             lua_pop(L, 2);
             return false;
         }

@@ -35,5 +35,8 @@ bool limits_from_lua(lua_State* L, int idx, LimitOverride& o, std::string& err);
 // delay=seconds}`: the fields given, checked for shape (names are checked against the
 // rule set by the outcome stage).
 bool response_override_from_lua(lua_State* L, int idx, ResponseOverride& o, std::string& err);
+// inbound_report's `OK, {suppress=, scope=, reason=, expires=}` (docs/lua.md); false with
+// `err` on an unknown field or a bad value.
+bool report_override_from_lua(lua_State* L, int idx, ReportOverride& o, std::string& err);
 
 }  // namespace kasi

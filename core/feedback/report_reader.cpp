@@ -14,8 +14,7 @@ namespace kasi {
 namespace {
 
 std::string domain_of(std::string_view a) {
-    auto at = a.rfind('@');
-    return at == std::string_view::npos ? std::string() : to_lower(a.substr(at + 1));
+    return to_lower(address_domain(a));
 }
 
 std::string local_of(std::string_view a) {
@@ -115,6 +114,8 @@ ReportOutcome read_complaint(const ReportInput& in, const ComplaintReport& c,
     for (const auto& rcpt : who) {
         ReportMatch m;
         m.feedback_type = c.feedback_type;
+        m.source_ip = c.source_ip;
+        m.user_agent = c.user_agent;
         m.tenant = verp && hit.addr ? verp->tenant_of(hit.rp_domain) : std::string();
         m.sending_domain = domain_of(c.original_mail_from);
         m.recipient = rcpt;

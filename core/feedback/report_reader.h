@@ -48,9 +48,10 @@ struct ReportMatch {
     std::string message_id;  // Kasi's id of the original message ("" if unknown)
     std::string recipient;   // the original recipient
     std::string tenant, sending_domain;
-    std::string matched_by;     // "verp", "message-id"
-    BouncedRecipient bounce;    // a bounce or auto-reply
-    std::string feedback_type;  // a complaint: abuse, opt-out, ...
+    std::string matched_by;             // "verp", "message-id"
+    BouncedRecipient bounce;            // a bounce or auto-reply
+    std::string feedback_type;          // a complaint: abuse, opt-out, ...
+    std::string source_ip, user_agent;  // a complaint: as the report gives them
 };
 
 struct ReportOutcome {

@@ -40,7 +40,8 @@ constexpr std::string_view hook_names[] = {"connect_init",
                                            "delivered",
                                            "get_egress",
                                            "queue_limits",
-                                           "classify_response"};
+                                           "classify_response",
+                                           "inbound_report"};
 static_assert(std::size(hook_names) == hook_count);
 }  // namespace
 

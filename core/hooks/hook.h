@@ -65,6 +65,10 @@ enum class Hook : int {
     // Kasi's own: a delivery outcome (reply or failure) of one recipient, with the rules'
     // classification; may change the classification, the verdict and the retry delay
     classify_response,
+    // Kasi's own: one recipient of a report that came back (a bounce, an auto-reply, a
+    // complaint), matched to what Kasi sent, before Kasi acts on it; may veto the event and
+    // the suppression, or change or add the suppression
+    inbound_report,
     count_
 };
 

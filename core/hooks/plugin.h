@@ -95,6 +95,33 @@ struct ResponseOverride {
     std::optional<int64_t> retry_s;  // defer: retry after this many seconds
 };
 
+// inbound_report: one recipient of a report that came back to a report mailbox, matched to
+// what Kasi sent (core/feedback/report_reader.h), and the suppression Kasi is about to add
+// for it (`suppress` false: none, e.g. an auto-reply, a soft bounce under the threshold).
+struct ReportEvent {
+    std::string kind;  // "bounce", "auto_reply", "complaint"
+    std::string report_id, report_from;
+    std::string message_id, rcpt, tenant, sending_domain, matched_by;
+    // a bounce or an auto-reply
+    std::string action, status, diagnostic, remote_mta;
+    int code = 0;
+    Classification classification;
+    // a complaint
+    std::string feedback_type, source_ip, user_agent;
+    // the planned suppression
+    bool suppress = false;
+    std::string scope, reason;  // scope "" = global; reason a suppression reason name
+    int64_t expires = 0;        // unix seconds, 0 = never
+};
+
+// What an inbound_report handler may change (OK with a table); unset fields keep Kasi's
+// plan. DENY vetoes the recipient altogether: no event, no suppression.
+struct ReportOverride {
+    std::optional<bool> suppress;
+    std::optional<std::string> scope, reason;
+    std::optional<int64_t> expires_in_s;  // from now; 0 = never
+};
+
 // The ready queue a queue_limits hook is asked about.
 struct QueueInfo {
     std::string key, source, site, domain;  // domain: the one the queue was created for
@@ -108,6 +135,7 @@ struct OutboundAnswer {
     std::optional<LimitOverride> limits;       // queue_limits with OK
     std::string source;                        // get_egress with OK
     std::optional<ResponseOverride> response;  // classify_response with OK, table
+    std::optional<ReportOverride> report;      // inbound_report with OK, table
 };
 
 struct HookCall {
@@ -127,6 +155,7 @@ struct HookCall {
     const OutboundEvent* event = nullptr;     // deferred, bounce, delivered
     const QueueInfo* queue = nullptr;         // queue_limits
     const ResponseEvent* response = nullptr;  // classify_response
+    const ReportEvent* report = nullptr;      // inbound_report
 
     PendingHook suspend();  // call before returning nullopt
     // Suspends and answers `r` after `ms` on the loop (a banner pause, a tarpit); return

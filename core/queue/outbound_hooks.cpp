@@ -1,6 +1,7 @@
 #include "core/queue/outbound_hooks.h"
 
 #include "core/dns/resolver.h"
+#include "core/util/strings.h"
 
 namespace kasi {
 
@@ -12,6 +13,7 @@ struct OutboundHooks::Call : HookRunner::Sink {
     OutboundAnswer answer;
     OutboundEvent event;
     ResponseEvent response;
+    ReportEvent report;
     std::shared_ptr<const QueueInfo> queue;
     std::string domain;
     std::shared_ptr<QueuedMessage> msg;
@@ -55,6 +57,15 @@ void OutboundHooks::run_response(std::shared_ptr<QueuedMessage> m, ResponseEvent
     c->call.response = &c->response;
     start(std::move(owned), Hook::classify_response, std::move(m), std::move(domain),
           std::move(done));
+}
+
+void OutboundHooks::run_report(std::shared_ptr<QueuedMessage> m, ReportEvent ev, Done done) {
+    auto owned = std::make_unique<Call>();
+    Call* c = owned.get();
+    std::string domain(address_domain(ev.rcpt));
+    c->report = std::move(ev);
+    c->call.report = &c->report;
+    start(std::move(owned), Hook::inbound_report, std::move(m), std::move(domain), std::move(done));
 }
 
 // What every call shares: the message, the domain, the answer slot, and the runner.

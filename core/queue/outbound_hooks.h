@@ -1,6 +1,6 @@
 // The outbound hooks (send_email, get_egress, get_mx, queue_limits, classify_response,
-// deferred, bounce, delivered) as the delivery stages call them: one HookRunner per call, run with
-// the hook table in force, answering through a callback on the delivery loop.
+// deferred, bounce, delivered, inbound_report) as the delivery stages call them: one HookRunner per
+// call, run with the hook table in force, answering through a callback on the delivery loop.
 //
 // Every stage uses this the same way: run(hook, message, domain, done). A call's state
 // lives until the loop turn after its answer (the runner still holds a reference while it
@@ -44,6 +44,9 @@ class OutboundHooks {
     // classify_response for one recipient's outcome: `done` finds a handler's change in
     // OutboundAnswer::response.
     void run_response(std::shared_ptr<QueuedMessage> m, ResponseEvent ev, Done done);
+    // inbound_report for one recipient of a report (`m` is the report itself): `done`
+    // finds a handler's change in OutboundAnswer::report.
+    void run_report(std::shared_ptr<QueuedMessage> m, ReportEvent ev, Done done);
     void cancel_all();
 
   private:

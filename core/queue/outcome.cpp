@@ -17,15 +17,6 @@ namespace kasi {
 
 namespace {
 
-std::string domain_part(const std::string& a) {
-    auto at = a.rfind('@');
-    return at == std::string::npos ? std::string() : a.substr(at + 1);
-}
-
-}  // namespace
-
-namespace {
-
 constexpr size_t max_counted_keys = 2000;   // (provider, source, class, reason), then "other"
 constexpr size_t max_recent_queues = 1000;  // queues with recent errors kept
 constexpr size_t recent_per_queue = 5;
@@ -357,7 +348,7 @@ void Outcome::fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
         if (ctx_.settings.suppressions && !expired && !m.is_dsn && !m.is_report &&
             peer.site != "suppressed")
             ctx_.settings.suppressions->bounced(st.address, cls[k], m.tenant(),
-                                                domain_part(m.mail_from), m.id);
+                                                std::string(address_domain(m.mail_from)), m.id);
     }
     if (!idx.empty()) remember(queue, Verdict::bounce, cls.front(), replies.front(), now);
 }

@@ -12,6 +12,7 @@
 #include "core/feedback/report_reader.h"
 #include "core/log/log.h"
 #include "core/queue/outcome.h"
+#include "core/queue/report_hook.h"
 #include "core/suppression/suppression_service.h"
 #include "core/util/clock.h"
 
@@ -70,7 +71,11 @@ struct ReportTransport::Work {
     SuppressionService* suppressions = nullptr;
     ReportInput in;
     ReportOutcome out;
-    std::string keep_error;  // the report should have been kept and could not be
+    std::vector<std::optional<SuppressionEntry>> plan;  // per match: the policy's
+    std::vector<ReportAction> actions;                  // per match: after the hook
+    std::vector<SuppressionEntry> adds;
+    std::string keep_error;  // the report should have been kept (or its entries added) and
+                             // could not be
 };
 
 void ReportTransport::take(std::unique_ptr<Delivery> d) {
@@ -119,9 +124,9 @@ void ReportTransport::parse(std::unique_ptr<Delivery> d, std::string body) {
             w->out = read_report(w->in, parser, w->verp.get());
             if (w->out.matches.empty())
                 w->keep_error = keep(w->kept_dir, w->in.report_id, w->body);
-            else if (w->suppressions &&
-                     !w->suppressions->add_for_report(w->out, w->in.report_id, w->keep_error))
-                w->keep_error = "suppression list: " + w->keep_error;
+            else if (w->suppressions)
+                w->plan = w->suppressions->plan_for_report(w->out, w->in.report_id);
+            w->plan.resize(w->out.matches.size());
         },
         [](uv_work_t* req, int) {
             std::unique_ptr<Work> w(static_cast<Work*>(req->data));
@@ -140,14 +145,7 @@ void ReportTransport::parse(std::unique_ptr<Delivery> d, std::string body) {
 void ReportTransport::parsed(std::unique_ptr<Work> w) {
     const auto& out = w->out;
     const std::string& id = w->d->msg->id;
-    if (!w->keep_error.empty()) {  // it stays in the spool and is read again later
-        log::error("[{}] report: not finished, read again later: {}", id, w->keep_error);
-        outcome_.not_sent(
-            std::move(w->d),
-            local_reply(451, "4.3.0", "the report could not be kept: " + w->keep_error),
-            OutcomeKind::local, report_peer());
-        return;
-    }
+    if (!w->keep_error.empty()) return retry_later(std::move(w));
     ++counts_.read;
     switch (out.kind) {
         case ReportOutcome::Kind::bounce:
@@ -172,19 +170,98 @@ void ReportTransport::parsed(std::unique_ptr<Work> w) {
     if (out.matches.empty()) {
         log::notice("[{}] report from <{}>: {}: {} (not acted on)", id, w->in.mail_from,
                     report_kind_name(out.kind), out.why);
-    } else {
-        for (const auto& m : out.matches)
-            log::info(
-                "[{}] report: {} for {} of {} ({}; matched by {})", id, report_kind_name(out.kind),
-                m.recipient, m.message_id.empty() ? "?" : m.message_id,
-                m.feedback_type.empty() ? m.bounce.classification.reason +
-                                              (m.bounce.classification.hard ? ", hard" : ", soft")
-                                        : m.feedback_type,
-                m.matched_by);
+        return finish(std::move(w));
     }
-    for (const auto& e : out.events) ctx_.events.other(e);
-    counts_.events += out.events.size();
-    if (!out.events.empty()) ctx_.events.flush();  // reports are few; their events go now
+    if (ctx_.hooks.has(Hook::inbound_report)) return ask_hook(std::move(w));
+    for (auto& p : w->plan) w->actions.push_back(ReportAction{false, std::move(p)});
+    act(std::move(w));
+}
+
+// The inbound_report hook, once for each matched recipient; act() when every answer is in.
+void ReportTransport::ask_hook(std::unique_ptr<Work> work) {
+    struct Pending {
+        std::unique_ptr<Work> w;
+        size_t waiting = 1;  // one for the loop below, so an answer given at once cannot end it
+    };
+    auto p = std::make_shared<Pending>();
+    p->w = std::move(work);
+    Work& w = *p->w;
+    w.actions.resize(w.out.matches.size());
+    std::weak_ptr<bool> alive = ctx_.alive;
+    auto answered = [this, alive, p] {
+        if (--p->waiting > 0 || !alive.lock()) return;
+        act(std::move(p->w));
+    };
+    for (size_t i = 0; i < w.out.matches.size(); ++i) {
+        ReportEvent ev = report_event(w.out, w.out.matches[i], w.in, w.plan[i]);
+        ++p->waiting;
+        ctx_.hooks.run_report(w.d->msg, ev, [p, i, ev, answered](Result r, OutboundAnswer& ans) {
+            Work& w = *p->w;
+            w.actions[i] = apply_report_answer(r, ans, ev, std::move(w.plan[i]), w.suppressions,
+                                               now_ms() / 1000);
+            answered();
+        });
+    }
+    answered();
+}
+
+// The suppressions decided, made durable on the thread pool; then finish().
+void ReportTransport::act(std::unique_ptr<Work> w) {
+    for (const auto& a : w->actions)
+        if (!a.vetoed && a.suppress) w->adds.push_back(*a.suppress);
+    if (w->adds.empty() || !w->suppressions) return finish(std::move(w));
+    w->req.data = w.get();
+    int rc = uv_queue_work(
+        ctx_.loop, &w->req,
+        [](uv_work_t* req) {
+            auto* w = static_cast<Work*>(req->data);
+            if (!w->suppressions->add(w->adds, "report " + w->in.report_id, w->keep_error))
+                w->keep_error = "suppression list: " + w->keep_error;
+        },
+        [](uv_work_t* req, int) {
+            std::unique_ptr<Work> w(static_cast<Work*>(req->data));
+            if (!w->keep_error.empty()) return w->self->retry_later(std::move(w));
+            w->self->finish(std::move(w));
+        });
+    if (rc == 0) {
+        (void)w.release();  // libuv owns it until the after-work callback
+        return;
+    }
+    w->keep_error = std::string("cannot queue the suppression: ") + uv_strerror(rc);
+    retry_later(std::move(w));
+}
+
+// It stays in the spool and is read again later (a 451 for the outcome stage).
+void ReportTransport::retry_later(std::unique_ptr<Work> w) {
+    log::error("[{}] report: not finished, read again later: {}", w->d->msg->id, w->keep_error);
+    outcome_.not_sent(
+        std::move(w->d),
+        local_reply(451, "4.3.0", "the report could not be handled: " + w->keep_error),
+        OutcomeKind::local, report_peer());
+}
+
+// What the report said goes to the log and the event log; the report leaves the spool.
+void ReportTransport::finish(std::unique_ptr<Work> w) {
+    const auto& out = w->out;
+    const std::string& id = w->d->msg->id;
+    size_t written = 0;
+    for (size_t i = 0; i < out.matches.size(); ++i) {
+        if (i < w->actions.size() && w->actions[i].vetoed) continue;
+        const auto& m = out.matches[i];
+        log::info("[{}] report: {} for {} of {} ({}; matched by {})", id,
+                  report_kind_name(out.kind), m.recipient,
+                  m.message_id.empty() ? "?" : m.message_id,
+                  m.feedback_type.empty() ? m.bounce.classification.reason +
+                                                (m.bounce.classification.hard ? ", hard" : ", soft")
+                                          : m.feedback_type,
+                  m.matched_by);
+        if (i < out.events.size()) {
+            ctx_.events.other(out.events[i]);
+            ++written;
+        }
+    }
+    counts_.events += written;
+    if (written) ctx_.events.flush();  // reports are few; their events go now
     TxnOutcome t;
     SmtpReply ok = local_reply(
         250, "2.0.0", std::string("report read: ") + std::string(report_kind_name(out.kind)));

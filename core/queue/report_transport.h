@@ -6,10 +6,15 @@
 //   1. its bytes are read from the spool (body_store.h, off the loop);
 //   2. it is parsed and matched to what Kasi sent on libuv's thread pool
 //      (core/feedback/report_reader.h: the complaint and bounce parsers, VERP, Message-ID);
-//   3. back on the loop, what it says goes to the event log (Complaint; Bounce /
-//      TransientFailure / AutoReply with "async": true; one per matched recipient); a report that
-//      is not a bounce, is forged or matches nothing is logged and counted, never acted on;
-//   4. the outcome stage records the report itself as delivered ("250 2.0.0 report read"),
+//      and the suppression policy plans what to add for each matched recipient;
+//   3. back on the loop, the inbound_report hook (report_hook.h) may veto a recipient or
+//      change its suppression;
+//   4. the suppressions are added durably on the thread pool;
+//   5. back on the loop, what it says goes to the event log (Complaint; Bounce /
+//      TransientFailure / AutoReply with "async": true; one per matched recipient not vetoed);
+//      a report that is not a bounce, is forged or matches nothing is logged and counted, never
+//      acted on (and kept: <spool>/reports-kept/<id>.eml);
+//   6. the outcome stage records the report itself as delivered ("250 2.0.0 report read"),
 //      so it leaves the spool only after what it said was handed on. A crash before that
 //      reads it again after the restart (at least once, never lost).
 // A report that cannot be read from the spool is deferred and retried like any delivery.
@@ -41,6 +46,10 @@ class ReportTransport {
     struct Work;
     void parse(std::unique_ptr<Delivery> d, std::string body);
     void parsed(std::unique_ptr<Work> w);
+    void ask_hook(std::unique_ptr<Work> w);
+    void act(std::unique_ptr<Work> w);
+    void retry_later(std::unique_ptr<Work> w);
+    void finish(std::unique_ptr<Work> w);
 
     DeliveryContext& ctx_;
     Outcome& outcome_;

@@ -9,6 +9,7 @@
 #include "core/queue/report_transport.h"
 #include "core/suppression/suppression_service.h"
 #include "core/util/clock.h"
+#include "core/util/strings.h"
 
 namespace kasi {
 
@@ -35,8 +36,7 @@ void Router::route(std::unique_ptr<Delivery> d) {
 std::unique_ptr<Delivery> Router::drop_suppressed(std::unique_ptr<Delivery> d) {
     auto& svc = *ctx_.settings.suppressions;
     const QueuedMessage& m = *d->msg;
-    auto at = m.mail_from.rfind('@');
-    std::string sending = at == std::string::npos ? std::string() : m.mail_from.substr(at + 1);
+    std::string sending(address_domain(m.mail_from));
     std::vector<uint32_t> keep, stop;
     std::vector<SuppressionEntry> why;
     for (uint32_t i : d->rcpts) {

@@ -41,4 +41,17 @@ void Extensions::interrupt_all() const {
     for (const auto& f : interrupt) f();
 }
 
+void Extensions::set_suppressions(SuppressionService* list) const {
+    for (const auto& fn : suppressions) fn(list);
+}
+
+SuppressionsShown::~SuppressionsShown() {
+    if (shown_) extensions().set_suppressions(nullptr);
+}
+
+void SuppressionsShown::show(SuppressionService* list) {
+    extensions().set_suppressions(list);
+    shown_ = list != nullptr;
+}
+
 }  // namespace kasi

@@ -16,6 +16,8 @@
 //                  the spool is opened), saved every few seconds and once more at stop
 //   interrupt      the shutdown deadline passed: stop long-running calls so that every
 //                  loop can stop (called from any thread)
+//   suppressions   the node's suppression list, once it is open (kasi.suppression), and
+//                  null before it closes
 #pragma once
 
 #include <uv.h>
@@ -30,6 +32,7 @@ class ConfigDir;
 struct Settings;
 struct Diagnostics;
 class HookTable;
+class SuppressionService;
 
 struct Extensions {
     // Reads config/plugins into `table` and finalizes it; errors go to `d`.
@@ -44,6 +47,7 @@ struct Extensions {
     std::vector<std::function<std::string()>> metrics;
     std::vector<State> state;
     std::vector<std::function<void()>> interrupt;
+    std::vector<std::function<void(SuppressionService*)>> suppressions;
 
     // Each runs every callback of its point, in the order they were added.
     void close_loop(uv_loop_t* loop) const;
@@ -51,6 +55,21 @@ struct Extensions {
     void load_state(const std::string& dir) const;
     void save_state(const std::string& dir) const;
     void interrupt_all() const;
+    void set_suppressions(SuppressionService* list) const;
+};
+
+// Shows a suppression list to the extensions for as long as it lives: its owner declares
+// one after the list, so that it is withdrawn before the list goes.
+class SuppressionsShown {
+  public:
+    SuppressionsShown() = default;
+    ~SuppressionsShown();
+    SuppressionsShown(const SuppressionsShown&) = delete;
+    SuppressionsShown& operator=(const SuppressionsShown&) = delete;
+    void show(SuppressionService* list);
+
+  private:
+    bool shown_ = false;
 };
 
 // Once, from main, before anything reads extensions().

@@ -103,6 +103,7 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
         log::notice("suppression list: {} entries in {}", suppressions_->store().size(),
                     cfg_->suppression->dir);
         outbound_->set_suppressions(suppressions_.get());
+        suppressions_shown_.show(suppressions_.get());
     }
     if (!outbound_->start(err, recovered)) {
         log::crit("outbound: {}", err);

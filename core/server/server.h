@@ -24,6 +24,7 @@
 #include "core/queue/queue_sink.h"
 #include "core/server/config_watch.h"
 #include "core/server/conn_limits.h"
+#include "core/server/extensions.h"
 #include "core/server/loop_inbox.h"
 #include "core/server/server_config.h"
 #include "core/server/worker.h"
@@ -55,6 +56,7 @@ class Server {
     Spool spool_;
     // declared first, destroyed last: the queue and the sessions use it until they stop
     std::unique_ptr<SuppressionService> suppressions_;  // null: suppression.ini enabled=false
+    SuppressionsShown suppressions_shown_;              // to the extensions (kasi.suppression)
     std::unique_ptr<Outbound> outbound_;
     std::unique_ptr<QueueSink> queue_sink_;  // where the intake hands durable messages
     std::unique_ptr<Intake> intake_;         // where every session hands its messages

@@ -90,15 +90,15 @@ void SuppressionService::stopped(const std::string& message_id, const std::strin
 
 SuppressionEntry SuppressionService::entry(const std::string& rcpt, const std::string& scope,
                                            SuppressionReason r, const std::string& event,
-                                           int64_t now) const {
+                                           int64_t now, std::optional<int64_t> ttl_s) const {
     SuppressionEntry e;
     e.address = normalize_address(rcpt);
     e.scope = scope;
     e.reason = r;
     e.event = event.substr(0, 64);
     e.created = now;
-    int64_t ttl = policy()->ttl_for(r);
-    e.expires = ttl ? now + ttl : 0;
+    int64_t ttl = ttl_s ? *ttl_s : policy()->ttl_for(r);
+    e.expires = ttl > 0 ? now + ttl : 0;
     return e;
 }
 
@@ -128,22 +128,23 @@ std::optional<SuppressionEntry> SuppressionService::soft_bounce(const std::strin
     return e;
 }
 
-bool SuppressionService::add_for_report(const ReportOutcome& out, const std::string& report_id,
-                                        std::string& err) {
+std::vector<std::optional<SuppressionEntry>> SuppressionService::plan_for_report(
+    const ReportOutcome& out, const std::string& report_id) {
     auto p = policy();
     int64_t now = now_s();
-    std::vector<SuppressionEntry> add;
-    for (const auto& m : out.matches) {
+    std::vector<std::optional<SuppressionEntry>> plan(out.matches.size());
+    for (size_t i = 0; i < out.matches.size(); ++i) {
+        const auto& m = out.matches[i];
         if (m.recipient.empty() || m.recipient.find('@') == std::string::npos) continue;
         std::string scope = p->scope_for(m.tenant, m.sending_domain);
         if (out.kind == ReportOutcome::Kind::complaint) {
             if (m.feedback_type == "not-spam") continue;
             bool opt_out = m.feedback_type == "opt-out" || m.feedback_type == "unsubscribe";
             if (opt_out ? p->unsubscribe : p->complaint)
-                add.push_back(
+                plan[i] =
                     entry(m.recipient, scope,
                           opt_out ? SuppressionReason::unsubscribe : SuppressionReason::complaint,
-                          report_id, now));
+                          report_id, now);
             continue;
         }
         if (out.kind != ReportOutcome::Kind::bounce) continue;
@@ -154,17 +155,21 @@ bool SuppressionService::add_for_report(const ReportOutcome& out, const std::str
         if (c.scope != Scope::recipient) continue;  // about the sender or the message: not them
         if (c.hard && m.bounce.action != "delayed") {
             if (p->hard_bounce)
-                add.push_back(
-                    entry(m.recipient, scope, SuppressionReason::hard_bounce, report_id, now));
-        } else if (auto e = soft_bounce(m.recipient, scope, report_id, now)) {
-            add.push_back(*e);
+                plan[i] = entry(m.recipient, scope, SuppressionReason::hard_bounce, report_id, now);
+        } else {
+            plan[i] = soft_bounce(m.recipient, scope, report_id, now);
         }
     }
-    if (add.empty()) return true;
-    if (!store_->add(add, err)) return false;
-    for (const auto& e : add)
-        log::notice("suppression: {} added ({}, scope '{}', report {})", e.address,
-                    reason_name(e.reason), e.scope, report_id);
+    return plan;
+}
+
+bool SuppressionService::add(const std::vector<SuppressionEntry>& entries, const std::string& why,
+                             std::string& err) {
+    if (entries.empty()) return true;
+    if (!store_->add(entries, err)) return false;
+    for (const auto& e : entries)
+        log::notice("suppression: {} added ({}, scope '{}', {})", e.address, reason_name(e.reason),
+                    e.scope, why);
     return true;
 }
 

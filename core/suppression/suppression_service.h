@@ -2,8 +2,8 @@
 // suppression.ini (suppression_policy.h), with everything Kasi does with them.
 //
 //   who adds                       how                             durable before
-//   a report (async bounce,        report transport, on the        the report leaves the
-//   complaint, opt-out)            thread pool: add()              spool
+//   a report (async bounce,        report transport: plan, the     the report leaves the
+//   complaint, opt-out)            inbound_report hook, add()      spool
 //   a hard bounce while delivering the outcome stage: add_later()  shortly after (the
 //   (and soft bounces, counted)                                    service's own thread)
 //   kasictl / the admin API        add(), remove()                 the reply
@@ -60,9 +60,21 @@ class SuppressionService final : public RecipientGate {
     void stopped(const std::string& message_id, const std::string& rcpt, const SuppressionEntry& e,
                  const char* where);
 
-    // What the policy adds for a report (complaints, hard bounces, soft ones over the
-    // threshold), added durably; false with `err` if the store refused.
-    bool add_for_report(const ReportOutcome& out, const std::string& report_id, std::string& err);
+    // What the policy adds for each match of a report (complaints, hard bounces, soft ones
+    // over the threshold): one slot per match of `out`, empty for none. Counts the soft
+    // bounces (any thread). Nothing is added yet: the inbound_report hook may change the
+    // plan, then add() makes it durable.
+    std::vector<std::optional<SuppressionEntry>> plan_for_report(const ReportOutcome& out,
+                                                                 const std::string& report_id);
+    // Adds entries durably (blocks on fdatasync: call it off the loops), logging each with
+    // `why`; false with `err` if the store refused.
+    bool add(const std::vector<SuppressionEntry>& entries, const std::string& why,
+             std::string& err);
+    // An entry for `rcpt` as the policy makes them (normalized address, event cut to 64
+    // bytes, the policy's lifetime for `r` when `ttl_s` is not given).
+    SuppressionEntry entry(const std::string& rcpt, const std::string& scope, SuppressionReason r,
+                           const std::string& event, int64_t now,
+                           std::optional<int64_t> ttl_s = std::nullopt) const;
     // A bounce while delivering (any thread): added by the service's thread.
     void bounced(const std::string& rcpt, const Classification& c, const std::string& tenant,
                  const std::string& sending_domain, const std::string& message_id);
@@ -78,8 +90,6 @@ class SuppressionService final : public RecipientGate {
     SuppressionService() = default;
     std::optional<SuppressionEntry> soft_bounce(const std::string& rcpt, const std::string& scope,
                                                 const std::string& event, int64_t now);
-    SuppressionEntry entry(const std::string& rcpt, const std::string& scope, SuppressionReason r,
-                           const std::string& event, int64_t now) const;
     void add_later(std::vector<SuppressionEntry> e);
     void run();
 

@@ -92,4 +92,9 @@ bool unescape_token(std::string_view s, std::string& out) {
     return true;
 }
 
+std::string_view address_domain(std::string_view address) {
+    auto at = address.rfind('@');
+    return at == std::string_view::npos ? std::string_view() : address.substr(at + 1);
+}
+
 }  // namespace kasi

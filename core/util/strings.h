@@ -19,5 +19,7 @@ bool parse_u64(std::string_view s, unsigned long long& out);
 // Percent-escapes bytes outside printable ASCII, plus '%' and space: one token per value.
 std::string escape_token(std::string_view s);
 bool unescape_token(std::string_view s, std::string& out);
+// The domain of an address: what follows its last '@' as written ("" without one).
+std::string_view address_domain(std::string_view address);
 
 }  // namespace kasi

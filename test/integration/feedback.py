@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import KASICTL, free_port, run
+from harness import KASICTL, Kasi, free_port, run
 from outbound import events, kasi
 from smtp_peer import Peer
 
@@ -316,6 +316,88 @@ def test_at_reception_accept_drops_the_recipient_before_delivery():
         b = [e for e in events(k, "Bounce", 5) if e["recipient"] == "alice@sink.test"]
         assert b and b[0]["code"] == 550 and "recipient suppressed (complaint" in \
             b[0]["response"], events(k)
+    finally:
+        k.cleanup()
+        peer.stop()
+
+
+REPORT_POLICY = """
+local M = {}
+function M.hook_inbound_report(hmail, r)
+  kasi.log.notice('policy sees ' .. r.kind .. ' for ' .. tostring(r.rcpt) .. ' of ' .. r.id ..
+                  ' suppress=' .. tostring(r.suppress) .. ' ' .. tostring(r.suppression_reason))
+  if r.kind == 'complaint' and r.user_agent == 'Veto/1.0' then return DENY, 'not our FBL' end
+  if r.kind == 'bounce' and r.reason == 'userunknown' then
+    return OK, { scope = 'tenant:acme', expires = 3600 }
+  end
+end
+function M.hook_rcpt(conn, params)
+  local a = params[1].user .. '@' .. params[1].host
+  if a:find('^lua%-add') then
+    local ok, err = kasi.suppression.add(a, { reason = 'manual', event = 'rcpt-hook' })
+    if not ok then return DENYSOFT, err end
+    return DENY, 'added by the policy'
+  end
+  local e = kasi.suppression.check(a, { 'tenant:acme' })
+  if e then return DENY, 'policy: suppressed (' .. e.reason .. ' in ' .. e.scope .. ')' end
+end
+return M
+"""
+
+
+def test_the_inbound_report_hook_changes_and_vetoes_and_lua_checks_and_adds():
+    """A Lua policy moves a hard bounce's suppression to a tenant scope with an expiry,
+    vetoes a complaint (no event, no suppression), checks the list at RCPT in that scope,
+    and adds an address durably from a hook."""
+    peer = Peer()
+    from outbound import dns
+    files = {"dns.ini": f"[main]\nservers=127.0.0.1:{dns().port}\ntimeout=0.5\n",
+             "outbound.ini": f"disabled=false\nlocal_mx_ok=true\nsmtp_port={peer.port}\n"
+                             "temp_fail_intervals=5s\n"}
+    files.update(FILES)
+    k = Kasi(extra=files)
+    with open(os.path.join(k.dir, "config", "plugins"), "w") as f:
+        f.write("reports\nrelay\nrcpt_to.in_host_list\n")  # before the ones that accept
+    os.makedirs(os.path.join(k.dir, "plugins"), exist_ok=True)
+    with open(os.path.join(k.dir, "plugins", "reports.lua"), "w") as f:
+        f.write(REPORT_POLICY)
+    k.start()
+    try:
+        verp, orig_id = sent_verp_address(k, peer)
+        assert report(k, verp, DSN.format(verp=verp)) == 250
+        b = [e for e in events(k, "Bounce", 10) if e.get("async")]
+        assert len(b) == 1 and b[0]["id"] == orig_id, events(k)
+        log = k.read_log()
+        assert f"policy sees bounce for <alice@sink.test> of {orig_id} suppress=true hard_bounce" \
+            in log, log[-3000:]
+        rc, out = ctl(k, "suppress", "check", "alice@sink.test", "tenant:acme")
+        assert rc == 0 and "tenant:acme" in out and "hard_bounce" in out, out
+        rc, out = ctl(k, "suppress", "check", "alice@sink.test")
+        assert "not suppressed" in out or "tenant:acme" not in out, out
+        s = smtplib.SMTP("127.0.0.1", k.port)
+        s.ehlo("x.test")
+        s.mail("orig@sender.test")
+        code, msg = s.rcpt("alice@sink.test")  # not global: the policy's check refuses it
+        assert code == 550 and b"policy: suppressed (hard_bounce in tenant:acme)" in msg, msg
+        # a complaint the policy vetoes: no event, no suppression
+        arf = ARF.format(verp=verp).replace("SomeGenerator/1.0", "Veto/1.0")
+        assert report(k, "fbl@esp.test", arf, sender="fbl@hotmail.test") == 250
+        deadline = time.time() + 10
+        while time.time() < deadline and "vetoed" not in k.read_log():
+            time.sleep(0.1)
+        assert "inbound_report: complaint for alice@sink.test vetoed: not our FBL" in \
+            k.read_log(), k.read_log()[-2000:]
+        assert not events(k, "Complaint"), events(k)
+        rc, out = ctl(k, "suppress", "list")
+        assert "complaint" not in out, out
+        # kasi.suppression.add from a hook: durable when the hook goes on
+        code, msg = s.rcpt("lua-add-1@sink.test")
+        assert code == 550 and b"added by the policy" in msg, msg
+        code, msg = s.rcpt("lua-add-1@sink.test".replace("lua-add-1", "LUA-add-1"))
+        assert code == 550 and b"manual" in msg, msg  # the policy's check sees it at once
+        s.quit()
+        rc, out = ctl(k, "suppress", "check", "lua-add-1@sink.test")
+        assert rc == 0 and "manual" in out and "rcpt-hook" in out, out
     finally:
         k.cleanup()
         peer.stop()
