@@ -63,6 +63,16 @@ def test_restart_recovers_the_spool():
         k.cleanup()
 
 
+def wait_log(k, text, timeout=15):
+    """The log once it holds `text` (or after `timeout` seconds: the caller's assert says)."""
+    deadline = time.time() + timeout
+    log = k.read_log()
+    while text not in log and time.time() < deadline:
+        time.sleep(0.05)
+        log = k.read_log()
+    return log
+
+
 def test_sighup_reloads_and_refuses_a_broken_config():
     k = Kasi().start()
     try:
@@ -73,7 +83,7 @@ def test_sighup_reloads_and_refuses_a_broken_config():
         with open(os.path.join(k.dir, "config", "host_list"), "a") as f:
             f.write("new-local.test\n")
         k.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
+        wait_log(k, "configuration generation 2 in effect")
         d = k.client(source="127.0.0.2")
         d.cmd("EHLO c.test")
         d.cmd("MAIL FROM:<a@remote.example>")
@@ -81,8 +91,7 @@ def test_sighup_reloads_and_refuses_a_broken_config():
         with open(os.path.join(k.dir, "config", "plugins"), "a") as f:
             f.write("not_a_plugin\n")
         k.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
-        log = k.read_log()
+        log = wait_log(k, "reload refused")
         assert "unknown plugin 'not_a_plugin'" in log and "reload refused" in log, log
         e = k.client(source="127.0.0.2")
         e.cmd("EHLO c.test")
