@@ -27,6 +27,9 @@ std::unique_ptr<SuppressionService> SuppressionService::open(
     std::unique_ptr<SuppressionService> s(new SuppressionService());
     s->store_ = SuppressionStore::open(p->dir, err);
     if (!s->store_) return nullptr;
+    s->soft_path_ = p->dir + "/soft-bounces.tsv";
+    if (!s->soft_.load(s->soft_path_, err)) log::warn("suppression: soft bounce counts: {}", err);
+    err.clear();
     s->policy_ = std::move(p);
     s->events_ = std::move(events);
     s->thread_ = std::thread([raw = s.get()] { raw->run(); });
@@ -40,6 +43,7 @@ SuppressionService::~SuppressionService() {
     }
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    save_soft_counts();
 }
 
 void SuppressionService::set_policy(std::shared_ptr<const SuppressionPolicy> p) {
@@ -108,16 +112,9 @@ std::optional<SuppressionEntry> SuppressionService::soft_bounce(const std::strin
                                                                 const std::string& event,
                                                                 int64_t now) {
     auto p = policy();
-    if (p->soft_bounce_threshold <= 0) return std::nullopt;
-    std::lock_guard lk(mu_);
-    auto& times = soft_[normalize_address(rcpt)];
-    times.push_back(now);
-    while (!times.empty() && times.front() < now - p->soft_bounce_window_s) times.pop_front();
-    if (int(times.size()) < p->soft_bounce_threshold) {
-        if (soft_.size() > 1000000) soft_.clear();  // bounded: forget rather than grow
+    if (!soft_.note(normalize_address(rcpt), now, p->soft_bounce_threshold,
+                    p->soft_bounce_window_s))
         return std::nullopt;
-    }
-    soft_.erase(normalize_address(rcpt));
     SuppressionEntry e;
     e.address = normalize_address(rcpt);
     e.scope = scope;
@@ -126,6 +123,12 @@ std::optional<SuppressionEntry> SuppressionService::soft_bounce(const std::strin
     e.created = now;
     e.expires = p->soft_bounce_ttl_s ? now + p->soft_bounce_ttl_s : 0;
     return e;
+}
+
+void SuppressionService::save_soft_counts() {
+    std::string err;
+    if (!soft_.save(soft_path_, now_s(), policy()->soft_bounce_window_s, err))
+        log::warn("suppression: soft bounce counts not saved: {}", err);
 }
 
 std::vector<std::optional<SuppressionEntry>> SuppressionService::plan_for_report(
@@ -207,8 +210,15 @@ void SuppressionService::add_later(std::vector<SuppressionEntry> e) {
 void SuppressionService::run() {
     std::unique_lock lk(mu_);
     for (;;) {
-        cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
+        bool woken = cv_.wait_for(lk, std::chrono::seconds(soft_save_interval_s),
+                                  [this] { return stopping_ || !queue_.empty(); });
         if (queue_.empty() && stopping_) return;
+        if (!woken) {
+            lk.unlock();
+            save_soft_counts();
+            lk.lock();
+            continue;
+        }
         std::vector<SuppressionEntry> batch;
         while (!queue_.empty() && batch.size() < 4096) {
             for (auto& e : queue_.front()) batch.push_back(std::move(e));

@@ -13,8 +13,8 @@
 //   the router, before delivery    global, tenant:<T>, domain:<sending domain>
 //
 // A refusal writes a `Suppressed` event (through the sink given at start). Soft bounces are
-// counted per address in memory (a restart forgets the count). Lookups are O(1) and take a
-// shared lock only; adds share fdatasyncs (group commit).
+// counted per address (soft_bounce_counts.h), saved every few seconds and at stop. Lookups are O(1)
+// and take a shared lock only; adds share fdatasyncs (group commit).
 #pragma once
 
 #include <condition_variable>
@@ -30,6 +30,7 @@
 
 #include "core/classify/classification.h"
 #include "core/smtp/server/session.h"
+#include "core/suppression/soft_bounce_counts.h"
 #include "core/suppression/suppression_policy.h"
 #include "core/suppression/suppression_store.h"
 
@@ -91,13 +92,16 @@ class SuppressionService final : public RecipientGate {
     std::optional<SuppressionEntry> soft_bounce(const std::string& rcpt, const std::string& scope,
                                                 const std::string& event, int64_t now);
     void add_later(std::vector<SuppressionEntry> e);
+    void save_soft_counts();
     void run();
 
     std::unique_ptr<SuppressionStore> store_;
     EventSink events_;
-    mutable std::mutex mu_;  // policy_, soft_, queue_
+    mutable std::mutex mu_;  // policy_, queue_
     std::shared_ptr<const SuppressionPolicy> policy_;
-    std::map<std::string, std::deque<int64_t>> soft_;  // address -> soft bounce times
+    SoftBounceCounts soft_;
+    std::string soft_path_;  // where soft_ is saved
+    static constexpr int soft_save_interval_s = 5;
     std::deque<std::vector<SuppressionEntry>> queue_;
     std::condition_variable cv_;
     bool stopping_ = false;
