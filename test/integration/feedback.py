@@ -416,7 +416,9 @@ def test_suppress_import_export_and_list_paging_while_kasi_runs():
     peer = Peer()
     http = free_port()
     files = dict(FILES)
-    files["http.ini"] = f"[main]\nlisten = 127.0.0.1:{http}\n[auth]\ntrusted = 127.0.0.1\n"
+    # a small body limit, so that kasictl must cut a file into many pieces
+    files["http.ini"] = (f"[main]\nlisten = 127.0.0.1:{http}\nmax_body_bytes = 4096\n"
+                         "[auth]\ntrusted = 127.0.0.1\n")
     k = kasi(peer.port, extra=files)
     try:
         # kasictl reads the file, reports the bad rows with their lines, sends the rest
@@ -455,6 +457,11 @@ def test_suppress_import_export_and_list_paging_while_kasi_runs():
         assert body.splitlines()[1].startswith("ivy@sink.test,"), body
         st, hdr, body = api(http, "/api/v1/admin/suppressions/export?limit=1")
         assert st == 200 and hdr["Kasi-Next"] != "0" and len(body.splitlines()) == 2, body
+        for bad in ("limit=0", "limit=100001", "reason=bogus", "after=x"):
+            st, _, body = api(http, "/api/v1/admin/suppressions/export?" + bad)
+            assert st == 400, (bad, body)
+        st, _, body = api(http, "/api/v1/admin/suppressions/import", b"x" * 5000)
+        assert st == 413, body  # over max_body_bytes
         # list LIMIT 1 walks every entry through the cursor, over the API and the socket
         for via in ([], ["--socket"]):
             seen, after = [], "0"
@@ -468,6 +475,14 @@ def test_suppress_import_export_and_list_paging_while_kasi_runs():
                     break
             assert sorted(seen) == ["henry@sink.test", "ivy@sink.test", "kate@sink.test",
                                     "len@sink.test"], (via, seen)
+        # a file larger than a request may be: 300 rows in pieces of at most 2 KiB
+        with open(src, "w") as f:
+            f.write("".join(f"bulk{i}@sink.test,tenant:bulk,unsubscribe,0,0,some-event-{i}\n"
+                            for i in range(300)))
+        rc, out = ctl(k, "suppress", "import", src)
+        assert rc == 0 and "imported 300 of 300 rows into the running kasi (0 problems)" in out, out
+        rc, out = ctl(k, "suppress", "list", "tenant:bulk", "1000")
+        assert rc == 0 and out.count("@sink.test,tenant:bulk,unsubscribe,") == 300, out[-500:]
     finally:
         k.cleanup()
         peer.stop()
