@@ -28,6 +28,13 @@ thread_local size_t allocations = 0;
 
 }  // namespace
 
+// These are the program's operator new and delete (the replaceable ones): malloc and free
+// are theirs to use, which GCC, seeing free() on memory from operator new once inlined,
+// would otherwise warn about.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 void* operator new(std::size_t n) {
     if (counting) ++allocations;
     if (void* p = std::malloc(n ? n : 1)) return p;
@@ -41,6 +48,9 @@ void operator delete(void* p) noexcept {
 void operator delete(void* p, std::size_t) noexcept {
     std::free(p);
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 using namespace kasi;
 namespace fs = std::filesystem;
