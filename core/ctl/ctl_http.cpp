@@ -86,10 +86,11 @@ bool ctl_http_request(const ListenAddr& a, const std::string& method, const std:
     }
     int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     bool ok = fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) == 0;
+    int why = ok ? 0 : errno;
     freeaddrinfo(res);
     if (!ok) {
-        if (refused) *refused = errno == ECONNREFUSED;
-        err = fmt::format("{}: {} (is kasi running?)", a.str(), std::strerror(errno));
+        if (refused) *refused = why == ECONNREFUSED;
+        err = fmt::format("{}: {} (is kasi running?)", a.str(), std::strerror(why));
         if (fd >= 0) ::close(fd);
         return false;
     }

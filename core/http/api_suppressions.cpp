@@ -61,6 +61,8 @@ struct Import {
     std::string err;
     HttpRespond respond;
 
+    Import(const Import&) = delete;  // the reader's callbacks hold `this`
+    Import& operator=(const Import&) = delete;
     Import() {
         reader = std::make_unique<SuppressionCsvReader>(
             [this](SuppressionEntry&& e) { batch.push_back(std::move(e)); },

@@ -5,6 +5,8 @@ recipient and sending domain; an ARF complaint to the feedback address as a Comp
 event; a forged VERP address and a message that is not a report are kept for an operator
 and not acted on; a report mailbox opens no relay and never shares a transaction with
 relayed recipients."""
+import hashlib
+import http.client as http_client
 import json
 import os
 import subprocess
@@ -403,6 +405,19 @@ def api(http, path, body=None, ctype="text/csv"):
         return e.code, e.headers, e.read().decode()
 
 
+def untrusted(http, method, path, token, body=None):
+    """The status of a request from 127.0.0.2 (not a trusted network) with a bearer token."""
+    c = http_client.HTTPConnection("127.0.0.1", http, source_address=("127.0.0.2", 0), timeout=10)
+    try:
+        c.request(method, path, body=body, headers={"Authorization": f"Bearer {token}",
+                                                   "Content-Type": "text/csv"})
+        r = c.getresponse()
+        r.read()
+        return r.status
+    finally:
+        c.close()
+
+
 def rcpt_codes(k, sender, rcpts):
     s = smtplib.SMTP("127.0.0.1", k.port)
     s.ehlo("x.test")
@@ -419,6 +434,9 @@ def test_suppress_import_export_and_list_paging_while_kasi_runs():
     # a small body limit, so that kasictl must cut a file into many pieces
     files["http.ini"] = (f"[main]\nlisten = 127.0.0.1:{http}\nmax_body_bytes = 4096\n"
                          "[auth]\ntrusted = 127.0.0.1\n")
+    files["http_tokens"] = "".join(
+        f"{name} {scopes} {hashlib.sha256(name.encode()).hexdigest()}\n"
+        for name, scopes in (("sender-token", "send"), ("admin-token", "admin")))
     k = kasi(peer.port, extra=files)
     try:
         # kasictl reads the file, reports the bad rows with their lines, sends the rest
@@ -457,6 +475,14 @@ def test_suppress_import_export_and_list_paging_while_kasi_runs():
         assert body.splitlines()[1].startswith("ivy@sink.test,"), body
         st, hdr, body = api(http, "/api/v1/admin/suppressions/export?limit=1")
         assert st == 200 and hdr["Kasi-Next"] != "0" and len(body.splitlines()) == 2, body
+        # the admin scope, as the other admin endpoints
+        for method, path in (("GET", "/api/v1/admin/suppressions/export"),
+                             ("POST", "/api/v1/admin/suppressions/import")):
+            body = b"mallory@sink.test\n" if method == "POST" else None
+            assert untrusted(http, method, path, "sender-token", body) == 403, path
+            assert untrusted(http, method, path, "admin-token", body) == 200, path
+        assert "mallory@sink.test" in ctl(k, "suppress", "list")[1]  # the admin's import
+        ctl(k, "suppress", "remove", "mallory@sink.test")
         for bad in ("limit=0", "limit=100001", "reason=bogus", "after=x"):
             st, _, body = api(http, "/api/v1/admin/suppressions/export?" + bad)
             assert st == 400, (bad, body)
