@@ -7,7 +7,10 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "core/config/settings.h"
 
 namespace kasi {
 
@@ -16,5 +19,27 @@ namespace kasi {
 // is not configured (the caller uses the socket).
 std::optional<int> ctl_http(const std::string& dir, const std::string& cmd,
                             const std::vector<std::string>& args);
+
+// The pieces, for commands that speak to the API themselves (ctl_suppress_http.h).
+struct CtlHttpTarget {
+    ListenAddr addr;            // the first plain listener
+    size_t max_body_bytes = 0;  // the largest request body it takes (http.ini)
+};
+// Nullopt when config/http.ini does not exist or has no plain listener.
+std::optional<CtlHttpTarget> ctl_http_target(const std::string& dir);
+
+struct CtlHttpReply {
+    int status = 0;
+    std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+    std::string body;
+    const std::string* header(const std::string& lower_name) const;
+};
+// One request over a fresh connection; false with `err` when there is no answer, and
+// `refused` set when nothing listens (kasi is not running).
+bool ctl_http_request(const ListenAddr& a, const std::string& method, const std::string& path,
+                      const std::string& content_type, const std::string& body, CtlHttpReply& out,
+                      std::string& err, bool* refused = nullptr);
+// An error answer's {"error": {"message": ...}} as "MESSAGE (FIELD)", else the body.
+std::string ctl_http_error_text(const CtlHttpReply& r);
 
 }  // namespace kasi

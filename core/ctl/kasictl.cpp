@@ -30,6 +30,7 @@
 #include "core/ctl/ctl_http.h"
 #include "core/ctl/ctl_resolve.h"
 #include "core/ctl/ctl_suppress_file.h"
+#include "core/ctl/ctl_suppress_http.h"
 #include "core/ctl/ctl_tokens.h"
 #include "core/ctl/kasictl.h"
 #include "core/http/http_config.h"
@@ -51,11 +52,13 @@ void usage(FILE* f) {
         "       kasictl -c DIR queue   (the delivery summary kasi writes every second, JSON)\n"
         "       kasictl -c DIR flush [DOMAIN] | suspend DOMAIN|rq:KEY [REASON...] |\n"
         "                      resume DOMAIN|rq:KEY | delete ID|@DOMAIN | bounce ID|@DOMAIN\n"
-        "       kasictl -c DIR suppress check ADDRESS [SCOPE...] | list [SCOPE|*] [LIMIT] |\n"
+        "       kasictl -c DIR suppress check ADDRESS [SCOPE...] |\n"
+        "                      list [SCOPE|*] [LIMIT] [AFTER] (then \"next: AFTER\") |\n"
         "                      add ADDRESS [SCOPE|-] [REASON] [EXPIRES] | remove ADDRESS "
         "[SCOPE|-]\n"
         "                      (the suppression list, docs/suppression.md)\n"
-        "       kasictl -c DIR suppress import FILE | export FILE  (CSV; with kasi stopped)\n"
+        "       kasictl -c DIR suppress import FILE | export [FILE]  (CSV: through the admin\n"
+        "                      API while kasi runs; with kasi stopped, the list itself)\n"
         "       kasictl -c DIR reload   (load the config and policies again; prints why not)\n"
         "       kasictl -c DIR status   (the running config generation, the last reload)\n"
         "       kasictl -c DIR metrics  (what policies publish, Prometheus text format)\n"
@@ -313,10 +316,13 @@ int kasi::kasictl_main(int argc, char** argv, std::span<const CtlCommand> comman
         return kasi::ctl_complaint("", std::vector<std::string>(argv + 2, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "complaint") == 0)
         return kasi::ctl_complaint(argv[2], std::vector<std::string>(argv + 4, argv + argc));
-    if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "suppress") == 0)
-        if (auto rc =
-                kasi::ctl_suppress_file(argv[2], std::vector<std::string>(argv + 4, argv + argc)))
-            return *rc;
+    // suppress import|export: through the running kasi's API, else (kasi stopped, or no
+    // API) with the list opened here.
+    if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "suppress") == 0) {
+        std::vector<std::string> words(argv + 4, argv + argc);
+        if (auto rc = kasi::ctl_suppress_http(argv[2], words)) return *rc;
+        if (auto rc = kasi::ctl_suppress_file(argv[2], words)) return *rc;
+    }
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "resolve") == 0)
         return kasi::ctl_resolve(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     for (const auto& c : commands)

@@ -7,6 +7,8 @@
 //   GET  /api/v1/admin/queue        the delivery summary (JSON)
 //   GET  /api/v1/admin/messages[/ID] the spool's messages, one message (api_messages.cpp)
 //   POST /api/v1/admin/reload | flush | suspend | resume | delete | bounce   (api_admin.cpp)
+//   POST /api/v1/admin/suppressions/import  a CSV body    (api_suppressions.cpp)
+//   GET  /api/v1/admin/suppressions/export  CSV, a page at a time
 //   POST /unsubscribe/TOKEN         RFC 8058 one-click unsubscribe
 // Authorisation (http.ini [auth]): a bearer token's scopes, or a trusted network; the
 // public paths need neither. Every answer is JSON except /metrics.
@@ -66,6 +68,8 @@ void api_health(const ApiEnv& env, HttpRespond respond);
 void api_metrics(const ApiEnv& env, HttpRespond respond);
 void api_admin(const ApiEnv& env, const std::string& action, const HttpRequest& req,
                HttpRespond respond);
+void api_suppressions(const ApiEnv& env, const std::string& action, HttpRequest req,
+                      HttpRespond respond);  // import | export
 void api_send(const ApiEnv& env, HttpRequest req, HttpRespond respond, bool batch);
 void api_messages(const ApiEnv& env, const std::string& id, const HttpRequest& req,
                   HttpRespond respond);  // id empty: the list

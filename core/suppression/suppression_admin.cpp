@@ -28,13 +28,18 @@ std::string check(SuppressionService& svc, const std::vector<std::string>& w) {
     return e ? "ok: " + describe(*e) + "\n" : "ok: not suppressed\n";
 }
 
+// The entries of one page as CSV, then "next: CURSOR" (0: the walk is complete): the
+// AFTER that continues it.
 std::string list(SuppressionService& svc, const std::vector<std::string>& w) {
     SuppressionQuery q;
     if (w.size() > 2 && w[2] != "*") q.scope = scope_arg(w[2]);
-    unsigned long long limit = 1000;
+    unsigned long long limit = 1000, after = 0;
     if (w.size() > 3 && (!parse_u64(w[3], limit) || limit == 0 || limit > 10000000))
         return "error: LIMIT is 1 to 10000000\n";
+    if (w.size() > 4 && !parse_u64(w[4], after))
+        return "error: AFTER is the number a previous list gave as next\n";
     q.now = now_ms() / 1000;
+    q.after = after;
     std::string out = "ok: address,scope,reason,created,expires,event\n";
     size_t n = 0;
     do {
@@ -47,7 +52,7 @@ std::string list(SuppressionService& svc, const std::vector<std::string>& w) {
         }
         q.after = page.next;
     } while (q.after != 0 && n < limit);
-    return out;
+    return out + fmt::format("next: {}\n", q.after);
 }
 
 std::string add(SuppressionService& svc, const std::vector<std::string>& w) {
@@ -92,13 +97,13 @@ std::string suppression_command(SuppressionService& svc, const std::string& line
     if (w.size() < 2 || w[0] != "suppress")
         return "error: usage: suppress check|list|add|remove ...\n";
     const auto& verb = w[1];
-    if (verb == "list") return list(svc, w);
+    if (verb == "list" && w.size() <= 5) return list(svc, w);
     if (w.size() < 3) return "error: suppress " + verb + " needs an address\n";
     if (verb == "check") return check(svc, w);
     if (verb == "add" && w.size() <= 6) return add(svc, w);
     if (verb == "remove" && w.size() <= 4) return remove(svc, w);
-    return "error: usage: suppress check ADDRESS [SCOPE...] | list [SCOPE|*] [LIMIT] | add "
-           "ADDRESS [SCOPE|-] [REASON] [EXPIRES] | remove ADDRESS [SCOPE|-]\n";
+    return "error: usage: suppress check ADDRESS [SCOPE...] | list [SCOPE|*] [LIMIT] [AFTER] | "
+           "add ADDRESS [SCOPE|-] [REASON] [EXPIRES] | remove ADDRESS [SCOPE|-]\n";
 }
 
 }  // namespace kasi

@@ -4,7 +4,9 @@
 // fdatasync: the caller runs it off the event loops.
 //
 //   suppress check ADDRESS [SCOPE...]          the entry that stops it (global + SCOPEs)
-//   suppress list [SCOPE|*] [LIMIT]            one entry per line, CSV (suppression_csv.h)
+//   suppress list [SCOPE|*] [LIMIT] [AFTER]    one entry per line, CSV (suppression_csv.h),
+//                                              then "next: CURSOR": pass it as AFTER for
+//                                              the next page (0: that was the last one)
 //   suppress add ADDRESS [SCOPE|-] [REASON] [EXPIRES]
 //                                              REASON default manual; EXPIRES a duration
 //   suppress remove ADDRESS [SCOPE|-]          "-" is the global scope

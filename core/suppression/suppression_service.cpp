@@ -60,9 +60,11 @@ std::string SuppressionService::refusal(std::string_view rcpt, std::string_view 
                                         std::string_view client_ip) {
     auto p = policy();
     if (!p->refuse_at_rcpt) return {};
-    std::vector<std::string> scopes;
-    if (!sender_domain.empty()) scopes.push_back("domain:" + to_lower(sender_domain));
-    auto e = store_->check(rcpt, scopes, now_s());
+    SuppressionScopeName domain("domain:", sender_domain, true);  // no heap: once per RCPT
+    std::string_view scopes[1];
+    size_t n = 0;
+    if (!sender_domain.empty() && domain.fits()) scopes[n++] = domain.view();
+    auto e = store_->check(rcpt, std::span<const std::string_view>(scopes, n), now_s());
     if (!e) return {};
     ++refusals_;
     JsonObject o;
@@ -76,10 +78,12 @@ std::string SuppressionService::refusal(std::string_view rcpt, std::string_view 
 std::optional<SuppressionEntry> SuppressionService::check(std::string_view rcpt,
                                                           const std::string& tenant,
                                                           const std::string& sending_domain) const {
-    std::vector<std::string> scopes;
-    if (!tenant.empty()) scopes.push_back("tenant:" + tenant);
-    if (!sending_domain.empty()) scopes.push_back("domain:" + to_lower(sending_domain));
-    return store_->check(rcpt, scopes, now_s());
+    SuppressionScopeName t("tenant:", tenant, false), d("domain:", sending_domain, true);
+    std::string_view scopes[2];
+    size_t n = 0;
+    if (!tenant.empty() && t.fits()) scopes[n++] = t.view();
+    if (!sending_domain.empty() && d.fits()) scopes[n++] = d.view();
+    return store_->check(rcpt, std::span<const std::string_view>(scopes, n), now_s());
 }
 
 void SuppressionService::stopped(const std::string& message_id, const std::string& rcpt,

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -15,6 +16,7 @@
 
 #include "core/log/log.h"
 #include "core/util/clock.h"
+#include "core/util/strings.h"
 
 namespace kasi {
 
@@ -30,7 +32,31 @@ int64_t now_s() {
     return now_ms() / 1000;
 }
 
+char lower_c(char c) {
+    return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
+}
+
+// normalize_address() into a buffer on the stack: trimmed, ASCII lower-cased. nullopt when
+// the address is longer than a stored one may be, so that no entry can match it.
+using AddressBuf = std::array<char, suppression_max_address>;
+std::optional<std::string_view> normalize_into(AddressBuf& buf, std::string_view address) {
+    std::string_view t = trim(address);
+    if (t.size() > buf.size()) return std::nullopt;
+    for (size_t i = 0; i < t.size(); ++i) buf[i] = lower_c(t[i]);
+    return std::string_view(buf.data(), t.size());
+}
+
 }  // namespace
+
+SuppressionScopeName::SuppressionScopeName(std::string_view prefix, std::string_view name,
+                                           bool lower_name) {
+    if (prefix.size() + name.size() > sizeof buf_) return;
+    std::memcpy(buf_, prefix.data(), prefix.size());
+    for (size_t i = 0; i < name.size(); ++i)
+        buf_[prefix.size() + i] = lower_name ? lower_c(name[i]) : name[i];
+    len_ = prefix.size() + name.size();
+    fits_ = true;
+}
 
 void SuppressionStore::Fd::reset(int fd) {
     if (fd_ >= 0) ::close(fd_);
@@ -301,21 +327,25 @@ void SuppressionStore::apply(const std::vector<Batch>& batches) {
 std::optional<SuppressionEntry> SuppressionStore::find(std::string_view scope,
                                                        std::string_view address,
                                                        int64_t now) const {
-    std::string a = normalize_address(address);
+    AddressBuf buf;
+    auto a = normalize_into(buf, address);
+    if (!a) return std::nullopt;
     std::shared_lock r(table_mu_);
     auto sid = table_.scope_id(scope);
     if (!sid) return std::nullopt;
-    auto rec = table_.find(*sid, a);
+    auto rec = table_.find(*sid, *a);
     if (!rec || table_.expired(*rec, now)) return std::nullopt;
     return table_.entry(*rec);
 }
 
 std::optional<SuppressionEntry> SuppressionStore::check(std::string_view address,
-                                                        const std::vector<std::string>& scopes,
+                                                        std::span<const std::string_view> scopes,
                                                         int64_t now) const {
-    std::string a = normalize_address(address);
+    AddressBuf buf;
+    auto a = normalize_into(buf, address);
+    if (!a) return std::nullopt;
     std::shared_lock r(table_mu_);
-    auto key = table_.key(a);
+    auto key = table_.key(*a);
     if (!key) return std::nullopt;  // its domain is on no entry
     auto in_force = [&](std::string_view scope) -> std::optional<uint32_t> {
         auto sid = table_.scope_id(scope);
@@ -326,9 +356,22 @@ std::optional<SuppressionEntry> SuppressionStore::check(std::string_view address
         return rec;
     };
     if (auto rec = in_force("")) return table_.entry(*rec);
-    for (const auto& s : scopes)
+    for (std::string_view s : scopes)
         if (auto rec = in_force(s)) return table_.entry(*rec);
     return std::nullopt;
+}
+
+std::optional<SuppressionEntry> SuppressionStore::check(std::string_view address,
+                                                        const std::vector<std::string>& scopes,
+                                                        int64_t now) const {
+    constexpr size_t on_stack = 8;
+    if (scopes.size() > on_stack) {
+        std::vector<std::string_view> views(scopes.begin(), scopes.end());
+        return check(address, std::span<const std::string_view>(views), now);
+    }
+    std::array<std::string_view, on_stack> views;
+    std::copy(scopes.begin(), scopes.end(), views.begin());
+    return check(address, std::span<const std::string_view>(views.data(), scopes.size()), now);
 }
 
 SuppressionPage SuppressionStore::list(const SuppressionQuery& q) const {

@@ -56,6 +56,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -99,6 +100,21 @@ struct SuppressionPage {
     uint64_t next = 0;
 };
 
+// A scope name built for one lookup without the heap, such as "domain:" + the lower-cased
+// sending domain (the RCPT check builds one per recipient). A name longer than any stored
+// scope can be does not fit(): no entry can be in it, and the caller leaves it out.
+class SuppressionScopeName {
+  public:
+    SuppressionScopeName(std::string_view prefix, std::string_view name, bool lower_name);
+    bool fits() const { return fits_; }
+    std::string_view view() const { return {buf_, len_}; }
+
+  private:
+    char buf_[suppression_max_scope];
+    size_t len_ = 0;
+    bool fits_ = false;
+};
+
 struct SuppressionStats {
     uint64_t entries = 0;          // in memory, including expired ones not yet swept
     uint64_t journal_records = 0;  // records in the current journal file
@@ -135,8 +151,12 @@ class SuppressionStore {
     bool remove(const std::string& scope, const std::vector<std::string>& addresses,
                 std::string& err);
 
+    // Lookups normalize the address into a buffer on the stack and hash views: a miss (the
+    // common case, once per recipient at RCPT and before each delivery) allocates nothing.
     std::optional<Entry> find(std::string_view scope, std::string_view address, int64_t now) const;
     // The first entry in force for `address` in the global scope, then in `scopes` in order.
+    std::optional<Entry> check(std::string_view address, std::span<const std::string_view> scopes,
+                               int64_t now) const;
     std::optional<Entry> check(std::string_view address, const std::vector<std::string>& scopes,
                                int64_t now) const;
     SuppressionPage list(const SuppressionQuery& q) const;

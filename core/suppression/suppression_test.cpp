@@ -299,7 +299,7 @@ TEST_CASE("suppression store: expiry, created defaulting to now, and invalid bat
     CHECK(std::abs(e->created - now) <= 2);  // 0 became "now"
     CHECK(s->find("", "soft@example.com", now + 3599));
     CHECK_FALSE(s->find("", "soft@example.com", now + 3600));  // expired entries never match
-    CHECK_FALSE(s->check("soft@example.com", {}, now + 7200));
+    CHECK_FALSE(s->check("soft@example.com", std::vector<std::string>{}, now + 7200));
 
     // An add that is already over by the time it is written removes instead.
     must_add(*s, {entry("soft@example.com", "", SuppressionReason::soft_bounce, now + 5, 1000)});
