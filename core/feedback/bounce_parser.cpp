@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/feedback/auto_reply.h"
+#include "core/feedback/bounce_mta.h"
 #include "core/feedback/bounce_text.h"
 #include "core/feedback/delivery_status.h"
 #include "core/mime/mime_tree.h"
@@ -189,7 +190,8 @@ std::string drop_repeated_prefix(const std::string& d) {
     return out;
 }
 
-void classify(const Classifier& c, BouncedRecipient& r, const std::string& words) {
+void classify(const Classifier& c, BouncedRecipient& r, const std::string& words,
+              std::string_view mta) {
     r.diagnostic = drop_repeated_prefix(r.diagnostic);
     auto facts = reply_facts(r.diagnostic);
     if (!r.reply_code) r.reply_code = facts.code;
@@ -209,6 +211,7 @@ void classify(const Classifier& c, BouncedRecipient& r, const std::string& words
     in.text = r.diagnostic;
     in.remote_host = r.remote_mta;
     in.command = r.command;
+    in.mta = mta;
     auto dom = domain_of(r.recipient);
     in.domain = dom;
     r.classification = c.classify(in);
@@ -331,7 +334,8 @@ BounceReport BounceParser::parse(std::string_view raw) const {
         return r;
     }
     fill_original(r, orig, h);
-    for (auto& b : r.recipients) classify(*classifier_, b, words_about(words, b.recipient));
+    r.mta = bounce_mta(h, split.report);
+    for (auto& b : r.recipients) classify(*classifier_, b, words_about(words, b.recipient), r.mta);
     if (r.recipients.empty()) {
         r.kind = BounceReport::Kind::not_bounce;
         r.why = "a bounce that names no recipient";

@@ -28,6 +28,7 @@ struct BounceReport {
     enum class Kind { not_bounce, bounce, auto_reply };
     Kind kind = Kind::not_bounce;
     std::string format;  // "rfc3464", "text", "auto-reply"
+    std::string mta;     // the software that wrote the report, when known (bounce_mta.h)
     std::string why;     // for not_bounce: what was missing
     std::vector<BouncedRecipient> recipients;
     std::string addresser;  // the original sender (the returned message's, else the report's To)
