@@ -83,7 +83,7 @@ std::string recipient_json(const std::string& file, const BounceReport& r,
     o.boolean("hardbounce", b.classification.hard).str("addresser", r.addresser);
     o.str("action", b.action).str("diagnostic", b.diagnostic).str("remote_mta", b.remote_mta);
     o.str("class", b.classification.cls).str("command", b.command);
-    o.str("format", r.format).str("mta", r.mta);
+    o.str("format", r.format).str("mta", r.mta).str("rule", b.classification.rule);
     return o.done() + "\n";
 }
 

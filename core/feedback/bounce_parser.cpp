@@ -226,7 +226,8 @@ void classify(const Classifier& c, BouncedRecipient& r, const std::string& words
     }
 }
 
-BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>& words) {
+BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>& words,
+                      std::string_view report) {
     BounceReport r;
     r.kind = BounceReport::Kind::bounce;
     r.format = "rfc3464";
@@ -244,7 +245,8 @@ BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>
         auto said = words_about(words, b.recipient);
         if (b.diagnostic.empty()) b.diagnostic = said;
         auto facts = reply_facts(said);
-        b.command = facts.command;
+        b.command = transcript_command(report, b.recipient);
+        if (b.command.empty()) b.command = facts.command;
         if (b.remote_mta.empty()) b.remote_mta = facts.host;
         if (b.recipient.empty()) continue;
         r.recipients.push_back(std::move(b));
@@ -275,6 +277,7 @@ BounceReport from_text(const HeaderFields& top, std::string_view report,
         b.recipient = t.address;
         b.action = "failed";
         b.diagnostic = t.diagnostic;
+        b.command = transcript_command(report, t.address);
         auto facts = reply_facts(b.diagnostic);
         if (!facts.code && facts.status.empty() && !fallback.empty())
             b.diagnostic = b.diagnostic.empty() ? fallback : b.diagnostic + " " + fallback;
@@ -314,7 +317,7 @@ BounceReport BounceParser::parse(std::string_view raw) const {
     // sent to <> too); the other signs of a bounce still win (MTAs mark bounces so).
     bool ar_header = ar.is && std::string_view(ar.why) != "Subject";
     if (!ds.recipients.empty()) {
-        r = from_dsn(ds, words);
+        r = from_dsn(ds, words, split.report);
     } else if (says_bounce(h, !ar_header) || top.content_type.is("multipart/report") ||
                (!ar.is && text_says_bounce(split.report))) {
         r = from_text(h, split.report, exclude, orig);

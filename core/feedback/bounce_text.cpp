@@ -256,6 +256,18 @@ std::vector<TextRecipient> recipients_in_text(std::string_view report,
     // empty line, a separator line or the next recipient's line.
     auto words_under = [&](size_t at, size_t addr_end) {
         std::string diag(rest_after(line_of(at), addr_end));
+        // A transcript's ">>> RCPT TO:<a@b>" names the command the reply under it answers;
+        // a line ending in ':' just above introduces the reply ("... did not like our RCPT
+        // TO:", "host mx.example said:").
+        std::string intro;
+        if (at > 0) {
+            auto above = trim(line_of(at - 1));
+            if (!above.empty() && above.back() == ':' && above.size() < 200 &&
+                std::find(rec_lines.begin(), rec_lines.end(), at - 1) == rec_lines.end())
+                intro = std::string(above) + " ";
+        }
+        auto lead = to_lower(line_of(at).substr(0, std::min(addr_end, line_of(at).size())));
+        if (lead.find("rcpt to") != std::string::npos) intro += "RCPT TO: ";
         for (size_t j = at + 1; j < ls.size(); ++j) {
             auto l = line_of(j);
             if (blank(l)) {
@@ -268,7 +280,7 @@ std::vector<TextRecipient> recipients_in_text(std::string_view report,
             diag.append(trim(l));
             if (diag.size() > 4096) break;
         }
-        return diag;
+        return std::string(trim(intro + diag));
     };
     // A weak candidate's words: the paragraph that mentions it and the one after it
     // ("There was an error delivering your mail to <a@b>." / "Could not deliver for ...").
@@ -416,6 +428,26 @@ std::string host_in(std::string_view diag) {
 }
 
 }  // namespace
+
+std::string transcript_command(std::string_view report, std::string_view address) {
+    std::string current, named;
+    size_t pos = 0, lines = 0;
+    while (pos < report.size() && ++lines < 2000) {
+        size_t nl = report.find('\n', pos);
+        auto line =
+            trim(report.substr(pos, nl == std::string_view::npos ? report.size() - pos : nl - pos));
+        pos = nl == std::string_view::npos ? report.size() : nl + 1;
+        if (line.size() < 5 || (line.substr(0, 3) != ">>>" && line.substr(0, 3) != "<<<")) continue;
+        bool mentions = to_lower(line).find(address) != std::string::npos;
+        if (line[0] == '>') {
+            current = command_in(line.substr(3, 16));
+            if (mentions && !current.empty()) named = current;
+        } else if (mentions && !current.empty()) {
+            return current;
+        }
+    }
+    return named;
+}
 
 ReplyFacts reply_facts(std::string_view d) {
     ReplyFacts f;

@@ -50,6 +50,11 @@ struct ReplyFacts {
 
 ReplyFacts reply_facts(std::string_view diagnostic);
 
+// An SMTP transcript in the report (">>> RCPT To:<a@b>" / "<<< 550 ..." lines, as Sendmail
+// and others write it): the command whose reply names `address`, or the command that
+// named it; "" when the transcript does not say.
+std::string transcript_command(std::string_view report, std::string_view address);
+
 // Blanks (CR, LF, tabs, runs of spaces) folded to one space, trimmed, capped.
 std::string one_line(std::string_view s, size_t max = 2048);
 
