@@ -196,6 +196,10 @@ void classify(const Classifier& c, BouncedRecipient& r, const std::string& words
     auto facts = reply_facts(r.diagnostic);
     if (!r.reply_code) r.reply_code = facts.code;
     if (r.status.empty()) r.status = facts.status;
+    // "Status: 5.0.0" says only "failed"; the reply's own "5.1.0" says what failed
+    if (r.status.size() == 5 && r.status.compare(1, 4, ".0.0") == 0 && facts.status.size() >= 5 &&
+        facts.status[0] == r.status[0] && facts.status.compare(1, 4, ".0.0") != 0)
+        r.status = facts.status;
     // a reply code of another class than the report's status is a number in the text
     if (r.reply_code && !r.status.empty() && r.status[0] - '0' != r.reply_code / 100)
         r.reply_code = 0;
@@ -203,6 +207,10 @@ void classify(const Classifier& c, BouncedRecipient& r, const std::string& words
     if (r.remote_mta.empty()) r.remote_mta = facts.host;
     if (r.action == "delivered" || r.action == "relayed" || r.action == "expanded") {
         r.classification = c.for_reason("delivered", 250, r.status, r.remote_mta);
+        return;
+    }
+    if (!r.verdict.empty()) {
+        r.classification = c.for_reason(r.verdict, r.reply_code, r.status, r.remote_mta);
         return;
     }
     ClassifyInput in;
@@ -226,6 +234,19 @@ void classify(const Classifier& c, BouncedRecipient& r, const std::string& words
     }
 }
 
+// PowerMTA's bounce categories (its documentation of X-PowerMTA-BounceCategory), as reasons.
+std::string powermta_reason(std::string_view category) {
+    static const std::pair<std::string_view, std::string_view> table[] = {
+        {"bad-domain", "hostunknown"},           {"bad-mailbox", "userunknown"},
+        {"inactive-mailbox", "suspend"},         {"message-expired", "expired"},
+        {"no-answer-from-host", "networkerror"}, {"policy-related", "policyviolation"},
+        {"quota-issues", "mailboxfull"},         {"routing-errors", "systemerror"},
+        {"spam-related", "spamdetected"}};
+    for (auto [name, reason] : table)
+        if (category == name) return std::string(reason);
+    return {};
+}
+
 BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>& words,
                       std::string_view report) {
     BounceReport r;
@@ -240,6 +261,10 @@ BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>
         b.status = f.status;
         b.remote_mta = f.remote_mta;
         b.diagnostic = one_line(f.diagnostic);
+        // "X-Unix; 75": a local program's exit status; the type is part of what it says
+        if (f.diagnostic_type == "x-unix" && !b.diagnostic.empty())
+            b.diagnostic = "X-Unix; " + b.diagnostic;
+        b.verdict = powermta_reason(f.bounce_category);
         // The human part often says more than the fields: which command was refused
         // ("in reply to RCPT TO command") and by which host.
         auto said = words_about(words, b.recipient);

@@ -21,6 +21,7 @@ struct BouncedRecipient {
     std::string diagnostic;          // the remote server's words (one line, blanks folded)
     std::string remote_mta;          // host name or address, without "dns;"
     std::string command;             // MAIL, RCPT, DATA, CONN, ... when the report says
+    std::string verdict;             // the reporting MTA's own reason, when it gives one
     Classification classification;
 };
 
