@@ -52,6 +52,10 @@ std::string bounce_mta(const mime::HeaderFields& h, std::string_view text) {
     auto from = h.get("From");
     auto subject = mime::decode_words(h.get("Subject"));
     if (has_text(h.get("X-NAI-Header"), "Modified by McAfee")) return "mcafee";
+    if (h.has("X-Msg-Ref") && has_text(from, "MAILER-DAEMON@messagelabs.com") &&
+        starts(subject, "Mail Delivery Failure"))
+        return "messagelabs";
+    if (starts(subject, "Undeliverable message")) return "notes";
     if (starts(from, "\"InterScan MSS\"") || starts(from, "\"InterScan Notification\"") ||
         trim(subject) == "Mail could not be delivered")
         return "interscanmss";

@@ -232,6 +232,10 @@ void classify(const Classifier& c, BouncedRecipient& r, const std::string& words
         auto again = c.classify(in);
         if (again.reason != "onhold" && again.reason != "undefined") r.classification = again;
     }
+    // Still nothing recognised in a report that the message is delayed: it has waited too
+    // long already (RFC 3464 "delayed"), as sisimai reads it.
+    if ((why == "onhold" || why == "undefined") && r.action == "delayed")
+        r.classification = c.for_reason("expired", r.reply_code, r.status, r.remote_mta);
 }
 
 // PowerMTA's bounce categories (its documentation of X-PowerMTA-BounceCategory), as reasons.
@@ -270,7 +274,9 @@ BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>
         auto said = words_about(words, b.recipient);
         if (b.diagnostic.empty()) b.diagnostic = said;
         auto facts = reply_facts(said);
-        b.command = transcript_command(report, b.recipient);
+        auto tr = transcript_facts(report, b.recipient, b.diagnostic);
+        b.command = tr.command;
+        if (!tr.reply.empty()) b.diagnostic = one_line(tr.reply);
         if (b.command.empty()) b.command = facts.command;
         if (b.remote_mta.empty()) b.remote_mta = facts.host;
         if (b.recipient.empty()) continue;
@@ -302,7 +308,7 @@ BounceReport from_text(const HeaderFields& top, std::string_view report,
         b.recipient = t.address;
         b.action = "failed";
         b.diagnostic = t.diagnostic;
-        b.command = transcript_command(report, t.address);
+        b.command = transcript_facts(report, t.address).command;
         auto facts = reply_facts(b.diagnostic);
         if (!facts.code && facts.status.empty() && !fallback.empty())
             b.diagnostic = b.diagnostic.empty() ? fallback : b.diagnostic + " " + fallback;

@@ -74,6 +74,7 @@ bool separator_line(std::string_view line) {
         "message headers follow",
         "unsent message below",
         "returned message follows",
+        "returned message ---",
         "content-type: message/rfc822",
         "content-type: text/rfc822-headers",
         "original message:",
@@ -325,7 +326,9 @@ bool digit(char c) {
 // x.y.z with x in 2,4,5, y 1-3 digits, z 1-3 digits, not part of a longer number/version.
 bool status_at(std::string_view s, size_t i, std::string& out) {
     if (i >= s.size() || (s[i] != '2' && s[i] != '4' && s[i] != '5')) return false;
-    if (i > 0 && (digit(s[i - 1]) || s[i - 1] == '.')) return false;
+    // not part of a longer number or a version ("v4.6.1", "8.14.4")
+    if (i > 0 && (digit(s[i - 1]) || s[i - 1] == '.' || std::isalpha((unsigned char)s[i - 1])))
+        return false;
     size_t j = i + 1;
     if (j >= s.size() || s[j] != '.') return false;
     size_t k = ++j;
@@ -429,24 +432,53 @@ std::string host_in(std::string_view diag) {
 
 }  // namespace
 
-std::string transcript_command(std::string_view report, std::string_view address) {
+namespace {
+
+// The start of a reply, blanks folded: what a reply's first line is recognised by.
+std::string reply_start(std::string_view s) {
+    return one_line(s, 40);
+}
+
+}  // namespace
+
+TranscriptFacts transcript_facts(std::string_view report, std::string_view address,
+                                 std::string_view diagnostic) {
+    TranscriptFacts out;
     std::string current, named;
+    auto start = reply_start(diagnostic);
+    bool in_reply = false;
     size_t pos = 0, lines = 0;
     while (pos < report.size() && ++lines < 2000) {
         size_t nl = report.find('\n', pos);
         auto line =
             trim(report.substr(pos, nl == std::string_view::npos ? report.size() - pos : nl - pos));
         pos = nl == std::string_view::npos ? report.size() : nl + 1;
-        if (line.size() < 5 || (line.substr(0, 3) != ">>>" && line.substr(0, 3) != "<<<")) continue;
+        bool sent = line.substr(0, 3) == ">>>", got = line.substr(0, 3) == "<<<";
+        if (in_reply) {  // the further lines of the reply that was found
+            if (!got || out.reply.size() > 4096) break;
+            out.reply += ' ';
+            out.reply.append(trim(line.substr(3)));
+            continue;
+        }
+        if (line.size() < 5 || (!sent && !got)) continue;
         bool mentions = to_lower(line).find(address) != std::string::npos;
-        if (line[0] == '>') {
+        if (sent) {
             current = command_in(line.substr(3, 16));
             if (mentions && !current.empty()) named = current;
-        } else if (mentions && !current.empty()) {
-            return current;
+            continue;
         }
+        auto said = trim(line.substr(3));
+        bool same = start.size() >= 8 && one_line(said, start.size()) == start;
+        if (same) {  // the report's diagnostic is this reply's first line: take all of it
+            out.reply = std::string(said);
+            in_reply = said.size() > 3 && said[3] == '-';
+            if (!in_reply) out.reply.clear();
+        }
+        if ((mentions || same) && !current.empty() && out.command.empty()) out.command = current;
+        if (same && !in_reply) break;
     }
-    return named;
+    if (out.command.empty()) out.command = named;
+    return out;
 }
 
 ReplyFacts reply_facts(std::string_view d) {
