@@ -6,6 +6,7 @@
 #include "core/feedback/bounce_mta.h"
 #include "core/feedback/bounce_text.h"
 #include "core/feedback/delivery_status.h"
+#include "core/feedback/text_charset.h"
 #include "core/mime/mime_tree.h"
 #include "core/util/strings.h"
 
@@ -133,8 +134,9 @@ void fill_original(BounceReport& r, const HeaderFields& orig, const HeaderFields
 // The text a recipient's diagnostic is looked for in: the human-readable part, else the
 // body of the message itself.
 std::string report_text(const Part& top) {
-    auto t = mime::human_text(top);
-    if (t.empty() && (!top.content_type.multipart() || top.opaque)) t = top.body;
+    auto t = human_text_utf8(top);
+    if (t.empty() && (!top.content_type.multipart() || top.opaque))
+        t = iso2022_to_utf8(to_utf8(top.body, top.content_type.param("charset")));
     return t;
 }
 
@@ -264,7 +266,7 @@ BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>
         b.action = f.action;
         b.status = f.status;
         b.remote_mta = f.remote_mta;
-        b.diagnostic = one_line(f.diagnostic);
+        b.diagnostic = one_line(iso2022_to_utf8(f.diagnostic));
         // "X-Unix; 75": a local program's exit status; the type is part of what it says
         if (f.diagnostic_type == "x-unix" && !b.diagnostic.empty())
             b.diagnostic = "X-Unix; " + b.diagnostic;
