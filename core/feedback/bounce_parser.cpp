@@ -6,6 +6,7 @@
 #include "core/feedback/bounce_mta.h"
 #include "core/feedback/bounce_text.h"
 #include "core/feedback/delivery_status.h"
+#include "core/feedback/ses_bounce.h"
 #include "core/feedback/text_charset.h"
 #include "core/mime/mime_tree.h"
 #include "core/util/strings.h"
@@ -338,6 +339,15 @@ BounceReport BounceParser::parse(std::string_view raw) const {
         for (auto& a : addresses_in(orig.get(name), 10)) exclude.push_back(a);
 
     BounceReport r;
+    // Amazon SES tells of bounces, deliveries and complaints in JSON
+    if (auto t = trim(text); !t.empty() && t.front() == '{') {
+        r = ses_bounce(t);
+        if (r.kind == BounceReport::Kind::bounce) {
+            for (auto& b : r.recipients) classify(*classifier_, b, {}, "amazonses");
+            r.mta = "amazonses";
+            return r;
+        }
+    }
     auto words = recipients_in_text(split.report, exclude);
     const Part* ds_part = mime::find_part(top, "message/delivery-status");
     if (!ds_part) ds_part = mime::find_part(top, "message/global-delivery-status");
