@@ -55,7 +55,6 @@ std::string bounce_mta(const mime::HeaderFields& h, std::string_view text) {
     if (h.has("X-Msg-Ref") && has_text(from, "MAILER-DAEMON@messagelabs.com") &&
         starts(subject, "Mail Delivery Failure"))
         return "messagelabs";
-    if (starts(subject, "Undeliverable message")) return "notes";
     if (starts(from, "\"InterScan MSS\"") || starts(from, "\"InterScan Notification\"") ||
         trim(subject) == "Mail could not be delivered")
         return "interscanmss";
@@ -65,6 +64,8 @@ std::string bounce_mta(const mime::HeaderFields& h, std::string_view text) {
         return "domino";
     if (has_text(from, "post_master@vtext.com") || received_has(h, ".vtext.com ("))
         return "verizon";
+    // Notes writes this very subject, in this case ("Undeliverable Message" is others')
+    if (trim(subject).substr(0, 21) == "Undeliverable message") return "notes";
     if (google_daemon(h) && h.has("X-Failed-Recipients") && h.has("X-Google-Smtp-Source") &&
         bullet_lines(text) == 4)
         return "googlegroups";

@@ -33,8 +33,9 @@ std::string domain_of(std::string_view address) {
 bool says_bounce(const HeaderFields& h, bool null_return_path_counts) {
     if (h.has("X-Failed-Recipients")) return true;
     auto from = to_lower(h.get("From"));
-    for (std::string_view who : {"mailer-daemon", "postmaster", "mail delivery", "mail-daemon",
-                                 "mailer_daemon", "maildelivery", "mail administrator"})
+    for (std::string_view who :
+         {"mailer-daemon", "postmaster", "post_master", "mail delivery", "mail-daemon",
+          "mailer_daemon", "maildelivery", "mail administrator"})
         if (from.find(who) != std::string::npos) return true;
     auto subject = to_lower(mime::decode_words(h.get("Subject")));
     for (std::string_view s : {"undeliver",
@@ -206,6 +207,9 @@ void classify(const Classifier& c, BouncedRecipient& r, const std::string& words
     // a reply code of another class than the report's status is a number in the text
     if (r.reply_code && !r.status.empty() && r.status[0] - '0' != r.reply_code / 100)
         r.reply_code = 0;
+    // and so is a success code in a report of a failure
+    if (r.reply_code / 100 == 2 && (r.action == "failed" || r.action == "delayed"))
+        r.reply_code = 0;
     if (r.command.empty()) r.command = facts.command;
     if (r.remote_mta.empty()) r.remote_mta = facts.host;
     if (r.action == "delivered" || r.action == "relayed" || r.action == "expanded") {
@@ -313,6 +317,7 @@ BounceReport from_text(const HeaderFields& top, std::string_view report,
         b.diagnostic = t.diagnostic;
         b.command = transcript_facts(report, t.address).command;
         auto facts = reply_facts(b.diagnostic);
+        if (facts.code / 100 == 2) facts.code = 0;  // a number in the text ("Size: 222")
         if (!facts.code && facts.status.empty() && !fallback.empty())
             b.diagnostic = b.diagnostic.empty() ? fallback : b.diagnostic + " " + fallback;
         if (b.diagnostic.empty()) b.diagnostic = one_line(report, 1024);
