@@ -490,7 +490,9 @@ ReplyFacts reply_facts(std::string_view d) {
                 f.code = code;
                 std::string st;
                 size_t j = i + 3;
-                while (j < d.size() && (d[j] == ' ' || d[j] == '-' || d[j] == ':')) ++j;
+                while (j < d.size() && j < i + 8 &&
+                       (d[j] == ' ' || d[j] == '-' || d[j] == ':' || d[j] == '\'' || d[j] == '"'))
+                    ++j;
                 if (status_at(d, j, st)) f.status = st;
             }
         }
