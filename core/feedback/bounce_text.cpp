@@ -221,8 +221,7 @@ std::vector<TextRecipient> recipients_in_text(std::string_view report,
     auto ls = lines_of(report);
     auto line_of = [&](size_t i) { return report.substr(ls[i].begin, ls[i].end - ls[i].begin); };
     auto excluded = [&](const std::string& a) {
-        if (std::find(exclude.begin(), exclude.end(), a) != exclude.end()) return true;
-        return a.rfind("mailer-daemon@", 0) == 0 || a.rfind("postmaster@", 0) == 0;
+        return std::find(exclude.begin(), exclude.end(), a) != exclude.end();
     };
     struct Candidate {
         size_t line;
@@ -241,9 +240,11 @@ std::vector<TextRecipient> recipients_in_text(std::string_view report,
                 continue;
             bool strong = lead_is_label(line.substr(0, f.begin));
             // The report's own addresses are not recipients, unless one stands on its line
-            // as a recipient does (a message sent to oneself came back).
+            // as a recipient does (a message sent to oneself came back); a daemon's address
+            // is a recipient only where a line starts with it ("postmaster@b: no such domain").
             bool daemon =
-                f.address.rfind("mailer-daemon@", 0) == 0 || f.address.rfind("postmaster@", 0) == 0;
+                !(strong && trim(lead).empty()) && (f.address.rfind("mailer-daemon@", 0) == 0 ||
+                                                    f.address.rfind("postmaster@", 0) == 0);
             if (daemon || (excluded(f.address) && !(strong && stands_alone(line, f)))) continue;
             cands.push_back({i, f, strong});
         }
