@@ -83,4 +83,9 @@ std::string bounce_mta(const mime::HeaderFields& h, std::string_view text) {
     return {};
 }
 
+std::string header_verdict(const mime::HeaderFields& h) {
+    if (iequals(trim(h.get("X-SPASIGN")), "NG")) return "filtered";
+    return {};
+}
+
 }  // namespace kasi

@@ -21,4 +21,8 @@ namespace kasi {
 // A short lower-case name ("mcafee", "googlegroups", ...), "" when no mark matched.
 std::string bounce_mta(const mime::HeaderFields& h, std::string_view text);
 
+// A reason the report's headers give outright, "" if none: au/EZweb marks a message its
+// spam filter refused for the recipient with "X-SPASIGN: NG" (filtered).
+std::string header_verdict(const mime::HeaderFields& h);
+
 }  // namespace kasi

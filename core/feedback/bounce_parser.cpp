@@ -386,6 +386,9 @@ BounceReport BounceParser::parse(std::string_view raw) const {
     }
     fill_original(r, orig, h);
     r.mta = bounce_mta(h, split.report);
+    auto verdict = header_verdict(h);
+    for (auto& b : r.recipients)
+        if (b.verdict.empty()) b.verdict = verdict;
     for (auto& b : r.recipients) classify(*classifier_, b, words_about(words, b.recipient), r.mta);
     if (r.recipients.empty()) {
         r.kind = BounceReport::Kind::not_bounce;
