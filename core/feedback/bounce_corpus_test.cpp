@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/feedback/bounce_parser.h"
+#include "core/feedback/mbox.h"
 #include "core/util/file.h"
 #include "core/util/strings.h"
 
@@ -72,7 +73,11 @@ TEST_CASE("bounce corpus: recipients, reasons, statuses and codes as sisimai ass
         if (reports.count(r.file)) continue;
         std::string raw;
         REQUIRE(read_whole_file(kDir + "/emails/" + r.file, raw));
-        reports[r.file] = parser.parse(raw);
+        auto& all = reports[r.file];  // a file may be an mbox of several reports
+        for (auto message : mbox_messages(raw)) {
+            auto one = parser.parse(message);
+            for (auto& b : one.recipients) all.recipients.push_back(std::move(b));
+        }
     }
     size_t recipient = 0, reason = 0, code = 0, status = 0, real_status = 0;
     for (const auto& r : rows) {
