@@ -358,14 +358,18 @@ TEST_CASE("classifier: mta= names the writer of a bounce report", "[classify]") 
     ClassifyInput in;
     in.code = 550;
     in.text = "550 Unknown user a@dest.example";
-    // no command and no X.1.x status: a filter's words, unless the writer is known to
-    // mean a missing mailbox by them
+    // a bare line: the phrase decides
+    CHECK(shipped()->classify(in).reason == "userunknown");
+    // in a report, no command and no X.1.x status: a filter's words, unless the writer
+    // is known to mean a missing mailbox by them
+    in.mta = "other";
     CHECK(shipped()->classify(in).reason == "filtered");
     in.mta = "mcafee";
     CHECK(shipped()->classify(in).reason == "userunknown");
-    in.mta = "";
+    in.mta = "other";
     in.command = "RCPT";
     CHECK(shipped()->classify(in).reason == "userunknown");
+    in.mta = "";
     ScratchRules r;
     std::string op = r.write("op/classify.rules", "rule blocked mta=none \"nope\"\n");
     std::string err;

@@ -226,7 +226,7 @@ void classify(const Classifier& c, BouncedRecipient& r, const std::string& words
     in.text = r.diagnostic;
     in.remote_host = r.remote_mta;
     in.command = r.command;
-    in.mta = mta;
+    in.mta = mta.empty() ? std::string_view("other") : mta;  // a report, whoever wrote it
     auto dom = domain_of(r.recipient);
     in.domain = dom;
     r.classification = c.classify(in);
