@@ -374,12 +374,27 @@ std::string command_in(std::string_view diag) {
         std::string_view phrase, cmd;
     };
     static const P table[] = {
-        {"end of data", "DATA"},  {"final data", "DATA"},       {"data command", "DATA"},
-        {"after data", "DATA"},   {"in reply to data", "DATA"}, {"to data", "DATA"},
-        {"rcpt to", "RCPT"},      {"rcpt command", "RCPT"},     {"mail from", "MAIL"},
-        {"mail command", "MAIL"}, {"after ehlo", "EHLO"},       {"to ehlo", "EHLO"},
-        {"after helo", "HELO"},   {"to helo", "HELO"},          {"initial connection", "CONNECT"},
+        {"end of data", "DATA"},
+        {"final data", "DATA"},
+        {"data command", "DATA"},
+        {"after data", "DATA"},
+        {"in reply to data", "DATA"},
+        {"to data", "DATA"},
+        {"rcpt to", "RCPT"},
+        {"rcpt command", "RCPT"},
+        {"mail from", "MAIL"},
+        {"mail command", "MAIL"},
+        {"after ehlo", "EHLO"},
+        {"to ehlo", "EHLO"},
+        {"after helo", "HELO"},
+        {"to helo", "HELO"},
+        {"initial connection", "CONNECT"},
         {"greeting", "CONNECT"},
+        // qmail-remote's words for each stage
+        {"does not like recipient", "RCPT"},
+        {"but sender was rejected", "MAIL"},
+        {"but my name was rejected", "EHLO"},
+        {"failed after i sent the message", "DATA"},
     };
     size_t best = std::string::npos;
     std::string_view cmd;
