@@ -261,6 +261,7 @@ std::string powermta_reason(std::string_view category) {
 BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>& words,
                       std::string_view report) {
     BounceReport r;
+    auto transcript = transcript_of(report);
     r.kind = BounceReport::Kind::bounce;
     r.format = "rfc3464";
     r.reporting_mta = ds.reporting_mta;
@@ -281,7 +282,7 @@ BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>
         auto said = words_about(words, b.recipient);
         if (b.diagnostic.empty()) b.diagnostic = said;
         auto facts = reply_facts(said);
-        auto tr = transcript_facts(report, b.recipient, b.diagnostic);
+        auto tr = transcript_facts(transcript, b.recipient, b.diagnostic);
         b.command = tr.command;
         if (!tr.reply.empty()) b.diagnostic = one_line(tr.reply);
         if (b.command.empty()) b.command = facts.command;
@@ -295,6 +296,7 @@ BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>
 BounceReport from_text(const HeaderFields& top, std::string_view report,
                        const std::vector<std::string>& exclude, const HeaderFields& orig) {
     BounceReport r;
+    auto transcript = transcript_of(report);
     r.kind = BounceReport::Kind::bounce;
     r.format = "text";
     auto found = recipients_in_text(report, exclude);
@@ -315,7 +317,7 @@ BounceReport from_text(const HeaderFields& top, std::string_view report,
         b.recipient = t.address;
         b.action = "failed";
         b.diagnostic = t.diagnostic;
-        b.command = transcript_facts(report, t.address).command;
+        b.command = transcript_facts(transcript, t.address).command;
         auto facts = reply_facts(b.diagnostic);
         if (facts.code / 100 == 2) facts.code = 0;  // a number in the text ("Size: 222")
         if (!facts.code && facts.status.empty() && !fallback.empty())

@@ -426,10 +426,30 @@ TEST_CASE("what a report's writer and fields say outright") {
 
 TEST_CASE("an mbox holds one report after another") {
     std::string one = "From MAILER-DAEMON  Thu Apr 29 23:34:45 2015\nSubject: a\n\nbody\n";
-    std::string two = "From x@y  Thu Apr 29 23:34:46 2015\nSubject: b\n\nline\nFrom here on, not a new message\n";
+    std::string two =
+        "From x@y  Thu Apr 29 23:34:46 2015\nSubject: b\n\nline\nFrom here on, not a new message\n";
     auto ms = mbox_messages(one + "\n" + two);
     REQUIRE(ms.size() == 2);
     CHECK(ms[1].substr(0, 7) == "From x@");
     CHECK(mbox_messages("Subject: plain\n\nFrom me\n").size() == 1);
     CHECK(mbox_messages(one + "\n" + two + "\n" + one, 2).size() == 2);
+}
+
+TEST_CASE("hostile input: many recipients over a long transcript stay bounded") {
+    std::string m =
+        "From: MAILER-DAEMON@mx.example\nTo: s@sender.example\nSubject: Returned mail\n"
+        "MIME-Version: 1.0\nContent-Type: multipart/report; boundary=B\n\n--B\n"
+        "Content-Type: text/plain\n\n";
+    for (int i = 0; i < 20000; ++i)
+        m += ">>> RCPT To:<x" + std::to_string(i) + "@d.example>\n<<< 250 ok\n";
+    m += "--B\nContent-Type: message/delivery-status\n\n";
+    for (int i = 0; i < 1000; ++i)
+        m += "Final-Recipient: rfc822; r" + std::to_string(i) +
+             "@d.example\nAction: failed\nStatus: 5.0.0\nDiagnostic-Code: smtp; 550-5.0.0 x\n\n";
+    m += "--B--\n";
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = parser().parse(m);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(r.recipients.size() == 1000);
+    CHECK(s < 5.0);
 }

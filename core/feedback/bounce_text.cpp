@@ -457,6 +457,22 @@ std::string reply_start(std::string_view s) {
 
 }  // namespace
 
+std::string transcript_of(std::string_view report) {
+    std::string out;
+    size_t pos = 0;
+    while (pos < report.size() && out.size() < (64u << 10)) {
+        size_t nl = report.find('\n', pos);
+        auto line =
+            trim(report.substr(pos, nl == std::string_view::npos ? report.size() - pos : nl - pos));
+        pos = nl == std::string_view::npos ? report.size() : nl + 1;
+        auto lead = line.substr(0, 3);
+        if (lead != ">>>" && lead != "<<<") continue;
+        out.append(line.substr(0, std::min<size_t>(line.size(), 1024)));
+        out += '\n';
+    }
+    return out;
+}
+
 TranscriptFacts transcript_facts(std::string_view report, std::string_view address,
                                  std::string_view diagnostic) {
     TranscriptFacts out;

@@ -55,11 +55,15 @@ ReplyFacts reply_facts(std::string_view diagnostic);
 // does, else the command that named the address ("" when the transcript does not say);
 // and when `diagnostic` is the first line of a multi-line reply there ("550-5.7.1 ..."),
 // the whole reply (a DSN's Diagnostic-Code often keeps only that first line).
+// The transcript's lines of a report (those that start with ">>>" or "<<<"), at most 64 KB:
+// worked out once per report, then searched per recipient.
+std::string transcript_of(std::string_view report);
+
 struct TranscriptFacts {
     std::string command;
     std::string reply;
 };
-TranscriptFacts transcript_facts(std::string_view report, std::string_view address,
+TranscriptFacts transcript_facts(std::string_view transcript, std::string_view address,
                                  std::string_view diagnostic = {});
 
 // Blanks (CR, LF, tabs, runs of spaces) folded to one space, trimmed, capped.
