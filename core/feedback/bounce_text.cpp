@@ -368,6 +368,33 @@ bool code_at(std::string_view s, size_t i, int& out) {
     return true;
 }
 
+// Gmail's older reports end the remote reply with the stage it failed at, "(state 14)".
+std::string_view gmail_state(std::string_view lower) {
+    auto at = lower.rfind("(state ");
+    if (at == std::string_view::npos) return {};
+    size_t i = at + 7, n = 0;
+    while (i < lower.size() && digit(lower[i]) && n < 100) n = n * 10 + size_t(lower[i++] - '0');
+    if (i >= lower.size() || lower[i] != ')') return {};
+    switch (n) {
+        case 6:
+            return "MAIL";
+        case 8:
+        case 9:
+        case 12:
+            return "AUTH";
+        case 13:
+            return "EHLO";
+        case 14:
+            return "RCPT";
+        case 15:
+        case 17:
+        case 18:
+            return "DATA";
+        default:
+            return {};
+    }
+}
+
 std::string command_in(std::string_view diag) {
     auto l = to_lower(diag);
     struct P {
@@ -421,6 +448,7 @@ std::string command_in(std::string_view diag) {
             cmd = p.cmd;
         }
     }
+    if (cmd.empty()) cmd = gmail_state(l);
     return std::string(cmd);
 }
 
