@@ -72,6 +72,7 @@ std::string bounce_mta(const mime::HeaderFields& h, std::string_view text) {
     if (google_daemon(h) && h.has("X-Gm-Message-State")) return "gsuite";
     if (google_daemon(h)) return "gmail";
     if (h.has("X-AOL-IP")) return "aol";
+    if (h.has("X-YMailISG")) return "yahoo";
     if (h.has("X-SES-Outgoing")) return "receivingses";
     int hotmail = (has_text(subject, "Delivery Status Notification") ? 1 : 0) +
                   (h.has("X-Message-Delivery") ? 1 : 0) + (h.has("X-Message-Info") ? 1 : 0) +

@@ -422,6 +422,9 @@ std::string command_in(std::string_view diag) {
         {"but sender was rejected", "MAIL"},
         {"but my name was rejected", "EHLO"},
         {"failed after i sent the message", "DATA"},
+        // Postfix's "host x refused to talk to me:", 1&1's "for TEXT command"
+        {"refused to talk to me", "HELO"},
+        {"for text command", "DATA"},
     };
     size_t best = std::string::npos;
     std::string_view cmd;
