@@ -71,6 +71,16 @@ std::string bounce_mta(const mime::HeaderFields& h, std::string_view text) {
         return "googlegroups";
     if (google_daemon(h) && h.has("X-Gm-Message-State")) return "gsuite";
     if (google_daemon(h)) return "gmail";
+    int ezweb = (has_text(from, "Postmaster@ezweb.ne.jp") || has_text(from, "Postmaster@au.com")) +
+                (trim(subject) == "Mail System Error - Returned Mail") +
+                received_has(h, "ezweb.ne.jp (EZweb Mail) with") + received_has(h, ".au.com (") +
+                (ends_with_text(h.get("Message-Id"), ".ezweb.ne.jp>") ||
+                 ends_with_text(h.get("Message-Id"), ".au.com>"));
+    if (ezweb >= 2) return "ezweb";
+    if ((has_text(from, "no-reply@") && has_text(from, ".dion.ne.jp")) ||
+        iequals(trim(h.get("Reply-To")), "no-reply@app.auone-net.jp") ||
+        received_has(h, "ezweb.ne.jp (") || received_has(h, ".au.com ("))
+        return "kddi";
     if (h.has("X-AOL-IP")) return "aol";
     if (h.has("X-YMailISG")) return "yahoo";
     if (h.has("X-SES-Outgoing")) return "receivingses";
