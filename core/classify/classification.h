@@ -87,6 +87,8 @@ struct ClassifyInput {
     std::string_view remote_host;  // MX host name (or IP) that answered, "" if none
     std::string_view command;      // "CONNECT", "EHLO", "MAIL", "RCPT", "DATA", "" = unknown
     std::string_view domain;       // recipient domain (provider fallback)
+    std::string_view mta;          // a bounce report's writer ("other": not recognised);
+                                   // "" for a reply Kasi received itself
 };
 
 }  // namespace kasi

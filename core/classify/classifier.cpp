@@ -69,6 +69,9 @@ bool holds(const Classifier::Impl& impl, const CompiledCond& c, const Facts& f) 
         case CondKey::host:
             hit = host_matches(c.words, f.host);
             break;
+        case CondKey::mta:
+            hit = has_word(c.words, f.in.mta.empty() ? std::string_view("none") : f.in.mta);
+            break;
         case CondKey::means: {
             int r = f.status_row >= 0 ? impl.status_rows[size_t(f.status_row)].reason : -1;
             hit = std::find(c.ids.begin(), c.ids.end(), r) != c.ids.end();

@@ -354,6 +354,34 @@ TEST_CASE("classifier: operator rules are tried first and override", "[classify]
     CHECK(got.hard);
 }
 
+TEST_CASE("classifier: mta= names the writer of a bounce report", "[classify]") {
+    ClassifyInput in;
+    in.code = 550;
+    in.text = "550 Unknown user a@dest.example";
+    // a bare line: the phrase decides
+    CHECK(shipped()->classify(in).reason == "userunknown");
+    // in a report, no command and no X.1.x status: a filter's words, unless the writer
+    // is known to mean a missing mailbox by them
+    in.mta = "other";
+    CHECK(shipped()->classify(in).reason == "filtered");
+    in.mta = "mcafee";
+    CHECK(shipped()->classify(in).reason == "userunknown");
+    in.mta = "other";
+    in.command = "RCPT";
+    CHECK(shipped()->classify(in).reason == "userunknown");
+    in.mta = "";
+    ScratchRules r;
+    std::string op = r.write("op/classify.rules", "rule blocked mta=none \"nope\"\n");
+    std::string err;
+    auto c = Classifier::load(ClassifierSources{r.dir, {op}}, err);
+    INFO(err);
+    REQUIRE(c);
+    in.text = "550 nope";
+    CHECK(c->classify(in).reason == "blocked");
+    in.mta = "somegateway";
+    CHECK(c->classify(in).reason != "blocked");
+}
+
 TEST_CASE("provider table: longest suffix on a label boundary", "[classify]") {
     std::string err;
     auto t = ProviderTable::parse(

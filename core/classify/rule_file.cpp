@@ -235,7 +235,7 @@ bool parse_phrase(const std::vector<Token>& t, RuleSet& rs, const RuleLoc& loc, 
 constexpr std::pair<std::string_view, CondKey> cond_keys[] = {
     {"status", CondKey::status}, {"code", CondKey::code},         {"command", CondKey::command},
     {"kind", CondKey::kind},     {"provider", CondKey::provider}, {"means", CondKey::means},
-    {"says", CondKey::says},     {"host", CondKey::host}};
+    {"says", CondKey::says},     {"host", CondKey::host},         {"mta", CondKey::mta}};
 
 // Checks and stores one value of a key=value condition.
 bool add_value(Condition& c, std::string_view v, std::string& why) {
@@ -270,6 +270,10 @@ bool add_value(Condition& c, std::string_view v, std::string& why) {
         case CondKey::host:
             if (is_name(v)) return c.words.push_back(to_lower(v)), true;
             bad = "host name";
+            break;
+        case CondKey::mta:
+            if (is_name(v)) return c.words.push_back(to_lower(v)), true;
+            bad = "mta name";
             break;
         default:
             if (is_name(v)) return c.words.emplace_back(v), true;

@@ -81,7 +81,18 @@ struct PhraseDef {
     RuleLoc loc;
 };
 
-enum class CondKey : uint8_t { text, status, code, command, kind, provider, means, says, host };
+enum class CondKey : uint8_t {
+    text,
+    status,
+    code,
+    command,
+    kind,
+    provider,
+    means,
+    says,
+    host,
+    mta
+};
 
 struct Condition {
     CondKey key = CondKey::text;

@@ -6,6 +6,7 @@
 #include "core/classify/classifier.h"
 #include "core/classify/rules_dir.h"
 #include "core/feedback/bounce_parser.h"
+#include "core/feedback/mbox.h"
 #include "core/util/file.h"
 #include "core/util/json.h"
 #include "core/util/strings.h"
@@ -61,7 +62,7 @@ std::string classify_line(const Classifier& c, std::string_view line) {
 int usage_error() {
     std::fprintf(stderr,
                  "usage: kasictl [-c DIR] bounce classify < LINES\n"
-                 "       kasictl [-c DIR] bounce parse FILE...\n"
+                 "       kasictl [-c DIR] bounce parse FILE...  (a FILE may be an mbox)\n"
                  "  LINES: reply_code<TAB>enhanced_status<TAB>reply_text<TAB>remote_host"
                  "[<TAB>command]\n"
                  "  prints reason<TAB>class<TAB>hard|soft<TAB>scope<TAB>provider per line\n");
@@ -83,7 +84,7 @@ std::string recipient_json(const std::string& file, const BounceReport& r,
     o.boolean("hardbounce", b.classification.hard).str("addresser", r.addresser);
     o.str("action", b.action).str("diagnostic", b.diagnostic).str("remote_mta", b.remote_mta);
     o.str("class", b.classification.cls).str("command", b.command);
-    o.str("format", r.format);
+    o.str("format", r.format).str("mta", r.mta).str("rule", b.classification.rule);
     return o.done() + "\n";
 }
 
@@ -97,14 +98,16 @@ int parse_files(const Classifier& c, const std::vector<std::string>& files) {
             rc = 1;
             continue;
         }
-        auto r = parser.parse(raw);
-        if (r.kind == BounceReport::Kind::not_bounce) {
-            std::fprintf(stderr, "%s: not a bounce (%s)\n", f.c_str(), r.why.c_str());
-            continue;
-        }
-        for (const auto& b : r.recipients) {
-            auto line = recipient_json(f, r, b);
-            std::fwrite(line.data(), 1, line.size(), stdout);
+        for (auto message : mbox_messages(raw)) {  // a file may be an mbox
+            auto r = parser.parse(message);
+            if (r.kind == BounceReport::Kind::not_bounce) {
+                std::fprintf(stderr, "%s: not a bounce (%s)\n", f.c_str(), r.why.c_str());
+                continue;
+            }
+            for (const auto& b : r.recipients) {
+                auto line = recipient_json(f, r, b);
+                std::fwrite(line.data(), 1, line.size(), stdout);
+            }
         }
     }
     std::fflush(stdout);

@@ -3,8 +3,11 @@
 #include <algorithm>
 
 #include "core/feedback/auto_reply.h"
+#include "core/feedback/bounce_mta.h"
 #include "core/feedback/bounce_text.h"
 #include "core/feedback/delivery_status.h"
+#include "core/feedback/ses_bounce.h"
+#include "core/feedback/text_charset.h"
 #include "core/mime/mime_tree.h"
 #include "core/util/strings.h"
 
@@ -30,8 +33,9 @@ std::string domain_of(std::string_view address) {
 bool says_bounce(const HeaderFields& h, bool null_return_path_counts) {
     if (h.has("X-Failed-Recipients")) return true;
     auto from = to_lower(h.get("From"));
-    for (std::string_view who : {"mailer-daemon", "postmaster", "mail delivery", "mail-daemon",
-                                 "mailer_daemon", "maildelivery", "mail administrator"})
+    for (std::string_view who :
+         {"mailer-daemon", "postmaster", "post_master", "mail delivery", "mail-daemon",
+          "mailer_daemon", "maildelivery", "mail administrator"})
         if (from.find(who) != std::string::npos) return true;
     auto subject = to_lower(mime::decode_words(h.get("Subject")));
     for (std::string_view s : {"undeliver",
@@ -132,8 +136,9 @@ void fill_original(BounceReport& r, const HeaderFields& orig, const HeaderFields
 // The text a recipient's diagnostic is looked for in: the human-readable part, else the
 // body of the message itself.
 std::string report_text(const Part& top) {
-    auto t = mime::human_text(top);
-    if (t.empty() && (!top.content_type.multipart() || top.opaque)) t = top.body;
+    auto t = human_text_utf8(top);
+    if (t.empty() && (!top.content_type.multipart() || top.opaque))
+        t = iso2022_to_utf8(to_utf8(top.body, top.content_type.param("charset")));
     return t;
 }
 
@@ -189,18 +194,30 @@ std::string drop_repeated_prefix(const std::string& d) {
     return out;
 }
 
-void classify(const Classifier& c, BouncedRecipient& r, const std::string& words) {
+void classify(const Classifier& c, BouncedRecipient& r, const std::string& words,
+              std::string_view mta) {
     r.diagnostic = drop_repeated_prefix(r.diagnostic);
     auto facts = reply_facts(r.diagnostic);
     if (!r.reply_code) r.reply_code = facts.code;
     if (r.status.empty()) r.status = facts.status;
+    // "Status: 5.0.0" says only "failed"; the reply's own "5.1.0" says what failed
+    if (r.status.size() == 5 && r.status.compare(1, 4, ".0.0") == 0 && facts.status.size() >= 5 &&
+        facts.status[0] == r.status[0] && facts.status.compare(1, 4, ".0.0") != 0)
+        r.status = facts.status;
     // a reply code of another class than the report's status is a number in the text
     if (r.reply_code && !r.status.empty() && r.status[0] - '0' != r.reply_code / 100)
+        r.reply_code = 0;
+    // and so is a success code in a report of a failure
+    if (r.reply_code / 100 == 2 && (r.action == "failed" || r.action == "delayed"))
         r.reply_code = 0;
     if (r.command.empty()) r.command = facts.command;
     if (r.remote_mta.empty()) r.remote_mta = facts.host;
     if (r.action == "delivered" || r.action == "relayed" || r.action == "expanded") {
         r.classification = c.for_reason("delivered", 250, r.status, r.remote_mta);
+        return;
+    }
+    if (!r.verdict.empty()) {
+        r.classification = c.for_reason(r.verdict, r.reply_code, r.status, r.remote_mta);
         return;
     }
     ClassifyInput in;
@@ -209,6 +226,7 @@ void classify(const Classifier& c, BouncedRecipient& r, const std::string& words
     in.text = r.diagnostic;
     in.remote_host = r.remote_mta;
     in.command = r.command;
+    in.mta = mta.empty() ? std::string_view("other") : mta;  // a report, whoever wrote it
     auto dom = domain_of(r.recipient);
     in.domain = dom;
     r.classification = c.classify(in);
@@ -221,10 +239,29 @@ void classify(const Classifier& c, BouncedRecipient& r, const std::string& words
         auto again = c.classify(in);
         if (again.reason != "onhold" && again.reason != "undefined") r.classification = again;
     }
+    // Still nothing recognised in a report that the message is delayed: it has waited too
+    // long already (RFC 3464 "delayed"), as sisimai reads it.
+    if ((why == "onhold" || why == "undefined") && r.action == "delayed")
+        r.classification = c.for_reason("expired", r.reply_code, r.status, r.remote_mta);
 }
 
-BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>& words) {
+// PowerMTA's bounce categories (its documentation of X-PowerMTA-BounceCategory), as reasons.
+std::string powermta_reason(std::string_view category) {
+    static const std::pair<std::string_view, std::string_view> table[] = {
+        {"bad-domain", "hostunknown"},           {"bad-mailbox", "userunknown"},
+        {"inactive-mailbox", "suspend"},         {"message-expired", "expired"},
+        {"no-answer-from-host", "networkerror"}, {"policy-related", "policyviolation"},
+        {"quota-issues", "mailboxfull"},         {"routing-errors", "systemerror"},
+        {"spam-related", "spamdetected"}};
+    for (auto [name, reason] : table)
+        if (category == name) return std::string(reason);
+    return {};
+}
+
+BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>& words,
+                      std::string_view report) {
     BounceReport r;
+    auto transcript = transcript_of(report);
     r.kind = BounceReport::Kind::bounce;
     r.format = "rfc3464";
     r.reporting_mta = ds.reporting_mta;
@@ -235,13 +272,20 @@ BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>
         b.action = f.action;
         b.status = f.status;
         b.remote_mta = f.remote_mta;
-        b.diagnostic = one_line(f.diagnostic);
+        b.diagnostic = one_line(iso2022_to_utf8(f.diagnostic));
+        // "X-Unix; 75": a local program's exit status; the type is part of what it says
+        if (f.diagnostic_type == "x-unix" && !b.diagnostic.empty())
+            b.diagnostic = "X-Unix; " + b.diagnostic;
+        b.verdict = powermta_reason(f.bounce_category);
         // The human part often says more than the fields: which command was refused
         // ("in reply to RCPT TO command") and by which host.
         auto said = words_about(words, b.recipient);
         if (b.diagnostic.empty()) b.diagnostic = said;
         auto facts = reply_facts(said);
-        b.command = facts.command;
+        auto tr = transcript_facts(transcript, b.recipient, b.diagnostic);
+        b.command = tr.command;
+        if (!tr.reply.empty()) b.diagnostic = one_line(tr.reply);
+        if (b.command.empty()) b.command = facts.command;
         if (b.remote_mta.empty()) b.remote_mta = facts.host;
         if (b.recipient.empty()) continue;
         r.recipients.push_back(std::move(b));
@@ -252,6 +296,7 @@ BounceReport from_dsn(const DeliveryStatus& ds, const std::vector<TextRecipient>
 BounceReport from_text(const HeaderFields& top, std::string_view report,
                        const std::vector<std::string>& exclude, const HeaderFields& orig) {
     BounceReport r;
+    auto transcript = transcript_of(report);
     r.kind = BounceReport::Kind::bounce;
     r.format = "text";
     auto found = recipients_in_text(report, exclude);
@@ -272,7 +317,9 @@ BounceReport from_text(const HeaderFields& top, std::string_view report,
         b.recipient = t.address;
         b.action = "failed";
         b.diagnostic = t.diagnostic;
+        b.command = transcript_facts(transcript, t.address).command;
         auto facts = reply_facts(b.diagnostic);
+        if (facts.code / 100 == 2) facts.code = 0;  // a number in the text ("Size: 222")
         if (!facts.code && facts.status.empty() && !fallback.empty())
             b.diagnostic = b.diagnostic.empty() ? fallback : b.diagnostic + " " + fallback;
         if (b.diagnostic.empty()) b.diagnostic = one_line(report, 1024);
@@ -299,6 +346,15 @@ BounceReport BounceParser::parse(std::string_view raw) const {
         for (auto& a : addresses_in(orig.get(name), 10)) exclude.push_back(a);
 
     BounceReport r;
+    // Amazon SES tells of bounces, deliveries and complaints in JSON
+    if (auto t = trim(text); !t.empty() && t.front() == '{') {
+        r = ses_bounce(t);
+        if (r.kind == BounceReport::Kind::bounce) {
+            for (auto& b : r.recipients) classify(*classifier_, b, {}, "amazonses");
+            r.mta = "amazonses";
+            return r;
+        }
+    }
     auto words = recipients_in_text(split.report, exclude);
     const Part* ds_part = mime::find_part(top, "message/delivery-status");
     if (!ds_part) ds_part = mime::find_part(top, "message/global-delivery-status");
@@ -311,7 +367,7 @@ BounceReport BounceParser::parse(std::string_view raw) const {
     // sent to <> too); the other signs of a bounce still win (MTAs mark bounces so).
     bool ar_header = ar.is && std::string_view(ar.why) != "Subject";
     if (!ds.recipients.empty()) {
-        r = from_dsn(ds, words);
+        r = from_dsn(ds, words, split.report);
     } else if (says_bounce(h, !ar_header) || top.content_type.is("multipart/report") ||
                (!ar.is && text_says_bounce(split.report))) {
         r = from_text(h, split.report, exclude, orig);
@@ -331,7 +387,11 @@ BounceReport BounceParser::parse(std::string_view raw) const {
         return r;
     }
     fill_original(r, orig, h);
-    for (auto& b : r.recipients) classify(*classifier_, b, words_about(words, b.recipient));
+    r.mta = bounce_mta(h, split.report);
+    auto verdict = header_verdict(h);
+    for (auto& b : r.recipients)
+        if (b.verdict.empty()) b.verdict = verdict;
+    for (auto& b : r.recipients) classify(*classifier_, b, words_about(words, b.recipient), r.mta);
     if (r.recipients.empty()) {
         r.kind = BounceReport::Kind::not_bounce;
         r.why = "a bounce that names no recipient";

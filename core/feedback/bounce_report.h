@@ -21,6 +21,7 @@ struct BouncedRecipient {
     std::string diagnostic;          // the remote server's words (one line, blanks folded)
     std::string remote_mta;          // host name or address, without "dns;"
     std::string command;             // MAIL, RCPT, DATA, CONN, ... when the report says
+    std::string verdict;             // the reporting MTA's own reason, when it gives one
     Classification classification;
 };
 
@@ -28,6 +29,7 @@ struct BounceReport {
     enum class Kind { not_bounce, bounce, auto_reply };
     Kind kind = Kind::not_bounce;
     std::string format;  // "rfc3464", "text", "auto-reply"
+    std::string mta;     // the software that wrote the report, when known (bounce_mta.h)
     std::string why;     // for not_bounce: what was missing
     std::vector<BouncedRecipient> recipients;
     std::string addresser;  // the original sender (the returned message's, else the report's To)

@@ -10,6 +10,9 @@
 #include "core/feedback/bounce_parser.h"
 #include "core/feedback/bounce_text.h"
 #include "core/feedback/delivery_status.h"
+#include "core/feedback/mbox.h"
+#include "core/feedback/ses_bounce.h"
+#include "core/feedback/text_charset.h"
 #include "core/mime/mime_tree.h"
 #include "core/mime/transfer_decode.h"
 
@@ -261,4 +264,192 @@ TEST_CASE("MIME: parameters, RFC 2231 continuations, parts and the human text") 
         "<p>Delivery&nbsp;failed</p><style>p{}</style>\n--x--\n");
     CHECK(mime::human_text(m.top).find("Delivery failed") != std::string::npos);
     CHECK(mime::human_text(m.top).find("p{}") == std::string::npos);
+}
+
+namespace {
+
+BounceReport parse_text(const std::string& headers, const std::string& body) {
+    return parser().parse(headers + "\n" + body);
+}
+
+const BouncedRecipient* find(const BounceReport& r, std::string_view who) {
+    for (const auto& b : r.recipients)
+        if (b.recipient == who) return &b;
+    return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("'user unknown' needs the RCPT stage or an X.1.x status; else the filter refused it") {
+    const std::string h =
+        "From: MAILER-DAEMON@mx.example\nTo: s@sender.example\nSubject: Returned mail\n";
+    // no command, no status: the recipient's filter (sisimai's reading)
+    auto r = parse_text(h, "<a@dest.example>\n    550 User unknown\n");
+    REQUIRE(find(r, "a@dest.example"));
+    CHECK(find(r, "a@dest.example")->classification.reason == "filtered");
+    // a transcript names the command: RCPT, so the mailbox does not exist
+    r = parse_text(h,
+                   "   ----- Transcript of session follows -----\n"
+                   "... while talking to mx.dest.example.:\n"
+                   ">>> RCPT To:<a@dest.example>\n"
+                   "<<< 550 <a@dest.example>... User unknown\n"
+                   "550 <a@dest.example>... User unknown\n");
+    REQUIRE(find(r, "a@dest.example"));
+    CHECK(find(r, "a@dest.example")->command == "RCPT");
+    CHECK(find(r, "a@dest.example")->classification.reason == "userunknown");
+    // after DATA it is the filter again
+    r = parse_text(h,
+                   "   ----- Transcript of session follows -----\n"
+                   ">>> DATA\n"
+                   "<<< 550 5.0.0 <a@dest.example>... User unknown\n"
+                   "<<< 503 5.0.0 Need RCPT (recipient)\n");
+    REQUIRE(find(r, "a@dest.example"));
+    CHECK(find(r, "a@dest.example")->command == "DATA");
+    CHECK(find(r, "a@dest.example")->classification.reason == "filtered");
+    // a gateway known to mean a missing mailbox by it (McAfee)
+    r = parse_text(h + "X-NAI-Header: Modified by McAfee Email Gateway\n",
+                   "<a@dest.example>   (Unknown user a@dest.example)\n");
+    REQUIRE(find(r, "a@dest.example"));
+    CHECK(r.mta == "mcafee");
+    CHECK(find(r, "a@dest.example")->classification.reason == "userunknown");
+}
+
+TEST_CASE("a DSN's cut multi-line reply is read whole from the transcript") {
+    auto r = parser().parse(
+        "From: MAILER-DAEMON@mx.example\nTo: s@sender.example\nSubject: Returned mail\n"
+        "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
+        "boundary=B\n\n--B\nContent-Type: text/plain\n\n"
+        "   ----- Transcript of session follows -----\n"
+        ">>> DATA\n"
+        "<<< 550-5.7.1 Unauthenticated email from sender.example is not accepted due to\n"
+        "<<< 550-5.7.1 domain's DMARC policy.\n"
+        "<<< 550 5.7.1 More words.\n"
+        "554 5.0.0 Service unavailable\n"
+        "--B\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.example\n\n"
+        "Final-Recipient: RFC822; a@dest.example\nAction: failed\nStatus: 5.7.1\n"
+        "Diagnostic-Code: SMTP; 550-5.7.1 Unauthenticated email from sender.example is not "
+        "accepted due to\n--B--\n");
+    REQUIRE(find(r, "a@dest.example"));
+    auto& b = *find(r, "a@dest.example");
+    CHECK(b.diagnostic.find("DMARC policy") != std::string::npos);
+    CHECK(b.command == "DATA");
+    CHECK(b.classification.reason == "authfailure");
+}
+
+TEST_CASE("report texts in other charsets are read as UTF-8") {
+    // "ユーザー" in ISO-2022-JP, inside a DSN field that names no charset
+    std::string iso = "\x1b$B%f!<%6!<\x1b(B";
+    CHECK(iso2022_to_utf8(iso) == "ユーザー");
+    CHECK(iso2022_to_utf8("plain") == "plain");
+    CHECK(to_utf8("caf\xe9", "ISO-8859-1") == "café");
+    CHECK(to_utf8("caf\xe9", "no-such-charset") == "caf\xe9");
+    CHECK(to_utf8("\xff\xfe\xfd", "ISO-2022-JP").size() < 16);  // bad bytes skipped
+    std::string big(1 << 20, '\x1b');
+    CHECK(iso2022_to_utf8(big + "$B").size() <= 4u << 20);
+}
+
+TEST_CASE("Amazon SES notifications in JSON: bounce, delivery, complaint") {
+    const std::string h =
+        "From: no-reply@sns.amazonaws.com\nTo: s@sender.example\nSubject: AWS Notification "
+        "Message\n";
+    auto r = parse_text(
+        h, R"({"notificationType":"Bounce","bounce":{"bounceType":"Permanent",)"
+           R"("bounceSubType":"General","reportingMTA":"dsn; a1.smtp-out.amazonses.com",)"
+           R"("bouncedRecipients":[{"emailAddress":"a@dest.example","action":"failed",)"
+           R"("status":"5.1.1","diagnosticCode":"smtp; 550 5.1.1 user unknown"}]},)"
+           R"("mail":{"source":"s@sender.example","headers":[{"name":"Message-ID",)"
+           R"("value":"<m1@sender.example>"},{"name":"X-Kasi-Id","value":"q1"}]}})");
+    CHECK(r.format == "ses-json");
+    REQUIRE(find(r, "a@dest.example"));
+    CHECK(find(r, "a@dest.example")->status == "5.1.1");
+    CHECK(find(r, "a@dest.example")->reply_code == 550);
+    CHECK(find(r, "a@dest.example")->classification.reason == "userunknown");
+    CHECK(r.original_message_id == "<m1@sender.example>");
+    CHECK(r.addresser == "s@sender.example");
+    REQUIRE(r.original_kasi_headers.size() == 1);
+    r = parse_text(h, R"({"notificationType":"Bounce","bounce":{"bounceType":"Transient",)"
+                      R"("bounceSubType":"MailboxFull","bouncedRecipients":[)"
+                      R"({"emailAddress":"b@dest.example"}]}})");
+    REQUIRE(find(r, "b@dest.example"));
+    CHECK(find(r, "b@dest.example")->classification.reason == "mailboxfull");
+    r = parse_text(h, R"({"notificationType":"Delivery","delivery":{"recipients":)"
+                      R"(["c@dest.example"],"smtpResponse":"250 2.6.0 Message received"}})");
+    REQUIRE(find(r, "c@dest.example"));
+    CHECK(find(r, "c@dest.example")->classification.reason == "delivered");
+    r = parse_text(h, R"({"notificationType":"Complaint","complaint":{"complainedRecipients":)"
+                      R"([{"emailAddress":"d@dest.example"}]}})");
+    REQUIRE(find(r, "d@dest.example"));
+    CHECK(find(r, "d@dest.example")->classification.reason == "feedback");
+    // JSON that is not a notification, or does not parse, is read as any other text
+    CHECK(ses_bounce(R"({"notificationType":"Other"})").kind == BounceReport::Kind::not_bounce);
+    CHECK(ses_bounce(R"({"bounce": [)").kind == BounceReport::Kind::not_bounce);
+    CHECK(ses_bounce(std::string(100000, '{')).kind == BounceReport::Kind::not_bounce);
+}
+
+TEST_CASE("what a report's writer and fields say outright") {
+    const std::string h = "From: MAILER-DAEMON@mx.example\nTo: s@sender.example\n";
+    // a local program's exit status
+    auto r =
+        parser().parse(h +
+                       "Subject: Returned mail\nMIME-Version: 1.0\nContent-Type: multipart/report; "
+                       "boundary=B\n\n--B\nContent-Type: message/delivery-status\n\n"
+                       "Final-Recipient: RFC822; a@dest.example\nAction: failed\nStatus: 5.0.0\n"
+                       "Diagnostic-Code: X-Unix; 75\n\n"
+                       "Final-Recipient: RFC822; b@dest.example\nAction: failed\nStatus: 5.0.0\n"
+                       "Diagnostic-Code: smtp; 554 delivery error\n"
+                       "X-PowerMTA-BounceCategory: bad-mailbox\n--B--\n");
+    REQUIRE(find(r, "a@dest.example"));
+    CHECK(find(r, "a@dest.example")->classification.reason == "mailererror");
+    REQUIRE(find(r, "b@dest.example"));
+    CHECK(find(r, "b@dest.example")->classification.reason == "userunknown");
+    // Google Groups: four reasons in a list, whatever the language
+    r = parse_text(
+        "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n"
+        "To: s@sender.example\nSubject: Delivery Status Notification (Failure)\n"
+        "X-Failed-Recipients: list@googlegroups.com\nX-Google-Smtp-Source: x\n",
+        "Hallo, die Gruppe existiert vielleicht nicht:\n\n * a\n * b\n * c\n * d\n");
+    CHECK(r.mta == "googlegroups");
+    REQUIRE(find(r, "list@googlegroups.com"));
+    CHECK(find(r, "list@googlegroups.com")->classification.reason == "rejected");
+    // a delayed report nothing else explains has waited too long
+    r = parser().parse(
+        h +
+        "Subject: Warning: could not send message for past 4 hours\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/report; boundary=B\n\n--B\n"
+        "Content-Type: message/delivery-status\n\n"
+        "Final-Recipient: RFC822; c@dest.example\nAction: delayed\nStatus: 4.5.0\n"
+        "Diagnostic-Code: SMTP; 421 Warning: message still undelivered after 4 hours\n--B--\n");
+    REQUIRE(find(r, "c@dest.example"));
+    CHECK(find(r, "c@dest.example")->classification.reason == "expired");
+}
+
+TEST_CASE("an mbox holds one report after another") {
+    std::string one = "From MAILER-DAEMON  Thu Apr 29 23:34:45 2015\nSubject: a\n\nbody\n";
+    std::string two =
+        "From x@y  Thu Apr 29 23:34:46 2015\nSubject: b\n\nline\nFrom here on, not a new message\n";
+    auto ms = mbox_messages(one + "\n" + two);
+    REQUIRE(ms.size() == 2);
+    CHECK(ms[1].substr(0, 7) == "From x@");
+    CHECK(mbox_messages("Subject: plain\n\nFrom me\n").size() == 1);
+    CHECK(mbox_messages(one + "\n" + two + "\n" + one, 2).size() == 2);
+}
+
+TEST_CASE("hostile input: many recipients over a long transcript stay bounded") {
+    std::string m =
+        "From: MAILER-DAEMON@mx.example\nTo: s@sender.example\nSubject: Returned mail\n"
+        "MIME-Version: 1.0\nContent-Type: multipart/report; boundary=B\n\n--B\n"
+        "Content-Type: text/plain\n\n";
+    for (int i = 0; i < 20000; ++i)
+        m += ">>> RCPT To:<x" + std::to_string(i) + "@d.example>\n<<< 250 ok\n";
+    m += "--B\nContent-Type: message/delivery-status\n\n";
+    for (int i = 0; i < 1000; ++i)
+        m += "Final-Recipient: rfc822; r" + std::to_string(i) +
+             "@d.example\nAction: failed\nStatus: 5.0.0\nDiagnostic-Code: smtp; 550-5.0.0 x\n\n";
+    m += "--B--\n";
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = parser().parse(m);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(r.recipients.size() == 1000);
+    CHECK(s < 5.0);
 }

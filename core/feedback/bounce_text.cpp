@@ -74,6 +74,7 @@ bool separator_line(std::string_view line) {
         "message headers follow",
         "unsent message below",
         "returned message follows",
+        "returned message ---",
         "content-type: message/rfc822",
         "content-type: text/rfc822-headers",
         "original message:",
@@ -220,8 +221,7 @@ std::vector<TextRecipient> recipients_in_text(std::string_view report,
     auto ls = lines_of(report);
     auto line_of = [&](size_t i) { return report.substr(ls[i].begin, ls[i].end - ls[i].begin); };
     auto excluded = [&](const std::string& a) {
-        if (std::find(exclude.begin(), exclude.end(), a) != exclude.end()) return true;
-        return a.rfind("mailer-daemon@", 0) == 0 || a.rfind("postmaster@", 0) == 0;
+        return std::find(exclude.begin(), exclude.end(), a) != exclude.end();
     };
     struct Candidate {
         size_t line;
@@ -240,9 +240,11 @@ std::vector<TextRecipient> recipients_in_text(std::string_view report,
                 continue;
             bool strong = lead_is_label(line.substr(0, f.begin));
             // The report's own addresses are not recipients, unless one stands on its line
-            // as a recipient does (a message sent to oneself came back).
+            // as a recipient does (a message sent to oneself came back); a daemon's address
+            // is a recipient only where a line starts with it ("postmaster@b: no such domain").
             bool daemon =
-                f.address.rfind("mailer-daemon@", 0) == 0 || f.address.rfind("postmaster@", 0) == 0;
+                !(strong && trim(lead).empty()) && (f.address.rfind("mailer-daemon@", 0) == 0 ||
+                                                    f.address.rfind("postmaster@", 0) == 0);
             if (daemon || (excluded(f.address) && !(strong && stands_alone(line, f)))) continue;
             cands.push_back({i, f, strong});
         }
@@ -256,6 +258,18 @@ std::vector<TextRecipient> recipients_in_text(std::string_view report,
     // empty line, a separator line or the next recipient's line.
     auto words_under = [&](size_t at, size_t addr_end) {
         std::string diag(rest_after(line_of(at), addr_end));
+        // A transcript's ">>> RCPT TO:<a@b>" names the command the reply under it answers;
+        // a line ending in ':' just above introduces the reply ("... did not like our RCPT
+        // TO:", "host mx.example said:").
+        std::string intro;
+        if (at > 0) {
+            auto above = trim(line_of(at - 1));
+            if (!above.empty() && above.back() == ':' && above.size() < 200 &&
+                std::find(rec_lines.begin(), rec_lines.end(), at - 1) == rec_lines.end())
+                intro = std::string(above) + " ";
+        }
+        auto lead = to_lower(line_of(at).substr(0, std::min(addr_end, line_of(at).size())));
+        if (lead.find("rcpt to") != std::string::npos) intro += "RCPT TO: ";
         for (size_t j = at + 1; j < ls.size(); ++j) {
             auto l = line_of(j);
             if (blank(l)) {
@@ -268,7 +282,7 @@ std::vector<TextRecipient> recipients_in_text(std::string_view report,
             diag.append(trim(l));
             if (diag.size() > 4096) break;
         }
-        return diag;
+        return std::string(trim(intro + diag));
     };
     // A weak candidate's words: the paragraph that mentions it and the one after it
     // ("There was an error delivering your mail to <a@b>." / "Could not deliver for ...").
@@ -313,7 +327,9 @@ bool digit(char c) {
 // x.y.z with x in 2,4,5, y 1-3 digits, z 1-3 digits, not part of a longer number/version.
 bool status_at(std::string_view s, size_t i, std::string& out) {
     if (i >= s.size() || (s[i] != '2' && s[i] != '4' && s[i] != '5')) return false;
-    if (i > 0 && (digit(s[i - 1]) || s[i - 1] == '.')) return false;
+    // not part of a longer number or a version ("v4.6.1", "8.14.4")
+    if (i > 0 && (digit(s[i - 1]) || s[i - 1] == '.' || std::isalpha((unsigned char)s[i - 1])))
+        return false;
     size_t j = i + 1;
     if (j >= s.size() || s[j] != '.') return false;
     size_t k = ++j;
@@ -352,18 +368,63 @@ bool code_at(std::string_view s, size_t i, int& out) {
     return true;
 }
 
+// Gmail's older reports end the remote reply with the stage it failed at, "(state 14)".
+std::string_view gmail_state(std::string_view lower) {
+    auto at = lower.rfind("(state ");
+    if (at == std::string_view::npos) return {};
+    size_t i = at + 7, n = 0;
+    while (i < lower.size() && digit(lower[i]) && n < 100) n = n * 10 + size_t(lower[i++] - '0');
+    if (i >= lower.size() || lower[i] != ')') return {};
+    switch (n) {
+        case 6:
+            return "MAIL";
+        case 8:
+        case 9:
+        case 12:
+            return "AUTH";
+        case 13:
+            return "EHLO";
+        case 14:
+            return "RCPT";
+        case 15:
+        case 17:
+        case 18:
+            return "DATA";
+        default:
+            return {};
+    }
+}
+
 std::string command_in(std::string_view diag) {
     auto l = to_lower(diag);
     struct P {
         std::string_view phrase, cmd;
     };
     static const P table[] = {
-        {"end of data", "DATA"},  {"final data", "DATA"},       {"data command", "DATA"},
-        {"after data", "DATA"},   {"in reply to data", "DATA"}, {"to data", "DATA"},
-        {"rcpt to", "RCPT"},      {"rcpt command", "RCPT"},     {"mail from", "MAIL"},
-        {"mail command", "MAIL"}, {"after ehlo", "EHLO"},       {"to ehlo", "EHLO"},
-        {"after helo", "HELO"},   {"to helo", "HELO"},          {"initial connection", "CONNECT"},
+        {"end of data", "DATA"},
+        {"final data", "DATA"},
+        {"data command", "DATA"},
+        {"after data", "DATA"},
+        {"in reply to data", "DATA"},
+        {"to data", "DATA"},
+        {"rcpt to", "RCPT"},
+        {"rcpt command", "RCPT"},
+        {"mail from", "MAIL"},
+        {"mail command", "MAIL"},
+        {"after ehlo", "EHLO"},
+        {"to ehlo", "EHLO"},
+        {"after helo", "HELO"},
+        {"to helo", "HELO"},
+        {"initial connection", "CONNECT"},
         {"greeting", "CONNECT"},
+        // qmail-remote's words for each stage
+        {"does not like recipient", "RCPT"},
+        {"but sender was rejected", "MAIL"},
+        {"but my name was rejected", "EHLO"},
+        {"failed after i sent the message", "DATA"},
+        // Postfix's "host x refused to talk to me:", 1&1's "for TEXT command"
+        {"refused to talk to me", "HELO"},
+        {"for text command", "DATA"},
     };
     size_t best = std::string::npos;
     std::string_view cmd;
@@ -390,6 +451,7 @@ std::string command_in(std::string_view diag) {
             cmd = p.cmd;
         }
     }
+    if (cmd.empty()) cmd = gmail_state(l);
     return std::string(cmd);
 }
 
@@ -417,6 +479,71 @@ std::string host_in(std::string_view diag) {
 
 }  // namespace
 
+namespace {
+
+// The start of a reply, blanks folded: what a reply's first line is recognised by.
+std::string reply_start(std::string_view s) {
+    return one_line(s, 40);
+}
+
+}  // namespace
+
+std::string transcript_of(std::string_view report) {
+    std::string out;
+    size_t pos = 0;
+    while (pos < report.size() && out.size() < (64u << 10)) {
+        size_t nl = report.find('\n', pos);
+        auto line =
+            trim(report.substr(pos, nl == std::string_view::npos ? report.size() - pos : nl - pos));
+        pos = nl == std::string_view::npos ? report.size() : nl + 1;
+        auto lead = line.substr(0, 3);
+        if (lead != ">>>" && lead != "<<<") continue;
+        out.append(line.substr(0, std::min<size_t>(line.size(), 1024)));
+        out += '\n';
+    }
+    return out;
+}
+
+TranscriptFacts transcript_facts(std::string_view report, std::string_view address,
+                                 std::string_view diagnostic) {
+    TranscriptFacts out;
+    std::string current, named;
+    auto start = reply_start(diagnostic);
+    bool in_reply = false;
+    size_t pos = 0, lines = 0;
+    while (pos < report.size() && ++lines < 2000) {
+        size_t nl = report.find('\n', pos);
+        auto line =
+            trim(report.substr(pos, nl == std::string_view::npos ? report.size() - pos : nl - pos));
+        pos = nl == std::string_view::npos ? report.size() : nl + 1;
+        bool sent = line.substr(0, 3) == ">>>", got = line.substr(0, 3) == "<<<";
+        if (in_reply) {  // the further lines of the reply that was found
+            if (!got || out.reply.size() > 4096) break;
+            out.reply += ' ';
+            out.reply.append(trim(line.substr(3)));
+            continue;
+        }
+        if (line.size() < 5 || (!sent && !got)) continue;
+        bool mentions = to_lower(line).find(address) != std::string::npos;
+        if (sent) {
+            current = command_in(line.substr(3, 16));
+            if (mentions && !current.empty()) named = current;
+            continue;
+        }
+        auto said = trim(line.substr(3));
+        bool same = start.size() >= 8 && one_line(said, start.size()) == start;
+        if (same) {  // the report's diagnostic is this reply's first line: take all of it
+            out.reply = std::string(said);
+            in_reply = said.size() > 3 && said[3] == '-';
+            if (!in_reply) out.reply.clear();
+        }
+        if ((mentions || same) && !current.empty() && out.command.empty()) out.command = current;
+        if (same && !in_reply) break;
+    }
+    if (out.command.empty()) out.command = named;
+    return out;
+}
+
 ReplyFacts reply_facts(std::string_view d) {
     ReplyFacts f;
     for (size_t i = 0; i < d.size(); ++i) {
@@ -426,7 +553,9 @@ ReplyFacts reply_facts(std::string_view d) {
                 f.code = code;
                 std::string st;
                 size_t j = i + 3;
-                while (j < d.size() && (d[j] == ' ' || d[j] == '-' || d[j] == ':')) ++j;
+                while (j < d.size() && j < i + 8 &&
+                       (d[j] == ' ' || d[j] == '-' || d[j] == ':' || d[j] == '\'' || d[j] == '"'))
+                    ++j;
                 if (status_at(d, j, st)) f.status = st;
             }
         }

@@ -50,6 +50,22 @@ struct ReplyFacts {
 
 ReplyFacts reply_facts(std::string_view diagnostic);
 
+// An SMTP transcript in the report (">>> RCPT To:<a@b>" / "<<< 550 ..." lines, as Sendmail
+// and others write it): the command whose reply names `address` or starts as `diagnostic`
+// does, else the command that named the address ("" when the transcript does not say);
+// and when `diagnostic` is the first line of a multi-line reply there ("550-5.7.1 ..."),
+// the whole reply (a DSN's Diagnostic-Code often keeps only that first line).
+// The transcript's lines of a report (those that start with ">>>" or "<<<"), at most 64 KB:
+// worked out once per report, then searched per recipient.
+std::string transcript_of(std::string_view report);
+
+struct TranscriptFacts {
+    std::string command;
+    std::string reply;
+};
+TranscriptFacts transcript_facts(std::string_view transcript, std::string_view address,
+                                 std::string_view diagnostic = {});
+
 // Blanks (CR, LF, tabs, runs of spaces) folded to one space, trimmed, capped.
 std::string one_line(std::string_view s, size_t max = 2048);
 

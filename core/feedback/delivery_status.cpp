@@ -37,6 +37,8 @@ void apply(DsnRecipientFields& r, const mime::Field& f) {
         } else {
             r.diagnostic = f.value;
         }
+    } else if (iequals(n, "X-PowerMTA-BounceCategory")) {
+        r.bounce_category = to_lower(trim(f.value));
     } else if (iequals(n, "Last-Attempt-Date")) {
         r.last_attempt = f.value;
     }

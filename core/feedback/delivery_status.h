@@ -3,7 +3,8 @@
 // Status, Remote-MTA, Diagnostic-Code, ...), blocks separated by empty lines. Read from a
 // message/delivery-status part, or from plain text where an MTA wrote the same fields into
 // its human-readable part. Field values are unfolded; the "type;" prefixes (rfc822;, dns;,
-// smtp;) are removed; vendor fields (X-Postfix-*, X-Actual-Recipient, ...) are ignored.
+// smtp;) are removed; vendor fields (X-Postfix-*, X-Actual-Recipient, ...) are ignored but
+// for PowerMTA's bounce category, which is its verdict on the recipient.
 #pragma once
 
 #include <string>
@@ -15,6 +16,7 @@ namespace kasi {
 struct DsnRecipientFields {
     std::string final_recipient, original_recipient, action, status, remote_mta, diagnostic_type,
         diagnostic, last_attempt;
+    std::string bounce_category;  // PowerMTA's X-PowerMTA-BounceCategory ("bad-mailbox", ...)
 };
 
 struct DeliveryStatus {

@@ -27,6 +27,8 @@ std::string_view str_of(const JsonValue* v) {
                               : std::string_view();
 }
 
+}  // namespace
+
 // Mail systems cut lines longer than 998 octets; the JSON of a notification by mail comes
 // back with "!" + line end + space where it was cut. Those breaks removed.
 std::string join_cut_lines(std::string_view s) {
@@ -45,6 +47,8 @@ std::string join_cut_lines(std::string_view s) {
     }
     return out;
 }
+
+namespace {
 
 bool parse_json_doc(rapidjson::Document& doc, std::string_view text) {
     std::string err;

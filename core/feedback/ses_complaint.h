@@ -13,6 +13,7 @@
 // does not parse as it is, those cuts are joined and it is parsed again.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "core/feedback/complaint_report.h"
@@ -22,6 +23,9 @@ namespace kasi {
 // A report with format "ses-json" for a Complaint; not_complaint with `why` for JSON that
 // does not parse, is not an SES notification or is of another type (Bounce, Delivery).
 ComplaintReport ses_complaint(std::string_view json);
+
+// A notification's JSON as it came by mail, its cut lines joined (see above).
+std::string join_cut_lines(std::string_view s);
 
 // The JSON object that starts at text[from] ('{'), up to its matching '}' (strings and
 // escapes respected, at most 4 MB); "" if it does not close.
