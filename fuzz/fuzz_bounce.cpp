@@ -1,5 +1,6 @@
 // The bounce parser (core/feedback/bounce_parser.h) and the MIME reader under it
 // (core/mime): a report is whatever anyone sends to a return path. Input: a message.
+// The mbox splitter of kasictl bounce parse too.
 // Properties: parsing ends (bounded by the MIME limits), a report of kind not_bounce names
 // no recipient and says why, every recipient has an address and a reason of the bounded
 // set, a temporary status is never hard, and the same input parses the same twice.
@@ -11,6 +12,7 @@
 #include "core/classify/classifier.h"
 #include "core/classify/taxonomy.h"
 #include "core/feedback/bounce_parser.h"
+#include "core/feedback/mbox.h"
 #include "core/mime/mime_tree.h"
 #include "fuzz/fuzz_check.h"
 
@@ -47,5 +49,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     auto again = parser().parse(raw);
     FUZZ_CHECK(again.recipients.size() == r.recipients.size());
+    // an mbox of reports (kasictl bounce parse splits files): pieces of the input, in order
+    size_t at = 0;
+    for (auto piece : kasi::mbox_messages(raw)) {
+        FUZZ_CHECK(piece.data() >= raw.data() + at);
+        FUZZ_CHECK(piece.data() + piece.size() <= raw.data() + raw.size());
+        at = size_t(piece.data() - raw.data()) + piece.size();
+    }
     return 0;
 }
