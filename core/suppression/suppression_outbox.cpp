@@ -129,6 +129,8 @@ bool SuppressionOutbox::create(uint64_t gen, std::string& err) {
     gen_ = gen;
     offsets_.clear();
     end_ = h.size();
+    pub_gen_ = gen_;
+    pub_records_ = 0;
     return true;
 }
 
@@ -144,6 +146,8 @@ bool SuppressionOutbox::load(std::string& err) {
         at += framed.size();
     };
     if (!scan_journal(fd_, path_, fn, scan, err)) return false;
+    pub_gen_ = gen_;
+    pub_records_ = offsets_.size();
     if (scan.fresh) {
         std::string h = journal_header();
         if (::ftruncate(fd_, 0) != 0 || !pwrite_all(fd_, h, 0) || ::fdatasync(fd_) != 0) {
@@ -201,12 +205,13 @@ bool SuppressionOutbox::append(const std::vector<JournalRecord>& changes, std::s
     }
     end_ += bytes.size();
     offsets_.insert(offsets_.end(), starts.begin(), starts.end());
+    pub_records_ = offsets_.size();
     return true;
 }
 
 SuppressionOutbox::Head SuppressionOutbox::head() const {
     std::lock_guard lk(mu_);
-    return Head{fmt::format("{}.{}", node_, gen_), node_, offsets_.size(), end_};
+    return Head{fmt::format("{}.{}", node_, gen_), node_, gen_, offsets_.size(), end_};
 }
 
 bool SuppressionOutbox::read(const std::string& id, uint64_t from, size_t max,

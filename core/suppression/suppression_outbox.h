@@ -21,6 +21,7 @@
 // Memory: the file offset of each record (8 bytes a record), to read from any record on.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -53,10 +54,17 @@ class SuppressionOutbox {
     struct Head {
         std::string id;    // "NODE.GEN": the file's name in PostgreSQL
         std::string node;  // NODE
+        uint64_t gen = 0;
         uint64_t records = 0;
         uint64_t bytes = 0;
     };
     Head head() const;
+    // The generation and record count, without waiting for an append's fdatasync (for
+    // status on an event loop; the two may be a moment apart).
+    struct Counts {
+        uint64_t gen = 0, records = 0;
+    };
+    Counts counts() const { return {pub_gen_.load(), pub_records_.load()}; }
     // Up to `max` records of file `id` from record number `from` on. False with `err` when
     // `id` is not the current file or a read fails.
     bool read(const std::string& id, uint64_t from, size_t max, std::vector<JournalRecord>& out,
@@ -80,6 +88,7 @@ class SuppressionOutbox {
     uint64_t end_ = 0;
     int broken_ = 0;
     uint64_t rotate_bytes_ = 1 << 20;
+    std::atomic<uint64_t> pub_gen_{0}, pub_records_{0};  // counts()
 };
 
 }  // namespace kasi
