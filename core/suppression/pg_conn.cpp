@@ -37,8 +37,9 @@ std::string result_error(const PGresult* r, PGconn* c) {
 std::unique_ptr<PgConn> PgConn::connect(const std::string& conninfo, std::string& err) {
     // Kasi's defaults first: with expand_dbname the operator's string, expanded in place of
     // "dbname", overrides them.
-    const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
-    const char* values[] = {"5", "kasi", conninfo.c_str(), nullptr};
+    const char* keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname",
+                          nullptr};
+    const char* values[] = {"5", "kasi", "UTF8", conninfo.c_str(), nullptr};
     std::unique_ptr<PgConn> c(new PgConn());
     c->c_.reset(PQconnectdbParams(keys, values, 1));
     if (!c->c_) {
@@ -73,7 +74,7 @@ PgResult PgConn::exec(const char* sql, const std::vector<std::optional<std::stri
                             nullptr, 0));
     auto st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
-    err = result_error(r.get(), c_.get());
+    failed(r.get(), err);
     return nullptr;
 }
 
@@ -81,7 +82,13 @@ bool PgConn::run(const char* sql, std::string& err) {
     PgResult r(PQexec(c_.get(), sql));
     auto st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return true;
-    err = result_error(r.get(), c_.get());
+    return failed(r.get(), err);
+}
+
+bool PgConn::failed(const PGresult* r, std::string& err) {
+    err = result_error(r, c_.get());
+    const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+    sqlstate_ = state ? state : "";
     return false;
 }
 

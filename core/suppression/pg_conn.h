@@ -6,7 +6,7 @@
 // (shutdown does).
 //
 // The connection string is libpq's (key=value pairs or a postgresql:// URI). Kasi puts
-// connect_timeout=5 and application_name=kasi before it, so the operator's values win.
+// connect_timeout=5, application_name=kasi and client_encoding=UTF8 before it, so the operator's values win.
 // The string may hold a password: it is never logged; where() names host, port and
 // database only. A password is better kept in a passfile (PGPASSFILE, passfile=).
 #pragma once
@@ -42,6 +42,8 @@ class PgConn {
     // Statements without values (a migration script, BEGIN, COMMIT): PQexec.
     bool run(const char* sql, std::string& err);
     bool ok() const { return PQstatus(c_.get()) == CONNECTION_OK; }
+    // The SQLSTATE of the last failed exec() or run() ("" when there was none, or no answer).
+    const std::string& sqlstate() const { return sqlstate_; }
     // "host:port/dbname" (never the password).
     std::string where() const;
     // Asks the server to cancel the statement in flight; safe from any thread.
@@ -57,7 +59,10 @@ class PgConn {
     PgConn() = default;
     std::string error() const;
 
+    bool failed(const PGresult* r, std::string& err);
+
     std::unique_ptr<PGconn, ConnFree> c_;
+    std::string sqlstate_;
     std::mutex cancel_mu_;
     std::unique_ptr<PGcancel, CancelFree> cancel_;
 };

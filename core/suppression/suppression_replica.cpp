@@ -245,23 +245,43 @@ bool SuppressionReplica::push(PgConn& c, std::string& err) {
         }
         if (from >= h.records) {
             std::string e;
-            if (outbox_.rotate_if_drained(h.id, from, e) || e.empty()) return true;
-            log::warn("suppression: {}", e);
+            if (!outbox_.rotate_if_drained(h.id, from, e) && !e.empty())
+                log::warn("suppression: {}", e);
             return true;
         }
         if (!outbox_.read(h.id, from, opts_.push_batch, recs, err)) return false;
-        if (!push_batch(c, h.id, h.node, from, recs, err)) return false;
+        uint64_t n = recs.size();
+        if (!push_batch(c, h.id, h.node, from + n, recs, err)) return false;
         std::lock_guard lk(mu_);
-        pushed_ = from + recs.size();
-        st_.pushed += recs.size();
+        pushed_ = from + n;
+        st_.pushed += n;
         if (stop_) return true;
     }
 }
 
-// One transaction: the write lock, the records, the outbox's new confirmed count.
+// One transaction: the write lock, the records, the outbox's new confirmed count `upto`. A
+// record that PostgreSQL refuses as data (SQLSTATE class 22: bytes that are not valid in the
+// database's encoding, say) would block the outbox for ever: it is logged, left out, and
+// the batch is tried again without it; the change stays on this node only.
 bool SuppressionReplica::push_batch(PgConn& c, const std::string& id, const std::string& node,
-                                    uint64_t from, const std::vector<JournalRecord>& recs,
+                                    uint64_t upto, std::vector<JournalRecord>& recs,
                                     std::string& err) {
+    for (;;) {
+        size_t bad = recs.size();
+        if (push_once(c, id, node, upto, recs, bad, err)) return true;
+        if (bad == recs.size()) return false;
+        log::error(
+            "suppression: PostgreSQL refused {} {} (scope '{}'): {}; this change stays on "
+            "this node only",
+            recs[bad].op == JournalOp::add ? "the add of" : "the removal of",
+            recs[bad].entry.address, recs[bad].entry.scope, err);
+        recs.erase(recs.begin() + long(bad));
+    }
+}
+
+bool SuppressionReplica::push_once(PgConn& c, const std::string& id, const std::string& node,
+                                   uint64_t upto, const std::vector<JournalRecord>& recs,
+                                   size_t& bad, std::string& err) {
     std::string e;
     auto fail = [&](const std::string& what) {
         std::string ignored;
@@ -272,17 +292,20 @@ bool SuppressionReplica::push_batch(PgConn& c, const std::string& id, const std:
     if (!c.run("BEGIN", e)) return fail(e);
     if (!c.exec("SELECT pg_advisory_xact_lock($1)", {str(pg_lock_write)}, e)) return fail(e);
     std::string now = str(now_ms() / 1000);
-    for (const auto& r : recs) {
-        const auto& x = r.entry;
-        bool ok = r.op == JournalOp::add
+    for (size_t i = 0; i < recs.size(); ++i) {
+        const auto& x = recs[i].entry;
+        bool ok = recs[i].op == JournalOp::add
                       ? bool(c.exec(sql_add,
                                     {x.scope, x.address, std::string(reason_name(x.reason)),
                                      x.event, str(x.created), str(x.expires), now},
                                     e))
                       : bool(c.exec(sql_remove, {x.scope, x.address, now}, e));
-        if (!ok) return fail(fmt::format("{} ('{}'): {}", id, x.address, e));
+        if (!ok) {
+            if (c.sqlstate().rfind("22", 0) == 0) bad = i;  // this record's data
+            return fail(fmt::format("{} ('{}'): {}", id, x.address, e));
+        }
     }
-    if (!c.exec(sql_confirm, {id, node, str(int64_t(from + recs.size()))}, e)) return fail(e);
+    if (!c.exec(sql_confirm, {id, node, str(int64_t(upto))}, e)) return fail(e);
     if (!c.exec("DELETE FROM kasi_suppression_outboxes WHERE node = $1 AND id <> $2", {node, id},
                 e))
         return fail(e);

@@ -89,8 +89,10 @@ class SuppressionReplica {
     void session(PgConn& c, std::string& err);
     bool prepare(PgConn& c, std::string& err);
     bool push(PgConn& c, std::string& err);
-    bool push_batch(PgConn& c, const std::string& id, const std::string& node, uint64_t from,
-                    const std::vector<JournalRecord>& recs, std::string& err);
+    bool push_batch(PgConn& c, const std::string& id, const std::string& node, uint64_t upto,
+                    std::vector<JournalRecord>& recs, std::string& err);
+    bool push_once(PgConn& c, const std::string& id, const std::string& node, uint64_t upto,
+                   const std::vector<JournalRecord>& recs, size_t& bad, std::string& err);
     bool pull(PgConn& c, std::string& err);
     bool apply_page(const pg_result* r, int64_t& last_seq, std::string& err);
     void load_cursor();
