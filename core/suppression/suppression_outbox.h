@@ -69,6 +69,16 @@ class SuppressionOutbox {
     // `id` is not the current file or a read fails.
     bool read(const std::string& id, uint64_t from, size_t max, std::vector<JournalRecord>& out,
               std::string& err) const;
+    // Runs `fn` under the outbox's lock if every record is confirmed (generation `gen`,
+    // `pushed` records), so that no append can come in meanwhile; false (without running it)
+    // when a record waits.
+    template <class Fn>
+    bool if_drained(uint64_t gen, uint64_t pushed, Fn&& fn) {
+        std::lock_guard lk(mu_);
+        if (gen != gen_ || pushed != offsets_.size()) return false;
+        fn();
+        return true;
+    }
     // Called once PostgreSQL holds the first `pushed` records of `id`: if that is all of them
     // and the file is larger than rotate_bytes, starts the next file. True if it did.
     bool rotate_if_drained(const std::string& id, uint64_t pushed, std::string& err);

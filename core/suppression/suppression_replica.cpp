@@ -225,8 +225,12 @@ void SuppressionReplica::session(PgConn& c, std::string& err) {
         if (!push(c, err) || stopping()) return;
         int64_t now = now_ms();
         if (now >= next_pull) {
-            if (!pull(c, err)) return;
-            next_pull = now + opts_.poll_ms;
+            bool done = false;
+            if (!pull(c, done, err)) return;
+            if (done)
+                next_pull = now + opts_.poll_ms;
+            else
+                continue;  // a local change came first: push it, then pull again
         }
         if (!wait(std::max<int64_t>(1, next_pull - now_ms()))) return;
     }
@@ -294,8 +298,10 @@ bool SuppressionReplica::push_once(PgConn& c, const std::string& id, const std::
     std::string now = str(now_ms() / 1000);
     for (size_t i = 0; i < recs.size(); ++i) {
         const auto& x = recs[i].entry;
-        bool ok = recs[i].op == JournalOp::add
-                      ? bool(c.exec(sql_add,
+        // The store took an add that had expired when it was written as a removal (its `at`,
+        // kept in the outbox): so does PostgreSQL.
+        bool add = recs[i].op == JournalOp::add && !x.expired(recs[i].at);
+        bool ok = add ? bool(c.exec(sql_add,
                                     {x.scope, x.address, std::string(reason_name(x.reason)),
                                      x.event, str(x.created), str(x.expires), now},
                                     e))
@@ -313,12 +319,19 @@ bool SuppressionReplica::push_once(PgConn& c, const std::string& id, const std::
     return true;
 }
 
-bool SuppressionReplica::pull(PgConn& c, std::string& err) {
+// Pages of rows after the cursor, each applied only while the outbox is drained (checked
+// and applied under the outbox's lock, so no local change can slip in between): a pulled
+// row must never overwrite a local change PostgreSQL has not seen yet. When one waits,
+// `done` stays false and the caller pushes first; the page is read again.
+bool SuppressionReplica::pull(PgConn& c, bool& done, std::string& err) {
     for (;;) {
         int64_t cursor;
+        uint64_t gen, pushed;
         {
             std::lock_guard lk(mu_);
             cursor = st_.cursor;
+            gen = pushed_gen_;
+            pushed = pushed_;
         }
         std::string e;
         auto r = c.exec(sql_pull, {str(cursor), str(int64_t(opts_.pull_page))}, e);
@@ -326,7 +339,10 @@ bool SuppressionReplica::pull(PgConn& c, std::string& err) {
         int n = PQntuples(r.get());
         if (n > 0) {
             int64_t last = cursor;
-            if (!apply_page(r.get(), last, err)) return false;
+            bool ok = true;
+            if (!outbox_.if_drained(gen, pushed, [&] { ok = apply_page(r.get(), last, err); }))
+                return true;
+            if (!ok) return false;
             {
                 std::lock_guard lk(mu_);
                 st_.cursor = last;
@@ -338,6 +354,7 @@ bool SuppressionReplica::pull(PgConn& c, std::string& err) {
     }
     std::lock_guard lk(mu_);
     st_.last_pull_ms = now_ms();
+    done = true;
     return true;
 }
 

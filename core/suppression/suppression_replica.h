@@ -93,7 +93,7 @@ class SuppressionReplica {
                     std::vector<JournalRecord>& recs, std::string& err);
     bool push_once(PgConn& c, const std::string& id, const std::string& node, uint64_t upto,
                    const std::vector<JournalRecord>& recs, size_t& bad, std::string& err);
-    bool pull(PgConn& c, std::string& err);
+    bool pull(PgConn& c, bool& done, std::string& err);
     bool apply_page(const pg_result* r, int64_t& last_seq, std::string& err);
     void load_cursor();
     bool save_cursor(std::string& err);
