@@ -3,7 +3,9 @@ cluster made by the test (initdb in a temp dir, a free loopback port, fsync off)
 kasi nodes whose suppression.ini names it. An operator's add on node A makes node B refuse
 the address at RCPT within the poll interval, a removal reaches B the same way, the schema
 migrations ran once although both nodes started together, a bad row put in the table by
-hand is skipped (logged) without stopping the sharing, and with PostgreSQL stopped node A
+hand is skipped (logged) without stopping the sharing, an offline import is pushed when the
+node starts (a row PostgreSQL refuses as data stays local, logged), a migration that fails is
+logged and retried while the node serves from its own list, and with PostgreSQL stopped node A
 still adds (acknowledged, and kept through a kill -9), both nodes keep receiving, and the
 change reaches B once PostgreSQL is back. Skipped when the PostgreSQL server binaries are
 not installed (Debian: apt-get install postgresql)."""
@@ -96,13 +98,13 @@ class Postgres:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def dsn(self):
-        return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+    def dsn(self, db="postgres"):
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname={db}"
 
-    def sql(self, text):
+    def sql(self, text, db="postgres"):
         r = subprocess.run([os.path.join(self.bin, "psql"), "-X", "-A", "-t", "-q", "-v",
                             "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port), "-U",
-                            "postgres", "-d", "postgres", "-c", text],
+                            "postgres", "-d", db, "-c", text],
                            capture_output=True, text=True)
         assert r.returncode == 0, (text, r.stderr)
         return r.stdout.strip()
@@ -118,9 +120,9 @@ def pg():
     return _PG
 
 
-def node(p, http=None):
+def node(p, http=None, db="postgres"):
     files = {"suppression.ini":
-             f"[postgres]\ndsn = {p.dsn()}\npoll_interval = {int(POLL_S * 1000)}ms\n"}
+             f"[postgres]\ndsn = {p.dsn(db)}\npoll_interval = {int(POLL_S * 1000)}ms\n"}
     if http:
         files["http.ini"] = f"[main]\nlisten = 127.0.0.1:{http}\n[auth]\ntrusted = 127.0.0.1\n"
     return Kasi(extra=files).start()
@@ -224,6 +226,32 @@ def test_adds_and_removes_on_one_node_reach_the_other_within_the_poll_interval()
         for k in (a, b):
             if k:
                 k.cleanup()
+
+
+def test_a_failed_migration_is_logged_and_the_node_serves_from_its_own_list():
+    p = pg()
+    p.sql("CREATE DATABASE broken")
+    # a table of that name, not Kasi's: migration 1 cannot create its own
+    p.sql("CREATE TABLE kasi_suppression (x int)", db="broken")
+    a = None
+    try:
+        a = node(p, db="broken")
+        wait_log(a, "schema migration failed: migration 1 (")
+        assert 'relation "kasi_suppression" already exists' in a.read_log()
+        # rolled back whole: not even the bookkeeping table is left
+        assert p.sql("SELECT to_regclass('kasi_schema_migrations') IS NULL", db="broken") == "t"
+        ctl_ok(a, "suppress", "add", "local@sink.test")  # changes still acknowledged
+        assert rcpt_code(a, "local@sink.test") == 550
+        assert rcpt_code(a, "other@sink.test") == 250
+        p.sql("DROP TABLE kasi_suppression", db="broken")  # the operator fixes it: a retry works
+        wait_log(a, "PostgreSQL schema migrated from version 0 to 1")
+        deadline = time.time() + BOUND_S
+        while p.sql("SELECT count(*) FROM kasi_suppression", db="broken") != "1":
+            assert time.time() < deadline, a.read_log()[-3000:]
+            time.sleep(0.05)
+    finally:
+        if a:
+            a.cleanup()
 
 
 def test_postgres_down_changes_wait_in_the_outbox_and_arrive_when_it_is_back():
