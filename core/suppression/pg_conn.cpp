@@ -1,9 +1,14 @@
 #include "core/suppression/pg_conn.h"
 
+#include <poll.h>
+
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include <fmt/format.h>
+
+#include "core/util/clock.h"
 
 namespace kasi {
 
@@ -32,37 +37,126 @@ std::string result_error(const PGresult* r, PGconn* c) {
     return e.empty() ? "unknown error" : e;
 }
 
+bool succeeded(const PGresult* r) {
+    auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
 }  // namespace
 
-std::unique_ptr<PgConn> PgConn::connect(const std::string& conninfo, std::string& err) {
+std::unique_ptr<PgConn> PgConn::connect(const std::string& conninfo, Limits limits,
+                                        std::string& err) {
     // Kasi's defaults first: with expand_dbname the operator's string, expanded in place of
     // "dbname", overrides them.
-    const char* keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname",
-                          nullptr};
-    const char* values[] = {"5", "kasi", "UTF8", conninfo.c_str(), nullptr};
+    const char* keys[] = {"application_name", "client_encoding", "dbname", nullptr};
+    const char* values[] = {"kasi", "UTF8", conninfo.c_str(), nullptr};
     std::unique_ptr<PgConn> c(new PgConn());
-    c->c_.reset(PQconnectdbParams(keys, values, 1));
+    c->limits_ = limits;
+    c->c_.reset(PQconnectStartParams(keys, values, 1));
     if (!c->c_) {
         err = "out of memory";
         return nullptr;
     }
-    if (PQstatus(c->c_.get()) != CONNECTION_OK) {
-        err = c->error();
+    if (PQstatus(c->c_.get()) == CONNECTION_BAD) {
+        err = c->result_error_text();
+        return nullptr;
+    }
+    int64_t deadline = now_ms() + limits.connect_ms;
+    for (auto st = PGRES_POLLING_WRITING;;) {
+        if (st == PGRES_POLLING_OK) break;
+        if (st == PGRES_POLLING_FAILED) {
+            err = c->result_error_text();
+            return nullptr;
+        }
+        if (!c->wait_socket(st == PGRES_POLLING_WRITING, deadline, err)) {
+            err = "connecting: " + err;
+            return nullptr;
+        }
+        st = PQconnectPoll(c->c_.get());
+    }
+    if (PQsetnonblocking(c->c_.get(), 1) != 0) {
+        err = c->result_error_text();
         return nullptr;
     }
     PQsetNoticeProcessor(c->c_.get(), quiet_notice, nullptr);
-    std::lock_guard lk(c->cancel_mu_);
-    c->cancel_.reset(PQgetCancel(c->c_.get()));
     return c;
 }
 
-PgConn::~PgConn() {
-    std::lock_guard lk(cancel_mu_);
-    cancel_.reset();
+std::string PgConn::result_error_text() const {
+    return result_error(nullptr, c_.get());
 }
 
-std::string PgConn::error() const {
-    return result_error(nullptr, c_.get());
+bool PgConn::wait_socket(bool out, int64_t deadline_ms, std::string& err) {
+    for (;;) {
+        int64_t left = deadline_ms - now_ms();
+        if (left <= 0) {
+            err = "timed out";
+            return false;
+        }
+        pollfd p[2] = {{PQsocket(c_.get()), short(POLLIN | (out ? POLLOUT : 0)), 0},
+                       {limits_.stop_fd, POLLIN, 0}};
+        if (p[0].fd < 0) {
+            err = result_error_text();
+            return false;
+        }
+        int n = ::poll(p, limits_.stop_fd >= 0 ? 2 : 1, int(std::min<int64_t>(left, 1000)));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            err = fmt::format("poll: {}", std::strerror(errno));
+            return false;
+        }
+        if (limits_.stop_fd >= 0 && p[1].revents) {
+            err = "stopping";
+            return false;
+        }
+        if (p[0].revents) return true;
+    }
+}
+
+PgResult PgConn::finish(std::string& err) {
+    int64_t deadline = now_ms() + limits_.statement_ms;
+    auto give_up = [&] {
+        usable_ = false;  // the statement may still run: the connection is not ours to reuse
+        sqlstate_.clear();
+        return nullptr;
+    };
+    for (;;) {  // send what libpq buffered
+        int f = PQflush(c_.get());
+        if (f == 0) break;
+        if (f < 0 || !wait_socket(true, deadline, err)) {
+            if (f < 0) err = result_error_text();
+            return give_up();
+        }
+        if (!PQconsumeInput(c_.get())) {
+            err = result_error_text();
+            return give_up();
+        }
+    }
+    PgResult last, first_error;
+    for (;;) {
+        while (PQisBusy(c_.get())) {
+            if (!wait_socket(false, deadline, err)) return give_up();
+            if (!PQconsumeInput(c_.get())) {
+                err = result_error_text();
+                return give_up();
+            }
+        }
+        PgResult r(PQgetResult(c_.get()));
+        if (!r) break;
+        if (!succeeded(r.get()) && !first_error)
+            first_error = std::move(r);
+        else
+            last = std::move(r);
+    }
+    if (first_error) {
+        failed(first_error.get(), err);
+        return nullptr;
+    }
+    if (!last) {
+        failed(nullptr, err);
+        return nullptr;
+    }
+    return last;
 }
 
 PgResult PgConn::exec(const char* sql, const std::vector<std::optional<std::string>>& params,
@@ -70,19 +164,22 @@ PgResult PgConn::exec(const char* sql, const std::vector<std::optional<std::stri
     std::vector<const char*> values;
     values.reserve(params.size());
     for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-    PgResult r(PQexecParams(c_.get(), sql, int(values.size()), nullptr, values.data(), nullptr,
-                            nullptr, 0));
-    auto st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
-    failed(r.get(), err);
-    return nullptr;
+    if (!usable_ || !PQsendQueryParams(c_.get(), sql, int(values.size()), nullptr, values.data(),
+                                       nullptr, nullptr, 0)) {
+        err = usable_ ? result_error_text() : "the connection was given up";
+        sqlstate_.clear();
+        return nullptr;
+    }
+    return finish(err);
 }
 
 bool PgConn::run(const char* sql, std::string& err) {
-    PgResult r(PQexec(c_.get(), sql));
-    auto st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return true;
-    return failed(r.get(), err);
+    if (!usable_ || !PQsendQuery(c_.get(), sql)) {
+        err = usable_ ? result_error_text() : "the connection was given up";
+        sqlstate_.clear();
+        return false;
+    }
+    return finish(err) != nullptr;
 }
 
 bool PgConn::failed(const PGresult* r, std::string& err) {
@@ -97,13 +194,6 @@ std::string PgConn::where() const {
     const char* p = PQport(c_.get());
     const char* d = PQdb(c_.get());
     return fmt::format("{}:{}/{}", h ? h : "?", p ? p : "?", d ? d : "?");
-}
-
-void PgConn::cancel() {
-    std::lock_guard lk(cancel_mu_);
-    if (!cancel_) return;
-    char buf[256];
-    PQcancel(cancel_.get(), buf, int(sizeof buf));
 }
 
 bool pg_i64(const PGresult* r, int row, int col, int64_t& out) {

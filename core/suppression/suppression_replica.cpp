@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -80,6 +81,7 @@ bool row_entry(const PGresult* r, int i, SuppressionEntry& e, bool& deleted, std
 SuppressionReplica::SuppressionReplica(SuppressionStore& store, SuppressionOutbox& outbox,
                                        std::string dir, SuppressionReplicaOptions opts)
     : store_(store), outbox_(outbox), dir_(std::move(dir)), opts_(std::move(opts)) {
+    stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);  // -1: calls run to their deadlines
     load_cursor();
     thread_ = std::thread([this] {
         pthread_setname_np(pthread_self(), "kasi-suppr-pg");
@@ -91,10 +93,14 @@ SuppressionReplica::~SuppressionReplica() {
     {
         std::lock_guard lk(mu_);
         stop_ = true;
-        if (live_) live_->cancel();
     }
     cv_.notify_all();
+    uint64_t one = 1;
+    if (stop_fd_ >= 0 && ::write(stop_fd_, &one, sizeof one) < 0) {
+        // a full eventfd counter is still readable: nothing to do
+    }
     if (thread_.joinable()) thread_.join();
+    if (stop_fd_ >= 0) ::close(stop_fd_);
 }
 
 void SuppressionReplica::wake() {
@@ -130,22 +136,18 @@ void SuppressionReplica::run() {
     int64_t retry = first_retry_ms;
     while (!stopping()) {
         std::string err;
-        auto c = PgConn::connect(opts_.dsn, err);
+        PgConn::Limits limits;
+        limits.stop_fd = stop_fd_;
+        auto c = PgConn::connect(opts_.dsn, limits, err);
         if (c) {
-            {
-                std::lock_guard lk(mu_);
-                if (stop_) break;
-                live_ = c.get();
-            }
             if (prepare(*c, err)) {
                 retry = first_retry_ms;
                 session(*c, err);
             }
             std::lock_guard lk(mu_);
-            live_ = nullptr;
             st_.connected = false;
-            if (stop_) break;
         }
+        if (stopping()) break;
         if (!err.empty()) report_down(err);
         if (!wait(retry)) break;
         retry = std::min(retry * 2, opts_.retry_max_ms);

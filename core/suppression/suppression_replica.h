@@ -74,8 +74,8 @@ class SuppressionReplica {
     // Starts the thread. `dir` is the store's directory (for DIR/pg-cursor).
     SuppressionReplica(SuppressionStore& store, SuppressionOutbox& outbox, std::string dir,
                        SuppressionReplicaOptions opts);
-    // Stops the thread: cancels a statement in flight and waits (a connection attempt in
-    // progress finishes first, at most connect_timeout).
+    // Stops the thread and waits: a connection attempt or statement in flight is abandoned
+    // at once (pg_conn.h).
     ~SuppressionReplica();
     SuppressionReplica(const SuppressionReplica&) = delete;
     SuppressionReplica& operator=(const SuppressionReplica&) = delete;
@@ -110,7 +110,6 @@ class SuppressionReplica {
     mutable std::mutex mu_;  // everything below
     std::condition_variable cv_;
     bool stop_ = false, woken_ = false;
-    PgConn* live_ = nullptr;  // the connection in use (for cancel())
     SuppressionReplicaStatus st_;
     bool pushed_known_ = false;
     std::string pushed_id_;  // the outbox file whose confirmed count is pushed_
@@ -119,6 +118,7 @@ class SuppressionReplica {
     std::string db_id_;  // kasi_suppression_meta.id of the database the cursor is in
     std::string last_logged_;
     int64_t last_logged_ms_ = 0;
+    int stop_fd_ = -1;  // an eventfd, written once to stop: every libpq wait watches it
     std::thread thread_;
 };
 

@@ -5,7 +5,8 @@ the address at RCPT within the poll interval, a removal reaches B the same way, 
 migrations ran once although both nodes started together, a bad row put in the table by
 hand is skipped (logged) without stopping the sharing, an offline import is pushed when the
 node starts (a row PostgreSQL refuses as data stays local, logged), a migration that fails is
-logged and retried while the node serves from its own list, and with PostgreSQL stopped node A
+logged and retried while the node serves from its own list, a server that accepts and never
+answers holds up neither reception nor a stop, and with PostgreSQL stopped node A
 still adds (acknowledged, and kept through a kill -9), both nodes keep receiving, and the
 change reaches B once PostgreSQL is back. Skipped when the PostgreSQL server binaries are
 not installed (Debian: apt-get install postgresql)."""
@@ -15,8 +16,10 @@ import pwd
 import shutil
 import signal
 import smtplib
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -252,6 +255,45 @@ def test_a_failed_migration_is_logged_and_the_node_serves_from_its_own_list():
     finally:
         if a:
             a.cleanup()
+
+
+def test_a_server_that_never_answers_holds_up_neither_start_nor_reception_nor_stop():
+    """A listener on loopback that accepts and then says nothing (a hung database, a
+    half-open connection): no PostgreSQL needed."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                return
+    threading.Thread(target=accept, daemon=True).start()
+    files = {"suppression.ini": f"[postgres]\ndsn = host=127.0.0.1 port={srv.getsockname()[1]} "
+                                "user=postgres dbname=postgres connect_timeout=60\n"}
+    k = None
+    try:
+        k = Kasi(extra=files).start()
+        t0 = time.time()
+        out = ctl_ok(k, "suppress", "add", "hung@sink.test")
+        assert "added" in out and time.time() - t0 < 2, out
+        assert rcpt_code(k, "hung@sink.test") == 550
+        assert rcpt_code(k, "other@sink.test") == 250
+        assert held, "kasi never connected"
+        t0 = time.time()
+        rc = k.stop()
+        took = time.time() - t0
+        assert rc == 0 and took < 3, (rc, took, k.read_log()[-2000:])
+        print(f"stopped in {took:.2f} s with a connection attempt hanging")
+    finally:
+        srv.close()
+        for c in held:
+            c.close()
+        if k:
+            k.cleanup()
 
 
 def test_postgres_down_changes_wait_in_the_outbox_and_arrive_when_it_is_back():
