@@ -1,7 +1,8 @@
 """The suppression list shared through PostgreSQL, end to end: a throwaway PostgreSQL
 cluster made by the test (initdb in a temp dir, a free loopback port, fsync off) and two
-kasi nodes whose suppression.ini names it. An operator's add on node A makes node B refuse
-the address at RCPT within the poll interval, a removal reaches B the same way, the schema
+kasi nodes whose suppression.ini names it. An operator's add on node A, or an ARF complaint
+received by A, makes node B refuse the address at RCPT within the poll interval (plus a
+margin), a removal reaches B the same way, the schema
 migrations ran once although both nodes started together, a bad row put in the table by
 hand is skipped (logged) without stopping the sharing, an offline import is pushed when the
 node starts (a row PostgreSQL refuses as data stays local, logged), a migration that fails is
@@ -23,7 +24,10 @@ import threading
 import time
 import urllib.request
 
+import feedback
+import outbound
 from harness import Kasi, Skip, free_port, run
+from smtp_peer import Peer
 
 POLL_S = 0.2  # poll_interval of the nodes
 BOUND_S = POLL_S + 2.0  # what the test allows: the poll, a push and a margin for a busy box
@@ -231,6 +235,35 @@ def test_adds_and_removes_on_one_node_reach_the_other_within_the_poll_interval()
                 k.cleanup()
 
 
+def test_a_complaint_received_by_one_node_suppresses_the_address_on_the_other():
+    """The path a real report takes: node A relays a message with a VERP return path to a
+    scripted peer, an ARF complaint about it comes back to A's feedback address, and B then
+    refuses the recipient at RCPT."""
+    p = pg()
+    peer = Peer()
+    a = b = None
+    try:
+        files = dict(feedback.FILES)
+        files["suppression.ini"] = (f"[postgres]\ndsn = {p.dsn()}\n"
+                                    f"poll_interval = {int(POLL_S * 1000)}ms\n")
+        a = outbound.kasi(peer.port, extra=files)
+        b = node(p)
+        wait_log(b, "suppression: PostgreSQL 127.0.0.1:")
+        verp, _ = feedback.sent_verp_address(a, peer)
+        assert rcpt_code(b, "alice@sink.test") == 250
+        code = feedback.report(a, "fbl@esp.test", feedback.ARF.format(verp=verp),
+                               sender="fbl@hotmail.test")
+        assert code == 250
+        took = wait_code(b, "alice@sink.test", 550, BOUND_S + 3)  # + reading the report
+        print(f"a complaint accepted by A: refused at RCPT on B after {took:.2f} s")
+        assert "reason=complaint" in ctl_ok(b, "suppress", "check", "alice@sink.test")
+    finally:
+        for k in (a, b):
+            if k:
+                k.cleanup()
+        peer.stop()
+
+
 def test_a_failed_migration_is_logged_and_the_node_serves_from_its_own_list():
     p = pg()
     p.sql("CREATE DATABASE broken")
@@ -344,3 +377,5 @@ if __name__ == "__main__":
     finally:
         if _PG:
             _PG.cleanup()
+        if outbound._DNS:
+            outbound._DNS.proc.kill()
