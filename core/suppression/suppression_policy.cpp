@@ -1,5 +1,7 @@
 #include "core/suppression/suppression_policy.h"
 
+#include <libpq-fe.h>
+
 #include <fmt/format.h>
 
 #include "core/queue/outbound_config.h"
@@ -83,6 +85,17 @@ std::shared_ptr<const SuppressionPolicy> SuppressionPolicy::load(const ConfigDir
     p->unsubscribe_ttl_s = duration_s(r, ini, d, "unsubscribe_expires", 0);
     p->soft_bounce_ttl_s = duration_s(r, ini, d, "soft_bounce_expires", 30 * 86400);
     p->pg_dsn = std::string(trim(r.get_str("postgres", "dsn", "")));
+    if (!p->pg_dsn.empty()) {  // libpq's own parser; the error never quotes the string
+        char* why = nullptr;
+        PQconninfoOption* opts = PQconninfoParse(p->pg_dsn.c_str(), &why);
+        if (!opts) {
+            std::string e = why ? why : "out of memory";
+            while (!e.empty() && e.back() == '\n') e.pop_back();
+            d.error(ini.path, 0, "[postgres] dsn: " + e);
+        }
+        PQconninfoFree(opts);
+        PQfreemem(why);
+    }
     auto poll = trim(r.get_str("postgres", "poll_interval", "1s"));
     int64_t ms = 0;
     unsigned long long n = 0;

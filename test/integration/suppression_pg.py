@@ -26,7 +26,7 @@ import urllib.request
 
 import feedback
 import outbound
-from harness import Kasi, Skip, free_port, run
+from harness import KASI, Kasi, Skip, free_port, run
 from smtp_peer import Peer
 
 POLL_S = 0.2  # poll_interval of the nodes
@@ -288,6 +288,21 @@ def test_a_failed_migration_is_logged_and_the_node_serves_from_its_own_list():
     finally:
         if a:
             a.cleanup()
+
+
+def test_check_config_names_a_bad_dsn_or_interval_without_the_password():
+    for ini, want in (("dsn = host=db bogus=1 password=s3cret\n",
+                       '[postgres] dsn: invalid connection option "bogus"'),
+                      ("dsn = host=db password=s3cret\npoll_interval = 10ms\n",
+                       "[postgres] poll_interval = 10ms: a duration from 100ms to 1h")):
+        k = Kasi(extra={"suppression.ini": "[postgres]\n" + ini})
+        try:
+            r = subprocess.run([KASI, "-c", k.dir, "--check-config"], capture_output=True,
+                               text=True)
+            out = r.stdout + r.stderr
+            assert r.returncode != 0 and want in out and "s3cret" not in out, out
+        finally:
+            k.cleanup()
 
 
 def test_a_server_that_never_answers_holds_up_neither_start_nor_reception_nor_stop():
