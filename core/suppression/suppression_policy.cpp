@@ -85,7 +85,7 @@ std::shared_ptr<const SuppressionPolicy> SuppressionPolicy::load(const ConfigDir
     p->unsubscribe_ttl_s = duration_s(r, ini, d, "unsubscribe_expires", 0);
     p->soft_bounce_ttl_s = duration_s(r, ini, d, "soft_bounce_expires", 30 * 86400);
     p->pg_dsn = std::string(trim(r.get_str("postgres", "dsn", "")));
-    if (!p->pg_dsn.empty()) {  // libpq's own parser; the error never quotes the string
+    if (!p->pg_dsn.empty()) {  // libpq's own parser: its message names the bad part only
         char* why = nullptr;
         PQconninfoOption* opts = PQconninfoParse(p->pg_dsn.c_str(), &why);
         if (!opts) {
