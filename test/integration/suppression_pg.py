@@ -184,7 +184,27 @@ def test_adds_and_removes_on_one_node_reach_the_other_within_the_poll_interval()
     p = pg()
     a = b = None
     try:
-        a, b = node(p), node(p)  # both start at once: the migrations run once
+        # Both nodes start while a session holds the migration lock: neither may touch the
+        # schema until it is released, then they apply it one after the other, once.
+        holder = subprocess.Popen(
+            [os.path.join(p.bin, "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(p.port),
+             "-U", "postgres", "-d", "postgres"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+        holder.stdin.write("SELECT pg_advisory_lock(5422706999328505857);\n")
+        holder.stdin.flush()
+        deadline = time.time() + 10
+        while p.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") != "1":
+            assert time.time() < deadline
+            time.sleep(0.05)
+        a, b = node(p), node(p)
+        deadline = time.time() + 10  # both waiting for the lock
+        while p.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") != "2":
+            assert time.time() < deadline, [k.read_log()[-2000:] for k in (a, b)]
+            time.sleep(0.05)
+        assert p.sql("SELECT to_regclass('kasi_schema_migrations') IS NULL") == "t"
+        holder.stdin.write("SELECT pg_advisory_unlock_all();\n")
+        holder.stdin.close()
+        holder.wait()
         wait_log(a, "suppression: PostgreSQL 127.0.0.1:")
         wait_log(b, "suppression: PostgreSQL 127.0.0.1:")
         assert p.sql("SELECT version FROM kasi_schema_migrations") == "1"
@@ -215,7 +235,10 @@ def test_adds_and_removes_on_one_node_reach_the_other_within_the_poll_interval()
         wait_log(b, "unknown reason 'bogus'")
         assert rcpt_code(b, "bad@sink.test") == 250
         for k in (a, b):
-            assert "migration" not in k.read_log(), k.read_log()[-3000:]
+            assert "migration failed" not in k.read_log(), k.read_log()[-3000:]
+        # the first test on a fresh database: exactly one of the two applied the schema
+        migrated = [k for k in (a, b) if "schema migrated from version 0 to 1" in k.read_log()]
+        assert len(migrated) == 1, [k.read_log()[-2000:] for k in (a, b)]
         # an import with kasi stopped goes to the outbox too: A pushes it when it starts. A
         # Latin-1 address is a valid local entry that PostgreSQL (UTF8) refuses: it stays on
         # A, logged, and does not hold back the entries after it.
