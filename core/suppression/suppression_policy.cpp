@@ -96,7 +96,7 @@ std::shared_ptr<const SuppressionPolicy> SuppressionPolicy::load(const ConfigDir
         PQconninfoFree(opts);
         PQfreemem(why);
     }
-    auto poll = trim(r.get_str("postgres", "poll_interval", "1s"));
+    std::string poll(trim(r.get_str("postgres", "poll_interval", "1s")));
     int64_t ms = 0;
     unsigned long long n = 0;
     bool parsed = poll.size() > 2 && poll.substr(poll.size() - 2) == "ms"
