@@ -1,7 +1,7 @@
 // Sharing the suppression list through PostgreSQL (docs/suppression.md, "Sharing the list
 // through PostgreSQL"). Each node keeps its embedded store (suppression_store.h) as the
-// list it checks; PostgreSQL holds the shared one. One thread per node (kasi-suppress-pg)
-// does all the talking, with blocking libpq calls (pg_conn.h), so no event loop ever waits
+// list it checks; PostgreSQL holds the shared one. One thread per node (kasi-suppr-pg)
+// does all the talking, waiting for libpq on itself only (pg_conn.h), so no event loop waits
 // on the database.
 //
 //   local change   add()/remove() of the store -> the outbox (suppression_outbox.h),
