@@ -28,7 +28,8 @@ struct List {
     std::unique_ptr<SuppressionStore> store;
 };
 
-List open_store(const std::string& dir, std::string& where) {
+// `writes`: the caller changes the list (an import), so the outbox is needed.
+List open_store(const std::string& dir, bool writes, std::string& where) {
     Diagnostics d;
     ConfigDir cfg(dir + "/config");
     auto p = SuppressionPolicy::load(cfg, load_settings(cfg, dir, d).queue_dir, d);
@@ -43,7 +44,7 @@ List open_store(const std::string& dir, std::string& where) {
                      p->dir.c_str(), err.c_str());
         return l;
     }
-    if (p->pg_dsn.empty()) return l;
+    if (p->pg_dsn.empty() || !writes) return l;
     l.outbox = SuppressionOutbox::open(p->dir, err);
     if (!l.outbox) {
         std::fprintf(stderr, "kasictl: the PostgreSQL outbox in %s: %s\n", p->dir.c_str(),
@@ -64,7 +65,7 @@ int import_csv(const std::string& dir, const std::string& file) {
         return 1;
     }
     std::string where;
-    auto list = open_store(dir, where);
+    auto list = open_store(dir, true, where);
     if (!list.store) return 1;
     CsvImportResult r;
     std::string err;
@@ -82,7 +83,7 @@ int import_csv(const std::string& dir, const std::string& file) {
 
 int export_csv(const std::string& dir, const std::string& file) {
     std::string where;
-    auto list = open_store(dir, where);
+    auto list = open_store(dir, false, where);
     if (!list.store) return 1;
     std::ofstream out(file, std::ios::binary | std::ios::trunc);
     if (!out) {
