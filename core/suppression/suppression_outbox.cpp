@@ -128,7 +128,7 @@ bool SuppressionOutbox::create(uint64_t gen, std::string& err) {
     path_ = path;
     gen_ = gen;
     offsets_.clear();
-    end_ = h.size();
+    end_ = durable_end_ = h.size();
     pub_gen_ = gen_;
     pub_records_ = 0;
     return true;
@@ -154,7 +154,7 @@ bool SuppressionOutbox::load(std::string& err) {
             err = fmt::format("{}: {}", path_, std::strerror(errno));
             return false;
         }
-        end_ = h.size();
+        end_ = durable_end_ = h.size();
         return true;
     }
     if (at != scan.end) {
@@ -169,18 +169,17 @@ bool SuppressionOutbox::load(std::string& err) {
             return false;
         }
     }
-    end_ = scan.end;
+    end_ = durable_end_ = scan.end;
     return true;
 }
 
+// Group commit, as in the store: each appender writes under the lock, then waits for an
+// fdatasync that covers its bytes; one that finds no sync running leads one for everything
+// written so far, outside the lock, while the next group collects.
 bool SuppressionOutbox::append(const std::vector<JournalRecord>& changes, std::string& err) {
     if (changes.empty()) return true;
-    std::lock_guard lk(mu_);
-    if (broken_) {
-        err = fmt::format("{}: an earlier write or fdatasync failed ({}); changes are refused",
-                          path_, std::strerror(broken_));
-        return false;
-    }
+    std::unique_lock lk(mu_);
+    if (refuse_if_broken(err)) return false;
     int64_t at = now_ms() / 1000;
     std::string bytes;
     std::vector<uint64_t> starts;
@@ -193,25 +192,58 @@ bool SuppressionOutbox::append(const std::vector<JournalRecord>& changes, std::s
     }
     if (!pwrite_all(fd_, bytes, end_)) {
         int e = errno;
+        // A partial write must not stay behind the next one (the last writer is us).
         if (::ftruncate(fd_, off_t(end_)) != 0) broken_ = errno;
         err = fmt::format("{}: write: {}", path_, std::strerror(e));
         return false;
     }
-    if (::fdatasync(fd_) != 0) {
-        broken_ = errno;
-        err = fmt::format("{}: fdatasync: {}", path_, std::strerror(broken_));
-        log::error("suppression: {}", err);
-        return false;
-    }
     end_ += bytes.size();
-    offsets_.insert(offsets_.end(), starts.begin(), starts.end());
-    pub_records_ = offsets_.size();
+    unsynced_.insert(unsynced_.end(), starts.begin(), starts.end());
+    uint64_t mine = ++written_seq_;
+    while (durable_seq_ < mine) {
+        if (refuse_if_broken(err)) return false;
+        if (!syncing_)
+            lead_sync(lk);
+        else
+            sync_cv_.wait(lk);
+    }
+    return true;
+}
+
+void SuppressionOutbox::lead_sync(std::unique_lock<std::mutex>& lk) {
+    syncing_ = true;
+    uint64_t seq = written_seq_, end = end_;
+    std::vector<uint64_t> starts;
+    starts.swap(unsynced_);
+    int fd = fd_;
+    lk.unlock();
+    int rc = ::fdatasync(fd);
+    int e = errno;
+    lk.lock();
+    syncing_ = false;
+    if (rc != 0) {
+        broken_ = e;  // the file's state is unknown
+        log::error("suppression: fdatasync of {} failed: {}; refusing changes", path_,
+                   std::strerror(e));
+    } else {
+        offsets_.insert(offsets_.end(), starts.begin(), starts.end());
+        durable_end_ = end;
+        durable_seq_ = seq;
+        pub_records_ = offsets_.size();
+    }
+    sync_cv_.notify_all();
+}
+
+bool SuppressionOutbox::refuse_if_broken(std::string& err) const {
+    if (!broken_) return false;
+    err = fmt::format("{}: an earlier write or fdatasync failed ({}); changes are refused", path_,
+                      std::strerror(broken_));
     return true;
 }
 
 SuppressionOutbox::Head SuppressionOutbox::head() const {
     std::lock_guard lk(mu_);
-    return Head{fmt::format("{}.{}", node_, gen_), node_, gen_, offsets_.size(), end_};
+    return Head{fmt::format("{}.{}", node_, gen_), node_, gen_, offsets_.size(), durable_end_};
 }
 
 bool SuppressionOutbox::read(const std::string& id, uint64_t from, size_t max,
@@ -225,7 +257,7 @@ bool SuppressionOutbox::read(const std::string& id, uint64_t from, size_t max,
     if (from >= offsets_.size()) return true;
     uint64_t to = std::min<uint64_t>(offsets_.size(), from + max);
     uint64_t first = offsets_[from];
-    uint64_t last = to < offsets_.size() ? offsets_[to] : end_;
+    uint64_t last = to < offsets_.size() ? offsets_[to] : durable_end_;
     std::string buf(last - first, '\0');
     if (!pread_all(fd_, buf, first)) {
         err = fmt::format("{}: read: {}", path_, std::strerror(errno));
@@ -253,8 +285,8 @@ bool SuppressionOutbox::read(const std::string& id, uint64_t from, size_t max,
 bool SuppressionOutbox::rotate_if_drained(const std::string& id, uint64_t pushed,
                                           std::string& err) {
     std::lock_guard lk(mu_);
-    if (broken_ || id != fmt::format("{}.{}", node_, gen_) || pushed != offsets_.size() ||
-        end_ <= rotate_bytes_)
+    if (broken_ || !quiet() || id != fmt::format("{}.{}", node_, gen_) ||
+        pushed != offsets_.size() || durable_end_ <= rotate_bytes_)
         return false;
     std::string old = path_;
     if (!create(gen_ + 1, err)) return false;

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -46,9 +47,10 @@ class SuppressionOutbox {
     SuppressionOutbox(const SuppressionOutbox&) = delete;
     SuppressionOutbox& operator=(const SuppressionOutbox&) = delete;
 
-    // Appends the changes; true once they are on stable storage. A failed fdatasync
-    // refuses every later append (the file's state is unknown) until the outbox is opened
-    // again.
+    // Appends the changes; true once they are on stable storage. Concurrent appenders share
+    // fdatasyncs (group commit). A failed fdatasync refuses every later append (the file's
+    // state is unknown) until the outbox is opened again. Records become readable when they
+    // are durable, never before.
     bool append(const std::vector<JournalRecord>& changes, std::string& err);
 
     struct Head {
@@ -75,7 +77,7 @@ class SuppressionOutbox {
     template <class Fn>
     bool if_drained(uint64_t gen, uint64_t pushed, Fn&& fn) {
         std::lock_guard lk(mu_);
-        if (gen != gen_ || pushed != offsets_.size()) return false;
+        if (!quiet() || gen != gen_ || pushed != offsets_.size()) return false;
         fn();
         return true;
     }
@@ -89,13 +91,22 @@ class SuppressionOutbox {
     bool open_latest(std::string& err);
     bool create(uint64_t gen, std::string& err);
     bool load(std::string& err);
+    void lead_sync(std::unique_lock<std::mutex>& lk);
+    bool refuse_if_broken(std::string& err) const;
+    // No append is between its write and its sync (under mu_).
+    bool quiet() const { return !syncing_ && unsynced_.empty(); }
 
     std::string dir_, node_, path_;
     uint64_t gen_ = 0;
     int dir_fd_ = -1, fd_ = -1;
     mutable std::mutex mu_;
-    std::vector<uint64_t> offsets_;  // where each record starts
-    uint64_t end_ = 0;
+    std::condition_variable sync_cv_;
+    std::vector<uint64_t> offsets_;   // where each durable record starts
+    std::vector<uint64_t> unsynced_;  // where each written, not yet durable record starts
+    uint64_t end_ = 0;                // where the next append goes
+    uint64_t durable_end_ = 0;        // just past the last durable record
+    uint64_t written_seq_ = 0, durable_seq_ = 0;  // appends, and those made durable
+    bool syncing_ = false;                        // a leader is in fdatasync
     int broken_ = 0;
     uint64_t rotate_bytes_ = 1 << 20;
     std::atomic<uint64_t> pub_gen_{0}, pub_records_{0};  // counts()

@@ -9,6 +9,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <thread>
 
 #include "core/suppression/suppression_outbox.h"
 #include "core/suppression/suppression_store.h"
@@ -101,6 +103,39 @@ TEST_CASE("outbox: appended records survive a reopen, in order, from any record 
     std::vector<JournalRecord> out;
     std::string err;
     CHECK_FALSE(o->read("0000000000000000.9", 0, 10, out, err));  // not the current file
+}
+
+TEST_CASE("outbox: concurrent appenders each get their records, once, durable and readable") {
+    TempDir d;
+    constexpr int threads = 4, each = 50;
+    {
+        auto o = must_open(d.path);
+        std::vector<std::thread> ts;
+        std::atomic<int> failures{0};
+        for (int t = 0; t < threads; ++t)
+            ts.emplace_back([&, t] {
+                for (int i = 0; i < each; ++i) {
+                    std::string err;
+                    auto a = add("t" + std::to_string(t) + "-" + std::to_string(i) + "@x.com");
+                    if (!o->append({a, removal(a.entry.address)}, err)) ++failures;
+                }
+            });
+        for (auto& t : ts) t.join();
+        CHECK(failures == 0);
+        CHECK(o->head().records == threads * each * 2);
+        CHECK(o->counts().records == threads * each * 2);
+    }
+    auto o = must_open(d.path);
+    auto all = read_all(*o);
+    REQUIRE(all.size() == threads * each * 2);
+    std::set<std::string> seen;
+    for (size_t i = 0; i < all.size(); i += 2) {  // each append's two records stay together
+        CHECK(all[i].op == JournalOp::add);
+        CHECK(all[i + 1].op == JournalOp::remove);
+        CHECK(all[i + 1].entry.address == all[i].entry.address);
+        seen.insert(all[i].entry.address);
+    }
+    CHECK(seen.size() == threads * each);
 }
 
 TEST_CASE("outbox: a torn tail is cut off at open and appends continue after the good records") {
