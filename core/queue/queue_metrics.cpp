@@ -33,6 +33,19 @@ void family(std::string& out, std::string_view name, std::string_view type, std:
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
+// The list shared through PostgreSQL (core/suppression/suppression_replica.h).
+void suppression_pg_metrics(std::string& o, const SuppressionReplicaStatus& pg) {
+    family(o, "kasi_suppression_pg_connected", "gauge",
+           "1 while the shared suppression list's PostgreSQL answers");
+    o += fmt::format("kasi_suppression_pg_connected {}\n", pg.connected ? 1 : 0);
+    family(o, "kasi_suppression_pg_pending", "gauge",
+           "suppression changes of this node that PostgreSQL has not confirmed yet");
+    o += fmt::format("kasi_suppression_pg_pending {}\n", pg.pending);
+    family(o, "kasi_suppression_pg_last_pull_seconds", "gauge",
+           "unix time of the last complete pull of the shared suppression list");
+    o += fmt::format("kasi_suppression_pg_last_pull_seconds {}\n", pg.last_pull_ms / 1000);
+}
+
 }  // namespace
 
 std::string QueueManager::prometheus(size_t top_n) const {
@@ -79,6 +92,7 @@ std::string QueueManager::prometheus(size_t top_n) const {
         family(o, "kasi_suppression_refusals_total", "counter",
                "recipients refused at RCPT or stopped before delivery by the suppression list");
         o += fmt::format("kasi_suppression_refusals_total {}\n", sv->refusals());
+        if (auto pg = sv->sharing()) suppression_pg_metrics(o, *pg);
     }
     int64_t now = now_ms();
     size_t states[5] = {};  // active, waiting, backoff, suspended, idle

@@ -1,5 +1,7 @@
 #include "core/suppression/suppression_policy.h"
 
+#include <libpq-fe.h>
+
 #include <fmt/format.h>
 
 #include "core/queue/outbound_config.h"
@@ -53,7 +55,8 @@ std::shared_ptr<const SuppressionPolicy> SuppressionPolicy::load(const ConfigDir
     auto p = std::make_shared<SuppressionPolicy>();
     Ini ini = cfg.ini("suppression.ini", d);
     IniReader r(ini, d);
-    r.check_sections({"main", "policy"});
+    r.check_sections({"main", "policy", "postgres"});
+    r.check_known("postgres", {"dsn", "poll_interval"});
     r.check_known("main", {"enabled", "dir", "at_reception"});
     r.check_known("policy", {"hard_bounce", "complaint", "unsubscribe", "soft_bounce_threshold",
                              "soft_bounce_window", "scope", "hard_bounce_expires",
@@ -81,6 +84,29 @@ std::shared_ptr<const SuppressionPolicy> SuppressionPolicy::load(const ConfigDir
     p->complaint_ttl_s = duration_s(r, ini, d, "complaint_expires", 0);
     p->unsubscribe_ttl_s = duration_s(r, ini, d, "unsubscribe_expires", 0);
     p->soft_bounce_ttl_s = duration_s(r, ini, d, "soft_bounce_expires", 30 * 86400);
+    p->pg_dsn = std::string(trim(r.get_str("postgres", "dsn", "")));
+    if (!p->pg_dsn.empty()) {  // libpq's own parser: its message names the bad part only
+        char* why = nullptr;
+        PQconninfoOption* opts = PQconninfoParse(p->pg_dsn.c_str(), &why);
+        if (!opts) {
+            std::string e = why ? why : "out of memory";
+            while (!e.empty() && e.back() == '\n') e.pop_back();
+            d.error(ini.path, 0, "[postgres] dsn: " + e);
+        }
+        PQconninfoFree(opts);
+        PQfreemem(why);
+    }
+    std::string poll(trim(r.get_str("postgres", "poll_interval", "1s")));
+    int64_t ms = 0;
+    unsigned long long n = 0;
+    bool parsed = poll.size() > 2 && poll.substr(poll.size() - 2) == "ms"
+                      ? parse_u64(poll.substr(0, poll.size() - 2), n) && (ms = int64_t(n), true)
+                      : parse_duration_ms(poll, ms);
+    if (!parsed || ms < 100 || ms > 3600000)
+        d.error(ini.path, 0,
+                fmt::format("[postgres] poll_interval = {}: a duration from 100ms to 1h", poll));
+    else
+        p->pg_poll_ms = ms;
     return p;
 }
 

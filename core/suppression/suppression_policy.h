@@ -19,6 +19,11 @@
 //   complaint_expires = 0
 //   unsubscribe_expires = 0
 //   soft_bounce_expires = 30d
+//   [postgres]                ; share the list between nodes (suppression_replica.h); read
+//                             ; at start only; without dsn the list is the node's own
+//   dsn = host=db1 port=5432 dbname=kasi user=kasi   ; libpq's connection string
+//   poll_interval = 1s        ; how often each node pulls others' changes (the staleness
+//                             ; bound while PostgreSQL is up)
 #pragma once
 
 #include <cstdint>
@@ -42,6 +47,8 @@ struct SuppressionPolicy {
     Scope scope = Scope::global;
     int64_t hard_bounce_ttl_s = 0, complaint_ttl_s = 0, unsubscribe_ttl_s = 0;
     int64_t soft_bounce_ttl_s = 30 * 86400;
+    std::string pg_dsn;  // empty: not shared (never logged: it may hold a password)
+    int64_t pg_poll_ms = 1000;
 
     // The scope an automatic entry about a message of `tenant` from `sending_domain` gets.
     std::string scope_for(const std::string& tenant, const std::string& sending_domain) const;

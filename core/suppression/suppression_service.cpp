@@ -4,6 +4,7 @@
 
 #include "core/feedback/report_reader.h"
 #include "core/log/log.h"
+#include "core/suppression/suppression_outbox.h"
 #include "core/util/clock.h"
 #include "core/util/json.h"
 #include "core/util/strings.h"
@@ -27,6 +28,7 @@ std::unique_ptr<SuppressionService> SuppressionService::open(
     std::unique_ptr<SuppressionService> s(new SuppressionService());
     s->store_ = SuppressionStore::open(p->dir, err);
     if (!s->store_) return nullptr;
+    if (!p->pg_dsn.empty() && !s->share(*p, err)) return nullptr;
     s->soft_path_ = p->dir + "/soft-bounces.tsv";
     if (!s->soft_.load(s->soft_path_, err)) log::warn("suppression: soft bounce counts: {}", err);
     err.clear();
@@ -44,6 +46,30 @@ SuppressionService::~SuppressionService() {
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
     save_soft_counts();
+}
+
+// The outbox in front of the store, and the thread that talks to PostgreSQL.
+bool SuppressionService::share(const SuppressionPolicy& p, std::string& err) {
+    outbox_ = SuppressionOutbox::open(p.dir, err);
+    if (!outbox_) {
+        err = "the PostgreSQL outbox: " + err;
+        return false;
+    }
+    SuppressionReplicaOptions o;
+    o.dsn = p.pg_dsn;
+    o.poll_ms = p.pg_poll_ms;
+    replica_ = std::make_unique<SuppressionReplica>(*store_, *outbox_, p.dir, o);
+    store_->set_before_write([this](const std::vector<JournalRecord>& c, std::string& e) {
+        if (!outbox_->append(c, e)) return false;
+        replica_->wake();
+        return true;
+    });
+    return true;
+}
+
+std::optional<SuppressionReplicaStatus> SuppressionService::sharing() const {
+    if (!replica_) return std::nullopt;
+    return replica_->status();
 }
 
 void SuppressionService::set_policy(std::shared_ptr<const SuppressionPolicy> p) {

@@ -15,6 +15,10 @@
 // A refusal writes a `Suppressed` event (through the sink given at start). Soft bounces are
 // counted per address (soft_bounce_counts.h), saved every few seconds and at stop. Lookups are O(1)
 // and take a shared lock only; adds share fdatasyncs (group commit).
+//
+// With suppression.ini [postgres] dsn, the list is shared between nodes: every change of
+// the store passes through the outbox first and the replica thread pushes and pulls
+// (suppression_replica.h); everything above works as without it.
 #pragma once
 
 #include <condition_variable>
@@ -32,11 +36,13 @@
 #include "core/smtp/server/session.h"
 #include "core/suppression/soft_bounce_counts.h"
 #include "core/suppression/suppression_policy.h"
+#include "core/suppression/suppression_replica.h"
 #include "core/suppression/suppression_store.h"
 
 namespace kasi {
 
 struct ReportOutcome;
+class SuppressionOutbox;
 
 class SuppressionService final : public RecipientGate {
   public:
@@ -86,6 +92,8 @@ class SuppressionService final : public RecipientGate {
 
     uint64_t refusals() const { return refusals_.load(); }
     uint64_t count(SuppressionReason r) const { return store_->count(r); }
+    // Sharing through PostgreSQL: its state, or none when [postgres] is not configured.
+    std::optional<SuppressionReplicaStatus> sharing() const;
 
   private:
     SuppressionService() = default;
@@ -94,7 +102,9 @@ class SuppressionService final : public RecipientGate {
     void add_later(std::vector<SuppressionEntry> e);
     void save_soft_counts();
     void run();
+    bool share(const SuppressionPolicy& p, std::string& err);
 
+    std::unique_ptr<SuppressionOutbox> outbox_;  // before store_: the store's hook writes it
     std::unique_ptr<SuppressionStore> store_;
     EventSink events_;
     mutable std::mutex mu_;  // policy_, queue_
@@ -107,6 +117,7 @@ class SuppressionService final : public RecipientGate {
     bool stopping_ = false;
     std::thread thread_;
     std::atomic<uint64_t> refusals_{0};
+    std::unique_ptr<SuppressionReplica> replica_;  // last: stopped first
 };
 
 }  // namespace kasi

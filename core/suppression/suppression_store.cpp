@@ -192,6 +192,7 @@ bool SuppressionStore::add(const std::vector<Entry>& entries, std::string& err) 
             return false;
         }
     }
+    if (before_write_ && !before_write_(changes, err)) return false;
     return commit_in_slices(std::move(changes), "entries", err);
 }
 
@@ -210,7 +211,25 @@ bool SuppressionStore::remove(const std::string& scope, const std::vector<std::s
             return false;
         }
     }
+    if (before_write_ && !before_write_(changes, err)) return false;
     return commit_in_slices(std::move(changes), "removals", err);
+}
+
+bool SuppressionStore::apply_replicated(std::vector<JournalRecord> changes, std::string& err) {
+    for (size_t i = 0; i < changes.size(); ++i) {
+        auto& c = changes[i];
+        std::string why;
+        if (c.op == JournalOp::add && c.entry.created == 0) c.entry.created = now_s();
+        if (c.op == JournalOp::remove) c.entry.address = normalize_address(c.entry.address);
+        bool ok = c.op == JournalOp::add
+                      ? validate_entry(c.entry, why)
+                      : valid_scope(c.entry.scope, why) && valid_address(c.entry.address, why);
+        if (!ok) {
+            err = fmt::format("change {} ('{}'): {}", i + 1, c.entry.address, why);
+            return false;
+        }
+    }
+    return commit_in_slices(std::move(changes), "changes", err);
 }
 
 // Large batches go to the journal commit_slice records at a time; a failure part way says

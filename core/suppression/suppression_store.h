@@ -151,6 +151,16 @@ class SuppressionStore {
     bool remove(const std::string& scope, const std::vector<std::string>& addresses,
                 std::string& err);
 
+    // Sharing the list (suppression_replica.h). `fn`, when set, sees every validated change
+    // of add() and remove() before it is written, and a false return refuses the change
+    // with its `err`; set it before any writer runs. apply_replicated() writes changes that
+    // came from elsewhere (PostgreSQL) as given, without calling `fn`: the records are
+    // checked like add()'s, and a remove followed by an add of the same key replaces the
+    // entry whatever the replacement rule says.
+    using ChangeHook = std::function<bool(const std::vector<JournalRecord>&, std::string&)>;
+    void set_before_write(ChangeHook fn) { before_write_ = std::move(fn); }
+    bool apply_replicated(std::vector<JournalRecord> changes, std::string& err);
+
     // Lookups normalize the address into a buffer on the stack and hash views: a miss (the
     // common case, once per recipient at RCPT and before each delivery) allocates nothing.
     std::optional<Entry> find(std::string_view scope, std::string_view address, int64_t now) const;
@@ -221,6 +231,7 @@ class SuppressionStore {
 
     std::string dir_, path_;
     SuppressionOptions opts_;
+    ChangeHook before_write_;
     Fd dir_fd_, lock_fd_, fd_;
 
     // The journal, guarded by mu_.
