@@ -1,7 +1,12 @@
-// The inbound_report hook's answers applied to Kasi's plan (report_hook.h).
+// The inbound_report hook's answers applied to Kasi's plan (report_hook.h), and a native
+// handler registered in a HookTable answering through OutboundHooks on a real libuv loop.
 #include "core/queue/report_hook.h"
 
+#include <uv.h>
+
 #include <catch2/catch.hpp>
+
+#include "core/queue/outbound_hooks.h"
 
 using namespace kasi;
 
@@ -117,4 +122,50 @@ TEST_CASE("inbound_report: the event carries the match and the plan") {
     CHECK(ev.reason == "hard_bounce");
     auto none = report_event(out, m, in, std::nullopt);
     CHECK_FALSE(none.suppress);
+}
+
+TEST_CASE("inbound_report: a native handler sees the report and its answer changes the plan") {
+    auto table = std::make_shared<HookTable>();
+    ReportEvent seen;
+    table->add(Hook::inbound_report, "native", [&seen](HookCall& c) -> std::optional<Result> {
+        REQUIRE(c.report);
+        REQUIRE(c.outbound);
+        seen = *c.report;
+        ReportOverride o;
+        o.scope = "tenant:" + c.report->tenant;
+        c.outbound->report = o;
+        return Result::ok();
+    });
+    table->finalize();
+    std::shared_ptr<const HookTable> shared = table;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    std::shared_ptr<Resolver> resolver;
+    ReportAction action;
+    bool answered = false;
+    {
+        OutboundHooks hooks(&loop, shared, resolver);
+        REQUIRE(hooks.has(Hook::inbound_report));
+        auto m = std::make_shared<QueuedMessage>();
+        m->id = "report.1";
+        m->set_rcpts({"bounces@return.example"});
+        ReportEvent ev = bounce_event();
+        ev.tenant = "acme";
+        ev.suppress = true;
+        ev.reason = "hard_bounce";
+        hooks.run_report(m, ev, [&](Result r, OutboundAnswer& a) {
+            action = apply_report_answer(r, a, ev, planned(), nullptr, 2000);
+            answered = true;
+        });
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    REQUIRE(uv_loop_close(&loop) == 0);
+    REQUIRE(answered);
+    CHECK(seen.rcpt == "alice@example.com");
+    CHECK(seen.kind == "bounce");
+    CHECK(seen.suppress);
+    REQUIRE(action.suppress);
+    CHECK(action.suppress->scope == "tenant:acme");
+    CHECK(action.suppress->reason == SuppressionReason::hard_bounce);
 }
