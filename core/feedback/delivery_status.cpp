@@ -1,5 +1,6 @@
 #include "core/feedback/delivery_status.h"
 
+#include "core/classify/status_code.h"
 #include "core/mime/header_fields.h"
 #include "core/util/strings.h"
 
@@ -26,7 +27,10 @@ void apply(DsnRecipientFields& r, const mime::Field& f) {
     } else if (iequals(n, "Action")) {
         r.action = to_lower(trim(f.value.substr(0, f.value.find_first_of(" ("))));
     } else if (iequals(n, "Status")) {
-        r.status = std::string(trim(f.value.substr(0, f.value.find_first_of(" ("))));
+        // only a well-formed x.y.z: a damaged one says nothing (the reply may say more)
+        auto v = trim(std::string_view(f.value).substr(0, f.value.find_first_of(" (")));
+        StatusCode sc;
+        r.status = parse_status(v, sc) ? std::string(v) : std::string();
     } else if (iequals(n, "Remote-MTA")) {
         r.remote_mta = strip_type(f.value);
     } else if (iequals(n, "Diagnostic-Code")) {
