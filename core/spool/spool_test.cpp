@@ -12,20 +12,14 @@
 #include "core/spool/record.h"
 #include "core/spool/segment_files.h"
 #include "core/spool/spool.h"
+#include "test/unit/temp_dir.h"
 
 using namespace kasi;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char t[] = "/tmp/kasi-spool-XXXXXX";
-        path = mkdtemp(t);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
+using kasi::test::TempDir;
 
 Envelope env(const std::string& id, int rcpts = 1) {
     Envelope e;

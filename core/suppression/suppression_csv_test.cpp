@@ -14,20 +14,14 @@
 #include "core/suppression/suppression_csv.h"
 #include "core/suppression/suppression_store.h"
 #include "core/util/clock.h"
+#include "test/unit/temp_dir.h"
 
 using namespace kasi;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char t[] = "/tmp/kasi-suppress-csv-XXXXXX";
-        path = mkdtemp(t);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
+using kasi::test::TempDir;
 
 std::unique_ptr<SuppressionStore> must_open(const std::string& dir) {
     SuppressionOptions o;

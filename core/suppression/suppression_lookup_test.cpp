@@ -20,6 +20,7 @@
 #include "core/suppression/suppression_service.h"
 #include "core/suppression/suppression_store.h"
 #include "core/util/strings.h"
+#include "test/unit/temp_dir.h"
 
 namespace {
 
@@ -88,14 +89,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char t[] = "/tmp/kasi-lookup-XXXXXX";
-        path = mkdtemp(t);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
+using kasi::test::TempDir;
 
 // The heap allocations `fn` makes on this thread.
 template <class F>

@@ -14,20 +14,14 @@
 
 #include "core/suppression/suppression_outbox.h"
 #include "core/suppression/suppression_store.h"
+#include "test/unit/temp_dir.h"
 
 using namespace kasi;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char t[] = "/tmp/kasi-outbox-XXXXXX";
-        path = mkdtemp(t);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
+using kasi::test::TempDir;
 
 JournalRecord add(std::string address, std::string scope = "", int64_t created = 1700000000) {
     JournalRecord r;

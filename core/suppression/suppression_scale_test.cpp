@@ -20,20 +20,14 @@
 #include <fmt/format.h>
 
 #include "core/suppression/suppression_store.h"
+#include "test/unit/temp_dir.h"
 
 using namespace kasi;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char t[] = "/tmp/kasi-suppress-scale-XXXXXX";
-        path = mkdtemp(t);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
+using kasi::test::TempDir;
 
 constexpr const char* firsts[] = {"maria",   "john",  "wei",  "fatima", "olga", "james", "ana",
                                   "mohamed", "sofia", "li",   "peter",  "emma", "noah",  "aisha",

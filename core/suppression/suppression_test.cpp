@@ -27,20 +27,14 @@
 #include "core/suppression/suppression_table.h"
 #include "core/util/clock.h"
 #include "core/util/crc32c.h"
+#include "test/unit/temp_dir.h"
 
 using namespace kasi;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char t[] = "/tmp/kasi-suppress-XXXXXX";
-        path = mkdtemp(t);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
+using kasi::test::TempDir;
 
 constexpr int64_t T0 = 1700000000;  // a fixed "created" in the past
 
