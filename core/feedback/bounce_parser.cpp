@@ -24,11 +24,6 @@ std::string first_address(std::string_view value) {
     return a.empty() ? std::string() : a.front();
 }
 
-std::string domain_of(std::string_view address) {
-    auto at = address.rfind('@');
-    return at == std::string_view::npos ? std::string() : std::string(address.substr(at + 1));
-}
-
 // What the message says about itself that makes it a bounce.
 bool says_bounce(const HeaderFields& h, bool null_return_path_counts) {
     if (h.has("X-Failed-Recipients")) return true;
@@ -227,7 +222,7 @@ void classify(const Classifier& c, BouncedRecipient& r, const std::string& words
     in.remote_host = r.remote_mta;
     in.command = r.command;
     in.mta = mta.empty() ? std::string_view("other") : mta;  // a report, whoever wrote it
-    auto dom = domain_of(r.recipient);
+    std::string dom(address_domain(r.recipient));
     in.domain = dom;
     r.classification = c.classify(in);
     // Reply words nothing recognised: the report's own words about this recipient may
