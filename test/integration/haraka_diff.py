@@ -317,6 +317,14 @@ SESSIONS = [
                            "QUIT"]),
     ("bdat", [EHLO, MAIL, RCPT, ("raw", b"BDAT 21 LAST\r\nSubject: b\r\n\r\nhello\r\n", 1),
               "QUIT"]),
+    ("too many mime parts", [EHLO, MAIL, RCPT, "DATA",
+                             "Subject: parts\r\nMIME-Version: 1.0\r\n"
+                             "Content-Type: multipart/mixed; boundary=b\r\n\r\n" +
+                             "".join("--b\r\nContent-Type: text/plain\r\n\r\np\r\n"
+                                     for _ in range(1001)) + "--b--\r\n.", "QUIT"]),
+    ("bdat over the size limit", [EHLO, MAIL, RCPT,
+                                  ("raw", b"BDAT 150000 LAST\r\n" + b"x" * 149998 + b"\r\n", 1),
+                                  "QUIT"]),
     ("too many header lines", [EHLO, MAIL, RCPT, "DATA",
                                "".join(f"X-H{i}: v\r\n" for i in range(1100)) + "\r\nx\r\n.",
                                "QUIT"]),
@@ -419,6 +427,17 @@ SESSIONS = [
                                "QUIT"]),
     ("tls handshake on the plain port", [("raw", b"\x16\x03\x01\x02\x00\x01\xfc\x03\x03\r\n", 1),
                                          "QUIT"]),
+    ("nul byte in a command", [EHLO, ("raw", b"NOOP a\x00b\r\n", 1), "QUIT"]),
+    ("ehlo inside a transaction", [EHLO, MAIL, EHLO, RCPT, "QUIT"]),
+    ("rset inside a transaction", [EHLO, MAIL, RCPT, "RSET", RCPT, "QUIT"]),
+    ("relaying: null rcpt", [EHLO, MAIL, "RCPT TO:<>", "QUIT"]),
+    ("relaying: source route", [EHLO, MAIL, "RCPT TO:<@relay.test:b@remote.test>", "QUIT"]),
+    ("mail with size zero", [EHLO, "MAIL FROM:<a@client.test> SIZE=0", RCPT, "QUIT"]),
+    ("mail with two sizes", [EHLO, "MAIL FROM:<a@client.test> SIZE=10 SIZE=20", "QUIT"]),
+    ("auth plain cancelled", [EHLO, "STARTTLS", ("tls",), EHLO, "AUTH PLAIN", "*", "QUIT"]),
+    ("auth plain empty response", [EHLO, "STARTTLS", ("tls",), EHLO, "AUTH PLAIN =", "QUIT"]),
+    ("data line of spaces", [EHLO, MAIL, RCPT, "DATA", "Subject: s\r\n\r\n   \r\n.", "QUIT"]),
+    ("dot inside a line", [EHLO, MAIL, RCPT, "DATA", "Subject: s\r\n\r\na\r\n.x\r\n.", "QUIT"]),
     ("etrn", [EHLO, "ETRN local.test", "QUIT"]),
     ("turn", [EHLO, "TURN", "QUIT"]),
 ]
