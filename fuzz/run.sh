@@ -18,8 +18,9 @@ case $build in /*) ;; *) build=$top/$build ;; esac
 out=${FUZZ_OUT:-$build/fuzz-run}
 declare -A max_len=([smtp_command]=1024 [data_stream]=8192 [ini]=8192 [lua_helpers]=4096
                     [http_request]=8192 [json_body]=65536 [dns_message]=4096 [mime_scan]=16384
-                    [proxy_protocol]=1024 [classify]=16384 [complaint]=16384 [bounce]=65536)
-targets=${FUZZ_TARGETS:-smtp_command data_stream ini lua_helpers http_request json_body dns_message mime_scan proxy_protocol classify complaint bounce}
+                    [proxy_protocol]=1024 [classify]=16384 [complaint]=16384 [bounce]=65536
+                    [reputation_snapshot]=8192)
+targets=${FUZZ_TARGETS:-smtp_command data_stream ini lua_helpers http_request json_body dns_message mime_scan proxy_protocol classify complaint bounce reputation_snapshot}
 mkdir -p "$out/findings"
 log_json=$out/testlog.json
 : >"$log_json"

@@ -17,7 +17,7 @@ bool is_rollup(const RepKey& k) {
 ReputationMatrix::ReputationMatrix(size_t max_cells, uint32_t bucket_s, uint16_t buckets)
     : max_cells_(max_cells), bucket_s_(bucket_s), buckets_(buckets) {}
 
-void ReputationMatrix::count(const RepKey& k, bool may_create, int64_t now, RepOutcome o,
+void ReputationMatrix::count(const RepKeyView& k, bool may_create, int64_t now, RepOutcome o,
                              uint8_t cls, uint32_t n) {
     auto it = cells_.find(k);
     if (it == cells_.end()) {
@@ -25,12 +25,15 @@ void ReputationMatrix::count(const RepKey& k, bool may_create, int64_t now, RepO
             dropped_ += n;
             return;
         }
-        it = cells_.emplace(k, ReputationWindow(bucket_s_, buckets_)).first;
+        RepKey key{std::string(k.source), std::string(k.domain), std::string(k.provider),
+                   std::string(k.tenant)};
+        it = cells_.emplace(std::move(key), ReputationWindow(bucket_s_, buckets_)).first;
     }
     it->second.add(now, o, cls, n);
 }
 
-void ReputationMatrix::record(const RepKey& k, int64_t now, RepOutcome o, uint8_t cls, uint32_t n) {
+void ReputationMatrix::record(const RepKeyView& k, int64_t now, RepOutcome o, uint8_t cls,
+                              uint32_t n) {
     std::lock_guard lk(mu_);
     bool room = cells_.size() < max_cells_;
     if (!k.source.empty() && !k.domain.empty() && !k.provider.empty())
@@ -40,6 +43,25 @@ void ReputationMatrix::record(const RepKey& k, int64_t now, RepOutcome o, uint8_
     if (!k.domain.empty() && !k.provider.empty())
         count({"", k.domain, k.provider, ""}, true, now, o, cls, n);
     if (!k.tenant.empty()) count({"", "", "", k.tenant}, true, now, o, cls, n);
+}
+
+void ReputationMatrix::visit(
+    const std::function<void(const RepKey&, const ReputationWindow&)>& fn) const {
+    std::lock_guard lk(mu_);
+    for (const auto& [k, w] : cells_) fn(k, w);
+}
+
+void ReputationMatrix::restore(const RepKey& k, int64_t start,
+                               const std::vector<std::pair<uint16_t, uint32_t>>& counts) {
+    std::lock_guard lk(mu_);
+    auto it = cells_.find(k);
+    if (it == cells_.end()) it = cells_.emplace(k, ReputationWindow(bucket_s_, buckets_)).first;
+    it->second.restore(start, counts);
+}
+
+void ReputationMatrix::set_max_cells(size_t n) {
+    std::lock_guard lk(mu_);
+    max_cells_ = n;
 }
 
 std::optional<RepRow> ReputationMatrix::get(const RepKey& k, int64_t now,

@@ -18,10 +18,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -34,6 +36,27 @@ struct RepKey {
     auto tie() const { return std::tie(source, domain, provider, tenant); }
     bool operator<(const RepKey& o) const { return tie() < o.tie(); }
     bool operator==(const RepKey& o) const { return tie() == o.tie(); }
+};
+
+// A key made of views, to look a cell up without building strings (every outcome looks up
+// four cells).
+struct RepKeyView {
+    std::string_view source, domain, provider, tenant;
+};
+
+struct RepKeyLess {
+    using is_transparent = void;
+    static auto view(const RepKey& k) {
+        return std::tuple<std::string_view, std::string_view, std::string_view, std::string_view>(
+            k.source, k.domain, k.provider, k.tenant);
+    }
+    static auto view(const RepKeyView& k) {
+        return std::tuple(k.source, k.domain, k.provider, k.tenant);
+    }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+        return view(a) < view(b);
+    }
 };
 
 struct RepRow {
@@ -54,7 +77,7 @@ class ReputationMatrix {
 
     // One outcome (or `n`) of a delivery from `source` for `domain` at `provider` (and
     // `tenant`, when known) at `now`: the full cell and its roll-ups.
-    void record(const RepKey& k, int64_t now, RepOutcome o, uint8_t cls, uint32_t n = 1);
+    void record(const RepKeyView& k, int64_t now, RepOutcome o, uint8_t cls, uint32_t n = 1);
     // The cell `k` names exactly (use "" for the roll-up's wildcards); none if it saw nothing.
     std::optional<RepRow> get(const RepKey& k, int64_t now, const ScoreWeights& w = {}) const;
     // Every cell matching `f`, in key order (at most `limit`).
@@ -65,16 +88,26 @@ class ReputationMatrix {
 
     size_t size() const;
     uint64_t dropped() const;
+    void set_max_cells(size_t n);
+    uint32_t bucket_seconds() const { return bucket_s_; }
+    uint16_t bucket_count() const { return buckets_; }
+
+    // For the snapshot (reputation_snapshot.h): every cell under the lock, in key order;
+    // and a cell's bucket put back (a cell is created past max_cells too: what was counted
+    // before a restart stays counted).
+    void visit(const std::function<void(const RepKey&, const ReputationWindow&)>& fn) const;
+    void restore(const RepKey& k, int64_t start,
+                 const std::vector<std::pair<uint16_t, uint32_t>>& counts);
 
   private:
-    void count(const RepKey& k, bool may_create, int64_t now, RepOutcome o, uint8_t cls,
+    void count(const RepKeyView& k, bool may_create, int64_t now, RepOutcome o, uint8_t cls,
                uint32_t n);
 
     size_t max_cells_;
     uint32_t bucket_s_;
     uint16_t buckets_;
     mutable std::mutex mu_;
-    std::map<RepKey, ReputationWindow> cells_;
+    std::map<RepKey, ReputationWindow, RepKeyLess> cells_;
     uint64_t dropped_ = 0;
 };
 

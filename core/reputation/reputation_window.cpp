@@ -68,33 +68,37 @@ double rep_score(const RepTotals& t, const ScoreWeights& w) {
 }
 
 ReputationWindow::ReputationWindow(uint32_t bucket_s, uint16_t buckets)
-    : bucket_s_(bucket_s ? bucket_s : 1), ring_(buckets ? buckets : 1) {}
+    : bucket_s_(bucket_s ? bucket_s : 1), span_buckets_(buckets ? buckets : 1) {}
 
-bool ReputationWindow::live(const Bucket& b, int64_t now) const {
-    int64_t span = int64_t(bucket_s_) * int64_t(ring_.size());
-    return b.start >= 0 && b.start > floor_to(now, bucket_s_) - span;
+bool ReputationWindow::live(const RepBucket& b, int64_t now) const {
+    return b.start > floor_to(now, bucket_s_) - span();
 }
 
-ReputationWindow::Bucket& ReputationWindow::bucket_at(int64_t now) {
+RepBucket& ReputationWindow::bucket_at(int64_t now) {
     int64_t start = floor_to(now, bucket_s_);
-    if (newest_ >= 0 && start < newest_) {
+    if (!buckets_.empty() && start < buckets_.back().start) {
         // in the past: the bucket it belongs to if still covered, else the oldest covered
-        int64_t oldest = newest_ - int64_t(bucket_s_) * int64_t(ring_.size() - 1);
+        int64_t oldest = buckets_.back().start - span() + int64_t(bucket_s_);
         start = std::max(start, oldest);
     }
-    newest_ = std::max(newest_, start);
-    Bucket& b = ring_[size_t((start / bucket_s_) % int64_t(ring_.size()))];
-    if (b.start != start) {
-        b.start = start;
-        b.counts.clear();
-    }
-    return b;
+    auto it = std::lower_bound(buckets_.begin(), buckets_.end(), start,
+                               [](const RepBucket& b, int64_t s) { return b.start < s; });
+    if (it != buckets_.end() && it->start == start) return *it;
+    it = buckets_.insert(it, RepBucket{start, {}});
+    // what the newest bucket's window no longer covers goes
+    int64_t first = buckets_.back().start - span() + int64_t(bucket_s_);
+    size_t old = 0;
+    while (old < buckets_.size() && buckets_[old].start < first) ++old;
+    if (old == 0) return *it;
+    size_t at = size_t(it - buckets_.begin());
+    buckets_.erase(buckets_.begin(), buckets_.begin() + ptrdiff_t(old));
+    return buckets_[at - old];
 }
 
 void ReputationWindow::add(int64_t now, RepOutcome o, uint8_t cls, uint32_t n) {
     if (now < 0 || n == 0) return;
     if (o == RepOutcome::delivered || o == RepOutcome::complaint) cls = 0;  // no class kept
-    Bucket& b = bucket_at(now);
+    RepBucket& b = bucket_at(now);
     uint16_t key = key_of(o, cls);
     auto it = std::lower_bound(b.counts.begin(), b.counts.end(), key,
                                [](const auto& p, uint16_t k) { return p.first < k; });
@@ -103,9 +107,17 @@ void ReputationWindow::add(int64_t now, RepOutcome o, uint8_t cls, uint32_t n) {
     it->second = uint32_t(std::min<uint64_t>(sum, std::numeric_limits<uint32_t>::max()));
 }
 
+void ReputationWindow::restore(int64_t start,
+                               const std::vector<std::pair<uint16_t, uint32_t>>& counts) {
+    for (const auto& [key, n] : counts) {
+        if (key / 64 >= rep_outcome_count) continue;
+        add(start, RepOutcome(key / 64), uint8_t(key % 64), n);
+    }
+}
+
 RepTotals ReputationWindow::totals(int64_t now) const {
     RepTotals t;
-    for (const auto& b : ring_) {
+    for (const auto& b : buckets_) {
         if (!live(b, now)) continue;
         for (const auto& [key, n] : b.counts) {
             auto o = RepOutcome(key / 64);
@@ -125,14 +137,14 @@ RepTotals ReputationWindow::totals(int64_t now) const {
 }
 
 bool ReputationWindow::idle(int64_t now) const {
-    for (const auto& b : ring_)
+    for (const auto& b : buckets_)
         if (live(b, now) && !b.counts.empty()) return false;
     return true;
 }
 
 size_t ReputationWindow::memory_bytes() const {
-    size_t n = sizeof(*this) + ring_.capacity() * sizeof(Bucket);
-    for (const auto& b : ring_) n += b.counts.capacity() * sizeof(b.counts[0]);
+    size_t n = sizeof(*this) + buckets_.capacity() * sizeof(RepBucket);
+    for (const auto& b : buckets_) n += b.counts.capacity() * sizeof(b.counts[0]);
     return n;
 }
 

@@ -3,18 +3,12 @@
 // one per active cell, so a window must be small when little happens and bounded when much
 // does.
 //
-// Time is cut into `buckets` buckets of `bucket_s` seconds (24 x 1 h by default), a ring:
-// a bucket that comes round again is emptied first, so the totals always cover the last
-// buckets x bucket_s seconds (the current bucket partly). Each bucket holds only the
-// (outcome, class) pairs that happened, as a short sorted vector of counts: a cell that saw
-// nothing but deliveries costs one pair per active hour. Counts saturate at 2^32 - 1.
-//
-//   outcome        what counts
-//   delivered      a recipient accepted (class delivered)
-//   deferred       a temporary failure, by class (rate_limited, reputation_block, ...)
-//   bounced        a permanent failure while delivering, by class
-//   async_bounce   a bounce that came back later (a DSN), by class
-//   complaint      a feedback-loop complaint
+// Time is cut into buckets of `bucket_s` seconds (1 h by default) and the window covers the
+// last `buckets` of them (24): the totals always cover the last buckets x bucket_s seconds
+// (the current bucket partly). Only buckets that saw something exist, oldest first, and each
+// holds only the (outcome, class) pairs that happened, as a short sorted vector of counts: a
+// cell that saw one burst of deliveries costs one bucket of one pair, and an empty window
+// costs nothing but the object. Counts saturate at 2^32 - 1.
 //
 // Rates are over attempts (delivered + deferred + bounced); the score (0..100) is what a
 // warm-up or a router reads at a glance: 100 with nothing bad, down with the share of
@@ -57,6 +51,13 @@ double rep_score(const RepTotals& t, const ScoreWeights& w = {});
 // The index of class `name` in known_classes() (the unknown class's when there is none).
 uint8_t rep_class_index(std::string_view name);
 
+// One bucket as kept (and as a snapshot writes it): its start and its sorted counts, keyed
+// outcome * 64 + class index.
+struct RepBucket {
+    int64_t start = 0;  // unix seconds, a multiple of bucket_s
+    std::vector<std::pair<uint16_t, uint32_t>> counts;
+};
+
 class ReputationWindow {
   public:
     explicit ReputationWindow(uint32_t bucket_s = 3600, uint16_t buckets = 24);
@@ -71,17 +72,20 @@ class ReputationWindow {
     bool idle(int64_t now) const;
     size_t memory_bytes() const;
 
+    // The buckets kept, oldest first (some may be older than the window at a later `now`).
+    const std::vector<RepBucket>& buckets() const { return buckets_; }
+    // Puts back a bucket a snapshot kept: counts with an unknown outcome are skipped, a start
+    // that is not on a bucket boundary is rounded down, one already kept is added to.
+    void restore(int64_t start, const std::vector<std::pair<uint16_t, uint32_t>>& counts);
+
   private:
-    struct Bucket {
-        int64_t start = -1;  // bucket start (unix seconds); -1 = empty
-        std::vector<std::pair<uint16_t, uint32_t>> counts;  // key = outcome * 64 + class
-    };
-    Bucket& bucket_at(int64_t now);
-    bool live(const Bucket& b, int64_t now) const;
+    RepBucket& bucket_at(int64_t now);
+    bool live(const RepBucket& b, int64_t now) const;
+    int64_t span() const { return int64_t(bucket_s_) * span_buckets_; }
 
     uint32_t bucket_s_;
-    std::vector<Bucket> ring_;
-    int64_t newest_ = -1;  // start of the newest bucket written
+    uint16_t span_buckets_;
+    std::vector<RepBucket> buckets_;  // sorted by start, at most span_buckets_
 };
 
 }  // namespace kasi

@@ -86,6 +86,25 @@ TEST_CASE("reputation score: deferrals cost a little, blocks more, complaints mo
 TEST_CASE("reputation window: small when little happens") {
     ReputationWindow w;
     size_t empty = w.memory_bytes();
+    CHECK(empty == sizeof(ReputationWindow));  // nothing happened: no bucket
     for (int h = 0; h < 24; ++h) w.add(h * 3600, RepOutcome::delivered, 0, 50);
-    CHECK(w.memory_bytes() - empty <= 24 * 4 * sizeof(std::pair<uint16_t, uint32_t>));
+    // one bucket of one count per hour (the vector of buckets may have grown past 24)
+    CHECK(w.memory_bytes() - empty <=
+          2 * 24 * (sizeof(RepBucket) + sizeof(std::pair<uint16_t, uint32_t>)));
+    CHECK(w.buckets().size() == 24);
+    w.add(40 * 3600, RepOutcome::delivered, 0, 1);  // the old hours leave as new ones come
+    CHECK(w.buckets().size() == 8);
+}
+
+TEST_CASE("reputation window: buckets put back from a snapshot add up as before") {
+    ReputationWindow w(3600, 24), back(3600, 24);
+    const int64_t t0 = 1'800'000'000 - 1'800'000'000 % 3600;
+    w.add(t0, RepOutcome::delivered, 0, 7);
+    w.add(t0 + 3600, RepOutcome::deferred, rate_limited, 2);
+    w.add(t0 + 3600, RepOutcome::complaint, 0, 1);
+    for (const auto& b : w.buckets()) back.restore(b.start, b.counts);
+    back.restore(t0 + 3600 + 17, {{uint16_t(63 * 64), 5}});  // unknown outcome: skipped
+    auto a = w.totals(t0 + 3600), r = back.totals(t0 + 3600);
+    CHECK(r.by_outcome == a.by_outcome);
+    CHECK(r.of(RepOutcome::deferred, rate_limited) == 2);
 }
