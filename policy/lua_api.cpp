@@ -28,6 +28,7 @@
 #include "policy/lua_metrics.h"
 #include "policy/lua_objects.h"
 #include "policy/lua_redis.h"
+#include "policy/lua_reputation.h"
 #include "policy/lua_suppression.h"
 
 namespace kasi {
@@ -716,6 +717,7 @@ void install_kasi_api(lua_State* L) {
     set_fn(L, "verify", api_unsubscribe_verify);
     lua_setfield(L, -2, "unsubscribe");
     install_lua_suppression(L);
+    install_lua_reputation(L);
     lua_setglobal(L, "kasi");
     lua_pushcfunction(L, log_at<log::Level::info>);
     lua_setglobal(L, "print");

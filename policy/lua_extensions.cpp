@@ -6,6 +6,7 @@
 #include "policy/lua_counters.h"
 #include "policy/lua_metrics.h"
 #include "policy/lua_state.h"
+#include "policy/lua_reputation.h"
 #include "policy/lua_suppression.h"
 
 namespace kasi {
@@ -32,6 +33,7 @@ void add_policy_extensions(Extensions& e) {
     e.state.push_back({&load_counters, &save_counters});
     e.interrupt.push_back(&lua_interrupt_all);
     e.suppressions.push_back(&set_lua_suppressions);
+    e.reputation.push_back(&set_lua_reputation);
 }
 
 }  // namespace kasi

@@ -9,6 +9,7 @@
 //   POST /api/v1/admin/reload | flush | suspend | resume | delete | bounce   (api_admin.cpp)
 //   POST /api/v1/admin/suppressions/import  a CSV body    (api_suppressions.cpp)
 //   GET  /api/v1/admin/suppressions/export  CSV, a page at a time
+//   GET  /api/v1/admin/reputation   the reputation matrix's cells (api_reputation.cpp)
 //   POST /unsubscribe/TOKEN         RFC 8058 one-click unsubscribe
 // Authorisation (http.ini [auth]): a bearer token's scopes, or a trusted network; the
 // public paths need neither. Every answer is JSON except /metrics.
@@ -74,6 +75,7 @@ void api_send(const ApiEnv& env, HttpRequest req, HttpRespond respond, bool batc
 void api_messages(const ApiEnv& env, const std::string& id, const HttpRequest& req,
                   HttpRespond respond);  // id empty: the list
 void api_reports(const ApiEnv& env, const HttpRequest& req, HttpRespond respond);
+void api_reputation(const ApiEnv& env, const HttpRequest& req, HttpRespond respond);
 void api_unsubscribe(const ApiEnv& env, const std::string& token, const HttpRequest& req,
                      HttpRespond respond);
 

@@ -1,12 +1,14 @@
 // GET /metrics: Prometheus' text format (version 0.0.4). Three parts: the process-wide
 // counters (core/metrics), what the delivery loop knows (queue_metrics.cpp, asked on its own
-// loop), and what the extensions publish (policies' kasi.metrics: core/server/extensions.h).
+// loop) with the reputation matrix's gauges, and what the extensions publish (policies' kasi.metrics: core/server/extensions.h).
 #include <fmt/format.h>
 
 #include "core/http/api.h"
 #include "core/http/http_config.h"
 #include "core/metrics/metrics.h"
 #include "core/queue/outbound.h"
+#include "core/queue/queue_manager.h"
+#include "core/reputation/reputation_service.h"
 #include "core/server/extensions.h"
 #include "core/server/loop_inbox.h"
 #include "core/server/server_config.h"
@@ -33,6 +35,7 @@ void api_metrics(const ApiEnv& env, HttpRespond respond) {
                            finish = std::move(finish)](const QueueManager* qm) mutable {
         std::string text = std::move(head);
         if (qm) text += qm->prometheus(top);
+        if (qm && qm->settings().reputation) text += qm->settings().reputation->prometheus();
         text += extensions().prometheus();
         inbox->post([text = std::move(text), finish = std::move(finish)]() mutable {
             finish(std::move(text));

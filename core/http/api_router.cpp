@@ -26,6 +26,7 @@ constexpr Route routes[] = {
     {"GET", "/api/v1/admin/messages", scope_admin},
     {"GET", "/api/v1/admin/messages/", scope_admin},
     {"GET", "/api/v1/admin/suppressions/export", scope_admin},
+    {"GET", "/api/v1/admin/reputation", scope_admin},
     {"POST", "/api/v1/admin/", scope_admin},
     {"POST", "/unsubscribe/", 0},  // the token in the path is the authorisation
 };
@@ -93,6 +94,7 @@ void route_request(ApiEnv env, HttpRequest req, HttpRespond respond) {
     if (p == "/api/v1/admin/messages") return api_messages(env, "", req, std::move(respond));
     if (p.starts_with("/api/v1/admin/messages/"))
         return api_messages(env, std::string(p.substr(23)), req, std::move(respond));
+    if (p == "/api/v1/admin/reputation") return api_reputation(env, req, std::move(respond));
     if (p.starts_with("/api/v1/admin/suppressions/"))
         return api_suppressions(env, std::string(p.substr(27)), std::move(req), std::move(respond));
     if (p.starts_with("/api/v1/admin/"))

@@ -25,6 +25,7 @@ namespace kasi {
 class Resolver;
 class Spool;
 class SuppressionService;
+class ReputationService;
 
 struct QueueSettings {
     std::shared_ptr<const OutboundConfig> cfg;
@@ -32,6 +33,7 @@ struct QueueSettings {
     SSL_CTX* tls_ctx = nullptr;              // outbound TLS client context (owned by the caller)
     std::string me;                          // EHLO name and Reporting-MTA
     SuppressionService* suppressions = nullptr;  // the list (process-long; null: none)
+    ReputationService* reputation = nullptr;     // the matrix (process-long; null: off)
 };
 
 struct QueueStats {

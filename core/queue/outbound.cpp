@@ -1,5 +1,7 @@
 #include "core/queue/outbound.h"
 
+#include "core/reputation/reputation_query.h"
+#include "core/reputation/reputation_service.h"
 #include "core/suppression/suppression_admin.h"
 
 #include <malloc.h>
@@ -35,7 +37,7 @@ bool Outbound::start(std::string& err, QueueLoader& recovered) {
     if (!tls_ctx_) return false;
     LoopInbox* inbox = inbox_.get();
     qm_ = std::make_unique<QueueManager>(
-        &loop_, spool_, QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_, suppressions_},
+        &loop_, spool_, QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_, suppressions_, reputation_},
         [inbox](std::function<void()> fn) { inbox->post(std::move(fn)); });
     if (!qm_->open_events(err)) return false;
     qm_->load_recovered(recovered, spool_.recovered().live_per_segment);
@@ -108,7 +110,7 @@ void Outbound::set_config(std::shared_ptr<const OutboundConfig> cfg,
         cfg_ = cfg;
         hooks_ = hooks;
         me_ = me;
-        if (qm_) qm_->set_settings(QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_, suppressions_});
+        if (qm_) qm_->set_settings(QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_, suppressions_, reputation_});
     });
 }
 
@@ -149,6 +151,7 @@ void Outbound::command(std::string line, std::function<void(std::string)> reply)
 // On the delivery loop. The suppression list's commands sync to disk: they run on the
 // thread pool and answer when done; the others answer at once.
 void Outbound::answer(const std::string& line, std::function<void(std::string)> reply) {
+    if (line == "reputation" || line.rfind("reputation ", 0) == 0) return reply(reputation(line));
     if (line != "suppress" && line.rfind("suppress ", 0) != 0) return reply(control(line));
     if (!suppressions_) return reply("error: the suppression list is off (suppression.ini)");
     struct Work {
@@ -175,6 +178,16 @@ void Outbound::answer(const std::string& line, std::function<void(std::string)> 
         });
     if (rc != 0) return w->reply(std::string("error: ") + uv_strerror(rc));
     (void)w.release();  // libuv owns it until the after-work callback
+}
+
+// `reputation [key=value ...]`: "ok " and the matrix's JSON (reputation_query.h).
+std::string Outbound::reputation(const std::string& line) const {
+    if (!reputation_) return "error: the reputation matrix is off (reputation.ini)";
+    RepQuery q;
+    std::string err;
+    if (!parse_rep_query(rep_query_words(line.substr(std::min(line.size(), size_t(11)))), q, err))
+        return "error: " + err;
+    return "ok " + reputation_->json(q.filter, q.limit);
 }
 
 void Outbound::inspect(std::function<void(const QueueManager*)> fn) {

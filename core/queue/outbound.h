@@ -23,6 +23,7 @@
 namespace kasi {
 
 class SuppressionService;
+class ReputationService;
 
 class Outbound {
   public:
@@ -34,6 +35,9 @@ class Outbound {
 
     // The suppression list the queue checks and feeds (before start; process-long).
     void set_suppressions(SuppressionService* s) { suppressions_ = s; }
+    // The reputation matrix the outcomes feed (before start; process-long; null: off).
+    void set_reputation(ReputationService* r) { reputation_ = r; }
+    ReputationService* reputation() const { return reputation_; }
     // Schedules the messages the spool recovered and starts the thread.
     bool start(std::string& err, QueueLoader& recovered);
     // Any thread: a message that is now durable in the spool.
@@ -58,6 +62,7 @@ class Outbound {
     void run();
     std::string control(const std::string& line);
     void answer(const std::string& line, std::function<void(std::string)> reply);
+    std::string reputation(const std::string& line) const;
     // "reopen-logs": the main log file and the event log are opened again (logrotate).
     std::string reopen_logs();
 
@@ -66,6 +71,7 @@ class Outbound {
     std::shared_ptr<const HookTable> hooks_;
     std::string me_;
     SuppressionService* suppressions_ = nullptr;
+    ReputationService* reputation_ = nullptr;
     SslCtxPtr tls_ctx_;
     uv_loop_t loop_{};
     std::unique_ptr<LoopInbox> inbox_;

@@ -1,5 +1,6 @@
 #include "core/queue/outcome.h"
 
+#include "core/reputation/reputation_service.h"
 #include "core/suppression/suppression_service.h"
 
 #include <algorithm>
@@ -20,6 +21,7 @@ namespace {
 constexpr size_t max_counted_keys = 2000;   // (provider, source, class, reason), then "other"
 constexpr size_t max_recent_queues = 1000;  // queues with recent errors kept
 constexpr size_t recent_per_queue = 5;
+const std::string default_source = "default";  // an attempt without a named egress source
 
 std::string reply_line(const SmtpReply& r) {
     return r.enhanced.empty() ? fmt::format("{} {}", r.code, r.text())
@@ -194,7 +196,7 @@ void Outcome::delivered(const Delivery& d, const Sorted& s, const EventPeer& pee
         uint32_t i = s.delivered[k];
         m.rcpts[i].status = RcptStatus::delivered;
         ++ctx_.stats.delivered;
-        count(peer, s.delivered_cls[k], delivered_n);
+        count(m, peer, s.delivered_cls[k], delivered_n);
         ctx_.events.recipient("Delivery", m, i, queue, peer, *s.delivered_replies[k],
                               s.delivered_cls[k], d.attempts, now);
     }
@@ -310,7 +312,7 @@ void Outcome::requeue(std::unique_ptr<Delivery> d, const Sorted& s, const EventP
     for (size_t k = 0; k < s.deferred.size(); ++k) {
         m->rcpts[s.deferred[k]].status = RcptStatus::deferred;
         ++ctx_.stats.deferred;
-        count(peer, s.deferred_cls[k], deferred_n);
+        count(*m, peer, s.deferred_cls[k], deferred_n);
         ctx_.events.recipient("TransientFailure", *m, s.deferred[k], queue, peer,
                               s.deferred_replies[k], s.deferred_cls[k], d->attempts, now, next);
     }
@@ -343,7 +345,7 @@ void Outcome::fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
         if (!peer.mx_host.empty()) m.more().failed_mta.emplace_back(idx[k], peer.mx_host);
         m.more().failed_class.emplace_back(idx[k], cls[k]);
         ++(expired ? ctx_.stats.expired : ctx_.stats.bounced);
-        count(peer, cls[k], expired ? expired_n : bounced_n);
+        count(m, peer, cls[k], expired ? expired_n : bounced_n);
         ctx_.events.recipient(type, m, idx[k], queue, peer, replies[k], cls[k], d.attempts, now);
         if (ctx_.settings.suppressions && !expired && !m.is_dsn && !m.is_report &&
             peer.site != "suppressed")
@@ -444,8 +446,17 @@ Classification Outcome::local_class(const SmtpReply& r, const Delivery& d,
     return classify_local(ctx_.cfg().classifier.get(), r, peer.mx_host, d.domain);
 }
 
-void Outcome::count(const EventPeer& peer, const Classification& c, Counter n) {
-    CountKey key{c.provider, peer.source.empty() ? "default" : peer.source, c.cls, c.reason};
+void Outcome::count(const QueuedMessage& m, const EventPeer& peer, const Classification& c,
+                    Counter n) {
+    const std::string& source = peer.source.empty() ? default_source : peer.source;
+    if (ctx_.settings.reputation && n != expired_n && peer.site != "suppressed") {
+        static const RepOutcome as[] = {RepOutcome::delivered, RepOutcome::deferred,
+                                        RepOutcome::bounced};
+        ctx_.settings.reputation->record({source, address_domain(m.mail_from),
+                                          c.provider.empty() ? "other" : c.provider, m.tenant()},
+                                         as[n], c.cls, now_ms() / 1000);
+    }
+    CountKey key{c.provider, source, c.cls, c.reason};
     auto it = counts_.find(key);
     if (it == counts_.end()) {
         if (counts_.size() >= max_counted_keys) key = {"other", "other", "other", "other"};

@@ -126,7 +126,9 @@ class Outcome {
     void finish(const std::shared_ptr<QueuedMessage>& m);
     void send_dsn(const std::shared_ptr<QueuedMessage>& m);
     void finish_without_dsn(const std::shared_ptr<QueuedMessage>& m);
-    void count(const EventPeer& peer, const Classification& cls, Counter c);
+    // The metrics' counts, and the reputation matrix (outcomes a provider gave).
+    void count(const QueuedMessage& m, const EventPeer& peer, const Classification& cls,
+               Counter c);
     void remember(const std::string& queue, Verdict v, const Classification& c, const SmtpReply& r,
                   int64_t now);
 

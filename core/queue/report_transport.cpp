@@ -13,8 +13,10 @@
 #include "core/log/log.h"
 #include "core/queue/outcome.h"
 #include "core/queue/report_hook.h"
+#include "core/reputation/reputation_service.h"
 #include "core/suppression/suppression_service.h"
 #include "core/util/clock.h"
+#include "core/util/strings.h"
 
 namespace kasi {
 
@@ -231,6 +233,30 @@ void ReportTransport::act(std::unique_ptr<Work> w) {
     retry_later(std::move(w));
 }
 
+// A bounce that came back (a DSN) or a complaint counts against the sending domain and
+// tenant at the provider of the recipient, and against the egress source when the report
+// names the address that sent (an ARF Source-IP that is one of egress.ini's sources; a DSN
+// does not say).
+void ReportTransport::count_in_reputation(ReportOutcome::Kind kind, const ReportMatch& m) {
+    ReputationService* rep = ctx_.settings.reputation;
+    if (!rep || (kind != ReportOutcome::Kind::bounce && kind != ReportOutcome::Kind::complaint))
+        return;
+    const auto& cls = m.bounce.classification;
+    std::string provider = cls.provider;
+    if (provider.empty() && ctx_.cfg().classifier)
+        provider = std::string(
+            ctx_.cfg().classifier->providers().provider_of(address_domain(m.recipient)));
+    std::string_view source;
+    if (auto ip = IpAddr::parse(m.source_ip))
+        for (const auto& s : ctx_.cfg().egress.sources)
+            if (s.address && *s.address == *ip) source = s.name;
+    bool complaint = kind == ReportOutcome::Kind::complaint;
+    rep->record(
+        {source, to_lower(m.sending_domain), provider.empty() ? "other" : provider, m.tenant},
+        complaint ? RepOutcome::complaint : RepOutcome::async_bounce, complaint ? "" : cls.cls,
+        now_ms() / 1000);
+}
+
 // It stays in the spool and is read again later (a 451 for the outcome stage).
 void ReportTransport::retry_later(std::unique_ptr<Work> w) {
     log::error("[{}] report: not finished, read again later: {}", w->d->msg->id, w->keep_error);
@@ -259,6 +285,7 @@ void ReportTransport::finish(std::unique_ptr<Work> w) {
             ctx_.events.other(out.events[i]);
             ++written;
         }
+        count_in_reputation(out.kind, m);
     }
     counts_.events += written;
     if (written) ctx_.events.flush();  // reports are few; their events go now

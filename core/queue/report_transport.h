@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "core/feedback/report_reader.h"
 #include "core/queue/delivery_context.h"
 
 namespace kasi {
@@ -50,6 +51,7 @@ class ReportTransport {
     void act(std::unique_ptr<Work> w);
     void retry_later(std::unique_ptr<Work> w);
     void finish(std::unique_ptr<Work> w);
+    void count_in_reputation(ReportOutcome::Kind kind, const ReportMatch& m);
 
     DeliveryContext& ctx_;
     Outcome& outcome_;

@@ -45,13 +45,8 @@ void Extensions::set_suppressions(SuppressionService* list) const {
     for (const auto& fn : suppressions) fn(list);
 }
 
-SuppressionsShown::~SuppressionsShown() {
-    if (shown_) extensions().set_suppressions(nullptr);
-}
-
-void SuppressionsShown::show(SuppressionService* list) {
-    extensions().set_suppressions(list);
-    shown_ = list != nullptr;
+void Extensions::set_reputation(ReputationService* matrix) const {
+    for (const auto& fn : reputation) fn(matrix);
 }
 
 }  // namespace kasi

@@ -18,6 +18,7 @@
 //                  loop can stop (called from any thread)
 //   suppressions   the node's suppression list, once it is open (kasi.suppression), and
 //                  null before it closes
+//   reputation     the node's reputation matrix, likewise (kasi.reputation)
 #pragma once
 
 #include <uv.h>
@@ -33,6 +34,7 @@ struct Settings;
 struct Diagnostics;
 class HookTable;
 class SuppressionService;
+class ReputationService;
 
 struct Extensions {
     // Reads config/plugins into `table` and finalizes it; errors go to `d`.
@@ -48,6 +50,7 @@ struct Extensions {
     std::vector<State> state;
     std::vector<std::function<void()>> interrupt;
     std::vector<std::function<void(SuppressionService*)>> suppressions;
+    std::vector<std::function<void(ReputationService*)>> reputation;
 
     // Each runs every callback of its point, in the order they were added.
     void close_loop(uv_loop_t* loop) const;
@@ -56,24 +59,34 @@ struct Extensions {
     void save_state(const std::string& dir) const;
     void interrupt_all() const;
     void set_suppressions(SuppressionService* list) const;
-};
-
-// Shows a suppression list to the extensions for as long as it lives: its owner declares
-// one after the list, so that it is withdrawn before the list goes.
-class SuppressionsShown {
-  public:
-    SuppressionsShown() = default;
-    ~SuppressionsShown();
-    SuppressionsShown(const SuppressionsShown&) = delete;
-    SuppressionsShown& operator=(const SuppressionsShown&) = delete;
-    void show(SuppressionService* list);
-
-  private:
-    bool shown_ = false;
+    void set_reputation(ReputationService* matrix) const;
 };
 
 // Once, from main, before anything reads extensions().
 void install_extensions(Extensions e);
 const Extensions& extensions();
+
+// Shows a service (the suppression list, the reputation matrix) to the extensions for as
+// long as it lives: its owner declares one after the service, so that it is withdrawn
+// before the service goes.
+template <class T, void (Extensions::*Set)(T*) const>
+class ServiceShown {
+  public:
+    ServiceShown() = default;
+    ~ServiceShown() {
+        if (shown_) (extensions().*Set)(nullptr);
+    }
+    ServiceShown(const ServiceShown&) = delete;
+    ServiceShown& operator=(const ServiceShown&) = delete;
+    void show(T* service) {
+        (extensions().*Set)(service);
+        shown_ = service != nullptr;
+    }
+
+  private:
+    bool shown_ = false;
+};
+using SuppressionsShown = ServiceShown<SuppressionService, &Extensions::set_suppressions>;
+using ReputationShown = ServiceShown<ReputationService, &Extensions::set_reputation>;
 
 }  // namespace kasi

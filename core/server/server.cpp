@@ -105,6 +105,15 @@ int Server::run(std::shared_ptr<const ServerConfig> cfg) {
         outbound_->set_suppressions(suppressions_.get());
         suppressions_shown_.show(suppressions_.get());
     }
+    if (cfg_->reputation && cfg_->reputation->enabled) {
+        reputation_ = ReputationService::open(cfg_->reputation, err);
+        if (!reputation_) {
+            log::crit("reputation: {}", err);
+            return 1;
+        }
+        outbound_->set_reputation(reputation_.get());
+        reputation_shown_.show(reputation_.get());
+    }
     if (!outbound_->start(err, recovered)) {
         log::crit("outbound: {}", err);
         return 1;
@@ -252,6 +261,7 @@ std::string Server::reload_config(const std::string& why) {
     cfg_ = cfg;
     for (auto& w : workers_) w->set_config(cfg);
     if (suppressions_ && cfg->suppression) suppressions_->set_policy(cfg->suppression);
+    if (reputation_ && cfg->reputation) reputation_->set_config(cfg->reputation);
     outbound_->set_config(cfg->outbound, cfg->hooks, cfg->settings.me);
     log::notice("configuration generation {} in effect for new connections", cfg->generation);
     loaded_ = fmt::format("generation {} loaded at {} ({})", cfg->generation, now_text(), why);

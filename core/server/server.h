@@ -30,6 +30,7 @@
 #include "core/server/worker.h"
 #include "core/spool/intake.h"
 #include "core/spool/spool.h"
+#include "core/reputation/reputation_service.h"
 #include "core/suppression/suppression_service.h"
 
 namespace kasi {
@@ -57,6 +58,8 @@ class Server {
     // declared first, destroyed last: the queue and the sessions use it until they stop
     std::unique_ptr<SuppressionService> suppressions_;  // null: suppression.ini enabled=false
     SuppressionsShown suppressions_shown_;              // to the extensions (kasi.suppression)
+    std::unique_ptr<ReputationService> reputation_;     // null: reputation.ini enabled=false
+    ReputationShown reputation_shown_;                  // to the extensions (kasi.reputation)
     std::unique_ptr<Outbound> outbound_;
     std::unique_ptr<QueueSink> queue_sink_;  // where the intake hands durable messages
     std::unique_ptr<Intake> intake_;         // where every session hands its messages

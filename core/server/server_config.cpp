@@ -93,6 +93,7 @@ std::shared_ptr<const ServerConfig> load_server_config(const std::string& base_d
     cfg->outbound = std::move(outbound);
     cfg->reports = ReportMailboxes::load(dir, cfg->outbound->verp.get(), d);
     cfg->suppression = SuppressionPolicy::load(dir, cfg->settings.queue_dir, d);
+    cfg->reputation = ReputationConfig::load(dir, cfg->settings.queue_dir, d);
     cfg->unsubscribe = UnsubscribeConfig::load(dir, d);
     cfg->http = HttpConfig::load(dir, d);
     cfg->session = std::make_shared<const SessionSettings>(session_settings(cfg->settings));

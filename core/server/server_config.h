@@ -10,6 +10,7 @@
 #include "core/config/diagnostics.h"
 #include "core/config/settings.h"
 #include "core/feedback/report_mailboxes.h"
+#include "core/reputation/reputation_config.h"
 #include "core/suppression/suppression_policy.h"
 #include "core/hooks/plugin.h"
 #include "core/http/http_config.h"
@@ -28,6 +29,7 @@ struct ServerConfig {
     std::shared_ptr<const HttpConfig> http;                // http.ini (null: the API is off)
     std::shared_ptr<const ReportMailboxes> reports;  // feedback.ini + VERP domains (null: none)
     std::shared_ptr<const SuppressionPolicy> suppression;  // suppression.ini
+    std::shared_ptr<const ReputationConfig> reputation;    // reputation.ini
     std::shared_ptr<const SessionSettings> session;  // from `settings`
     uint64_t generation = 0;
 };

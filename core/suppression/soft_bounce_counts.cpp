@@ -10,6 +10,7 @@
 #include <sstream>
 #include <vector>
 
+#include "core/util/file.h"
 #include "core/util/strings.h"
 
 namespace kasi {
@@ -91,20 +92,7 @@ bool SoftBounceCounts::save(const std::string& path, int64_t now, int64_t window
             ++it;
         }
     }
-    std::string tmp = path + ".tmp", data = out.str();
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    bool ok = fd >= 0;
-    for (size_t off = 0; ok && off < data.size();) {
-        ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        ok = n > 0;
-        if (ok) off += size_t(n);
-    }
-    ok = ok && ::fdatasync(fd) == 0;
-    int e = errno;
-    if (fd >= 0) ::close(fd);
-    if (ok && ::rename(tmp.c_str(), path.c_str()) == 0) return true;
-    err = tmp + ": " + std::strerror(ok ? errno : e);
+    if (write_file_replacing(path, out.str(), err)) return true;
     std::lock_guard lk(mu_);
     dirty_ = true;  // try again at the next save
     return false;
