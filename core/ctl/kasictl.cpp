@@ -28,7 +28,9 @@
 #include "core/ctl/ctl_bounce.h"
 #include "core/ctl/ctl_complaint.h"
 #include "core/ctl/ctl_http.h"
+#include "core/ctl/ctl_reputation.h"
 #include "core/ctl/ctl_resolve.h"
+#include "core/ctl/ctl_socket.h"
 #include "core/ctl/ctl_suppress_file.h"
 #include "core/ctl/ctl_suppress_http.h"
 #include "core/ctl/ctl_tokens.h"
@@ -64,6 +66,9 @@ void usage(FILE* f) {
         "       kasictl -c DIR metrics  (what policies publish, Prometheus text format)\n"
         "       kasictl -c DIR reopen-logs  (open the log file and the event log again,\n"
         "                      after logrotate renamed them; SIGHUP does it too)\n"
+        "       kasictl -c DIR reputation [--source S] [--domain D] [--provider P] [--tenant T]\n"
+        "                      [--rollups] [--limit N] [--json]  (the reputation matrix,\n"
+        "                      docs/reputation.md; '' names a roll-up's wildcard)\n"
         "       kasictl -c DIR resolve TYPE NAME... [--again]\n"
         "       kasictl -c DIR resolve route DOMAIN [--prefer v4|v6|only_v4|only_v6] "
         "[--local-mx-ok]\n"
@@ -133,33 +138,11 @@ std::string when(int64_t ms) {
 
 // Sends one command line to the running kasi's control socket (core/queue/control.h).
 int control(const std::string& spool, const std::string& line) {
-    std::string path = spool + "/control.sock";
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    if (fd < 0 || path.size() >= sizeof sa.sun_path) {
-        std::fprintf(stderr, "kasictl: %s: bad socket path\n", path.c_str());
-        if (fd >= 0) ::close(fd);
+    std::string reply, err;
+    if (!kasi::ctl_socket_request(spool, line, reply, err)) {
+        std::fprintf(stderr, "kasictl: %s\n", err.c_str());
         return 1;
     }
-    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-        std::fprintf(stderr, "kasictl: %s: %s (is kasi running?)\n", path.c_str(),
-                     std::strerror(errno));
-        ::close(fd);
-        return 1;
-    }
-    std::string msg = line + "\n";
-    if (::write(fd, msg.data(), msg.size()) != ssize_t(msg.size())) {
-        std::fprintf(stderr, "kasictl: write: %s\n", std::strerror(errno));
-        ::close(fd);
-        return 1;
-    }
-    std::string reply;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) reply.append(buf, size_t(n));
-    ::close(fd);
     std::fwrite(reply.data(), 1, reply.size(), stdout);
     return reply.rfind("ok", 0) == 0 ? 0 : 1;
 }
@@ -323,6 +306,8 @@ int kasi::kasictl_main(int argc, char** argv, std::span<const CtlCommand> comman
         if (auto rc = kasi::ctl_suppress_http(argv[2], words)) return *rc;
         if (auto rc = kasi::ctl_suppress_file(argv[2], words)) return *rc;
     }
+    if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "reputation") == 0)
+        return kasi::ctl_reputation(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "resolve") == 0)
         return kasi::ctl_resolve(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     for (const auto& c : commands)

@@ -173,7 +173,8 @@ void apply_report_fields(ComplaintReport& r, const HeaderFields& f) {
 void apply_returned(ComplaintReport& r, const HeaderFields& orig) {
     if (r.recipients.empty()) add_recipient(r, mailbox_of(orig.get("To")));
     r.original_return_path = mailbox_of(orig.get("Return-Path"));
-    if (r.original_mail_from.empty()) r.original_mail_from = mailbox_of(orig.get("From"));
+    r.original_from = mailbox_of(orig.get("From"));
+    if (r.original_mail_from.empty()) r.original_mail_from = r.original_from;
     if (r.original_mail_from.empty()) r.original_mail_from = r.original_return_path;
     if (auto id = clean(orig.get("Message-ID"), 998); !id.empty()) r.original_message_id = id;
     for (const auto& f : orig.fields) add_kasi_header(r, f.name, f.value);

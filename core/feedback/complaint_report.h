@@ -41,6 +41,7 @@ struct ComplaintReport {
     // The reported message, as far as it came back.
     std::string original_message_id;   // its Message-ID, as written (with angle brackets)
     std::string original_return_path;  // its Return-Path (a VERP address), when it came back
+    std::string original_from;         // its From (the author's address), when it came back
     std::string original_envelope_id;
     std::vector<std::pair<std::string, std::string>> original_kasi_headers;  // X-Kasi-*
 };

@@ -117,7 +117,11 @@ ReportOutcome read_complaint(const ReportInput& in, const ComplaintReport& c,
         m.source_ip = c.source_ip;
         m.user_agent = c.user_agent;
         m.tenant = verp && hit.addr ? verp->tenant_of(hit.rp_domain) : std::string();
-        m.sending_domain = domain_of(c.original_mail_from);
+        // the sending domain: the returned message's From, as for a bounce; else the
+        // envelope sender unless that is one of Kasi's VERP return paths
+        m.sending_domain = domain_of(!c.original_from.empty() ? c.original_from
+                                     : hit.addr               ? std::string()
+                                                              : c.original_mail_from);
         m.recipient = rcpt;
         if (hit.addr) {
             m.message_id = hit.addr->message_id;

@@ -449,7 +449,9 @@ Classification Outcome::local_class(const SmtpReply& r, const Delivery& d,
 void Outcome::count(const QueuedMessage& m, const EventPeer& peer, const Classification& c,
                     Counter n) {
     const std::string& source = peer.source.empty() ? default_source : peer.source;
-    if (ctx_.settings.reputation && n != expired_n && peer.site != "suppressed") {
+    // Kasi's own DSNs and the reports it reads are not the senders' mail
+    if (ctx_.settings.reputation && n != expired_n && peer.site != "suppressed" && !m.is_dsn &&
+        !m.is_report) {
         static const RepOutcome as[] = {RepOutcome::delivered, RepOutcome::deferred,
                                         RepOutcome::bounced};
         ctx_.settings.reputation->record({source, address_domain(m.mail_from),

@@ -160,19 +160,24 @@ std::string ReputationService::row_json(const RepRow& r) {
     return j.done();
 }
 
-std::string ReputationService::json(const RepFilter& f, size_t limit) const {
+std::string reputation_json(const ReputationMatrix& m, const RepFilter& f, size_t limit,
+                            const ScoreWeights& w, int64_t now) {
     std::string list = "[";
-    for (const auto& r : rows(f, limit)) {
+    for (const auto& r : m.query(f, now, limit, w)) {
         if (list.size() > 1) list += ',';
-        list += row_json(r);
+        list += ReputationService::row_json(r);
     }
     list += ']';
     JsonObject j;
-    j.num("cells", int64_t(matrix_.size()))
-        .num("dropped", int64_t(matrix_.dropped()))
-        .num("window_seconds", int64_t(matrix_.bucket_seconds()) * matrix_.bucket_count())
+    j.num("cells", int64_t(m.size()))
+        .num("dropped", int64_t(m.dropped()))
+        .num("window_seconds", int64_t(m.bucket_seconds()) * m.bucket_count())
         .raw("rows", list);
     return j.done();
+}
+
+std::string ReputationService::json(const RepFilter& f, size_t limit) const {
+    return reputation_json(matrix_, f, limit, config()->weights, now_s());
 }
 
 std::string ReputationService::prometheus() const {

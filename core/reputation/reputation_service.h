@@ -28,6 +28,11 @@
 
 namespace kasi {
 
+// {"cells": N, "dropped": N, "window_seconds": N, "rows": [...]} of the cells of `m` that match
+// (docs/reputation.md), scored with `w` at `now`.
+std::string reputation_json(const ReputationMatrix& m, const RepFilter& f, size_t limit,
+                            const ScoreWeights& w, int64_t now);
+
 class ReputationService {
   public:
     // Reads the snapshot (a missing one is an empty matrix; a damaged one is logged and read

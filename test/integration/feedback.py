@@ -147,6 +147,14 @@ def test_a_dsn_to_a_verp_address_ends_as_an_async_bounce_event():
         assert (c["id"], c["recipient"], c["feedback_type"], c["matched_by"]) == \
             (orig_id, "alice@sink.test", "abuse", "verp"), c
         assert c["source_ip"] == "192.0.2.9", c
+        # both count against the sending domain in the reputation matrix (no egress source:
+        # a DSN does not say which one sent, and 192.0.2.9 is not one of ours)
+        rc, out, err = k.ctl("reputation", "--json", "--domain", "sender.test", "--source", "")
+        assert rc == 0, err
+        rows = json.loads(out)["rows"]
+        assert len(rows) == 1 and (rows[0]["async_bounce"], rows[0]["complaint"]) == (1, 1), rows
+        assert rows[0]["classes"]["async_bounce"] == {"invalid_recipient": 1}, rows
+        assert rows[0]["delivered"] == 1, rows  # the original message, delivered
     finally:
         k.cleanup()
         peer.stop()
