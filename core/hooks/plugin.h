@@ -208,6 +208,8 @@ struct HookRegistration {
 
 // All handlers of one config generation, sorted by (priority, registration order).
 // Immutable once built and shared read-only by every loop.
+struct ShapingRules;
+
 class HookTable {
   public:
     void add(Hook h, std::string plugin, HookHandler fn, int priority = 0,
@@ -218,9 +220,14 @@ class HookTable {
     void add_sealer(std::shared_ptr<const Sealer> s);  // kept sorted by stage
     const std::vector<std::shared_ptr<const Sealer>>& sealers() const { return sealers_; }
     const std::vector<std::shared_ptr<Plugin>>& plugins() const { return plugins_; }
+    // The automation rules of this generation (the `adaptive` plugin sets them; null: none,
+    // nothing is shaped). core/shaping/shaping_engine.h applies them.
+    void set_shaping_rules(std::shared_ptr<const ShapingRules> r) { shaping_ = std::move(r); }
+    const std::shared_ptr<const ShapingRules>& shaping_rules() const { return shaping_; }
 
   private:
     std::vector<HookRegistration> by_hook_[hook_count];
+    std::shared_ptr<const ShapingRules> shaping_;
     std::vector<std::shared_ptr<Plugin>> plugins_;
     std::vector<std::shared_ptr<const Sealer>> sealers_;
     size_t next_order_ = 0;
