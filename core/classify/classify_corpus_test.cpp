@@ -3,6 +3,9 @@
 // through the shipped rules. It prints the figure, the misses and a table per provider,
 // and fails below 97%. The rules are general (docs/bounces.md): nothing in rules/ keys
 // on a row of this file, and a part of the corpus is held back to check that.
+// readings.tsv holds replies whose whole reading (reason, class, hard, scope) later stages
+// act on: shaping slows down on rate_limited, backs off harder on reputation_block, and
+// suppression suppresses a hard bounce. Each of its rows must read exactly as written.
 #include <catch2/catch.hpp>
 
 #include <cstdio>
@@ -122,4 +125,28 @@ TEST_CASE("corpus: hard bounces are sisimai's, given sisimai's reason", "[classi
     std::printf("hard/soft as sisimai says for %d of %d bounces\n", same, rows);
     REQUIRE(rows > 300);
     CHECK(same == rows);
+}
+
+TEST_CASE("readings: replies shaping and suppression act on read as written", "[classify]") {
+    // readings.tsv: code, status, text, host, command, reason, class, hard|soft, scope, note
+    std::string err;
+    auto c = Classifier::load(ClassifierSources{KASI_SOURCE_ROOT "/rules", {}}, err);
+    REQUIRE(c);
+    std::ifstream in(KASI_SOURCE_ROOT "/test/data/smtp-replies/readings.tsv");
+    std::string line;
+    std::getline(in, line);  // header
+    int rows = 0;
+    while (std::getline(in, line)) {
+        std::vector<std::string> f = split_tabs(line);
+        REQUIRE(f.size() == 10);
+        ++rows;
+        Row r{"", f[0], f[1], f[2], f[5], f[3], f[4]};
+        auto got = run(*c, r, r.status);
+        INFO(f[9] << " | " << f[2] << " | rule " << got.rule);
+        CHECK(got.reason == f[5]);
+        CHECK(got.cls == f[6]);
+        CHECK((got.hard ? "hard" : "soft") == f[7]);
+        CHECK(scope_name(got.scope) == f[8]);
+    }
+    CHECK(rows >= 20);
 }

@@ -106,9 +106,11 @@ TEST_CASE("classifier: the shipped rules load and decide common replies", "[clas
               "550 5.7.1 This message has been scored as spam with a probability of 99%", "DATA");
     CHECK(c.reason == "spamdetected");
     CHECK(c.scope == Scope::message);
+    // Gmail's "unusual rate" deferral is its rate limit: sisimai's reason, Kasi's class
     c = reply(421, "4.7.28", "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail",
               "DATA", "gmail-smtp-in.l.google.com");
     CHECK(c.reason == "blocked");
+    CHECK(c.cls == "rate_limited");
     CHECK(c.provider == "google");
     CHECK_FALSE(c.hard);
     // greylisting is no block: the destination asks for a later retry

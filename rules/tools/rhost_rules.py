@@ -23,11 +23,46 @@ PROVIDERS = {
 }
 # Orange / La Poste error labels: OFR_506, OFR006_102, LPN007_416, LPNAAA_101, OUK_513
 FRANCEPTT = '/\\b(?:ofr|lpn|lpnaaa|ouk)(?:_|[0-9]{3}[_-])%s\\b/'
-# Replies whose sisimai reason is about the sender address although they are about the
-# sending IP's reputation: Kasi keeps the reason and gives them the class that says so.
-CLASS_OF = {
-    ('yahooinc', 'temporarily deferred due to unexpected volume or user complaints'):
-        'reputation_block',
+# Replies whose sisimai reason does not carry the class, hardness or scope Kasi acts on
+# (adaptive shaping slows down on rate_limited, backs off harder on reputation_block,
+# suppresses on a hard bounce): Kasi keeps sisimai's reason, so its answers still agree
+# with sisimai's, and gives the rule the class that says what happened. Keyed by the
+# row's fields, lower-cased.
+OVERRIDE = {
+    # the IP's reputation, although sisimai names the sender address
+    ('yahooinc', ('temporarily deferred due to unexpected volume or user complaints',)):
+        'class=reputation_block',
+    # [TSS09]/[TSS11] "All messages from IP will be permanently deferred": an IP block
+    ('yahooinc', ('will be permanently deferred',)): 'class=reputation_block',
+    # "451 4.7.500 Server busy. Please try again later from [IP]": Outlook.com throttling
+    # one sending IP, not a failure of its systems
+    ('microsoft', ('4.7.500', '', '', 'server busy. please try again later from')):
+        'class=rate_limited scope=sender',
+}
+# X.3.2 "System not accepting network messages" (RFC 3463): the receiving system is not
+# taking mail now (load, maintenance): a condition of the destination, never a reason to
+# suppress the recipient. sisimai calls it notaccept; the rule keeps that name.
+X32 = 'class=remote_system hard=no scope=destination'
+# Rules tried before a module's generated rows (they would otherwise be shadowed by them).
+FIRST = {
+    'google': """
+# "Gmail has detected an unusual rate of (unsolicited) mail originating from your
+# IP address / IP netblock / SPF domain / DKIM domain" with a 4xx (4.7.28, formerly 4.7.0)
+# says the mail "has been temporarily rate limited": Gmail's rate limit, set by the
+# sender's reputation. sisimai reads it as blocked; Kasi keeps the reason and gives it the
+# class it acts on (slow down). The same words with a 5xx say the mail "has been blocked"
+# (the rows below: reputation_block).
+rule blocked         provider=google code!=5xx status!=5.*.* "an unusual rate of" class=rate_limited
+""",
+}
+# Rules tried after a module's generated rows: what is left of a status once the provider's
+# documented texts have been tried.
+LAST = {
+    'google': """
+# google: any other temporary X.7.28 ("mail flood detected") is Gmail's rate limit too:
+# Gmail documents 421 4.7.28 as rate limiting
+rule speeding        provider=google code!=5xx status=4.7.28
+""",
 }
 TYPOS = {'blokced': 'blocked', 'spandetected': 'spamdetected'}
 # Within a module, the order sisimai's table gives no precedence to; a specific reason is
@@ -84,6 +119,26 @@ def is_code_row(module, f):
     if module in ('cox', 'godaddy', 'franceptt', 'facebook', 'iua', 'spectrum'):
         return f[0].isupper() or f[0].isdigit()
     return False
+
+
+def status_of(module, f):
+    """The enhanced status a row names, '' if none."""
+    if module == 'google':
+        return f[1]
+    if module == 'microsoft':
+        return f[0]
+    return ''
+
+
+def override(module, reason, f):
+    """class=/hard=/scope= words that replace the reason's defaults for a row, or ''."""
+    key = (module, tuple(x.lower() for x in f))
+    if key in OVERRIDE:
+        return OVERRIDE[key]
+    status = status_of(module, f)
+    if reason == 'notaccept' and status.split('.')[1:] == ['3', '2']:
+        return X32
+    return ''
 
 
 def rules_for(module, reason, f):
@@ -190,14 +245,18 @@ def main():
             bodies = rules_for(m, reason, fields)
             if bodies is None:
                 continue
-            cls = CLASS_OF.get((m, fields[-1].lower()))
+            extra = override(m, reason, fields)
             for b in bodies:
-                line = 'rule %-15s %s' % (reason, b) + (' class=' + cls if cls else '')
+                line = 'rule %-15s %s' % (reason, b) + (' ' + extra if extra else '')
                 if line not in out:
                     out.append(line)
         if out:
             print('# %s' % m)
+            if m in FIRST:
+                print(FIRST[m].strip())
             print('\n'.join(out))
+            if m in LAST:
+                print(LAST[m].strip())
             print()
     print(HAND_WRITTEN.strip().replace(
         '@FRANCEPTT_UNDEFINED@', FRANCEPTT % '(?:105|107|108|109|201|423|424|513)'))
