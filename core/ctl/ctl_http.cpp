@@ -1,5 +1,7 @@
 #include "core/ctl/ctl_http.h"
 
+#include "core/ctl/ctl_socket.h"
+
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -190,6 +192,29 @@ std::optional<int> ctl_http(const std::string& dir, const std::string& cmd,
     if (cmd == "metrics" && r.status == 200) text = "ok\n" + text;
     std::fwrite(text.data(), 1, text.size(), stdout);
     return r.status == 200 ? 0 : 1;
+}
+
+std::optional<std::string> ctl_ask_json(const std::string& dir, const std::string& spool,
+                                        const std::string& http_path,
+                                        const std::string& socket_line, std::string& err) {
+    if (auto t = ctl_http_target(dir)) {
+        CtlHttpReply r;
+        bool refused = false;
+        if (ctl_http_request(t->addr, "GET", http_path, "", "", r, err, &refused)) {
+            if (r.status == 200) return r.body;
+            err = ctl_http_error_text(r);
+            return std::string();
+        }
+        if (!refused) return std::string();
+    }
+    std::string reply;
+    bool refused = false;
+    if (!ctl_socket_request(spool, socket_line, reply, err, &refused))
+        return refused ? std::nullopt : std::optional<std::string>(std::string());
+    while (!reply.empty() && reply.back() == '\n') reply.pop_back();
+    if (reply.rfind("ok ", 0) == 0) return reply.substr(3);
+    err = reply;
+    return std::string();
 }
 
 }  // namespace kasi

@@ -42,4 +42,11 @@ bool ctl_http_request(const ListenAddr& a, const std::string& method, const std:
 // An error answer's {"error": {"message": ...}} as "MESSAGE (FIELD)", else the body.
 std::string ctl_http_error_text(const CtlHttpReply& r);
 
+// A JSON answer of the running kasi: GET `http_path` of the admin API when http.ini has a
+// plain listener, else `socket_line` over the control socket (its answer "ok JSON").
+// nullopt when kasi is not running; "" with `err` when it answered with an error.
+std::optional<std::string> ctl_ask_json(const std::string& dir, const std::string& spool,
+                                        const std::string& http_path,
+                                        const std::string& socket_line, std::string& err);
+
 }  // namespace kasi

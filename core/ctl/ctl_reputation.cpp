@@ -10,7 +10,6 @@
 #include "core/config/config_dir.h"
 #include "core/config/settings.h"
 #include "core/ctl/ctl_http.h"
-#include "core/ctl/ctl_socket.h"
 #include "core/http/json_parse.h"
 #include "core/reputation/reputation_config.h"
 #include "core/reputation/reputation_query.h"
@@ -43,31 +42,6 @@ std::string query_string(const Pairs& kv) {
         }
     }
     return q;
-}
-
-// The matrix's JSON from the running kasi (API or socket); nullopt when it is not running.
-std::optional<std::string> ask_kasi(const std::string& dir, const std::string& spool,
-                                    const Pairs& kv, std::string& err) {
-    if (auto t = ctl_http_target(dir)) {
-        CtlHttpReply r;
-        bool refused = false;
-        if (ctl_http_request(t->addr, "GET", "/api/v1/admin/reputation" + query_string(kv), "", "",
-                             r, err, &refused)) {
-            if (r.status == 200) return r.body;
-            err = ctl_http_error_text(r);
-            return std::string();
-        }
-        if (!refused) return std::string();
-    }
-    std::string line = "reputation", reply;
-    for (const auto& [k, v] : kv) line += " " + k + "=" + v;
-    bool refused = false;
-    if (!ctl_socket_request(spool, line, reply, err, &refused))
-        return refused ? std::nullopt : std::optional<std::string>(std::string());
-    while (!reply.empty() && reply.back() == '\n') reply.pop_back();
-    if (reply.rfind("ok ", 0) == 0) return reply.substr(3);
-    err = reply;
-    return std::string();
 }
 
 // The same from the snapshot on disk.
@@ -180,7 +154,10 @@ int ctl_reputation(const std::string& dir, const std::vector<std::string>& args)
     Diagnostics d;
     ConfigDir cfg(dir + "/config");
     Settings s = load_settings(cfg, dir, d);
-    auto answer = ask_kasi(dir, s.queue_dir, kv, err);
+    std::string line = "reputation";
+    for (const auto& [k, v] : kv) line += " " + k + "=" + v;
+    auto answer =
+        ctl_ask_json(dir, s.queue_dir, "/api/v1/admin/reputation" + query_string(kv), line, err);
     std::string body;
     if (answer && answer->empty()) return fail(err);
     if (answer)

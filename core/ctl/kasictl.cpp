@@ -25,6 +25,7 @@
 
 #include "core/config/config_dir.h"
 #include "core/config/settings.h"
+#include "core/ctl/ctl_adaptive.h"
 #include "core/ctl/ctl_bounce.h"
 #include "core/ctl/ctl_complaint.h"
 #include "core/ctl/ctl_http.h"
@@ -69,6 +70,8 @@ void usage(FILE* f) {
         "       kasictl -c DIR reputation [--source S] [--domain D] [--provider P] [--tenant T]\n"
         "                      [--rollups] [--limit N] [--json]  (the reputation matrix,\n"
         "                      docs/reputation.md; '' names a roll-up's wildcard)\n"
+        "       kasictl -c DIR adaptive [--json]  (the automation rules' actions in force,\n"
+        "                      docs/adaptive.md)\n"
         "       kasictl -c DIR resolve TYPE NAME... [--again]\n"
         "       kasictl -c DIR resolve route DOMAIN [--prefer v4|v6|only_v4|only_v6] "
         "[--local-mx-ok]\n"
@@ -306,6 +309,8 @@ int kasi::kasictl_main(int argc, char** argv, std::span<const CtlCommand> comman
         if (auto rc = kasi::ctl_suppress_http(argv[2], words)) return *rc;
         if (auto rc = kasi::ctl_suppress_file(argv[2], words)) return *rc;
     }
+    if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "adaptive") == 0)
+        return kasi::ctl_adaptive(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "reputation") == 0)
         return kasi::ctl_reputation(argv[2], std::vector<std::string>(argv + 4, argv + argc));
     if (argc >= 4 && std::strcmp(argv[1], "-c") == 0 && std::strcmp(argv[3], "resolve") == 0)

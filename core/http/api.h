@@ -5,6 +5,7 @@
 //   POST /api/v1/send/batch         many messages, one result each
 //   GET  /api/v1/admin/status       the running config generation and the last reload
 //   GET  /api/v1/admin/queue        the delivery summary (JSON)
+//   GET  /api/v1/admin/adaptive     the automation rules' actions in force (JSON)
 //   GET  /api/v1/admin/messages[/ID] the spool's messages, one message (api_messages.cpp)
 //   POST /api/v1/admin/reload | flush | suspend | resume | delete | bounce   (api_admin.cpp)
 //   POST /api/v1/admin/suppressions/import  a CSV body    (api_suppressions.cpp)

@@ -1,5 +1,5 @@
 // The admin endpoints: the control socket's commands over HTTP (kasictl uses either).
-//   GET  /api/v1/admin/status | queue
+//   GET  /api/v1/admin/status | queue | adaptive (the automation rules' actions in force)
 //   POST /api/v1/admin/reload | reopen-logs
 //   POST /api/v1/admin/flush    {"domain": "example.com"}             (domain optional)
 //   POST /api/v1/admin/suspend  {"domain": D | "queue": KEY, "reason": "..."}
@@ -121,11 +121,12 @@ void api_admin(const ApiEnv& env, const std::string& action, const HttpRequest& 
     if (!env.outbound) return respond(HttpResponse::error(503, "", "delivery is not running"));
     LoopInbox* inbox = env.inbox;
     auto answer = std::make_shared<HttpRespond>(std::move(respond));
-    if (action == "queue") {
+    if (action == "queue" || action == "adaptive") {
         if (req.method != "GET" && req.method != "HEAD")
             return (*answer)(HttpResponse::error(405, "", "use GET"));
-        env.outbound->inspect([inbox, answer](const QueueManager* qm) {
-            std::string body = qm ? qm->summary_json() : "";
+        bool adaptive = action == "adaptive";
+        env.outbound->inspect([inbox, answer, adaptive](const QueueManager* qm) {
+            std::string body = !qm ? "" : adaptive ? qm->adaptive_json() : qm->summary_json();
             inbox->post([answer, body = std::move(body)] {
                 (*answer)(body.empty() ? HttpResponse::error(503, "", "kasi is shutting down")
                                        : HttpResponse::json(200, body));

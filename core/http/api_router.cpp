@@ -27,6 +27,7 @@ constexpr Route routes[] = {
     {"GET", "/api/v1/admin/messages/", scope_admin},
     {"GET", "/api/v1/admin/suppressions/export", scope_admin},
     {"GET", "/api/v1/admin/reputation", scope_admin},
+    {"GET", "/api/v1/admin/adaptive", scope_admin},
     {"POST", "/api/v1/admin/", scope_admin},
     {"POST", "/unsubscribe/", 0},  // the token in the path is the authorisation
 };

@@ -37,7 +37,8 @@ bool Outbound::start(std::string& err, QueueLoader& recovered) {
     if (!tls_ctx_) return false;
     LoopInbox* inbox = inbox_.get();
     qm_ = std::make_unique<QueueManager>(
-        &loop_, spool_, QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_, suppressions_, reputation_},
+        &loop_, spool_,
+        QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_, suppressions_, reputation_},
         [inbox](std::function<void()> fn) { inbox->post(std::move(fn)); });
     if (!qm_->open_events(err)) return false;
     qm_->load_recovered(recovered, spool_.recovered().live_per_segment);
@@ -110,7 +111,9 @@ void Outbound::set_config(std::shared_ptr<const OutboundConfig> cfg,
         cfg_ = cfg;
         hooks_ = hooks;
         me_ = me;
-        if (qm_) qm_->set_settings(QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_, suppressions_, reputation_});
+        if (qm_)
+            qm_->set_settings(
+                QueueSettings{cfg_, hooks_, tls_ctx_.get(), me_, suppressions_, reputation_});
     });
 }
 
@@ -152,6 +155,8 @@ void Outbound::command(std::string line, std::function<void(std::string)> reply)
 // thread pool and answer when done; the others answer at once.
 void Outbound::answer(const std::string& line, std::function<void(std::string)> reply) {
     if (line == "reputation" || line.rfind("reputation ", 0) == 0) return reply(reputation(line));
+    if (line == "adaptive")
+        return reply(qm_ ? "ok " + qm_->adaptive_json() : "error: kasi is shutting down");
     if (line != "suppress" && line.rfind("suppress ", 0) != 0) return reply(control(line));
     if (!suppressions_) return reply("error: the suppression list is off (suppression.ini)");
     struct Work {

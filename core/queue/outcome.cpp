@@ -1,6 +1,7 @@
 #include "core/queue/outcome.h"
 
 #include "core/reputation/reputation_service.h"
+#include "core/shaping/shaping_engine.h"
 #include "core/suppression/suppression_service.h"
 
 #include <algorithm>
@@ -312,7 +313,7 @@ void Outcome::requeue(std::unique_ptr<Delivery> d, const Sorted& s, const EventP
     for (size_t k = 0; k < s.deferred.size(); ++k) {
         m->rcpts[s.deferred[k]].status = RcptStatus::deferred;
         ++ctx_.stats.deferred;
-        count(*m, peer, s.deferred_cls[k], deferred_n);
+        count(*m, peer, s.deferred_cls[k], deferred_n, &s.deferred_replies[k]);
         ctx_.events.recipient("TransientFailure", *m, s.deferred[k], queue, peer,
                               s.deferred_replies[k], s.deferred_cls[k], d->attempts, now, next);
     }
@@ -345,7 +346,7 @@ void Outcome::fail_rcpts(Delivery& d, const std::vector<uint32_t>& idx,
         if (!peer.mx_host.empty()) m.more().failed_mta.emplace_back(idx[k], peer.mx_host);
         m.more().failed_class.emplace_back(idx[k], cls[k]);
         ++(expired ? ctx_.stats.expired : ctx_.stats.bounced);
-        count(m, peer, cls[k], expired ? expired_n : bounced_n);
+        count(m, peer, cls[k], expired ? expired_n : bounced_n, &replies[k]);
         ctx_.events.recipient(type, m, idx[k], queue, peer, replies[k], cls[k], d.attempts, now);
         if (ctx_.settings.suppressions && !expired && !m.is_dsn && !m.is_report &&
             peer.site != "suppressed")
@@ -447,16 +448,22 @@ Classification Outcome::local_class(const SmtpReply& r, const Delivery& d,
 }
 
 void Outcome::count(const QueuedMessage& m, const EventPeer& peer, const Classification& c,
-                    Counter n) {
+                    Counter n, const SmtpReply* reply) {
     const std::string& source = peer.source.empty() ? default_source : peer.source;
-    // Kasi's own DSNs and the reports it reads are not the senders' mail
-    if (ctx_.settings.reputation && n != expired_n && peer.site != "suppressed" && !m.is_dsn &&
-        !m.is_report) {
-        static const RepOutcome as[] = {RepOutcome::delivered, RepOutcome::deferred,
-                                        RepOutcome::bounced};
-        ctx_.settings.reputation->record({source, address_domain(m.mail_from),
-                                          c.provider.empty() ? "other" : c.provider, m.tenant()},
-                                         as[n], c.cls, now_ms() / 1000);
+    // What a provider answered about the senders' mail feeds the reputation matrix and the
+    // automation rules; expiry, suppression, Kasi's own DSNs and the reports it reads do not.
+    bool fed = n != expired_n && peer.site != "suppressed" && !m.is_dsn && !m.is_report;
+    bool shape = fed && shaping_ && shaping_->active();
+    if (fed && (ctx_.settings.reputation || shape)) {
+        std::string domain = to_lower(address_domain(m.mail_from));
+        std::string_view provider = c.provider.empty() ? "other" : c.provider;
+        if (ctx_.settings.reputation) {
+            static const RepOutcome as[] = {RepOutcome::delivered, RepOutcome::deferred,
+                                            RepOutcome::bounced};
+            ctx_.settings.reputation->record({source, domain, provider, m.tenant()}, as[n], c.cls,
+                                             now_ms() / 1000);
+        }
+        if (shape) feed_shaping(source, domain, provider, c, n, reply);
     }
     CountKey key{c.provider, source, c.cls, c.reason};
     auto it = counts_.find(key);
@@ -465,6 +472,21 @@ void Outcome::count(const QueuedMessage& m, const EventPeer& peer, const Classif
         it = counts_.try_emplace(std::move(key)).first;
     }
     ++it->second[n];
+}
+
+void Outcome::feed_shaping(std::string_view source, std::string_view domain,
+                           std::string_view provider, const Classification& c, Counter n,
+                           const SmtpReply* reply) {
+    using K = ShapingInput::Kind;
+    ShapingInput in;
+    in.kind = n == delivered_n ? K::delivered : n == deferred_n ? K::deferred : K::bounced;
+    in.source = source;
+    in.domain = domain;
+    in.provider = provider;
+    in.cls = c.cls;
+    std::string line = reply && in.kind != K::delivered ? reply_line(*reply) : std::string();
+    in.reply = line;
+    shaping_->observe(in, now_ms());
 }
 
 // The queue summary's recent errors: per queue the last few distinct (verdict, reason,

@@ -43,6 +43,7 @@
 namespace kasi {
 
 class DsnWriter;
+class ShapingEngine;
 
 // Where deferred recipients go for a later attempt (their due time is set). Declared here,
 // implemented by the scheduler. `why` is the reply line that deferred them (the summary
@@ -96,6 +97,8 @@ class Outcome {
     // The last few distinct classified errors of each scheduled queue, newest first.
     using Recent = std::map<std::string, std::deque<RecentError>>;
     const Recent& recent_errors() const { return recent_; }
+    // The automation rules' engine every outcome feeds (null: none).
+    void set_shaping(ShapingEngine* e) { shaping_ = e; }
 
   private:
     struct Sorted;
@@ -127,8 +130,10 @@ class Outcome {
     void send_dsn(const std::shared_ptr<QueuedMessage>& m);
     void finish_without_dsn(const std::shared_ptr<QueuedMessage>& m);
     // The metrics' counts, and the reputation matrix (outcomes a provider gave).
-    void count(const QueuedMessage& m, const EventPeer& peer, const Classification& cls,
-               Counter c);
+    void count(const QueuedMessage& m, const EventPeer& peer, const Classification& cls, Counter c,
+               const SmtpReply* reply = nullptr);
+    void feed_shaping(std::string_view source, std::string_view domain, std::string_view provider,
+                      const Classification& c, Counter n, const SmtpReply* reply);
     void remember(const std::string& queue, Verdict v, const Classification& c, const SmtpReply& r,
                   int64_t now);
 
@@ -137,6 +142,7 @@ class Outcome {
     DsnWriter& dsn_;
     Counts counts_;
     Recent recent_;
+    ShapingEngine* shaping_ = nullptr;
 };
 
 }  // namespace kasi

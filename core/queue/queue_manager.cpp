@@ -3,6 +3,11 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "core/hooks/plugin.h"
+#include "core/log/log.h"
+#include "core/util/clock.h"
+#include "core/util/file.h"
+
 namespace kasi {
 
 namespace {
@@ -19,12 +24,84 @@ QueueManager::QueueManager(uv_loop_t* loop, Spool& spool, QueueSettings s,
       scheduler_(ctx_, router_, ready_, outcome_),
       router_(ctx_, ready_, reports_, outcome_),
       ready_(ctx_, outcome_),
+      shaping_(ready_, [this](const std::string& json) { ctx_.events.other(json); }),
       reports_(ctx_, outcome_),
       outcome_(ctx_, scheduler_, dsn_),
       dsn_(ctx_, spool, std::move(post), scheduler_),
       admin_(ctx_, scheduler_, router_, ready_, outcome_) {
+    ready_.set_shaping(&shaping_);
+    outcome_.set_shaping(&shaping_);
+    load_shaping_state();
+    shaping_.set_rules(ctx_.settings.hooks ? ctx_.settings.hooks->shaping_rules() : nullptr,
+                       now_ms());
+    scheduler_.on_sweep([this](int64_t now) {
+        shaping_.tick(now);
+        save_shaping_state(false);
+    });
     std::lock_guard<std::mutex> lock(qm_registry_mu);
     qm_registry()[ctx_.loop] = this;
+}
+
+// The automation rules' actions come back after a restart (a missing file: none).
+void QueueManager::load_shaping_state() {
+    std::string text, err;
+    std::string path = ctx_.spool_dir + "/adaptive.state";
+    if (!read_file_capped(path, 64 << 20, text, err)) return;
+    if (!shaping_.load(text, now_ms(), err))
+        log::warn("adaptive: {}: {}; starting without actions", path, err);
+    else
+        shaping_saved_ = text;
+}
+
+// Written when it changed: off the loop (thread pool), or at once at shutdown.
+void QueueManager::save_shaping_state(bool now) {
+    std::string text = shaping_.save();
+    if (text == shaping_saved_ || shaping_saving_) return;
+    std::string path = ctx_.spool_dir + "/adaptive.state";
+    if (now) {
+        std::string err;
+        if (!write_file_replacing(path, text, err)) log::warn("adaptive: {}", err);
+        shaping_saved_ = text;
+        return;
+    }
+    struct Work {
+        uv_work_t req{};
+        QueueManager* qm;
+        std::weak_ptr<bool> alive;
+        std::string path, text, err;
+        bool ok = false;
+    };
+    auto w = std::make_unique<Work>();
+    w->qm = this;
+    w->alive = ctx_.alive;
+    w->path = path;
+    w->text = text;
+    w->req.data = w.get();
+    shaping_saving_ = true;
+    int rc = uv_queue_work(
+        ctx_.loop, &w->req,
+        [](uv_work_t* r) {
+            auto* w = static_cast<Work*>(r->data);
+            w->ok = write_file_replacing(w->path, w->text, w->err);
+        },
+        [](uv_work_t* r, int) {
+            std::unique_ptr<Work> w(static_cast<Work*>(r->data));
+            if (!w->alive.lock()) return;
+            w->qm->shaping_saving_ = false;
+            if (w->ok)
+                w->qm->shaping_saved_ = std::move(w->text);
+            else
+                log::warn("adaptive: {}", w->err);
+        });
+    if (rc == 0) {
+        (void)w.release();
+        return;
+    }
+    shaping_saving_ = false;
+}
+
+std::string QueueManager::adaptive_json() const {
+    return shaping_.json(now_ms());
 }
 
 QueueManager* QueueManager::on_loop(uv_loop_t* loop) {
@@ -51,6 +128,8 @@ const ReadyQueue* QueueManager::ready_queue(const std::string& key) const {
 
 void QueueManager::set_settings(QueueSettings s) {
     ctx_.set_settings(std::move(s));
+    shaping_.set_rules(ctx_.settings.hooks ? ctx_.settings.hooks->shaping_rules() : nullptr,
+                       now_ms());
     router_.forget_routes();      // new routing rules apply from the next lookup
     ready_.refresh_all_limits();  // and new limits at once
     scheduler_.settings_changed();
@@ -62,6 +141,7 @@ bool QueueManager::open_events(std::string& err) {
 
 void QueueManager::shutdown() {
     ctx_.shutting_down = true;
+    save_shaping_state(true);  // unless a write is under way (it has the state of 1 s ago)
     scheduler_.stop();
     ready_.close_all();
     ctx_.events.flush();

@@ -6,7 +6,9 @@
 //   scheduler.h      enqueue, split per domain, wait until due, release
 //   router.h         egress source and route (get_egress, get_mx, MX lookup)
 //   ready_queues.h   a ready queue per (source, site); pooled SMTP connections send
-//   outcome.h        per recipient: delivered | deferred (back to the scheduler) | failed
+//   outcome.h        per recipient: delivered | deferred (back to the scheduler) | failed;
+//                    outcomes feed the automation rules (core/shaping/shaping_engine.h),
+//                    whose actions the ready queues apply
 //   dsn_writer.h     DSNs and delay warnings, spooled, then enqueued like any message
 //
 // beside them: the journal of every state change (journal.h), the operator's commands and
@@ -71,6 +73,8 @@ class QueueManager {
         return ready_.set_temporary_limits(key, o, seconds);
     }
     std::string summary_json() const { return admin_.summary_json(); }
+    // The automation rules' actions in force, with their provenance (kasictl adaptive).
+    std::string adaptive_json() const;
     void log_event(const std::string& json) { ctx_.events.other(json); }
     bool reopen_events(std::string& err) { return ctx_.events.reopen(err); }
     // Prometheus text for the delivery side (queue_metrics.cpp): outcomes by provider and
@@ -82,6 +86,9 @@ class QueueManager {
     uv_loop_t* loop() { return ctx_.loop; }
 
   private:
+    void load_shaping_state();
+    void save_shaping_state(bool now);
+
     // Declared in pipeline order; a stage that feeds back (outcome -> scheduler, DSN writer
     // -> scheduler) holds a reference to an earlier one through the interface declared
     // beside it (RetrySink, DsnQueue).
@@ -89,10 +96,13 @@ class QueueManager {
     Scheduler scheduler_;
     Router router_;
     ReadyQueues ready_;
+    ShapingEngine shaping_;
     ReportTransport reports_;
     Outcome outcome_;
     DsnWriter dsn_;
     QueueAdmin admin_;
+    std::string shaping_saved_;  // the state last written (QUEUE/adaptive.state)
+    bool shaping_saving_ = false;
 };
 
 }  // namespace kasi

@@ -233,6 +233,8 @@ void ReadyQueue::on_closed(Conn* c, const std::string& why, bool before_ready, b
         pump();  // the next connection goes without STARTTLS
         return;
     }
+    if (before_ready && client->info().refused_by)
+        owner_.refused(*this, *client->info().refused_by);
     if (before_ready) {
         bool others = false;
         for (auto& o : conns_) others |= o.ready;

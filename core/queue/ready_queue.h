@@ -60,6 +60,9 @@ class ReadyQueueOwner {
     // No transaction could run: every recipient gets `why`.
     virtual void not_sent(std::unique_ptr<Delivery> d, const SmtpReply& why, OutcomeKind kind,
                           const ReadyQueue& rq) = 0;
+    // A connection was refused before any transaction (a 4xx/5xx greeting or EHLO reply)
+    // while the queue goes on (the deliveries stay): for the automation rules.
+    virtual void refused(const ReadyQueue& rq, const SmtpReply& why) = 0;
 
   protected:
     ~ReadyQueueOwner() = default;

@@ -1,15 +1,20 @@
 #include "core/queue/ready_queues.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
+#include "core/classify/classifier.h"
 #include "core/log/log.h"
 #include "core/queue/outcome.h"
 #include "core/queue/txn_loader.h"
+#include "core/queue/verdict.h"
 #include "core/util/clock.h"
 
 namespace kasi {
 
 void ReadyQueues::place(std::unique_ptr<Delivery> d, const Route& route, const EgressSource* src) {
+    if (shaping_ && shaping_->actions()) src = pool_for_shaping(route, src);
     // The queue exists almost always: find it by key; copy the route only to create one.
     auto it = ready_.find(queue_key(route, src ? src->name : route.source));
     ReadyQueue* found = it == ready_.end() ? nullptr : it->second.get();
@@ -80,9 +85,70 @@ void ReadyQueues::refresh_limits(ReadyQueue& rq) {
     const Route& r = rq.route();
     QueueLimits lim = ctx_.cfg().limits_for(rq.first_domain(), r.mx_hosts, r.source);
     if (ctx_.hooks.has(Hook::queue_limits)) return ask_queue_limits(rq, lim);
+    rq.set_limits(final_limits(rq, std::move(lim)));
+}
+
+QueueLimits ReadyQueues::final_limits(const ReadyQueue& rq, QueueLimits l) const {
     if (auto t = temp_limits_.find(rq.key()); t != temp_limits_.end())
-        apply_override(lim, t->second.o);
-    rq.set_limits(lim);
+        apply_override(l, t->second.o);
+    if (!shaping_ || !shaping_->actions()) return l;
+    auto e = shaping_->effect(rq.route().source, provider_of(rq.route()));
+    if (!e) return l;
+    if (e->rate > 0)
+        l.max_message_rate =
+            l.max_message_rate > 0 ? std::min(l.max_message_rate, e->rate) : e->rate;
+    if (e->conn_factor < 1)
+        l.max_connections = std::max(1, int(double(l.max_connections) * e->conn_factor));
+    if (e->connections) l.max_connections = std::min(l.max_connections, e->connections);
+    if (e->messages_per_connection)
+        l.max_messages_per_connection =
+            std::min(l.max_messages_per_connection, e->messages_per_connection);
+    if (e->suspended_until_ms > now_ms()) l.max_connections = 0;  // held, not lost
+    l.origin += "; " + e->why;
+    return l;
+}
+
+std::string ReadyQueues::provider_of(const Route& r) const {
+    const auto& cls = ctx_.cfg().classifier;
+    if (!cls || r.mx_hosts.empty()) return "other";
+    std::string_view p = cls->providers().provider_of(r.mx_hosts.front());
+    return p.empty() ? "other" : std::string(p);
+}
+
+// An action that moves the pair's new traffic to another pool: a source of that pool.
+const EgressSource* ReadyQueues::pool_for_shaping(const Route& route, const EgressSource* src) {
+    const std::string& name = src ? src->name : route.source;
+    auto e = shaping_->effect(name, provider_of(route));
+    if (!e || e->pool.empty()) return src;
+    const EgressSource* alt = ctx_.cfg().egress.pick(e->pool, pool_ticket_++);
+    return alt ? alt : src;
+}
+
+void ReadyQueues::shaping_changed(const std::string& source, const std::string& provider) {
+    for (auto& [k, rq] : ready_)
+        if (rq->route().source == source && provider_of(rq->route()) == provider) {
+            refresh_limits(*rq);
+            rq->pump();
+        }
+}
+
+// A refusal before any transaction (a connection cap, a blocked IP at the greeting) is an
+// outcome for the automation rules, though no recipient gets it.
+void ReadyQueues::refused(const ReadyQueue& rq, const SmtpReply& why) {
+    if (!shaping_ || !shaping_->active()) return;
+    std::string_view mx = rq.route().mx_hosts.empty() ? "" : rq.route().mx_hosts[0];
+    Classification c = judge(ctx_.cfg().classifier.get(), 1, {why}, OutcomeKind::reply, {}, mx,
+                             rq.first_domain())[0]
+                           .cls;
+    std::string line = fmt::format("{} {} {}", why.code, why.enhanced, why.text());
+    std::string provider = provider_of(rq.route());
+    ShapingInput in;
+    in.kind = ShapingInput::Kind::connection;
+    in.source = rq.route().source;
+    in.provider = provider;
+    in.cls = c.cls;
+    in.reply = line;
+    shaping_->observe(in, now_ms());
 }
 
 // queue_limits: OK with limits overrides the configured ones; the queue waits, with no
@@ -108,9 +174,7 @@ void ReadyQueues::ask_queue_limits(ReadyQueue& rq, const QueueLimits& configured
             if (!q) return;
             QueueLimits l = info->limits;
             if (res.code == Code::ok && a.limits) apply_override(l, *a.limits);
-            if (auto t = temp_limits_.find(key); t != temp_limits_.end())
-                apply_override(l, t->second.o);
-            q->set_limits(std::move(l));
+            q->set_limits(final_limits(*q, std::move(l)));
         },
         {}, info);
     if (!*answered) {  // hold the queue until the policy has answered

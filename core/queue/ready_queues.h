@@ -9,7 +9,10 @@
 // A queue's limits are the configuration's for its site, source and first domain
 // (outbound.ini), then the queue_limits hook's answer if a plugin has one (the queue opens
 // no connection until an asynchronous hook answers), then a temporary override from a
-// policy (kasi.queue.set_limits) while it lasts. They are worked out again at a reload.
+// policy (kasi.queue.set_limits) while it lasts, then what the automation rules have in
+// force for the queue's (source, provider) (core/shaping/shaping_engine.h: a cut rate or
+// connection cap, a suspension; the queue's limits then name the rule). They are worked
+// out again at a reload and whenever the rules' effect on the pair changes.
 #pragma once
 
 #include <map>
@@ -20,12 +23,13 @@
 #include "core/queue/delivery_context.h"
 #include "core/queue/ready_queue.h"
 #include "core/queue/tls_memory.h"
+#include "core/shaping/shaping_engine.h"
 
 namespace kasi {
 
 class Outcome;
 
-class ReadyQueues : public ReadyQueueOwner {
+class ReadyQueues : public ReadyQueueOwner, public ShapingTarget {
   public:
     ReadyQueues(DeliveryContext& ctx, Outcome& outcome) : ctx_(ctx), outcome_(outcome) {}
     ~ReadyQueues() { clear(); }
@@ -45,6 +49,11 @@ class ReadyQueues : public ReadyQueueOwner {
     bool set_temporary_limits(const std::string& key, const LimitOverride& o, int64_t seconds);
     // The overrides whose time is up end (the sweep, every second).
     void end_temporary_limits(int64_t now_ms);
+    // The automation rules' engine the queues apply (null: none); the outcome stage feeds it.
+    void set_shaping(ShapingEngine* e) { shaping_ = e; }
+    // The provider of a route's destination (the classifier's table, by its first MX host;
+    // "other" when it names none), as outcomes are counted.
+    std::string provider_of(const Route& r) const;
     void refresh_all_limits();  // a reload
     void forget_tls_failures(int64_t now_ms) { tls_failures_.forget_expired(now_ms); }
     void close_all();  // shutdown: QUIT idle connections, abort the others
@@ -65,11 +74,18 @@ class ReadyQueues : public ReadyQueueOwner {
               const ConnInfo& info) override;
     void not_sent(std::unique_ptr<Delivery> d, const SmtpReply& why, OutcomeKind kind,
                   const ReadyQueue& rq) override;
+    void refused(const ReadyQueue& rq, const SmtpReply& why) override;
+
+    // ShapingTarget
+    void shaping_changed(const std::string& source, const std::string& provider) override;
 
   private:
     ReadyQueue& create(const Route& r, const std::string& domain);
     void refresh_limits(ReadyQueue& rq);
     void ask_queue_limits(ReadyQueue& rq, const QueueLimits& configured);
+    // `l` with the temporary override and the automation rules' effect on top.
+    QueueLimits final_limits(const ReadyQueue& rq, QueueLimits l) const;
+    const EgressSource* pool_for_shaping(const Route& route, const EgressSource* src);
 
     struct TempLimits {
         LimitOverride o;
@@ -81,6 +97,8 @@ class ReadyQueues : public ReadyQueueOwner {
     Map ready_;
     std::unordered_map<std::string, TempLimits> temp_limits_;  // queue key -> override
     TlsFailureMemory tls_failures_;
+    ShapingEngine* shaping_ = nullptr;
+    uint64_t pool_ticket_ = 0;
     int conns_ = 0;
 };
 

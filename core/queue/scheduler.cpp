@@ -185,6 +185,7 @@ void Scheduler::sweep() {
     ctx_.events.flush();
     int64_t now = now_ms();
     ready_.end_temporary_limits(now);
+    if (on_sweep_ && !ctx_.shutting_down) on_sweep_(now);
     if (++sweep_tick_ % 10 != 0 || ctx_.shutting_down) return;
     expire_waiting(now);
     ready_.forget_tls_failures(now);

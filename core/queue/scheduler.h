@@ -41,6 +41,8 @@ class Scheduler : public RetrySink, public DsnQueue {
     Scheduler(DeliveryContext& ctx, Router& router, ReadyQueues& ready, Outcome& outcome);
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
+    // Runs `fn` at every sweep (each second) after the scheduler's own work.
+    void on_sweep(std::function<void(int64_t now_ms)> fn) { on_sweep_ = std::move(fn); }
 
     // A new message, durable in the spool (also a DSN from the DSN writer).
     void enqueue(std::shared_ptr<QueuedMessage> m) override;
@@ -89,6 +91,7 @@ class Scheduler : public RetrySink, public DsnQueue {
     void release(std::unique_ptr<Delivery> d);
     void ask_send_email(std::unique_ptr<Delivery> d);
     void sweep();
+    std::function<void(int64_t)> on_sweep_;
     void expire_waiting(int64_t now);
 
     DeliveryContext& ctx_;

@@ -34,13 +34,13 @@
 namespace kasi {
 
 struct ShapingAction {
-    double rate_factor = 1;           // 0 < f <= 1; 1 = the rate is not cut
-    std::optional<double> rate;       // messages per second, instead of a factor
-    double connections_factor = 1;    // 0 < f <= 1
-    std::optional<int> connections;   // a cap, instead of a factor
+    double rate_factor = 1;          // 0 < f <= 1; 1 = the rate is not cut
+    std::optional<double> rate;      // messages per second, instead of a factor
+    double connections_factor = 1;   // 0 < f <= 1
+    std::optional<int> connections;  // a cap, instead of a factor
     std::optional<int> messages_per_connection;
     int64_t suspend_s = 0;
-    std::string pool;                 // source scope: new traffic to this egress pool
+    std::string pool;  // source scope: new traffic to this egress pool
     bool alert = false;
 };
 

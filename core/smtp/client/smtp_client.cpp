@@ -229,7 +229,10 @@ void SmtpClient::on_reply(SmtpReply r) {
 void SmtpClient::on_session_reply(SmtpReply& r) {
     switch (state_) {
         case State::greeting:
-            if (r.code != 220) return fail(fmt::format("greeting: {} {}", r.code, r.text()));
+            if (r.code != 220) {
+                info_.refused_by = r;
+                return fail(fmt::format("greeting: {} {}", r.code, r.text()));
+            }
             return send_ehlo();
         case State::ehlo:
             if (r.cls() == 5 && !opts_.lmtp) {
@@ -237,7 +240,10 @@ void SmtpClient::on_session_reply(SmtpReply& r) {
                 arm(opts_.timeouts.ehlo);
                 return write(fmt::format("HELO {}\r\n", opts_.helo));
             }
-            if (r.cls() != 2) return fail(fmt::format("EHLO: {} {}", r.code, r.text()));
+            if (r.cls() != 2) {
+                info_.refused_by = r;
+                return fail(fmt::format("EHLO: {} {}", r.code, r.text()));
+            }
             cap_pipelining_ = cap_starttls_ = cap_8bitmime_ = cap_smtputf8_ = cap_size_ = false;
             cap_auth_.clear();
             for (size_t i = 1; i < r.lines.size(); ++i) {
@@ -253,7 +259,10 @@ void SmtpClient::on_session_reply(SmtpReply& r) {
             info_.pipelining = cap_pipelining_;
             return after_ehlo();
         case State::helo:
-            if (r.cls() != 2) return fail(fmt::format("HELO: {} {}", r.code, r.text()));
+            if (r.cls() != 2) {
+                info_.refused_by = r;
+                return fail(fmt::format("HELO: {} {}", r.code, r.text()));
+            }
             return after_ehlo();
         case State::starttls:
             if (r.code != 220) {

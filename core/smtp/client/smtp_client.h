@@ -81,6 +81,7 @@ struct ConnInfo {
     bool pipelining = false;
     int transactions = 0;
     std::string refusal;  // the enhanced status when Kasi itself gave up the session
+    std::optional<SmtpReply> refused_by;  // the server's refusal at the greeting, EHLO or HELO
 };
 
 class SmtpClient : public std::enable_shared_from_this<SmtpClient> {
