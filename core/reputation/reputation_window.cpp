@@ -70,41 +70,46 @@ double rep_score(const RepTotals& t, const ScoreWeights& w) {
 ReputationWindow::ReputationWindow(uint32_t bucket_s, uint16_t buckets)
     : bucket_s_(bucket_s ? bucket_s : 1), span_buckets_(buckets ? buckets : 1) {}
 
-bool ReputationWindow::live(const RepBucket& b, int64_t now) const {
-    return b.start > floor_to(now, bucket_s_) - span();
+bool ReputationWindow::live(uint32_t bucket, int64_t now) const {
+    return int64_t(bucket) > floor_to(now, bucket_s_) / bucket_s_ - span_buckets_;
 }
 
-RepBucket& ReputationWindow::bucket_at(int64_t now) {
-    int64_t start = floor_to(now, bucket_s_);
-    if (!buckets_.empty() && start < buckets_.back().start) {
-        // in the past: the bucket it belongs to if still covered, else the oldest covered
-        int64_t oldest = buckets_.back().start - span() + int64_t(bucket_s_);
-        start = std::max(start, oldest);
-    }
-    auto it = std::lower_bound(buckets_.begin(), buckets_.end(), start,
-                               [](const RepBucket& b, int64_t s) { return b.start < s; });
-    if (it != buckets_.end() && it->start == start) return *it;
-    it = buckets_.insert(it, RepBucket{start, {}});
-    // what the newest bucket's window no longer covers goes
-    int64_t first = buckets_.back().start - span() + int64_t(bucket_s_);
-    size_t old = 0;
-    while (old < buckets_.size() && buckets_[old].start < first) ++old;
-    if (old == 0) return *it;
-    size_t at = size_t(it - buckets_.begin());
-    buckets_.erase(buckets_.begin(), buckets_.begin() + ptrdiff_t(old));
-    return buckets_[at - old];
+// The bucket `now` counts in: its own, or the oldest one the window covers.
+uint32_t ReputationWindow::bucket_of(int64_t now) const {
+    int64_t b = floor_to(now, bucket_s_) / bucket_s_;
+    if (!entries_.empty())
+        b = std::max<int64_t>(b, int64_t(entries_.back().bucket) - span_buckets_ + 1);
+    return uint32_t(std::clamp<int64_t>(b, 0, std::numeric_limits<uint32_t>::max()));
 }
 
 void ReputationWindow::add(int64_t now, RepOutcome o, uint8_t cls, uint32_t n) {
     if (now < 0 || n == 0) return;
     if (o == RepOutcome::delivered || o == RepOutcome::complaint) cls = 0;  // no class kept
-    RepBucket& b = bucket_at(now);
+    uint32_t b = bucket_of(now);
     uint16_t key = key_of(o, cls);
-    auto it = std::lower_bound(b.counts.begin(), b.counts.end(), key,
-                               [](const auto& p, uint16_t k) { return p.first < k; });
-    if (it == b.counts.end() || it->first != key) it = b.counts.insert(it, {key, 0});
-    uint64_t sum = uint64_t(it->second) + n;
-    it->second = uint32_t(std::min<uint64_t>(sum, std::numeric_limits<uint32_t>::max()));
+    auto less = [](const Entry& e, std::pair<uint32_t, uint16_t> k) {
+        return std::pair(e.bucket, e.key) < k;
+    };
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), std::pair(b, key), less);
+    if (it == entries_.end() || it->bucket != b || it->key != key)
+        it = entries_.insert(it, Entry{b, key, 0});
+    uint64_t sum = uint64_t(it->count) + n;
+    it->count = uint32_t(std::min<uint64_t>(sum, std::numeric_limits<uint32_t>::max()));
+    // what the newest bucket's window no longer covers goes
+    int64_t first = int64_t(entries_.back().bucket) - span_buckets_ + 1;
+    size_t old = 0;
+    while (old < entries_.size() && int64_t(entries_[old].bucket) < first) ++old;
+    if (old) entries_.erase(entries_.begin(), entries_.begin() + ptrdiff_t(old));
+}
+
+std::vector<RepBucket> ReputationWindow::buckets() const {
+    std::vector<RepBucket> out;
+    for (const auto& e : entries_) {
+        int64_t start = int64_t(e.bucket) * bucket_s_;
+        if (out.empty() || out.back().start != start) out.push_back(RepBucket{start, {}});
+        out.back().counts.emplace_back(e.key, e.count);
+    }
+    return out;
 }
 
 void ReputationWindow::restore(int64_t start,
@@ -117,35 +122,29 @@ void ReputationWindow::restore(int64_t start,
 
 RepTotals ReputationWindow::totals(int64_t now) const {
     RepTotals t;
-    for (const auto& b : buckets_) {
-        if (!live(b, now)) continue;
-        for (const auto& [key, n] : b.counts) {
-            auto o = RepOutcome(key / 64);
-            auto cls = uint8_t(key % 64);
-            t.by_outcome[size_t(o)] += n;
-            if (o == RepOutcome::delivered || o == RepOutcome::complaint) continue;
-            auto it = std::find_if(t.by_class.begin(), t.by_class.end(), [&](const auto& e) {
-                return e.first.first == o && e.first.second == cls;
-            });
-            if (it == t.by_class.end())
-                t.by_class.push_back({{o, cls}, n});
-            else
-                it->second += n;
-        }
+    for (const auto& e : entries_) {
+        if (!live(e.bucket, now)) continue;
+        auto o = RepOutcome(e.key / 64);
+        auto cls = uint8_t(e.key % 64);
+        t.by_outcome[size_t(o)] += e.count;
+        if (o == RepOutcome::delivered || o == RepOutcome::complaint) continue;
+        auto it = std::find_if(t.by_class.begin(), t.by_class.end(), [&](const auto& c) {
+            return c.first.first == o && c.first.second == cls;
+        });
+        if (it == t.by_class.end())
+            t.by_class.push_back({{o, cls}, e.count});
+        else
+            it->second += e.count;
     }
     return t;
 }
 
 bool ReputationWindow::idle(int64_t now) const {
-    for (const auto& b : buckets_)
-        if (live(b, now) && !b.counts.empty()) return false;
-    return true;
+    return entries_.empty() || !live(entries_.back().bucket, now);
 }
 
 size_t ReputationWindow::memory_bytes() const {
-    size_t n = sizeof(*this) + buckets_.capacity() * sizeof(RepBucket);
-    for (const auto& b : buckets_) n += b.counts.capacity() * sizeof(b.counts[0]);
-    return n;
+    return sizeof(*this) + entries_.capacity() * sizeof(Entry);
 }
 
 }  // namespace kasi

@@ -5,10 +5,10 @@
 //
 // Time is cut into buckets of `bucket_s` seconds (1 h by default) and the window covers the
 // last `buckets` of them (24): the totals always cover the last buckets x bucket_s seconds
-// (the current bucket partly). Only buckets that saw something exist, oldest first, and each
-// holds only the (outcome, class) pairs that happened, as a short sorted vector of counts: a
-// cell that saw one burst of deliveries costs one bucket of one pair, and an empty window
-// costs nothing but the object. Counts saturate at 2^32 - 1.
+// (the current bucket partly). A window keeps one sorted vector of (bucket, outcome and
+// class, count) entries, only for what happened: a cell that saw deliveries in one hour
+// costs one 12-byte entry, a cell busy every hour with two kinds of outcome 48 entries, and
+// an empty window nothing but the object. Counts saturate at 2^32 - 1.
 //
 // Rates are over attempts (delivered + deferred + bounced); the score (0..100) is what a
 // warm-up or a router reads at a glance: 100 with nothing bad, down with the share of
@@ -72,20 +72,25 @@ class ReputationWindow {
     bool idle(int64_t now) const;
     size_t memory_bytes() const;
 
-    // The buckets kept, oldest first (some may be older than the window at a later `now`).
-    const std::vector<RepBucket>& buckets() const { return buckets_; }
+    // The buckets kept, oldest first (some may be older than the window at a later `now`),
+    // as a snapshot writes them.
+    std::vector<RepBucket> buckets() const;
     // Puts back a bucket a snapshot kept: counts with an unknown outcome are skipped, a start
     // that is not on a bucket boundary is rounded down, one already kept is added to.
     void restore(int64_t start, const std::vector<std::pair<uint16_t, uint32_t>>& counts);
 
   private:
-    RepBucket& bucket_at(int64_t now);
-    bool live(const RepBucket& b, int64_t now) const;
-    int64_t span() const { return int64_t(bucket_s_) * span_buckets_; }
+    struct Entry {
+        uint32_t bucket;  // start / bucket_s
+        uint16_t key;     // outcome * 64 + class
+        uint32_t count;
+    };
+    uint32_t bucket_of(int64_t now) const;
+    bool live(uint32_t bucket, int64_t now) const;
 
     uint32_t bucket_s_;
     uint16_t span_buckets_;
-    std::vector<RepBucket> buckets_;  // sorted by start, at most span_buckets_
+    std::vector<Entry> entries_;  // sorted by (bucket, key)
 };
 
 }  // namespace kasi
