@@ -456,7 +456,8 @@ void Outcome::count(const QueuedMessage& m, const EventPeer& peer, const Classif
     bool shape = fed && shaping_ && shaping_->active();
     if (fed && (ctx_.settings.reputation || shape)) {
         std::string domain = to_lower(address_domain(m.mail_from));
-        std::string_view provider = c.provider.empty() ? "other" : c.provider;
+        std::string_view provider =
+            c.provider.empty() ? std::string_view("other") : std::string_view(c.provider);
         if (ctx_.settings.reputation) {
             static const RepOutcome as[] = {RepOutcome::delivered, RepOutcome::deferred,
                                             RepOutcome::bounced};
