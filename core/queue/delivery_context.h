@@ -19,6 +19,7 @@
 #include "core/queue/journal.h"
 #include "core/queue/outbound_config.h"
 #include "core/queue/outbound_hooks.h"
+#include "core/shaping/tenant_breaker.h"
 
 namespace kasi {
 
@@ -70,6 +71,9 @@ class DeliveryContext {
     EventLog events;
     Journal journal;
     OutboundHooks hooks;
+    // Per-tenant circuit breakers: the outcome stage and the report transport feed them, the
+    // scheduler holds what they stop (core/shaping/tenant_breaker.h).
+    TenantBreaker breaker{[this](const std::string& json) { events.other(json); }};
     QueueStats stats;
     bool shutting_down = false;
     // False once the QueueManager is being destroyed: callbacks that arrive later (a hook's

@@ -466,6 +466,7 @@ void Outcome::count(const QueuedMessage& m, const EventPeer& peer, const Classif
         }
         if (shape) feed_shaping(source, domain, provider, c, n, reply);
     }
+    if (fed && !m.tenant().empty()) ctx_.breaker.record(m.tenant(), breaker_outcome(c, n), now_ms());
     CountKey key{c.provider, source, c.cls, c.reason};
     auto it = counts_.find(key);
     if (it == counts_.end()) {
@@ -473,6 +474,14 @@ void Outcome::count(const QueuedMessage& m, const EventPeer& peer, const Classif
         it = counts_.try_emplace(std::move(key)).first;
     }
     ++it->second[n];
+}
+
+TenantBreaker::Outcome Outcome::breaker_outcome(const Classification& c, Counter n) {
+    using B = TenantBreaker::Outcome;
+    if (n == delivered_n) return B::delivered;
+    if (c.cls == "reputation_block" || c.cls == "spam_block") return B::block;
+    if (n == deferred_n) return B::deferred;
+    return c.hard ? B::hard_bounce : B::soft_bounce;
 }
 
 void Outcome::feed_shaping(std::string_view source, std::string_view domain,

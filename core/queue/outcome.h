@@ -132,6 +132,7 @@ class Outcome {
     // The metrics' counts, and the reputation matrix (outcomes a provider gave).
     void count(const QueuedMessage& m, const EventPeer& peer, const Classification& cls, Counter c,
                const SmtpReply* reply = nullptr);
+    static TenantBreaker::Outcome breaker_outcome(const Classification& c, Counter n);
     void feed_shaping(std::string_view source, std::string_view domain, std::string_view provider,
                       const Classification& c, Counter n, const SmtpReply* reply);
     void remember(const std::string& queue, Verdict v, const Classification& c, const SmtpReply& r,

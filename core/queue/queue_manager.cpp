@@ -32,10 +32,10 @@ QueueManager::QueueManager(uv_loop_t* loop, Spool& spool, QueueSettings s,
     ready_.set_shaping(&shaping_);
     outcome_.set_shaping(&shaping_);
     load_shaping_state();
-    shaping_.set_rules(ctx_.settings.hooks ? ctx_.settings.hooks->shaping_rules() : nullptr,
-                       now_ms());
+    apply_rules();
     scheduler_.on_sweep([this](int64_t now) {
         shaping_.tick(now);
+        if (++sweeps_ % 60 == 0) ctx_.breaker.sweep(now);
         save_shaping_state(false);
     });
     std::lock_guard<std::mutex> lock(qm_registry_mu);
@@ -47,15 +47,19 @@ void QueueManager::load_shaping_state() {
     std::string text, err;
     std::string path = ctx_.spool_dir + "/adaptive.state";
     if (!read_file_capped(path, 64 << 20, text, err)) return;
+    // the rules' actions, then the breakers held ("kasi-breaker 1" and its lines)
     if (!shaping_.load(text, now_ms(), err))
         log::warn("adaptive: {}: {}; starting without actions", path, err);
     else
         shaping_saved_ = text;
+    if (auto at = text.find("kasi-breaker 1\n"); at != std::string::npos &&
+                                                  !ctx_.breaker.load(text.substr(at), now_ms(), err))
+        log::warn("adaptive: {}: {}", path, err);
 }
 
 // Written when it changed: off the loop (thread pool), or at once at shutdown.
 void QueueManager::save_shaping_state(bool now) {
-    std::string text = shaping_.save();
+    std::string text = shaping_.save() + ctx_.breaker.save();
     if (text == shaping_saved_ || shaping_saving_) return;
     std::string path = ctx_.spool_dir + "/adaptive.state";
     if (now) {
@@ -100,6 +104,14 @@ void QueueManager::save_shaping_state(bool now) {
     shaping_saving_ = false;
 }
 
+// The generation's automation rules and breaker thresholds (the adaptive plugin's).
+void QueueManager::apply_rules() {
+    auto rules = ctx_.settings.hooks ? ctx_.settings.hooks->shaping_rules() : nullptr;
+    shaping_.set_rules(rules, now_ms());
+    ctx_.breaker.set_policy(rules ? std::shared_ptr<const BreakerPolicy>(rules, &rules->breaker)
+                                  : nullptr);
+}
+
 std::string QueueManager::adaptive_json() const {
     return shaping_.json(now_ms());
 }
@@ -128,8 +140,7 @@ const ReadyQueue* QueueManager::ready_queue(const std::string& key) const {
 
 void QueueManager::set_settings(QueueSettings s) {
     ctx_.set_settings(std::move(s));
-    shaping_.set_rules(ctx_.settings.hooks ? ctx_.settings.hooks->shaping_rules() : nullptr,
-                       now_ms());
+    apply_rules();
     router_.forget_routes();      // new routing rules apply from the next lookup
     ready_.refresh_all_limits();  // and new limits at once
     scheduler_.settings_changed();

@@ -86,6 +86,7 @@ class QueueManager {
     uv_loop_t* loop() { return ctx_.loop; }
 
   private:
+    void apply_rules();
     void load_shaping_state();
     void save_shaping_state(bool now);
 
@@ -103,6 +104,7 @@ class QueueManager {
     QueueAdmin admin_;
     std::string shaping_saved_;  // the state last written (QUEUE/adaptive.state)
     bool shaping_saving_ = false;
+    uint64_t sweeps_ = 0;
 };
 
 }  // namespace kasi

@@ -286,6 +286,10 @@ void ReportTransport::finish(std::unique_ptr<Work> w) {
             ++written;
         }
         count_in_reputation(out.kind, m);
+        if (out.kind == ReportOutcome::Kind::complaint)
+            ctx_.breaker.record(m.tenant, TenantBreaker::Outcome::complaint, now_ms());
+        else if (out.kind == ReportOutcome::Kind::bounce && m.bounce.classification.hard)
+            ctx_.breaker.record(m.tenant, TenantBreaker::Outcome::async_hard_bounce, now_ms());
     }
     counts_.events += written;
     if (written) ctx_.events.flush();  // reports are few; their events go now

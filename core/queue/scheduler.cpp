@@ -13,6 +13,7 @@ namespace kasi {
 namespace {
 
 constexpr size_t due_batch = 20000;  // deliveries released per timer tick
+constexpr int64_t breaker_recheck_ms = 30'000;  // a held tenant's delivery is looked at again
 
 bool heap_less(const auto& a, const auto& b) {  // min-heap on (due, seq)
     return a.due != b.due ? a.due > b.due : a.seq > b.seq;
@@ -158,6 +159,11 @@ void Scheduler::release(std::unique_ptr<Delivery> d) {
     if (auto it = suspended_.find(d->domain); it != suspended_.end()) {
         it->second.held.push_back(std::move(d));  // until resumed (or taken by an operator)
         return;
+    }
+    if (ctx_.breaker.any_held() && !d->msg->is_dsn &&
+        !ctx_.breaker.allow(d->msg->tenant(), now_ms())) {
+        d->due_ms = now_ms() + breaker_recheck_ms;  // the tenant's breaker holds it: no attempt
+        return schedule(std::move(d));
     }
     if (!ctx_.hooks.has(Hook::send_email)) return router_.route(std::move(d));
     ask_send_email(std::move(d));

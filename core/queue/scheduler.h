@@ -5,8 +5,9 @@
 // is released to the router (router.h):
 //
 //   released   cancelled -> its part ends (outcome.h); older than max_age -> expired;
-//              domain suspended -> held until resumed; send_email DELAY -> back here for
-//              that long (no attempt counted); else -> the router
+//              domain suspended -> held until resumed; the tenant's circuit breaker open
+//              or paused -> back here for 30 s (no attempt counted); send_email DELAY ->
+//              back here for that long (no attempt counted); else -> the router
 //
 // Deliveries come back here from the outcome stage (RetrySink: deferred recipients, due
 // at their next retry) and new DSNs from the DSN writer (DsnQueue). The sweep (every

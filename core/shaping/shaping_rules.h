@@ -31,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include "core/shaping/tenant_breaker.h"
+
 namespace kasi {
 
 struct ShapingAction {
@@ -66,6 +68,7 @@ struct ShapingRule {
 
 struct ShapingRules {
     std::vector<ShapingRule> rules;
+    BreakerPolicy breaker;  // the per-tenant circuit breakers' thresholds (tenant_breaker.h)
     std::vector<std::string> files;  // what they were read from, for `kasictl adaptive`
 };
 
