@@ -107,7 +107,9 @@ end
 function Set:set(name, fields)
   local i = index_of(self, name)
   if not i then error("adaptive: no rule named '" .. tostring(name) .. "'", 2) end
-  if type(fields) ~= 'table' then error('adaptive: set(name, fields): fields must be a table', 2) end
+  if type(fields) ~= 'table' then
+    error('adaptive: set(name, fields): fields must be a table', 2)
+  end
   self.rules[i] = rule(changed(self.rules[i], fields), 2)
   return self.rules[i]
 end
@@ -139,7 +141,9 @@ end
 
 -- The shipped rules. Per provider, three families: rate limits (cut the rate and the
 -- connections), reputation deferrals (cut harder and pause briefly, longer if it goes on),
--- and reputation or spam bounces (pause and alert). Durations: '90s', '10m', '2h', '1d'.
+-- and reputation or spam refusals that are permanent (pause and alert): a bounce, or a 5xx
+-- refusal before any transaction (a greeting that refuses the IP is a `connection`
+-- outcome whatever its code, hence reply '^5'). Durations: '90s', '10m', '2h', '1d'.
 function M.defaults()
   return M.set{
     -- Google ------------------------------------------------------------------------------
@@ -165,7 +169,8 @@ function M.defaults()
           hold = '2h', recover_every = '15m', recover = 1.25, escalate = 2, max_level = 3 },
     -- 550 5.7.1 "likely unsolicited mail" / "has been blocked" (KumoMTA: 5 an hour ->
     -- suspend 1 hour).
-    rule{ name = 'google-block', providers = { 'google' }, outcomes = { 'bounced' },
+    rule{ name = 'google-block', providers = { 'google' },
+          outcomes = { 'bounced', 'connection' }, reply = '^5',
           classes = { 'reputation_block', 'spam_block' }, threshold = 5, window = '10m',
           action = { suspend = '1h', alert = true },
           hold = '2h', recover_every = '15m', escalate = 2, max_level = 3 },
@@ -188,7 +193,8 @@ function M.defaults()
           action = { rate_factor = 0.3, connections = 1, suspend = '30m' },
           hold = '90m', recover_every = '15m', recover = 1.25, escalate = 2, max_level = 4 },
     -- 550 5.7.606-649 banned sending IP, S3150 block list (KumoMTA: suspend 2 hours).
-    rule{ name = 'microsoft-block', providers = { 'microsoft' }, outcomes = { 'bounced' },
+    rule{ name = 'microsoft-block', providers = { 'microsoft' },
+          outcomes = { 'bounced', 'connection' }, reply = '^5',
           classes = { 'reputation_block', 'spam_block' }, threshold = 5, window = '10m',
           action = { suspend = '2h', alert = true },
           hold = '4h', recover_every = '30m', escalate = 2, max_level = 3 },
@@ -206,7 +212,8 @@ function M.defaults()
           action = { rate_factor = 0.5, connections_factor = 0.5, suspend = '1h' },
           hold = '2h', recover_every = '15m', recover = 1.25, escalate = 2, max_level = 3 },
     -- 553 5.7.2 [TSS09] permanently deferred, 553 5.7.1 [BL21] Spamhaus listing.
-    rule{ name = 'yahoo-block', providers = { 'yahoo' }, outcomes = { 'bounced' },
+    rule{ name = 'yahoo-block', providers = { 'yahoo' },
+          outcomes = { 'bounced', 'connection' }, reply = '^5',
           classes = { 'reputation_block', 'spam_block' }, threshold = 3, window = '10m',
           action = { suspend = '2h', alert = true },
           hold = '4h', recover_every = '30m', escalate = 2, max_level = 3 },
@@ -228,7 +235,8 @@ function M.defaults()
           action = { rate_factor = 0.5, connections_factor = 0.5, suspend = '15m' },
           hold = '1h', recover_every = '10m', recover = 1.25, escalate = 2, max_level = 4 },
     -- 550 5.7.0 Proofpoint/Spamhaus listings (KumoMTA: Spamhaus DBL -> 4 hours).
-    rule{ name = 'apple-block', providers = { 'apple' }, outcomes = { 'bounced' },
+    rule{ name = 'apple-block', providers = { 'apple' },
+          outcomes = { 'bounced', 'connection' }, reply = '^5',
           classes = { 'reputation_block', 'spam_block' }, threshold = 3, window = '10m',
           action = { suspend = '2h', alert = true },
           hold = '4h', recover_every = '30m', escalate = 2, max_level = 2 },
@@ -249,7 +257,8 @@ function M.defaults()
           action = { rate_factor = 0.5, connections_factor = 0.5, suspend = '15m' },
           hold = '1h', recover_every = '10m', recover = 1.25, escalate = 2, max_level = 4 },
     -- 554 BL0000xx "Comcast block for spam", block-list listings.
-    rule{ name = 'comcast-block', providers = { 'comcast' }, outcomes = { 'bounced' },
+    rule{ name = 'comcast-block', providers = { 'comcast' },
+          outcomes = { 'bounced', 'connection' }, reply = '^5',
           classes = { 'reputation_block', 'spam_block' }, threshold = 3, window = '10m',
           action = { suspend = '2h', alert = true },
           hold = '4h', recover_every = '30m', escalate = 2, max_level = 3 },
@@ -262,7 +271,7 @@ function M.defaults()
           window = '10m',
           action = { rate_factor = 0.5, connections_factor = 0.5, suspend = '10m' },
           hold = '30m', recover_every = '10m', recover = 1.25, escalate = 2, max_level = 4 },
-    rule{ name = 'any-block', outcomes = { 'bounced' },
+    rule{ name = 'any-block', outcomes = { 'bounced', 'connection' }, reply = '^5',
           classes = { 'reputation_block', 'spam_block' }, threshold = 10, window = '10m',
           action = { suspend = '30m', alert = true },
           hold = '1h', recover_every = '15m', escalate = 2, max_level = 3 },

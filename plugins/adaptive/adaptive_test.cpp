@@ -122,6 +122,8 @@ TEST_CASE("without config/adaptive.lua the shipped defaults load and check") {
     REQUIRE(any);
     CHECK(any->providers.empty());
     CHECK(any->on_bounced);
+    CHECK(any->on_connection);  // a 5xx at the greeting
+    CHECK(any->reply_pattern == "^5");
     CHECK_FALSE(any->on_deferred);
     CHECK(any->action.alert);
 }
@@ -185,6 +187,10 @@ TEST_CASE("the shipped rules catch the providers' throttling replies as Kasi cla
          "[TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected "
          "volume or user complaints - 4.16.55.1",
          "mta7.am0.yahoodns.net", "MAIL", "yahoo-reputation", "yahoo-block"},
+        {421, "4.7.0",
+         "[TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected "
+         "volume or user complaints - 4.16.55.1",
+         "mta7.am0.yahoodns.net", "CONNECT", "yahoo-reputation", "yahoo-block"},
         {421, "", "Max message per connection reached, closing transmission channel",
          "mta7.am0.yahoodns.net", "MAIL", "yahoo-rate", ""},
         {553, "5.7.2",
@@ -223,10 +229,11 @@ TEST_CASE("the shipped rules catch the providers' throttling replies as Kasi cla
         in.command = k.command;
         Classification c = classifier->classify(in);
         std::string reply = fmt::format("{} {} {}", k.code, k.enhanced, k.text);
-        bool bounced = k.code >= 500, connection = std::string_view(k.command) == "CONNECT";
+        // a refusal at the greeting is a `connection` outcome whatever its code
+        bool connection = std::string_view(k.command) == "CONNECT", bounced = k.code >= 500;
         // as the engine matches (core/shaping/shaping_rules.h): all that is given must hold
         auto matches = [&](const ShapingRule& r) {
-            bool kind = bounced ? r.on_bounced : connection ? r.on_connection : r.on_deferred;
+            bool kind = connection ? r.on_connection : bounced ? r.on_bounced : r.on_deferred;
             bool provider = r.providers.empty() || has(r.providers, c.provider);
             bool cls = r.classes.empty() || has(r.classes, c.cls);
             bool text = !r.reply || RE2::PartialMatch(reply, *r.reply);
@@ -419,7 +426,7 @@ TEST_CASE("a file that takes too much memory or time is an error, not a hang") {
         const char* error;
     };
     const Case cases[] = {
-        {"", "local t = {}\nfor i = 1, 1e9 do t[i] = ('x'):rep(100) .. i end\n",
+        {"run_ms=600000\n", "local t = {}\nfor i = 1, 1e9 do t[i] = ('x'):rep(1e6) .. i end\n",
          "adaptive.lua: not enough memory"},
         {"run_ms=50\ninstructions=1000000000000\n", "local n = 0\nwhile true do n = n + 1 end\n",
          "adaptive.lua:2: ran for more than 50 ms without yielding"},
