@@ -3,10 +3,15 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "core/hooks/runner.h"
 #include "core/log/log.h"
+
+#ifndef KASI_SOURCE_LUA_DIR
+#define KASI_SOURCE_LUA_DIR KASI_LUA_DIR
+#endif
 
 namespace kasi {
 
@@ -29,6 +34,16 @@ bool valid_lua_name(const std::string& name) {
     return true;
 }
 
+}  // namespace
+
+std::string default_lua_dir() {
+    const char* env = std::getenv("KASI_LUA_DIR");
+    if (env && *env) return env;
+    struct stat st;
+    if (::stat(KASI_LUA_DIR, &st) == 0 && S_ISDIR(st.st_mode)) return KASI_LUA_DIR;
+    return KASI_SOURCE_LUA_DIR;
+}
+
 // config/lua.ini: limits and the library path, shared by every Lua plugin.
 LuaEnv load_lua_env(const ConfigDir& cfg, Diagnostics& d) {
     LuaEnv env;
@@ -49,7 +64,7 @@ LuaEnv load_lua_env(const ConfigDir& cfg, Diagnostics& d) {
     env.search_path = {base + "/plugins", base + "/lua"};
     for (auto& p : r.get_list("main", "library_path"))
         env.search_path.push_back(p.empty() || p[0] == '/' ? p : base + "/" + p);
-    env.search_path.push_back(KASI_LUA_DIR);
+    env.search_path.push_back(default_lua_dir());
     env.config_dir = cfg.root();
     env.http_ca_file = r.get_str("main", "http_ca_file", "");
     if (!env.http_ca_file.empty() && env.http_ca_file[0] != '/')
@@ -67,8 +82,6 @@ LuaEnv load_lua_env(const ConfigDir& cfg, Diagnostics& d) {
     }
     return env;
 }
-
-}  // namespace
 
 std::shared_ptr<LuaLoop> LuaRuntime::loop_state(uv_loop_t* loop) {
     std::lock_guard<std::mutex> lk(mu_);

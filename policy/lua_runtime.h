@@ -40,6 +40,15 @@ class LuaRuntime : public Plugin {
     bool failed_logged_ = false;
 };
 
+// The installed Lua library (lua/ of the source tree, installed to <datadir>/kasi/lua):
+// $KASI_LUA_DIR if set, else the installed directory if it exists, else the source tree the
+// binary was built from (as default_rules_dir() does for rules/).
+std::string default_lua_dir();
+
+// config/lua.ini: the limits and the require() path (DIR/plugins, DIR/lua, library_path[],
+// default_lua_dir()) of the generation's Lua, for Lua plugins and Lua config files alike.
+LuaEnv load_lua_env(const ConfigDir& cfg, Diagnostics& d);
+
 // True if `name` is a Lua plugin of this config dir (DIR/plugins/NAME.lua exists).
 bool is_lua_plugin(const ConfigDir& cfg, const std::string& name);
 

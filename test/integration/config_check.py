@@ -228,6 +228,28 @@ def test_check_config_as_root_checks_keys_as_the_service_user():
         u.close()
 
 
+def test_adaptive_rules_name_the_line():
+    # the rules of the adaptive plugin: the shipped defaults, or config/adaptive.lua
+    lua = os.path.abspath(os.path.join(ROOT, "..", "lua"))
+    base = {"plugins": "relay\nrcpt_to.in_host_list\nadaptive\n",
+            "lua.ini": "[main]\nlibrary_path[]=%s\n" % lua}
+    rc, out = check(base)
+    assert rc == 0 and "configuration OK" in out, out
+    head = "local a = require('kasi.adaptive').defaults()\n"
+    good = head + "a:set('google-rate', { threshold = 5 })\na:remove('any-rate')\nreturn a\n"
+    rc, out = check(dict(base, **{"adaptive.lua": good}))
+    assert rc == 0 and "configuration OK" in out, out
+    bad = head + "\na:set('google-rate', { window = 'soon' })\nreturn a\n"
+    rc, out = check(dict(base, **{"adaptive.lua": bad}))
+    assert rc == 1, out
+    assert "adaptive.lua:3: adaptive rule 'google-rate': window: must be a duration" in out, out
+    rc, out = check(dict(base, **{"adaptive.lua": head + "while true do end\nreturn a\n"}))
+    assert rc == 1 and "adaptive.lua:2: instruction budget exceeded" in out, out
+    # without the plugin the file is not read
+    rc, out = check({"adaptive.lua": bad})
+    assert rc == 0, out
+
+
 def test_port_in_use_is_a_clear_error():
     with Kasi() as k:
         d = tempfile.mkdtemp(prefix="kasi-cc-")
