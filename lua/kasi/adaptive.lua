@@ -20,8 +20,17 @@
 --   s:remove(name)       removes a rule (an error if there is none of that name)
 --   s:add(r)             appends rule r (an error if its name is taken)
 --   s:names()            the names, in order
+--   s:set_breaker(f)     changes the per-tenant circuit breakers' settings, s.breaker (a
+--                        method of that name would be hidden by the field): the fields
+--                        given replace the breaker's; re-dated to this call's line
+--   s:tenant(name, f)    overrides the breaker's thresholds for one tenant (fields not
+--                        given inherit the breaker's); merged with an earlier override of
+--                        that tenant and re-dated to this call's line; s:tenant(name,
+--                        false) removes the override
+--   M.breaker_defaults() a fresh table of the shipped breaker settings (every set starts
+--                        with one)
 --
--- A rule's keys are listed in plugins/adaptive/README.md. In short: match on providers,
+-- A rule's keys, and the breaker's, are listed in plugins/adaptive/README.md. In short: match on providers,
 -- outcomes, classes and a `reply` regex; act when `threshold` matches happen within
 -- `window`; the action (rate/connection cuts, messages per connection, suspend, pool,
 -- alert) holds for `hold`, then steps back by `recover` every `recover_every`; a trigger
@@ -135,8 +144,66 @@ function Set:names()
   return out
 end
 
+-- The breaker: its table is plain data; these helpers change it and, through the loader's
+-- rule(t, 2), record the line of the call for the loader's errors (a table that no helper
+-- made has no line: its errors name the file's last line).
+function Set:set_breaker(fields)
+  if type(fields) ~= 'table' then error('adaptive: set_breaker(fields): fields must be a table', 2) end
+  local b = copy(self.breaker or M.breaker_defaults())
+  for k, v in pairs(fields) do b[k] = v end
+  self.breaker = rule(b, 2)
+  return self.breaker
+end
+
+function Set:tenant(name, fields)
+  if type(name) ~= 'string' then error('adaptive: tenant(name, fields): name must be a string', 2) end
+  if fields ~= false and type(fields) ~= 'table' then
+    error('adaptive: tenant(name, fields): fields must be a table, or false to remove', 2)
+  end
+  self.breaker = self.breaker or M.breaker_defaults()
+  local tenants = self.breaker.tenants or {}
+  self.breaker.tenants = tenants
+  if fields == false then
+    tenants[name] = nil
+    return nil
+  end
+  local t = copy(tenants[name])
+  for k, v in pairs(fields) do t[k] = v end
+  tenants[name] = rule(t, 2)
+  return tenants[name]
+end
+
+-- The per-tenant circuit breakers (core/shaping/tenant_breaker.h, docs/adaptive.md): a
+-- tenant whose hard-bounce, complaint or block rate over `window` reaches its threshold
+-- (once it made `min_attempts` attempts there) is held for `open`, then probed: a share
+-- `probe` of its deliveries goes until `probe_attempts` outcomes decide between closing
+-- and opening again for twice as long. Where the thresholds come from:
+--   complaint_rate 0.003  Gmail's email sender guidelines (support.google.com/a/answer/
+--            81126) and Yahoo's sender requirements (senders.yahooinc.com/best-practices)
+--            ask bulk senders to keep the spam rate users report under 0.3 % (Gmail: aim
+--            under 0.1 %); a sender over 0.3 % is not eligible for Gmail's mitigation. A
+--            tenant at that rate is hurting the IPs and domains everyone shares.
+--   hard_bounce_rate 0.05  Amazon SES asks for a bounce rate (hard bounces) under 5 %,
+--            puts an account under review above it and may pause it at 10 % (SES
+--            enforcement FAQ; repost.aws/knowledge-center/ses-resolve-account-review-pause);
+--            a shared MTA pauses at the review level, as it cannot wait days for a review.
+--   block_rate 0.2, min_attempts 100, window 1h, open 30m, probe 0.1, probe_attempts 20:
+--            a judgement, not a published number. One attempt in five refused for the
+--            sender's reputation or as spam is a tenant-made block, not one provider's bad
+--            day (those are the rules' business); 100 attempts keep a small tenant's first
+--            bounces from tripping it; an hour is the longest window the breaker keeps
+--            (sixty one-minute buckets); 30 minutes open, then 1 delivery in 10 as a probe,
+--            20 outcomes to decide, is about what an operator needs to look, and little
+--            mail put at risk while the cause is still there.
+function M.breaker_defaults()
+  return { enabled = true, window = '1h', min_attempts = 100,
+           hard_bounce_rate = 0.05, complaint_rate = 0.003, block_rate = 0.2,
+           open = '30m', probe = 0.1, probe_attempts = 20,
+           tenants = {} }  -- tenants = { acme = { hard_bounce_rate = 0.1 }, ... }
+end
+
 function M.set(list)
-  return setmetatable({ rules = list or {} }, Set)
+  return setmetatable({ rules = list or {}, breaker = M.breaker_defaults() }, Set)
 end
 
 -- The shipped rules. Per provider, three families: rate limits (cut the rate and the

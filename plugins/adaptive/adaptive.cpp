@@ -1,7 +1,8 @@
 // See adaptive.h. The steps of one load: the Lua environment of the generation (lua.ini),
 // the source (config/adaptive.lua, or a one-line chunk that returns the shipped defaults),
 // one budgeted run in a fresh sandbox that has `rule`, then the returned set is read with
-// raw table access (no Lua code runs after the budgeted call) and each rule checked.
+// raw table access (no Lua code runs after the budgeted call): each rule checked, and the
+// breaker table (breaker_reader.h).
 #include "plugins/adaptive/adaptive.h"
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 
 #include "core/classify/provider_table.h"
 #include "core/queue/egress.h"
+#include "plugins/adaptive/breaker_reader.h"
 #include "plugins/adaptive/rule_reader.h"
 #include "policy/lua_config_file.h"
 #include "policy/lua_runtime.h"
@@ -216,7 +218,28 @@ bool read_list(lua_State* L, int list, const RuleSite& set, const RuleContext& c
     return check_unique(out, d) && ok;
 }
 
-// The set the file returned, on top of the stack: { rules = { ... } }.
+// The set's `breaker` (absent: the breakers do not trip on rates). Its errors name the line
+// rule() recorded for its table (s:set_breaker{...}, s:tenant(...)), else the set's.
+bool read_breaker_of(lua_State* L, int top, const RuleSite& set, ShapingRules& out,
+                     Diagnostics& d) {
+    lua_pushliteral(L, "breaker");
+    lua_rawget(L, top);
+    bool ok = true;
+    if (!lua_isnil(L, -1)) {
+        auto recorded = [L](int idx) -> std::optional<RuleSite> {
+            std::string origin = lua_istable(L, idx) ? origin_of(L, idx) : "";
+            if (origin.empty()) return std::nullopt;
+            return site_of(origin);
+        };
+        auto policy = read_breaker(L, lua_gettop(L), set, recorded, d);
+        if (policy) out.breaker = std::move(*policy);
+        ok = policy.has_value();
+    }
+    lua_settop(L, top);
+    return ok;
+}
+
+// The set the file returned, on top of the stack: { rules = { ... }, breaker = { ... } }.
 bool read_set(lua_State* L, const RuleSite& set, const RuleContext& ctx, ShapingRules& out,
               Diagnostics& d) {
     int top = lua_gettop(L);
@@ -228,11 +251,14 @@ bool read_set(lua_State* L, const RuleSite& set, const RuleContext& ctx, Shaping
         return false;
     }
     bool ok = true;
-    for (lua_pushnil(L); lua_next(L, top); lua_pop(L, 1))
-        if (lua_type(L, -2) != LUA_TSTRING || std::string_view(lua_tostring(L, -2)) != "rules") {
-            d.error(set.file, set.line, "the returned set may have only the key `rules`");
+    for (lua_pushnil(L); lua_next(L, top); lua_pop(L, 1)) {
+        std::string_view key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+        if (key != "rules" && key != "breaker") {
+            d.error(set.file, set.line,
+                    "the returned set may have only the keys `rules` and `breaker`");
             ok = false;
         }
+    }
     lua_pushliteral(L, "rules");
     lua_rawget(L, top);
     if (!lua_istable(L, -1)) {
@@ -242,7 +268,7 @@ bool read_set(lua_State* L, const RuleSite& set, const RuleContext& ctx, Shaping
         ok = read_list(L, lua_gettop(L), set, ctx, out, d) && ok;
     }
     lua_settop(L, top);
-    return ok;
+    return read_breaker_of(L, top, set, out, d) && ok;
 }
 
 }  // namespace

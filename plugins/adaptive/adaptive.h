@@ -10,8 +10,10 @@
 // limits and require() path, plus one global, `rule`: rule{...} marks a table as a rule and
 // records the FILE:LINE of the call (rule(t, 2): of the caller's caller, for helpers),
 // which becomes the rule's origin in events and in kasictl. The file returns a rule set,
-// { rules = { rule{...}, ... } } (what defaults() returns, with its get/set/remove/add
-// helpers). plugins/adaptive/README.md has the keys, the shipped rules and examples.
+// { rules = { rule{...}, ... }, breaker = { ... } } (what defaults() returns, with its
+// get/set/remove/add/set_breaker/tenant helpers); `breaker` holds the per-tenant circuit
+// breakers' thresholds (breaker_reader.h), handed over in the same ShapingRules.
+// plugins/adaptive/README.md has the keys, the shipped rules and examples.
 #pragma once
 
 #include <memory>

@@ -1,7 +1,9 @@
 // The adaptive plugin's loader: the shipped defaults load, check and act on the replies
 // they are written for (as Kasi's classifier reads them); config/adaptive.lua changes,
 // removes and adds rules; every kind of error names the file and the line; a Lua error or
-// an endless loop is a config error, not a hang.
+// an endless loop is a config error, not a hang. The circuit breakers' settings load into
+// the BreakerPolicy, a tenant's override inherits, enabled = false turns tripping off, and
+// each of their errors names its line too.
 #include <fmt/format.h>
 #include <re2/re2.h>
 #include <catch2/catch.hpp>
@@ -499,4 +501,244 @@ TEST_CASE("the plugin hands the rules to the generation, and nothing when they a
     CHECK_FALSE(make_adaptive_plugin(ConfigDir(c.config), s, d, table, 0));
     CHECK_FALSE(table.shaping_rules());
     CHECK_FALSE(d.ok());
+}
+
+// The per-tenant circuit breakers' thresholds (breaker_reader.h) ------------------------------
+
+TEST_CASE("the shipped breaker settings load into the policy, on every set") {
+    auto check_shipped = [](const BreakerPolicy& b) {
+        CHECK(b.automatic);
+        CHECK(b.defaults.window_s == 3600);
+        CHECK(b.defaults.min_attempts == 100);
+        CHECK(b.defaults.hard_bounce_rate == 0.05);
+        CHECK(b.defaults.complaint_rate == 0.003);
+        CHECK(b.defaults.block_rate == 0.2);
+        CHECK(b.defaults.open_s == 1800);
+        CHECK(b.defaults.probe == 0.1);
+        CHECK(b.defaults.probe_attempts == 20);
+        CHECK(b.tenants.empty());
+    };
+    check_shipped(shipped_rules()->breaker);
+
+    // a set of one's own starts with the shipped breaker too
+    Config c;
+    c.write("adaptive.lua", "return require('kasi.adaptive').set{}\n");
+    Diagnostics d;
+    auto rules = c.load(d);
+    INFO(all(d.errors));
+    REQUIRE(rules);
+    check_shipped(rules->breaker);
+}
+
+TEST_CASE("breaker settings are read from the file, each of them") {
+    Config c;
+    c.write("adaptive.lua", R"(local a = require('kasi.adaptive').defaults()
+a:set_breaker{ window = '10m', min_attempts = 50, hard_bounce_rate = 0.08, complaint_rate = 0.001,
+           block_rate = 0.5, open = '2h', probe = 0.25, probe_attempts = 5 }
+return a
+)");
+    Diagnostics d;
+    auto rules = c.load(d);
+    INFO(all(d.errors));
+    REQUIRE(rules);
+    const BreakerPolicy& b = rules->breaker;
+    CHECK(b.automatic);  // not given: kept from the shipped table
+    CHECK(b.defaults.window_s == 600);
+    CHECK(b.defaults.min_attempts == 50);
+    CHECK(b.defaults.hard_bounce_rate == 0.08);
+    CHECK(b.defaults.complaint_rate == 0.001);
+    CHECK(b.defaults.block_rate == 0.5);
+    CHECK(b.defaults.open_s == 7200);
+    CHECK(b.defaults.probe == 0.25);
+    CHECK(b.defaults.probe_attempts == 5);
+    CHECK(rules->rules.size() == 22);  // the rules are untouched
+}
+
+TEST_CASE("a tenant's override inherits what it does not give") {
+    Config c;
+    c.write("adaptive.lua", R"(local a = require('kasi.adaptive').defaults()
+a:tenant('acme', { hard_bounce_rate = 0.1 })
+a:tenant('acme', { probe_attempts = 40 })
+a:tenant('gone', { open = '1h' })
+a:tenant('gone', false)
+a.breaker.tenants['beta.example'] = { window = '5m', complaint_rate = 0.01 }
+a:set_breaker{ open = '1h', min_attempts = 200 }
+return a
+)");
+    Diagnostics d;
+    auto rules = c.load(d);
+    INFO(all(d.errors));
+    REQUIRE(rules);
+    const BreakerPolicy& b = rules->breaker;
+    CHECK(b.tenants.size() == 2);
+    CHECK_FALSE(b.tenants.count("gone"));
+
+    const BreakerLimits& acme = b.limits_for("acme");
+    CHECK(acme.hard_bounce_rate == 0.1);
+    CHECK(acme.probe_attempts == 40);  // a second call merges into the first
+    CHECK(acme.open_s == 3600);        // the defaults as changed, whichever line comes first
+    CHECK(acme.min_attempts == 200);
+    CHECK(acme.complaint_rate == 0.003);
+    CHECK(acme.window_s == 3600);
+
+    const BreakerLimits& beta = b.limits_for("beta.example");
+    CHECK(beta.window_s == 300);
+    CHECK(beta.complaint_rate == 0.01);
+    CHECK(beta.hard_bounce_rate == 0.05);
+    CHECK(beta.open_s == 3600);
+
+    const BreakerLimits& other = b.limits_for("other");
+    CHECK(other.hard_bounce_rate == 0.05);
+    CHECK(other.open_s == 3600);
+    CHECK(other.min_attempts == 200);
+    CHECK(b.defaults.probe_attempts == 20);
+}
+
+TEST_CASE("enabled = false stops automatic tripping; a set without a breaker has none") {
+    const std::pair<const char*, bool> cases[] = {
+        {"local a = require('kasi.adaptive').defaults()\n"
+         "a:set_breaker{ enabled = false, hard_bounce_rate = 0.2 }\n"
+         "a:tenant('acme', { probe = 0.5 })\nreturn a\n",
+         true},
+        {"local a = require('kasi.adaptive').defaults()\n"
+         "a.breaker.enabled = false\na.breaker.hard_bounce_rate = 0.2\n"
+         "a.breaker.tenants.acme = { probe = 0.5 }\nreturn a\n",
+         true},
+        {"local a = require('kasi.adaptive').defaults()\n"
+         "return { rules = a.rules }\n",
+         false},
+    };
+    for (const auto& [text, has_table] : cases) {
+        Config c;
+        c.write("adaptive.lua", text);
+        Diagnostics d;
+        auto rules = c.load(d);
+        INFO(text << all(d.errors));
+        REQUIRE(rules);
+        CHECK(rules->rules.size() == 22);
+        CHECK_FALSE(rules->breaker.automatic);
+        if (has_table) {  // the thresholds are still read (an operator's pause uses none)
+            CHECK(rules->breaker.defaults.hard_bounce_rate == 0.2);
+            CHECK(rules->breaker.limits_for("acme").probe == 0.5);
+            CHECK(rules->breaker.limits_for("acme").hard_bounce_rate == 0.2);
+        }
+    }
+}
+
+TEST_CASE("every kind of breaker error names the line of the call") {
+    struct Case {
+        const char* stmt;  // written on line 2
+        const char* error;
+    };
+    const Case cases[] = {
+        {"a:set_breaker{ windw = '1h' }", "adaptive breaker: windw: unknown key (known: enabled, "},
+        {"a:set_breaker{ enabled = 'no' }", "adaptive breaker: enabled: must be true or false"},
+        {"a:set_breaker{ window = '2h' }",
+         "adaptive breaker: window: must be a duration from 1m to 1h"},
+        {"a:set_breaker{ window = 30 }", "window: must be a duration from 1m to 1h"},
+        {"a:set_breaker{ window = 'soon' }", "window: must be a duration from 1m to 1h"},
+        {"a:set_breaker{ window = '90s' }",
+         "window: must be whole minutes (the breaker counts in one-minute buckets), not '90s'"},
+        {"a:set_breaker{ min_attempts = 0 }",
+         "min_attempts: must be a whole number from 1 to 1000000, not 0"},
+        {"a:set_breaker{ min_attempts = 2.5 }", "min_attempts: must be a whole number"},
+        {"a:set_breaker{ min_attempts = 1e7 }", "min_attempts: must be a whole number"},
+        {"a:set_breaker{ hard_bounce_rate = 0 }",
+         "hard_bounce_rate: must be a number more than 0 and at most 1, not 0"},
+        {"a:set_breaker{ complaint_rate = 1.5 }",
+         "complaint_rate: must be a number more than 0 and at most 1, not 1.5"},
+        {"a:set_breaker{ block_rate = '20%' }",
+         "block_rate: must be a number more than 0 and at most 1, not '20%'"},
+        {"a:set_breaker{ open = '2d' }",
+         "adaptive breaker: open: must be a duration from 1m to 1d"},
+        {"a:set_breaker{ open = '30s' }", "open: must be a duration from 1m to 1d"},
+        {"a:set_breaker{ probe = 0 }", "probe: must be a number more than 0 and at most 1"},
+        {"a:set_breaker{ probe_attempts = 10001 }",
+         "probe_attempts: must be a whole number from 1 to 10000, not 10001"},
+        {"a:set_breaker{ tenants = 'acme' }",
+         "adaptive breaker: tenants: must be a table of tenants"},
+        {"a:set_breaker{ tenants = { acme = 5 } }",
+         "adaptive breaker: tenants.acme: must be a table such as { hard_bounce_rate = 0.1 }, "
+         "not a number"},
+        {"a:set_breaker{ tenants = { { probe = 0.5 } } }",
+         "adaptive breaker: tenants: write `name = { ... }`"},
+        {"a:tenant('acme', { hard_bounce_rate = 2 })",
+         "adaptive breaker: tenants.acme.hard_bounce_rate: must be a number more than 0 and at "
+         "most 1, not 2"},
+        {"a:tenant('acme', { window = '61m' })", "tenants.acme.window: must be a duration"},
+        {"a:tenant('acme', { enabled = false })",
+         "adaptive breaker: tenants.acme.enabled: unknown key (known: window, "},
+        {"a:tenant('acme', { tenants = {} })", "tenants.acme.tenants: unknown key"},
+        {"a:tenant('acme', { 0.5 })", "adaptive breaker: tenants.acme: write `key = value` pairs"},
+        {"a:tenant('has space', { probe = 0.5 })",
+         "adaptive breaker: tenants: 'has space' is no tenant name"},
+        {"a:tenant('', { probe = 0.5 })", "adaptive breaker: tenants: '' is no tenant name"},
+        {"a:tenant(5, { probe = 0.5 })", "adaptive: tenant(name, fields): name must be a string"},
+        {"a:tenant('acme', 0.1)", "adaptive: tenant(name, fields): fields must be a table"},
+        {"a:set_breaker(false)", "adaptive: set_breaker(fields): fields must be a table"},
+    };
+    for (const auto& k : cases) {
+        Config c;
+        c.write("adaptive.lua", std::string("local a = require('kasi.adaptive').defaults()\n") +
+                                    k.stmt + "\n\nreturn a\n");
+        Diagnostics d;
+        auto rules = c.load(d);
+        INFO(k.stmt << "\n" << all(d.errors));
+        CHECK_FALSE(rules);
+        std::string at = c.path("adaptive.lua") + ":2: ";
+        bool found = false;
+        for (const auto& e : d.errors) found |= e.starts_with(at) && e.find(k.error) != e.npos;
+        CHECK(found);
+    }
+}
+
+TEST_CASE("breaker errors without a call to date them name the file's last line") {
+    const std::pair<const char*, const char*> cases[] = {
+        // the shipped table, edited in place: no line of this file is recorded for it
+        {"local a = require('kasi.adaptive').defaults()\na.breaker.open = 'later'\nreturn a\n\n",
+         "adaptive.lua:3: adaptive breaker: open: must be a duration from 1m to 1d"},
+        {"local a = require('kasi.adaptive').defaults()\n"
+         "a.breaker.tenants.acme = { probe = 0 }\nreturn a\n",
+         "adaptive.lua:3: adaptive breaker: tenants.acme.probe: must be a number more than 0"},
+        {"return { rules = {}, breaker = 5 }\n",
+         "adaptive.lua:1: adaptive breaker: must be a table such as"},
+        {"return { rules = {}, breaker = { enabled = true, pause = '1h' } }\n",
+         "adaptive.lua:1: adaptive breaker: pause: unknown key"},
+        {"return { rules = {}, brake = {} }\n",
+         "adaptive.lua:1: the returned set may have only the keys `rules` and `breaker`"},
+        // a tenant set by a call keeps that call's line, edited later or not
+        {"local a = require('kasi.adaptive').defaults()\n"
+         "a:tenant('acme', { probe = 0.5 })\n"
+         "a.breaker.tenants.acme.probe = 2\nreturn a\n",
+         "adaptive.lua:2: adaptive breaker: tenants.acme.probe: must be a number"},
+        // a tenant given as plain data in a dated breaker table: the breaker's line
+        {"local a = require('kasi.adaptive').defaults()\n\n"
+         "a:set_breaker{ tenants = { acme = { open = 'x' } } }\nreturn a\n",
+         "adaptive.lua:3: adaptive breaker: tenants.acme.open: must be a duration"},
+    };
+    for (const auto& [text, error] : cases) {
+        Config c;
+        c.write("adaptive.lua", text);
+        Diagnostics d;
+        INFO(text);
+        CHECK_FALSE(c.load(d));
+        INFO(all(d.errors));
+        bool found = false;
+        for (const auto& e : d.errors) found |= e.find(error) != std::string::npos;
+        CHECK(found);
+    }
+}
+
+TEST_CASE("the plugin hands the breaker policy to the generation with the rules") {
+    Config c;
+    c.write("adaptive.lua",
+            "local a = require('kasi.adaptive').defaults()\n"
+            "a:tenant('acme', { complaint_rate = 0.01 })\nreturn a\n");
+    Settings s;
+    HookTable table;
+    Diagnostics d;
+    CHECK(make_adaptive_plugin(ConfigDir(c.config), s, d, table, 0));
+    REQUIRE(table.shaping_rules());
+    CHECK(table.shaping_rules()->breaker.automatic);
+    CHECK(table.shaping_rules()->breaker.limits_for("acme").complaint_rate == 0.01);
 }

@@ -245,6 +245,11 @@ def test_adaptive_rules_name_the_line():
     assert "adaptive.lua:3: adaptive rule 'google-rate': window: must be a duration" in out, out
     rc, out = check(dict(base, **{"adaptive.lua": head + "while true do end\nreturn a\n"}))
     assert rc == 1 and "adaptive.lua:2: instruction budget exceeded" in out, out
+    # the circuit breakers' settings: checked alike, with the line of the call
+    rc, out = check(dict(base, **{"adaptive.lua": head + "a:tenant('acme', { probe = 0.5 })\n"
+                                  "a:tenant('acme', { window = '2h' })\nreturn a\n"}))
+    assert rc == 1, out
+    assert "adaptive.lua:3: adaptive breaker: tenants.acme.window: must be a duration" in out, out
     # without the plugin the file is not read
     rc, out = check({"adaptive.lua": bad})
     assert rc == 0, out
