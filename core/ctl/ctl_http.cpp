@@ -169,7 +169,7 @@ std::optional<int> ctl_http(const std::string& dir, const std::string& cmd,
             body.str("domain", arg);
         if (!rest.empty()) body.str("reason", rest);
     }
-    if (cmd == "suppress") {  // the words as the control socket reads them
+    if (cmd == "suppress" || cmd == "tenant") {  // the words as the control socket reads them
         std::string words;
         for (const auto& w : args) words += (words.empty() ? "" : " ") + w;
         body.str("args", words);

@@ -70,6 +70,8 @@ void usage(FILE* f) {
         "       kasictl -c DIR reputation [--source S] [--domain D] [--provider P] [--tenant T]\n"
         "                      [--rollups] [--limit N] [--json]  (the reputation matrix,\n"
         "                      docs/reputation.md; '' names a roll-up's wildcard)\n"
+        "       kasictl -c DIR tenant pause TENANT [REASON] | resume TENANT | list [all]\n"
+        "                      (per-tenant circuit breakers, docs/adaptive.md)\n"
         "       kasictl -c DIR adaptive [--json]  (the automation rules' actions in force,\n"
         "                      docs/adaptive.md)\n"
         "       kasictl -c DIR resolve TYPE NAME... [--again]\n"
@@ -220,7 +222,7 @@ constexpr CommandShape shapes[] = {
     {"delete", 1, 1, false, false},    {"bounce", 1, 1, false, false},
     {"reload", 0, 0, false, false},    {"status", 0, 0, false, false},
     {"metrics", 0, 0, false, false},   {"reopen-logs", 0, 0, false, false},
-    {"suppress", 1, 16, false, false},
+    {"suppress", 1, 16, false, false}, {"tenant", 1, 64, false, false},
 };
 
 int usage_error(const std::string& why) {
@@ -332,7 +334,7 @@ int kasi::kasictl_main(int argc, char** argv, std::span<const CtlCommand> comman
     long limit = a.limit;
     bool body = a.body;
     bool is_control = cmd == "flush" || cmd == "suspend" || cmd == "resume" || cmd == "delete" ||
-                      cmd == "bounce" || cmd == "suppress";
+                      cmd == "bounce" || cmd == "suppress" || cmd == "tenant";
     bool is_admin = cmd == "reload" || cmd == "status" || cmd == "metrics" || cmd == "reopen-logs";
     if (spool.empty()) {
         kasi::Diagnostics d;

@@ -7,6 +7,7 @@
 //   POST /api/v1/admin/delete   {"id": ID | "domain": D}
 //   POST /api/v1/admin/bounce   {"id": ID | "domain": D}
 //   POST /api/v1/admin/suppress {"args": "check a@b.example"}  (docs/suppression.md)
+//   POST /api/v1/admin/tenant   {"args": "pause acme too many bounces"}  (docs/adaptive.md)
 // The same fields may come as query parameters instead of a JSON body. A body is parsed
 // with the API's limits (core/http/json_parse.h).
 #include <rapidjson/document.h>
@@ -76,12 +77,12 @@ std::optional<std::string> control_line(const std::string& action, const HttpReq
         return std::nullopt;
     }
     if (action == "reload" || action == "status" || action == "reopen-logs") return action;
-    if (action == "suppress") {  // docs/suppression.md: check, list, add, remove
+    if (action == "suppress" || action == "tenant") {  // suppression.md, adaptive.md
         if (args.empty() || args.find_first_of("\r\n") != std::string::npos) {
             err = HttpResponse::error(400, "args", "give the words of the command, one line");
             return std::nullopt;
         }
-        return "suppress " + args;
+        return action + " " + args;
     }
     if (action == "flush") return domain.empty() ? "flush" : "flush " + domain;
     if (action == "suspend" || action == "resume") {

@@ -466,7 +466,8 @@ void Outcome::count(const QueuedMessage& m, const EventPeer& peer, const Classif
         }
         if (shape) feed_shaping(source, domain, provider, c, n, reply);
     }
-    if (fed && !m.tenant().empty()) ctx_.breaker.record(m.tenant(), breaker_outcome(c, n), now_ms());
+    if (fed && !m.tenant().empty())
+        ctx_.breaker.record(m.tenant(), breaker_outcome(c, n), now_ms());
     CountKey key{c.provider, source, c.cls, c.reason};
     auto it = counts_.find(key);
     if (it == counts_.end()) {

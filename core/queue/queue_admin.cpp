@@ -23,8 +23,22 @@ std::string QueueAdmin::control(const std::string& line) {
     if (cmd == "flush") return flush(to_lower(arg));
     if (cmd == "suspend" || cmd == "resume") return suspend_or_resume(cmd, arg, rest);
     if (cmd == "delete" || cmd == "bounce") return drop(cmd, arg);
+    if (cmd == "tenant") return tenant(arg, rest);
     return "error: unknown command '" + cmd +
-           "' (flush, suspend, resume, delete, bounce, reopen-logs)";
+           "' (flush, suspend, resume, delete, bounce, tenant, reopen-logs)";
+}
+
+std::string QueueAdmin::tenant(const std::string& arg, const std::string& rest) {
+    int64_t now = now_ms();
+    auto sp = rest.find(' ');
+    std::string name = rest.substr(0, sp),
+                reason = sp == std::string::npos ? "" : rest.substr(sp + 1);
+    if (arg == "pause" && !name.empty()) return ctx_.breaker.pause(name, reason, now);
+    if (arg == "resume" && !name.empty() && reason.empty())
+        return ctx_.breaker.resume(name, now);  // what it held goes within 30 s
+    if (arg == "list" && (rest.empty() || rest == "all"))
+        return "ok " + ctx_.breaker.json(now, rest == "all");
+    return "error: tenant pause TENANT [REASON] | resume TENANT | list [all]";
 }
 
 // Every scheduled delivery (to `domain`) is due now; its cached route and any dead-site

@@ -1,5 +1,5 @@
 // The operator's side door into the delivery stages: the control socket's commands
-// (kasictl flush, suspend, resume, delete, bounce; control.h) and the summaries (the
+// (kasictl flush, suspend, resume, delete, bounce, tenant; control.h) and the summaries (the
 // counters, queue/queues.json, the admin API's queue view). It acts on the stages through
 // their own interfaces — the scheduler's heap and suspensions, the router's route cache,
 // the ready queues — and removed deliveries go to the outcome stage like any other, so
@@ -34,6 +34,8 @@ class QueueAdmin {
     std::string suspend_or_resume(const std::string& cmd, const std::string& arg,
                                   const std::string& reason);
     std::string drop(const std::string& cmd, const std::string& arg);
+    // tenant pause T [reason] | resume T | list [all]: the tenants' circuit breakers
+    std::string tenant(const std::string& arg, const std::string& rest);
     std::string scheduled_json() const;
     std::string suspended_json() const;
     std::string ready_json() const;

@@ -35,6 +35,7 @@ QueueManager::QueueManager(uv_loop_t* loop, Spool& spool, QueueSettings s,
     apply_rules();
     scheduler_.on_sweep([this](int64_t now) {
         shaping_.tick(now);
+        ready_.apply_shaping_changes();
         if (++sweeps_ % 60 == 0) ctx_.breaker.sweep(now);
         save_shaping_state(false);
     });
@@ -52,8 +53,8 @@ void QueueManager::load_shaping_state() {
         log::warn("adaptive: {}: {}; starting without actions", path, err);
     else
         shaping_saved_ = text;
-    if (auto at = text.find("kasi-breaker 1\n"); at != std::string::npos &&
-                                                  !ctx_.breaker.load(text.substr(at), now_ms(), err))
+    if (auto at = text.find("kasi-breaker 1\n");
+        at != std::string::npos && !ctx_.breaker.load(text.substr(at), now_ms(), err))
         log::warn("adaptive: {}: {}", path, err);
 }
 

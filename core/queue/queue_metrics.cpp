@@ -136,6 +136,10 @@ std::string QueueManager::prometheus(size_t top_n) const {
     family(o, "kasi_ready_queue_connections", "gauge",
            "connections of the busiest ready queues (the rest summed as other)");
     o += conns;
+    family(o, "kasi_adaptive_actions", "gauge",
+           "automation rules' actions in force (docs/adaptive.md)");
+    o += fmt::format("kasi_adaptive_actions {}\n", shaping_.actions());
+    o += ctx_.breaker.prometheus();
     return o;
 }
 

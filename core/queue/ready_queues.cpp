@@ -124,9 +124,18 @@ const EgressSource* ReadyQueues::pool_for_shaping(const Route& route, const Egre
     return alt ? alt : src;
 }
 
+// Told in the middle of an outcome (a queue's callback may be below on the stack): the
+// queues are refreshed at the next sweep, within a second.
 void ReadyQueues::shaping_changed(const std::string& source, const std::string& provider) {
+    shaping_pending_.emplace(source, provider);
+}
+
+void ReadyQueues::apply_shaping_changes() {
+    if (shaping_pending_.empty()) return;
+    auto pending = std::move(shaping_pending_);
+    shaping_pending_.clear();
     for (auto& [k, rq] : ready_)
-        if (rq->route().source == source && provider_of(rq->route()) == provider) {
+        if (pending.count({rq->route().source, provider_of(rq->route())})) {
             refresh_limits(*rq);
             rq->pump();
         }

@@ -17,6 +17,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -78,6 +79,9 @@ class ReadyQueues : public ReadyQueueOwner, public ShapingTarget {
 
     // ShapingTarget
     void shaping_changed(const std::string& source, const std::string& provider) override;
+    // The queues whose (source, provider) the rules changed get their limits again (the
+    // sweep, every second).
+    void apply_shaping_changes();
 
   private:
     ReadyQueue& create(const Route& r, const std::string& domain);
@@ -98,6 +102,7 @@ class ReadyQueues : public ReadyQueueOwner, public ShapingTarget {
     std::unordered_map<std::string, TempLimits> temp_limits_;  // queue key -> override
     TlsFailureMemory tls_failures_;
     ShapingEngine* shaping_ = nullptr;
+    std::set<std::pair<std::string, std::string>> shaping_pending_;  // (source, provider)
     uint64_t pool_ticket_ = 0;
     int conns_ = 0;
 };

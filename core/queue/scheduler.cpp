@@ -12,7 +12,7 @@ namespace kasi {
 
 namespace {
 
-constexpr size_t due_batch = 20000;  // deliveries released per timer tick
+constexpr size_t due_batch = 20000;             // deliveries released per timer tick
 constexpr int64_t breaker_recheck_ms = 30'000;  // a held tenant's delivery is looked at again
 
 bool heap_less(const auto& a, const auto& b) {  // min-heap on (due, seq)

@@ -16,6 +16,10 @@ constexpr size_t evidence_kept = 3;
 constexpr double min_rate = 1.0 / 60;      // a cut never goes below one message a minute
 constexpr double unknown_rate = 1.0;       // what a pair "sent" when it sent nothing yet
 constexpr int64_t pair_idle_ms = 600'000;  // a pair without activity this long is forgotten
+// Replies to attempts already under way when an action started (a pipelined batch, the
+// connections still open) say nothing about the cut: within this time of a trigger they
+// are evidence, not a reason to escalate.
+constexpr int64_t settle_ms = 30'000;
 
 bool has(const std::vector<std::string>& list, std::string_view v) {
     return list.empty() || std::find(list.begin(), list.end(), v) != list.end();
@@ -99,10 +103,12 @@ void ShapingEngine::observe(const ShapingInput& in, int64_t now_ms) {
             times.push_back(now_ms);
             while (!times.empty() && times.front() <= now_ms - r.window_s * 1000) times.pop_front();
             while (times.size() > r.threshold) times.pop_front();
-            if (times.size() >= r.threshold) {
+            auto a = actions_.find(key + "|" + r.name);
+            bool settling = a != actions_.end() && now_ms - a->second.last_trigger_ms < settle_ms;
+            if (times.size() >= r.threshold && !settling) {
                 times.clear();
                 trigger(r, domain_scope, subject, in.provider, in, p, now_ms);
-            } else if (auto a = actions_.find(key + "|" + r.name); a != actions_.end()) {
+            } else if (a != actions_.end()) {
                 a->second.evidence.emplace_back(now_ms, std::string(in.reply));  // while in force
                 if (a->second.evidence.size() > evidence_kept) a->second.evidence.pop_front();
             }
@@ -283,9 +289,7 @@ std::string ShapingEngine::json(int64_t now_ms) const {
     if (rules_)
         for (const auto& f : rules_->files) {
             if (files.size() > 1) files += ',';
-            std::string q;
-            json_escape(q, f);
-            files += '"' + q + '"';
+            json_escape(files, f);  // quoted
         }
     files += ']';
     return JsonObject()
@@ -326,7 +330,7 @@ bool ShapingEngine::load(std::string_view text, int64_t now_ms, std::string& err
         return false;
     }
     for (size_t i = 1; i < lines.size(); ++i) {
-        auto f = split_list(lines[i], "\t");
+        auto f = split_fields(lines[i], '\t');
         if (f.size() < 7) continue;
         Action a;
         a.rule = f[0];

@@ -3,11 +3,12 @@
 // with the egress source, the sending domain and the provider; the engine counts the
 // outcomes each rule matches per scope (source x provider, or sending domain x provider), and
 // when a rule's threshold is reached within its window it starts (or escalates) an action on
-// that pair. Each action remembers its rule, where the rule is written, its level, the last
-// replies that triggered it (the evidence) and when it holds until; after the hold it steps
-// back gradually and ends where it started. An action in force is what ready queues of that
-// source at that provider apply on top of their configured limits (effect()), and what
-// kasictl adaptive / the admin API / the queue summary show.
+// that pair. For 30 s after a trigger, matches only add evidence: the replies to attempts
+// that were under way when the cut came must not escalate it. Each action remembers its rule, where
+// the rule is written, its level, the last replies that triggered it (the evidence) and when it
+// holds until; after the hold it steps back gradually and ends where it started. An action in force
+// is what ready queues of that source at that provider apply on top of their configured limits
+// (effect()), and what kasictl adaptive / the admin API / the queue summary show.
 //
 //   observe() ─ rule matches within window ─> trigger: cut / suspend / pool, event
 //   tick()    ─ hold over ─> step back by `recover` every recover_every ─> end, event

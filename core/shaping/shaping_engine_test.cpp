@@ -100,7 +100,9 @@ TEST_CASE("shaping: the rate is cut from what the pair sent, and cut again when 
     auto first = e.effect("ip1", "google");
     REQUIRE(first);
     CHECK(first->rate == Approx(1.0).epsilon(0.03));  // ~2/s over the last minute x 0.5
-    for (int i = 0; i < 3; ++i) e.observe(deferral(), t0 + 70'000 + i);
+    for (int i = 0; i < 3; ++i) e.observe(deferral(), t0 + 61'000 + i);  // settling: no change
+    CHECK(e.effect("ip1", "google")->rate == Approx(first->rate));
+    for (int i = 0; i < 3; ++i) e.observe(deferral(), t0 + 95'000 + i);
     auto second = e.effect("ip1", "google");
     CHECK(second->rate == Approx(first->rate / 2));  // escalated: cut again
     CHECK(second->conn_factor == Approx(0.25));
@@ -113,7 +115,8 @@ TEST_CASE("shaping: after the hold the action steps back gradually, then ends") 
     ShapingEngine e(rec, [&](const std::string& j) { events.push_back(j); });
     e.set_rules(rules_with(gmail_rate()), t0);
     for (int i = 0; i < 60; ++i) e.observe(delivery(), t0 + i * 1000);
-    for (int i = 0; i < 6; ++i) e.observe(deferral(), t0 + 60'000 + i);  // level 2
+    for (int i = 0; i < 3; ++i) e.observe(deferral(), t0 + 30'000 + i);
+    for (int i = 0; i < 3; ++i) e.observe(deferral(), t0 + 60'000 + i);  // level 2
     const double cut = e.effect("ip1", "google")->rate;                  // ~1/s x 0.5 x 0.5
     REQUIRE(cut == Approx(0.25).epsilon(0.05));
     const int64_t t = t0 + 60'005;
@@ -143,9 +146,11 @@ TEST_CASE("shaping: a suspension escalates with each trigger and holds the actio
     e.set_rules(rules_with(r), t0);
     e.observe(deferral("google", "reputation_block"), t0);
     CHECK(e.effect("ip1", "google")->suspended_until_ms == t0 + 60'000);
-    e.observe(deferral("google", "reputation_block"), t0 + 1000);
-    CHECK(e.effect("ip1", "google")->suspended_until_ms == t0 + 1000 + 180'000);
-    e.tick(t0 + 100'000);  // still suspended
+    e.observe(deferral("google", "reputation_block"), t0 + 1000);  // settling
+    CHECK(e.effect("ip1", "google")->suspended_until_ms == t0 + 60'000);
+    e.observe(deferral("google", "reputation_block"), t0 + 31'000);
+    CHECK(e.effect("ip1", "google")->suspended_until_ms == t0 + 31'000 + 180'000);
+    e.tick(t0 + 200'000);  // still suspended
     CHECK(e.effect("ip1", "google"));
 }
 
@@ -166,6 +171,7 @@ TEST_CASE("shaping: actions survive a restart; those of rules removed at a reloa
     REQUIRE(b);
     CHECK(b->rate == Approx(a->rate));
     CHECK(b->why == a->why);
+    CHECK(b->pool == a->pool);  // an empty field stays empty
     CHECK(back.json(t0).find("421 4.7.28 unusual rate") != std::string::npos);
 
     back.set_rules(std::make_shared<ShapingRules>(), t0 + 20);  // the rule is gone

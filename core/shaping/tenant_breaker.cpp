@@ -47,8 +47,8 @@ std::string TenantBreaker::tripped(const Rates& r, const BreakerLimits& l) const
     double a = double(r.attempts);
     auto pct = [](double v) { return v * 100; };
     if (double(r.hard) / a >= l.hard_bounce_rate)
-        return fmt::format("hard bounce rate {:.1f}% >= {:.1f}% ({} of {})", pct(double(r.hard) / a),
-                           pct(l.hard_bounce_rate), r.hard, r.attempts);
+        return fmt::format("hard bounce rate {:.1f}% >= {:.1f}% ({} of {})",
+                           pct(double(r.hard) / a), pct(l.hard_bounce_rate), r.hard, r.attempts);
     if (double(r.complaints) / a >= l.complaint_rate)
         return fmt::format("complaint rate {:.2f}% >= {:.2f}% ({} of {})",
                            pct(double(r.complaints) / a), pct(l.complaint_rate), r.complaints,
@@ -218,8 +218,8 @@ std::string TenantBreaker::save() const {
     for (const auto& [name, t] : tenants_) {
         if (t.state == State::closed) continue;
         std::string reason = t.reason;
-        std::replace_if(reason.begin(), reason.end(), [](char c) { return c == '\t' || c == '\n'; },
-                        ' ');
+        std::replace_if(
+            reason.begin(), reason.end(), [](char c) { return c == '\t' || c == '\n'; }, ' ');
         out += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\n", name, state_name(t.state), t.since_ms,
                            t.until_ms, t.open_ms, reason);
     }
@@ -233,7 +233,7 @@ bool TenantBreaker::load(std::string_view text, int64_t now_ms, std::string& err
         return false;
     }
     for (size_t i = 1; i < lines.size(); ++i) {
-        auto f = split_list(lines[i], "\t");
+        auto f = split_fields(lines[i], '\t');
         if (f.size() != 6 || f[0].empty()) continue;
         State s;
         if (f[1] == "open")

@@ -36,7 +36,7 @@ struct BreakerLimits {
     double complaint_rate = 0.003;   // of attempts (deliveries)
     double block_rate = 0.2;         // deferrals and bounces of class reputation_block/spam_block
     int64_t open_s = 1800;
-    double probe = 0.1;              // share of deliveries let through while half-open
+    double probe = 0.1;  // share of deliveries let through while half-open
     uint32_t probe_attempts = 20;
 };
 
@@ -65,7 +65,8 @@ class TenantBreaker {
         async_hard_bounce
     };
 
-    explicit TenantBreaker(std::function<void(const std::string&)> event) : event_(std::move(event)) {}
+    explicit TenantBreaker(std::function<void(const std::string&)> event)
+        : event_(std::move(event)) {}
     void set_policy(std::shared_ptr<const BreakerPolicy> p) { policy_ = std::move(p); }
 
     void record(std::string_view tenant, Outcome o, int64_t now_ms);

@@ -47,8 +47,7 @@ TEST_CASE("breaker: opens on a rate once enough attempts were made, holds only t
     CHECK(events[0].find("\"state\":\"open\"") != std::string::npos);
     CHECK(events[0].find("hard bounce rate 35.0% >= 10.0% (7 of 20)") != std::string::npos);
     CHECK(b.json(t0, false).find("\"tenant\":\"acme\"") != std::string::npos);
-    CHECK(b.prometheus().find("kasi_tenant_breaker_state{tenant=\"acme\"} 1") !=
-          std::string::npos);
+    CHECK(b.prometheus().find("kasi_tenant_breaker_state{tenant=\"acme\"} 1") != std::string::npos);
 }
 
 TEST_CASE("breaker: half-open lets probes through; good probes close it, bad ones reopen it") {
@@ -59,14 +58,14 @@ TEST_CASE("breaker: half-open lets probes through; good probes close it, bad one
     int64_t later = t0 + 600'000;
     int allowed = 0;
     for (int i = 0; i < 10; ++i) allowed += b.allow("acme", later);
-    CHECK(allowed == 5);  // probe = 0.5
+    CHECK(allowed == 5);                  // probe = 0.5
     feed(b, "acme", 4, 0, later + 1000);  // four good probes
     CHECK(b.allow("acme", later + 2000));
     for (int i = 0; i < 10; ++i) CHECK(b.allow("acme", later + 3000));  // closed: all go
 
     feed(b, "beta", 10, 10, t0);
     REQUIRE_FALSE(b.allow("beta", t0 + 1000));
-    REQUIRE(b.allow("beta", later));  // half-open
+    REQUIRE(b.allow("beta", later));      // half-open
     feed(b, "beta", 2, 2, later + 1000);  // bad probes: open again, twice as long
     CHECK_FALSE(b.allow("beta", later + 2000));
     CHECK_FALSE(b.allow("beta", later + 1000 + 1'199'000));
@@ -100,7 +99,7 @@ TEST_CASE("breaker: per-tenant limits override the defaults; old minutes leave t
     b.set_policy(p);
     feed(b, "bulk", 14, 6, t0);  // 30%: under bulk's 50%
     CHECK(b.allow("bulk", t0 + 1));
-    feed(b, "acme", 10, 9, t0);  // 19 attempts: not enough yet
+    feed(b, "acme", 10, 9, t0);              // 19 attempts: not enough yet
     feed(b, "acme", 20, 0, t0 + 3'700'000);  // an hour later the bounces have left
     CHECK(b.allow("acme", t0 + 3'700'001));
 }

@@ -97,4 +97,15 @@ std::string_view address_domain(std::string_view address) {
     return at == std::string_view::npos ? std::string_view() : address.substr(at + 1);
 }
 
+std::vector<std::string> split_fields(std::string_view s, char sep) {
+    std::vector<std::string> out;
+    size_t at = 0;
+    while (true) {
+        size_t end = s.find(sep, at);
+        out.emplace_back(s.substr(at, end == std::string_view::npos ? end : end - at));
+        if (end == std::string_view::npos) return out;
+        at = end + 1;
+    }
+}
+
 }  // namespace kasi

@@ -14,6 +14,8 @@ bool istarts_with(std::string_view s, std::string_view prefix);
 std::string_view trim(std::string_view s);
 // Split on any of `seps`, trimming pieces and dropping empty ones.
 std::vector<std::string> split_list(std::string_view s, std::string_view seps = ",");
+// `s` cut at every `sep`, empty fields kept ("a\t\tb" -> "a", "", "b"): a record's columns.
+std::vector<std::string> split_fields(std::string_view s, char sep);
 // Parses a non-negative decimal integer that fits in int64; false on anything else.
 bool parse_u64(std::string_view s, unsigned long long& out);
 // Percent-escapes bytes outside printable ASCII, plus '%' and space: one token per value.
