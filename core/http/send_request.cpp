@@ -4,6 +4,7 @@
 
 #include "core/http/http_config.h"
 #include "core/http/message_builder.h"
+#include "core/queue/delivery_queue.h"
 #include "core/smtp/address.h"
 #include "core/smtp/headers.h"
 #include "core/util/base64.h"
@@ -260,9 +261,9 @@ bool is_8bit(std::string_view s) {
 bool prepare_message(const Value& v, const SendContext& ctx, PreparedMessage& out, SendError& err) {
     if (!v.IsObject()) return err = {400, "", "a message must be a JSON object"}, false;
     static const char* known[] = {
-        "from",   "to",       "cc",      "bcc",         "reply_to",     "subject",
-        "text",   "html",     "headers", "attachments", "content",      "envelope_from",
-        "tenant", "campaign", "region",  "metadata",    "substitutions"};
+        "from",   "to",       "cc",      "bcc",         "reply_to",      "subject",
+        "text",   "html",     "headers", "attachments", "content",       "envelope_from",
+        "tenant", "campaign", "region",  "metadata",    "substitutions", "priority"};
     for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
         std::string_view k(it->name.GetString(), it->name.GetStringLength());
         bool ok = false;
@@ -315,6 +316,12 @@ bool prepare_message(const Value& v, const SendContext& ctx, PreparedMessage& ou
         if (val.empty()) continue;
         if (!token_ok(val)) return r.fail(k, "must be 1-128 printable characters without spaces");
         notes[k] = val;
+    }
+    std::string priority;
+    if (!r.string("priority", priority)) return false;
+    if (!priority.empty()) {
+        if (parse_priority(priority) < 0) return r.fail("priority", "must be high, normal or low");
+        notes["priority"] = priority;
     }
     if (const Value* md = r.get("metadata")) {
         std::map<std::string, std::string> meta;

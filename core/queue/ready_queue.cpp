@@ -164,8 +164,7 @@ void ReadyQueue::assign(Conn* c) {
     if (q_.empty()) return go_idle(c);
     if (!take_token()) return go_idle(c);
     uv_timer_stop(c->idle_timer.get());
-    c->inflight = std::move(q_.front());
-    q_.pop_front();
+    c->inflight = q_.take();
     c->loading = true;
     std::weak_ptr<bool> alive = alive_;
     std::weak_ptr<SmtpClient> wclient = c->client;
@@ -252,8 +251,7 @@ void ReadyQueue::on_closed(Conn* c, const std::string& why, bool before_ready, b
             down_kind_ = !client->info().refusal.empty() ? OutcomeKind::local
                          : r.enhanced == "4.7.5"         ? OutcomeKind::tls
                                                          : OutcomeKind::connect;
-            auto waiting = std::move(q_);
-            q_.clear();
+            auto waiting = q_.take_all();
             for (auto& d : waiting) owner_.not_sent(std::move(d), r, down_kind_, *this);
             return;
         }
@@ -289,29 +287,13 @@ void ReadyQueue::close_all() {
 
 std::vector<std::unique_ptr<Delivery>> ReadyQueue::take_if(
     const std::function<bool(const Delivery&)>& pred) {
-    std::vector<std::unique_ptr<Delivery>> out;
-    for (auto it = q_.begin(); it != q_.end();) {
-        if (pred(**it)) {
-            out.push_back(std::move(*it));
-            it = q_.erase(it);
-        } else {
-            ++it;
-        }
-    }
-    return out;
+    return q_.take_if(pred);
 }
 
 std::vector<std::unique_ptr<Delivery>> ReadyQueue::take_expired(int64_t now, int64_t max_age) {
-    std::vector<std::unique_ptr<Delivery>> out;
-    for (auto it = q_.begin(); it != q_.end();) {
-        if (now - (*it)->msg->received_ms >= max_age || (*it)->msg->cancelled) {
-            out.push_back(std::move(*it));
-            it = q_.erase(it);
-        } else {
-            ++it;
-        }
-    }
-    return out;
+    return q_.take_if([now, max_age](const Delivery& d) {
+        return now - d.msg->received_ms >= max_age || d.msg->cancelled;
+    });
 }
 
 }  // namespace kasi

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/classify/classification.h"
+#include "core/queue/delivery_queue.h"
 #include "core/queue/events.h"
 #include "core/queue/queue_limits.h"
 #include "core/queue/queued_message.h"
@@ -141,7 +142,7 @@ class ReadyQueue {
     Route route_;
     QueueLimits limits_;
     std::string first_domain_;
-    std::deque<std::unique_ptr<Delivery>> q_;
+    DeliveryQueue q_;  // by engagement priority (delivery_queue.h)
     std::list<Conn> conns_;
     size_t connecting_ = 0;
     std::string last_error_;

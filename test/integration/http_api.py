@@ -132,7 +132,7 @@ def test_send_builds_a_mime_message_delivered_signed_and_parseable():
         "headers": {"X-Campaign-Ref": "spring-2026", "List-Id": "<news.sender.test>"},
         "attachments": [{"filename": "report ä.pdf", "content_type": "application/pdf",
                          "content": base64.encodebytes(pdf).decode()}],
-        "tenant": "acme", "campaign": "spring", "region": "eu",
+        "tenant": "acme", "campaign": "spring", "region": "eu", "priority": "high",
         "metadata": {"order": 42, "vip": True}})
     assert status == 200, body
     ids = [r["id"] for r in body["recipients"]]
@@ -204,6 +204,7 @@ BAD = [
     ('{"from": "a@sender.test",', 400, ""),
     ('[1, 2]', 400, ""),
     ({"to": "a@sink.test", "text": "x"}, 400, "from"),
+    ({"from": "a@sender.test", "to": "a@sink.test", "priority": "urgent"}, 400, "priority"),
     ({"from": "a@sender.test", "text": "x"}, 400, "to"),
     ({"from": "a@sender.test", "to": ["ok@sink.test", "not an address"]}, 400, "to[1]"),
     ({"from": "a@sender.test", "to": "x@sink.test\r\nBcc: victim@sink.test"}, 400, "to"),
