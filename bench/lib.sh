@@ -35,6 +35,8 @@ kasi_config() {
   rm -f "$1/config/queue_dir"
   printf 'listen=127.0.0.1:%s\nnodes=cpus\n' "$2" > "$1/config/smtp.ini"
   printf '[main]\nservers=127.0.0.1:%s\n' "$3" > "$1/config/dns.ini"
+  # KASI_BENCH_CONFIG=DIR: files copied over the config (e.g. reputation.ini to compare)
+  if [ -n "${KASI_BENCH_CONFIG:-}" ]; then cp -r "$KASI_BENCH_CONFIG/." "$1/config/"; fi
 }
 
 # wait_port PORT: until something accepts connections on 127.0.0.1:PORT (5 s at most).
