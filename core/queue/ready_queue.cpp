@@ -90,7 +90,8 @@ void ReadyQueue::pump() {
         if (q_.empty()) break;
         if (c.ready && !c.inflight && !c.loading && c.client && c.client->idle()) assign(&c);
     }
-    while (!q_.empty() && int(conns_.size()) < limits_.max_connections && owner_.may_connect() &&
+    int64_t now = now_ms();
+    while (!q_.empty() && conns_.size() < max_conns(now) && owner_.may_connect() &&
            connecting_ < q_.size())
         open_connection();
 }
@@ -235,6 +236,18 @@ void ReadyQueue::on_closed(Conn* c, const std::string& why, bool before_ready, b
     if (before_ready && client->info().refused_by)
         owner_.refused(*this, *client->info().refused_by);
     if (before_ready) {
+        size_t working = 0;
+        for (auto& o : conns_) working += o.ready;
+        if (working > 0) {  // refused while others work: the site's cap for this source
+            int64_t now = now_ms();
+            refusal_hold_ms_ = now < refused_until_ms_ + refusal_hold_ms_
+                                   ? std::min<int64_t>(refusal_hold_ms_ * 2, 600'000)
+                                   : 10'000;
+            refused_cap_ = working;
+            refused_until_ms_ = now + refusal_hold_ms_;
+        }
+    }
+    if (before_ready) {
         bool others = false;
         for (auto& o : conns_) others |= o.ready;
         if (!others && connecting_ > 0) return;  // wait for the attempts under way
@@ -294,6 +307,11 @@ std::vector<std::unique_ptr<Delivery>> ReadyQueue::take_expired(int64_t now, int
     return q_.take_if([now, max_age](const Delivery& d) {
         return now - d.msg->received_ms >= max_age || d.msg->cancelled;
     });
+}
+
+size_t ReadyQueue::max_conns(int64_t now) const {
+    size_t cap = size_t(std::max(0, limits_.max_connections));
+    return now < refused_until_ms_ ? std::min(cap, refused_cap_) : cap;
 }
 
 }  // namespace kasi

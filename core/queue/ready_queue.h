@@ -151,6 +151,12 @@ class ReadyQueue {
     // site_backoff_ms are deferred at once with the same error instead of each trying to
     // connect again (Postfix's dead-destination rule).
     int64_t down_until_ms_ = 0;
+    // A connection refused while others work (the site's cap for us): no more connections
+    // than those that work until refused_until_ms_ (refusal_hold_ms, doubling while it
+    // goes on), instead of reconnecting at once and for ever.
+    size_t refused_cap_ = 0;
+    int64_t refused_until_ms_ = 0, refusal_hold_ms_ = 0;
+    size_t max_conns(int64_t now) const;
     SmtpReply down_reply_;
     OutcomeKind down_kind_ = OutcomeKind::connect;
     static constexpr int64_t site_backoff_ms = 10000;

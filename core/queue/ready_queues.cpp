@@ -145,7 +145,8 @@ void ReadyQueues::apply_shaping_changes() {
 // outcome for the automation rules, though no recipient gets it.
 void ReadyQueues::refused(const ReadyQueue& rq, const SmtpReply& why) {
     if (!shaping_ || !shaping_->active()) return;
-    std::string_view mx = rq.route().mx_hosts.empty() ? "" : rq.route().mx_hosts[0];
+    std::string_view mx =
+        rq.route().mx_hosts.empty() ? std::string_view() : std::string_view(rq.route().mx_hosts[0]);
     Classification c = judge(ctx_.cfg().classifier.get(), 1, {why}, OutcomeKind::reply, {}, mx,
                              rq.first_domain())[0]
                            .cls;

@@ -59,6 +59,7 @@ const ShapingRule* ShapingEngine::rule(const std::string& name) const {
 
 void ShapingEngine::count_attempt(Pair& p, int64_t now_ms) {
     int64_t sec = now_ms / 1000;
+    if (p.first_sec == 0) p.first_sec = sec;
     int64_t last = p.last_sec;
     if (sec > last) {
         for (int64_t s = std::max(last + 1, sec - 59); s <= sec; ++s) p.sent[s % 60] = 0;
@@ -72,7 +73,9 @@ double ShapingEngine::observed_rate(const Pair& p, int64_t now_ms) const {
     int64_t now = now_ms / 1000, last = p.last_sec;
     uint64_t n = 0;
     for (int64_t s = std::max(last - 59, now - 59); s <= last; ++s) n += p.sent[s % 60];
-    return double(n) / 60.0;
+    // over the last minute, or over the pair's life when it is younger than that
+    int64_t span = p.first_sec ? std::clamp<int64_t>(now - p.first_sec + 1, 1, 60) : 60;
+    return double(n) / double(span);
 }
 
 bool ShapingEngine::matches(const ShapingRule& r, const ShapingInput& in) const {
@@ -130,10 +133,13 @@ void ShapingEngine::trigger(const ShapingRule& r, bool domain_scope, std::string
         a.provider = std::string(provider);
         a.started_ms = now;
     }
+    bool at_max = !fresh && a.level >= r.max_level;  // holds longer, cuts no further
     a.level = std::min(a.level + 1, r.max_level);
     double esc = std::pow(r.escalate, a.level - 1);
     const ShapingAction& x = r.action;
-    if (x.rate) {
+    if (at_max) {
+        // the hold below is all that changes
+    } else if (x.rate) {
         a.rate = std::max(min_rate, *x.rate / esc);
     } else if (x.rate_factor < 1) {
         double cur = a.rate > 0 ? a.rate : observed_rate(p, now);
@@ -141,11 +147,12 @@ void ShapingEngine::trigger(const ShapingRule& r, bool domain_scope, std::string
         if (a.base_rate == 0) a.base_rate = cur;
         a.rate = std::max(min_rate, cur * x.rate_factor);
     }
-    if (x.connections_factor < 1)
+    if (x.connections_factor < 1 && !at_max)
         a.conn_factor = std::max(0.01, a.conn_factor * x.connections_factor);
     if (x.connections) a.connections = *x.connections;
     if (x.messages_per_connection) a.messages_per_connection = *x.messages_per_connection;
-    if (x.suspend_s > 0) a.suspended_until_ms = now + int64_t(double(x.suspend_s) * 1000 * esc);
+    if (x.suspend_s > 0 && !at_max)
+        a.suspended_until_ms = now + int64_t(double(x.suspend_s) * 1000 * esc);
     a.pool = x.pool;
     a.last_trigger_ms = now;
     a.hold_until_ms = std::max(now + r.hold_s * 1000, a.suspended_until_ms);

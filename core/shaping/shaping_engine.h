@@ -107,6 +107,7 @@ class ShapingEngine {
         std::map<std::string, std::deque<int64_t>, std::less<>> matches;  // rule -> times
         uint32_t sent[60] = {};  // outcomes per second, a ring indexed by second % 60
         int64_t last_sec = 0;    // the newest second counted (slots older than 60 s are 0)
+        int64_t first_sec = 0;   // the first second counted: a young pair's rate is over its age
     };
     static std::string pair_key(bool domain_scope, std::string_view subject,
                                 std::string_view provider);

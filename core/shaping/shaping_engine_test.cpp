@@ -115,11 +115,11 @@ TEST_CASE("shaping: after the hold the action steps back gradually, then ends") 
     ShapingEngine e(rec, [&](const std::string& j) { events.push_back(j); });
     e.set_rules(rules_with(gmail_rate()), t0);
     for (int i = 0; i < 60; ++i) e.observe(delivery(), t0 + i * 1000);
-    for (int i = 0; i < 3; ++i) e.observe(deferral(), t0 + 30'000 + i);
-    for (int i = 0; i < 3; ++i) e.observe(deferral(), t0 + 60'000 + i);  // level 2
+    for (int i = 0; i < 3; ++i) e.observe(deferral(), t0 + 60'000 + i);
+    for (int i = 0; i < 3; ++i) e.observe(deferral(), t0 + 90'000 + i);  // level 2
     const double cut = e.effect("ip1", "google")->rate;                  // ~1/s x 0.5 x 0.5
     REQUIRE(cut == Approx(0.25).epsilon(0.05));
-    const int64_t t = t0 + 60'005;
+    const int64_t t = t0 + 90'005;
     e.tick(t + 299'000);  // still held
     CHECK(e.effect("ip1", "google")->rate == Approx(cut));
     e.tick(t + 300'000);  // first step back: x2
@@ -200,4 +200,22 @@ TEST_CASE("shaping: a reply pattern and the domain scope") {
     CHECK(e.domain_effect("shop.example", "google"));
     CHECK_FALSE(e.effect("ip1", "google"));  // the source is not cut
     CHECK(rec.changes.empty());              // no ready queue is told
+}
+
+TEST_CASE("shaping: a young pair's rate is over its age; at max_level a trigger only holds") {
+    Recorder rec;
+    ShapingEngine e(rec, nullptr);
+    ShapingRule r = gmail_rate();
+    r.max_level = 2;
+    e.set_rules(rules_with(r), t0);
+    for (int i = 0; i < 20; ++i) e.observe(delivery(), t0 + i * 500);  // 2/s for 10 s
+    for (int i = 0; i < 3; ++i) e.observe(deferral(), t0 + 10'000 + i);
+    double first = e.effect("ip1", "google")->rate;
+    CHECK(first == Approx(1.0).epsilon(0.15));  // ~2/s (not 23 in 60 s) x 0.5
+    for (int i = 0; i < 3; ++i) e.observe(deferral(), t0 + 41'000 + i);  // level 2
+    double second = e.effect("ip1", "google")->rate;
+    CHECK(second == Approx(first / 2));
+    for (int i = 0; i < 3; ++i) e.observe(deferral(), t0 + 72'000 + i);  // at max_level
+    CHECK(e.effect("ip1", "google")->rate == Approx(second));
+    CHECK(e.effect("ip1", "google")->conn_factor == Approx(0.25));
 }
