@@ -22,6 +22,11 @@ cpu_us_per_msg() { awk -v c="$1" -v t="$CLK" -v m="$2" 'BEGIN{printf "%.1f", c/t
 # at MX_IP) on 127.0.0.1:PORT; sets DPID (the caller's cleanup kills it).
 start_dns() {
   printf '$TTL 300\nexample.test. IN MX 10 mx.example.test.\nmx.example.test. IN A %s\n' "$3" > "$1/zone"
+  start_dns_zone "$1" "$2"
+}
+
+# start_dns_zone DIR PORT: the same, answering from the zone file DIR/zone (sets DPID).
+start_dns_zone() {
   /usr/bin/python3 "$top/test/integration/dns_fixture.py" --zone "$1/zone" --port "$2" > "$1/dns.out" &
   DPID=$!
   for _ in $(seq 100); do grep -q ready "$1/dns.out" 2>/dev/null && break; sleep 0.05; done
