@@ -11,38 +11,6 @@ namespace kasi {
 
 namespace {
 
-void put_field(std::string& out, std::string_view f) {
-    for (unsigned char c : f) {
-        if (c == '%' || c < 0x20)
-            out += fmt::format("%{:02X}", unsigned(c));
-        else
-            out += char(c);
-    }
-}
-
-int hex(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
-bool decode_field(std::string_view in, std::string& out) {
-    out.clear();
-    for (size_t i = 0; i < in.size(); ++i) {
-        if (in[i] != '%') {
-            out += in[i];
-            continue;
-        }
-        if (i + 2 >= in.size()) return false;
-        int a = hex(in[i + 1]), b = hex(in[i + 2]);
-        if (a < 0 || b < 0) return false;
-        out += char(a * 16 + b);
-        i += 2;
-    }
-    return true;
-}
-
 std::vector<std::string_view> split_tabs(std::string_view line) {
     std::vector<std::string_view> parts;
     size_t at = 0;
@@ -81,12 +49,6 @@ bool parse_counts(std::string_view s, std::vector<std::pair<uint16_t, uint32_t>>
     return !out.empty();
 }
 
-int64_t floor_to(int64_t t, int64_t step) {
-    int64_t q = t / step;
-    if (t % step < 0) --q;
-    return q * step;
-}
-
 bool parse_header(std::string_view line) {
     constexpr std::string_view magic = "kasi-reputation 1 ";
     return line.substr(0, magic.size()) == magic;
@@ -99,15 +61,8 @@ std::string write_reputation_snapshot(const ReputationMatrix& m) {
         fmt::format("kasi-reputation 1 {} {}\n", m.bucket_seconds(), m.bucket_count());
     m.visit([&out](const RepKey& k, const ReputationWindow& w) {
         if (w.buckets().empty()) return;
-        out += "c\t";
-        put_field(out, k.source);
-        out += '\t';
-        put_field(out, k.domain);
-        out += '\t';
-        put_field(out, k.provider);
-        out += '\t';
-        put_field(out, k.tenant);
-        out += '\n';
+        out += fmt::format("c\t{}\t{}\t{}\t{}\n", escape_token(k.source), escape_token(k.domain),
+                           escape_token(k.provider), escape_token(k.tenant));
         for (const auto& b : w.buckets()) {
             if (b.counts.empty()) continue;
             out += fmt::format("b\t{}\t", b.start);
@@ -143,8 +98,8 @@ bool read_reputation_snapshot(std::string_view text, ReputationMatrix& m, int64_
         auto f = split_tabs(line);
         if (f[0] == "c" && f.size() == 5) {
             RepKey k;
-            if (decode_field(f[1], k.source) && decode_field(f[2], k.domain) &&
-                decode_field(f[3], k.provider) && decode_field(f[4], k.tenant)) {
+            if (unescape_token(f[1], k.source) && unescape_token(f[2], k.domain) &&
+                unescape_token(f[3], k.provider) && unescape_token(f[4], k.tenant)) {
                 cell = std::move(k);
                 ++stats.cells;
                 continue;
@@ -155,7 +110,9 @@ bool read_reputation_snapshot(std::string_view text, ReputationMatrix& m, int64_
             if (parse_i64(f[1], start) && parse_counts(f[2], counts)) {
                 // kept when the window at `now` still covers its bucket (as the window reads
                 // it: by the bucket's start) and it is not from the far future
-                if (floor_to(start, bs) > floor_to(now, bs) - span && start <= now + span) {
+                if (rep_bucket_start(start, uint32_t(bs)) >
+                        rep_bucket_start(now, uint32_t(bs)) - span &&
+                    start <= now + span) {
                     m.restore(*cell, start, counts);
                     ++stats.buckets;
                 }

@@ -11,7 +11,8 @@
 //   c TAB source TAB domain TAB provider TAB tenant   a cell ("" = a roll-up's wildcard)
 //   b TAB start TAB key:count,key:count,...           a bucket of the cell above
 //
-// Fields are percent-encoded where they hold '%', a tab, or a byte below 0x20. A key is
+// Fields are percent-encoded as the spool's tokens are (escape_token: '%', space, control
+// and non-ASCII bytes), so a name never holds a tab or a newline. A key is
 // outcome * 64 + class index (reputation_window.h). Reading is strict per line: a line that
 // does not parse is skipped and counted, a bucket before any cell is skipped, buckets the
 // window no longer covers are left out; a missing or foreign header refuses the whole file.

@@ -13,13 +13,13 @@ constexpr uint16_t key_of(RepOutcome o, uint8_t cls) {
     return uint16_t(uint16_t(o) * 64 + (cls & 63));
 }
 
-int64_t floor_to(int64_t t, int64_t step) {
-    int64_t q = t / step;
+}  // namespace
+
+int64_t rep_bucket_start(int64_t t, uint32_t bucket_s) {
+    int64_t step = bucket_s ? bucket_s : 1, q = t / step;
     if (t % step < 0) --q;
     return q * step;
 }
-
-}  // namespace
 
 std::string_view rep_outcome_name(RepOutcome o) {
     static constexpr std::string_view names[] = {"delivered", "deferred", "bounced", "async_bounce",
@@ -71,12 +71,12 @@ ReputationWindow::ReputationWindow(uint32_t bucket_s, uint16_t buckets)
     : bucket_s_(bucket_s ? bucket_s : 1), span_buckets_(buckets ? buckets : 1) {}
 
 bool ReputationWindow::live(uint32_t bucket, int64_t now) const {
-    return int64_t(bucket) > floor_to(now, bucket_s_) / bucket_s_ - span_buckets_;
+    return int64_t(bucket) > rep_bucket_start(now, bucket_s_) / bucket_s_ - span_buckets_;
 }
 
 // The bucket `now` counts in: its own, or the oldest one the window covers.
 uint32_t ReputationWindow::bucket_of(int64_t now) const {
-    int64_t b = floor_to(now, bucket_s_) / bucket_s_;
+    int64_t b = rep_bucket_start(now, bucket_s_) / bucket_s_;
     if (!entries_.empty())
         b = std::max<int64_t>(b, int64_t(entries_.back().bucket) - span_buckets_ + 1);
     return uint32_t(std::clamp<int64_t>(b, 0, std::numeric_limits<uint32_t>::max()));

@@ -48,6 +48,8 @@ struct ScoreWeights {
     double async_bounce = 1.0;  // ... bounces that came back later
 };
 double rep_score(const RepTotals& t, const ScoreWeights& w = {});
+// The start of the bucket of `bucket_s` seconds that time `t` (unix seconds) falls in.
+int64_t rep_bucket_start(int64_t t, uint32_t bucket_s);
 // The index of class `name` in known_classes() (the unknown class's when there is none).
 uint8_t rep_class_index(std::string_view name);
 
