@@ -4,6 +4,8 @@
 
 #include <cctype>
 
+#include "core/metrics/metrics.h"
+
 namespace kasi {
 
 namespace {
@@ -20,16 +22,7 @@ std::string render(const PolicyMetrics::Labels& labels) {
     std::string out = "{";
     for (size_t i = 0; i < labels.size(); ++i) {
         if (i) out += ",";
-        out += labels[i].first + "=\"";
-        for (char c : labels[i].second) {
-            if (c == '\\' || c == '"') out += '\\';
-            if (c == '\n') {
-                out += "\\n";
-                continue;
-            }
-            out += c;
-        }
-        out += "\"";
+        out += labels[i].first + "=\"" + prometheus_label(labels[i].second) + "\"";
     }
     return out + "}";
 }

@@ -96,4 +96,18 @@ std::string CoreMetrics::render() const {
     return o;
 }
 
+std::string prometheus_label(std::string_view v) {
+    std::string out;
+    out.reserve(v.size());
+    for (char c : v) {
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        if (c == '\\' || c == '"') out += '\\';
+        out += c;
+    }
+    return out;
+}
+
 }  // namespace kasi

@@ -55,4 +55,7 @@ struct CoreMetrics {
     std::string render() const;
 };
 
+// A label value as the text format writes it: backslash, double quote and newline escaped.
+std::string prometheus_label(std::string_view v);
+
 }  // namespace kasi

@@ -13,6 +13,7 @@
 
 #include "core/classify/taxonomy.h"
 #include "core/log/log.h"
+#include "core/metrics/metrics.h"
 #include "core/util/clock.h"
 #include "core/util/file.h"
 #include "core/util/json.h"
@@ -35,19 +36,6 @@ std::string classes_json(const RepTotals& t, RepOutcome o) {
     for (const auto& [k, n] : t.by_class)
         if (k.first == o && k.second < names.size()) j.num(names[k.second], int64_t(n));
     return j.done();
-}
-
-std::string label(std::string_view v) {  // a Prometheus label value
-    std::string out;
-    for (char c : v) {
-        if (c == '\\' || c == '"') out += '\\';
-        if (c == '\n') {
-            out += "\\n";
-            continue;
-        }
-        out += c;
-    }
-    return out;
 }
 
 bool make_parent_dir(const std::string& path, std::string& err) {
@@ -205,8 +193,9 @@ std::string ReputationService::prometheus() const {
         "# HELP kasi_reputation_score Reputation score (0-100) of an egress source at a provider "
         "over the window.\n# TYPE kasi_reputation_score gauge\n";
     for (const auto& r : pairs)
-        out += fmt::format("kasi_reputation_score{{source=\"{}\",provider=\"{}\"}} {:.1f}\n",
-                           label(r.key.source), label(r.key.provider), r.score);
+        out +=
+            fmt::format("kasi_reputation_score{{source=\"{}\",provider=\"{}\"}} {:.1f}\n",
+                        prometheus_label(r.key.source), prometheus_label(r.key.provider), r.score);
     out +=
         "# HELP kasi_reputation_outcomes Outcomes of an egress source at a provider within the "
         "window.\n# TYPE kasi_reputation_outcomes gauge\n";
@@ -214,8 +203,8 @@ std::string ReputationService::prometheus() const {
         for (size_t i = 0; i < rep_outcome_count; ++i)
             out += fmt::format(
                 "kasi_reputation_outcomes{{source=\"{}\",provider=\"{}\",outcome=\"{}\"}} {}\n",
-                label(r.key.source), label(r.key.provider), rep_outcome_name(RepOutcome(i)),
-                r.totals.by_outcome[i]);
+                prometheus_label(r.key.source), prometheus_label(r.key.provider),
+                rep_outcome_name(RepOutcome(i)), r.totals.by_outcome[i]);
     return out;
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/metrics/metrics.h"
 #include "core/util/json.h"
 #include "core/util/strings.h"
 
@@ -202,12 +203,8 @@ std::string TenantBreaker::prometheus() const {
         "# TYPE kasi_tenant_breaker_state gauge\n";
     for (const auto& [name, t] : tenants_) {
         if (t.state == State::closed) continue;
-        std::string label;
-        for (char c : name) {
-            if (c == '\\' || c == '"') label += '\\';
-            label += c == '\n' ? ' ' : c;
-        }
-        out += fmt::format("kasi_tenant_breaker_state{{tenant=\"{}\"}} {}\n", label, int(t.state));
+        out += fmt::format("kasi_tenant_breaker_state{{tenant=\"{}\"}} {}\n",
+                           prometheus_label(name), int(t.state));
     }
     return out;
 }
