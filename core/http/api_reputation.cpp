@@ -6,27 +6,8 @@
 #include "core/queue/outbound.h"
 #include "core/reputation/reputation_query.h"
 #include "core/reputation/reputation_service.h"
-#include "core/util/strings.h"
 
 namespace kasi {
-
-namespace {
-
-// The query string's pairs, percent-decoded; false on a bad escape.
-bool query_pairs(const std::string& query, std::vector<std::pair<std::string, std::string>>& out) {
-    for (const auto& part : split_list(query, "&")) {
-        if (part.empty()) continue;
-        auto eq = part.find('=');
-        std::string k, v;
-        if (!percent_decode(part.substr(0, eq), k, true) ||
-            (eq != std::string::npos && !percent_decode(part.substr(eq + 1), v, true)))
-            return false;
-        out.emplace_back(std::move(k), std::move(v));
-    }
-    return true;
-}
-
-}  // namespace
 
 void api_reputation(const ApiEnv& env, const HttpRequest& req, HttpRespond respond) {
     if (req.method != "GET" && req.method != "HEAD")
@@ -36,7 +17,7 @@ void api_reputation(const ApiEnv& env, const HttpRequest& req, HttpRespond respo
         return respond(
             HttpResponse::error(404, "", "the reputation matrix is off (reputation.ini)"));
     std::vector<std::pair<std::string, std::string>> kv;
-    if (!query_pairs(req.query, kv))
+    if (!req.query_pairs(kv))
         return respond(HttpResponse::error(400, "", "a bad percent escape in the query"));
     RepQuery q;
     std::string err;

@@ -28,6 +28,19 @@ std::string HttpRequest::query_param(std::string_view name) const {
     return {};
 }
 
+bool HttpRequest::query_pairs(std::vector<std::pair<std::string, std::string>>& out) const {
+    for (const auto& part : split_list(query, "&")) {
+        auto eq = part.find('=');
+        std::string k, v;
+        if (!percent_decode(std::string_view(part).substr(0, eq), k, true) ||
+            (eq != std::string::npos &&
+             !percent_decode(std::string_view(part).substr(eq + 1), v, true)))
+            return false;
+        out.emplace_back(std::move(k), std::move(v));
+    }
+    return true;
+}
+
 bool percent_decode(std::string_view in, std::string& out, bool plus_space) {
     out.clear();
     auto hexv = [](char c) {

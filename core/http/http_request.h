@@ -25,6 +25,9 @@ struct HttpRequest {
 
     const std::string* header(std::string_view lower_name) const;
     std::string query_param(std::string_view name) const;  // percent-decoded; "" if absent
+    // Every name=value pair of the query, in order, percent-decoded (a name without '=' has
+    // an empty value); false on a bad escape.
+    bool query_pairs(std::vector<std::pair<std::string, std::string>>& out) const;
 };
 
 class RequestParser {
