@@ -38,6 +38,9 @@ std::string ShapingEngine::pair_key(bool domain_scope, std::string_view subject,
 
 void ShapingEngine::set_rules(std::shared_ptr<const ShapingRules> rules, int64_t now_ms) {
     rules_ = std::move(rules);
+    scoped_[0] = scoped_[1] = false;
+    if (rules_)
+        for (const auto& r : rules_->rules) scoped_[r.scope == ShapingRule::Scope::domain] = true;
     for (auto it = actions_.begin(); it != actions_.end();) {
         if (rule(it->second.rule)) {
             ++it;
@@ -91,10 +94,7 @@ void ShapingEngine::observe(const ShapingInput& in, int64_t now_ms) {
     if (!active()) return;
     for (bool domain_scope : {false, true}) {
         std::string_view subject = domain_scope ? in.domain : in.source;
-        bool scoped = false;
-        for (const auto& r : rules_->rules)
-            scoped |= (r.scope == ShapingRule::Scope::domain) == domain_scope;
-        if (!scoped || subject.empty()) continue;
+        if (!scoped_[domain_scope] || subject.empty()) continue;
         std::string key = pair_key(domain_scope, subject, in.provider);
         Pair& p = pairs_[key];
         if (in.kind != ShapingInput::Kind::connection) count_attempt(p, now_ms);

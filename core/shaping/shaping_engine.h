@@ -126,6 +126,7 @@ class ShapingEngine {
     ShapingTarget& target_;
     std::function<void(const std::string&)> event_;
     std::shared_ptr<const ShapingRules> rules_;
+    bool scoped_[2] = {false, false};  // some rule counts per source [0], per domain [1]
     std::map<std::string, Pair, std::less<>> pairs_;      // pair key -> activity
     std::map<std::string, Action, std::less<>> actions_;  // pair key + "|" + rule -> action
     int64_t last_sweep_ms_ = 0;
